@@ -1,0 +1,66 @@
+#include "gradlens/cli.h"
+
+#include <ostream>
+
+#include "gradlens/commands/commands.h"
+#include "gradlens/core/check.h"
+#include "gradlens/core/runtime.h"
+#include "gradlens/version.h"
+
+namespace gradlens::cli {
+
+int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  Context ctx;
+  ctx.out = &out;
+  ctx.err = &err;
+
+  CLI::App app{"gradlens: evaluate image classifiers through their gradients", "gradlens"};
+  app.set_version_flag("--version", std::string("gradlens ") + kVersion + " (LibTorch " +
+                                        core::torch_version() + ")");
+  app.require_subcommand(1);
+  app.fallthrough();
+  app.add_option("--threads", ctx.global.runtime.threads,
+                 "Intra-op threads; 0 = all cores (default)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--device", ctx.global.runtime.device, "cpu | cuda | cuda:N")
+      ->capture_default_str();
+  app.add_option("--seed", ctx.global.runtime.seed, "Seed for every random choice")
+      ->capture_default_str();
+  app.add_flag("--quiet,-q", ctx.global.quiet, "Only errors and final results");
+
+  add_models_command(app, ctx);
+  add_train_command(app, ctx);
+  add_make_shapes_command(app, ctx);
+  add_import_command(app, ctx);
+
+  // CLI11 wants argv order reversed for its vector overload.
+  std::vector<std::string> rev(args.rbegin(), args.rend());
+  try {
+    app.parse(rev);
+  } catch (const CLI::ParseError& e) {
+    // Help and version requests exit 0 and print to `out`; real parse errors
+    // print CLI11's message and exit 2 (usage error).
+    const int code = app.exit(e, out, err);
+    if (code != 0) {
+      err << "Run 'gradlens --help' or 'gradlens <command> --help' for usage.\n";
+      return 2;
+    }
+    return 0;
+  }
+  if (!ctx.action) {
+    err << "gradlens: no command given; run 'gradlens --help'\n";
+    return 2;
+  }
+  try {
+    core::init_runtime(ctx.global.runtime);
+    return ctx.action();
+  } catch (const UsageError& e) {
+    err << "gradlens: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    err << "gradlens: error: " << error_message(e) << "\n";
+    return 1;
+  }
+}
+
+}  // namespace gradlens::cli

@@ -1,0 +1,35 @@
+// Registration of each sub-command (one file per command in commands/).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <iosfwd>
+#include <string>
+
+#include "gradlens/core/runtime.h"
+
+namespace gradlens::cli {
+
+/// Flags shared by every command.
+struct GlobalOptions {
+  core::RuntimeOptions runtime;
+  bool quiet = false;
+};
+
+/// What a command needs at run time.
+struct Context {
+  GlobalOptions global;
+  std::ostream* out = nullptr;
+  std::ostream* err = nullptr;
+  /// Set by the chosen sub-command's callback; run_cli() calls it after
+  /// parsing succeeded and the runtime was initialised.
+  std::function<int()> action;
+};
+
+void add_models_command(CLI::App& app, Context& ctx);
+void add_train_command(CLI::App& app, Context& ctx);
+void add_make_shapes_command(CLI::App& app, Context& ctx);
+void add_import_command(CLI::App& app, Context& ctx);
+
+}  // namespace gradlens::cli

@@ -1,0 +1,72 @@
+#include "gradlens/core/runtime.h"
+
+#include <torch/version.h>
+
+#include <dlfcn.h>
+#include <link.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "gradlens/core/check.h"
+
+namespace gradlens::core {
+
+int hardware_threads() {
+  const unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(n);
+}
+
+c10::Device parse_device(const std::string& spec) {
+  GRADLENS_CHECK(spec == "cpu" || spec.rfind("cuda", 0) == 0,
+                 "--device: unknown device '", spec, "'; use cpu, cuda or cuda:N");
+  if (spec == "cpu") return c10::Device(c10::kCPU);
+  c10::Device dev(c10::kCPU);
+  try {
+    dev = c10::Device(spec);
+  } catch (const c10::Error&) {
+    GRADLENS_CHECK(false, "--device: malformed device '", spec, "'; use cuda or cuda:N");
+  }
+  GRADLENS_CHECK(torch::cuda::is_available(), "--device ", spec,
+                 ": CUDA is not available (this LibTorch was built without CUDA or no GPU "
+                 "is visible); use --device cpu or build against a CUDA LibTorch via "
+                 "CMAKE_PREFIX_PATH");
+  if (dev.has_index()) {
+    GRADLENS_CHECK(dev.index() < static_cast<int>(torch::cuda::device_count()), "--device ", spec,
+                   ": only ", torch::cuda::device_count(), " CUDA device(s) visible");
+  }
+  return dev;
+}
+
+RuntimeInfo init_runtime(const RuntimeOptions& opts) {
+  GRADLENS_CHECK(opts.threads >= 0, "--threads must be >= 0 (0 = all cores), got ", opts.threads);
+  RuntimeInfo info;
+  info.device = parse_device(opts.device);
+  info.threads = opts.threads == 0 ? hardware_threads() : opts.threads;
+  torch::set_num_threads(info.threads);
+  info.seed = opts.seed;
+  torch::manual_seed(opts.seed);
+  return info;
+}
+
+std::string torch_version() {
+  return std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
+         std::to_string(TORCH_VERSION_PATCH);
+}
+
+std::string blas_library_path() {
+  void* h = dlopen("libblas.so.3", RTLD_LAZY | RTLD_NOLOAD);
+  if (h == nullptr) h = dlopen("libblas.so.3", RTLD_LAZY);
+  if (h == nullptr) return "";
+  struct link_map* map = nullptr;
+  std::string path;
+  if (dlinfo(h, RTLD_DI_LINKMAP, &map) == 0 && map != nullptr && map->l_name != nullptr) {
+    std::error_code ec;
+    path = std::filesystem::canonical(map->l_name, ec).string();
+    if (ec) path = map->l_name;
+  }
+  dlclose(h);
+  return path;
+}
+
+}  // namespace gradlens::core

@@ -1,0 +1,45 @@
+// Process-wide runtime set-up: thread count, device choice and seeding.
+#pragma once
+
+#include <c10/core/Device.h>
+
+#include <cstdint>
+#include <string>
+
+namespace gradlens::core {
+
+struct RuntimeOptions {
+  /// Intra-op threads; 0 means all hardware threads (Debian's LibTorch
+  /// starts with 1, which wastes the machine).
+  int threads = 0;
+  /// "cpu", "cuda" or "cuda:N".
+  std::string device = "cpu";
+  uint64_t seed = 0;
+};
+
+/// What init_runtime() settled on.
+struct RuntimeInfo {
+  c10::Device device{c10::kCPU};
+  int threads = 1;
+  uint64_t seed = 0;
+};
+
+/// Number of hardware threads (at least 1).
+int hardware_threads();
+
+/// Parses "cpu", "cuda" or "cuda:N". Throws c10::Error naming --device when
+/// the string is malformed or CUDA is not available in this build/machine.
+c10::Device parse_device(const std::string& spec);
+
+/// Sets the intra-op thread count, seeds LibTorch's generators and resolves
+/// the device. Throws on a bad device or a negative thread count.
+RuntimeInfo init_runtime(const RuntimeOptions& opts);
+
+/// "1.13.0"-style version of the LibTorch we run against.
+std::string torch_version();
+
+/// The file libblas.so.3 resolves to, or "" if it cannot be found. Used to
+/// warn when the reference BLAS (about 40x slower here) is in use.
+std::string blas_library_path();
+
+}  // namespace gradlens::core

@@ -1,0 +1,46 @@
+#include "gradlens/core/runtime.h"
+
+#include <torch/torch.h>
+
+#include "support/support.h"
+
+namespace gradlens::core {
+namespace {
+
+TEST(Runtime, ZeroThreadsMeansAllCores) {
+  RuntimeOptions o;
+  o.threads = 0;
+  const auto info = init_runtime(o);
+  EXPECT_EQ(info.threads, hardware_threads());
+  EXPECT_EQ(torch::get_num_threads(), hardware_threads());
+  torch::set_num_threads(1);
+}
+
+TEST(Runtime, NegativeThreadsIsAnError) {
+  RuntimeOptions o;
+  o.threads = -2;
+  GRADLENS_EXPECT_THROWS_WITH(init_runtime(o), "--threads");
+}
+
+TEST(Runtime, UnknownDeviceNamesTheFlag) {
+  GRADLENS_EXPECT_THROWS_WITH(parse_device("tpu"), "--device");
+}
+
+TEST(Runtime, CudaWithoutCudaIsAClearError) {
+  if (torch::cuda::is_available()) GTEST_SKIP() << "CUDA is available here";
+  GRADLENS_EXPECT_THROWS_WITH(parse_device("cuda"), "CUDA is not available");
+}
+
+TEST(Runtime, SeedMakesRandomTensorsReproducible) {
+  RuntimeOptions o;
+  o.threads = 1;
+  o.seed = 42;
+  init_runtime(o);
+  const auto a = torch::randn({8});
+  init_runtime(o);
+  const auto b = torch::randn({8});
+  EXPECT_TRUE(torch::equal(a, b));
+}
+
+}  // namespace
+}  // namespace gradlens::core

@@ -1,0 +1,60 @@
+#include "support/support.h"
+
+#include <torch/torch.h>
+
+#include <array>
+#include <cstdio>
+#include <random>
+
+namespace gradlens::test {
+
+void SeededTest::SetUp() { torch::manual_seed(0); }
+
+TempDir::TempDir() {
+  std::random_device rd;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    auto p = fs::temp_directory_path() /
+             ("gradlens-test-" + std::to_string(rd()) + "-" + std::to_string(attempt));
+    if (fs::create_directory(p)) {
+      path_ = p;
+      return;
+    }
+  }
+  throw std::runtime_error("TempDir: cannot create a temporary directory");
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+CommandResult run_command(const std::string& cmd) {
+  CommandResult r;
+  std::string full = cmd + " 2>&1";
+  FILE* pipe = popen(full.c_str(), "r");
+  if (pipe == nullptr) return r;
+  std::array<char, 4096> buf{};
+  size_t n = 0;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.output.append(buf.data(), n);
+  const int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+fs::path source_path(const std::string& rel) { return fs::path(GRADLENS_SOURCE_DIR) / rel; }
+fs::path binary_path(const std::string& rel) { return fs::path(GRADLENS_BINARY_DIR) / rel; }
+
+bool python_has(const std::string& module) {
+  return run_command(std::string(kPython) + " -c 'import " + module + "'").exit_code == 0;
+}
+
+fs::path fashion_mnist_dir() {
+  const fs::path p = "/usr/share/datasets/fashion-mnist";
+  return fs::exists(p / "t10k-labels-idx1-ubyte.gz") ? p : fs::path();
+}
+
+double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
+}
+
+}  // namespace gradlens::test

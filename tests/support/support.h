@@ -1,0 +1,76 @@
+// Shared test helpers (mirrors pytorch/test/cpp/api/support.h in spirit).
+#pragma once
+
+#include <gtest/gtest.h>
+#include <torch/types.h>
+
+#include <filesystem>
+#include <string>
+
+namespace gradlens::test {
+
+namespace fs = std::filesystem;
+
+/// Seeds LibTorch before every test so random inputs are reproducible.
+class SeededTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+};
+
+/// A fresh, empty temporary directory removed at destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const fs::path& path() const { return path_; }
+  fs::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  fs::path path_;
+};
+
+/// Result of running a shell command.
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+/// Runs `cmd` through /bin/sh, capturing stdout+stderr.
+CommandResult run_command(const std::string& cmd);
+
+/// Debian's interpreter, which has python3-torch, -torchvision, -sklearn.
+inline const char* kPython = "/usr/bin/python3";
+
+/// Path of a file in the source tree.
+fs::path source_path(const std::string& rel);
+
+/// Path of a file in the build tree (e.g. the gradlens binary).
+fs::path binary_path(const std::string& rel);
+
+/// True if `/usr/bin/python3 -c "import <module>"` succeeds.
+bool python_has(const std::string& module);
+
+/// Fashion-MNIST directory from Debian's dataset-fashion-mnist, or "" if absent.
+fs::path fashion_mnist_dir();
+
+/// Largest absolute difference between two tensors (as double).
+double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b);
+
+}  // namespace gradlens::test
+
+/// Asserts that `statement` throws an exception whose message contains
+/// `substring` (case-sensitive).
+#define GRADLENS_EXPECT_THROWS_WITH(statement, substring)                              \
+  do {                                                                                 \
+    bool gradlens_threw_ = false;                                                      \
+    try {                                                                              \
+      (void)(statement);                                                               \
+    } catch (const std::exception& e) {                                                \
+      gradlens_threw_ = true;                                                          \
+      EXPECT_NE(std::string(e.what()).find(substring), std::string::npos)              \
+          << "message was: " << e.what();                                              \
+    }                                                                                  \
+    EXPECT_TRUE(gradlens_threw_) << "expected an exception containing: " << substring; \
+  } while (0)
