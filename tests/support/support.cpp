@@ -3,6 +3,8 @@
 #include <torch/torch.h>
 
 #include <array>
+#include <map>
+#include <mutex>
 #include <cstdio>
 #include <random>
 
@@ -45,7 +47,15 @@ fs::path source_path(const std::string& rel) { return fs::path(GRADLENS_SOURCE_D
 fs::path binary_path(const std::string& rel) { return fs::path(GRADLENS_BINARY_DIR) / rel; }
 
 bool python_has(const std::string& module) {
-  return run_command(std::string(kPython) + " -c 'import " + module + "'").exit_code == 0;
+  // Importing torchvision takes seconds: ask once per module and process.
+  static std::mutex mu;
+  static std::map<std::string, bool> known;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = known.find(module);
+  if (it != known.end()) return it->second;
+  const bool ok = run_command(std::string(kPython) + " -c 'import " + module + "'").exit_code == 0;
+  known[module] = ok;
+  return ok;
 }
 
 fs::path fashion_mnist_dir() {

@@ -1,0 +1,88 @@
+// The interface every classifier in gradlens implements (native ResNets and
+// user TorchScript modules). Extraction, Grad-CAM and training are written
+// against it.
+#pragma once
+
+#include <torch/types.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace torch::serialize {
+class OutputArchive;
+class InputArchive;
+}  // namespace torch::serialize
+
+namespace gradlens::models {
+
+/// A convolutional classifier split at a named layer:
+///   forward(x) == head(body(x, layer), layer)   for every layer in layers().
+/// body() returns the activation maps A at `layer` ([N, C, H, W]); head()
+/// runs the rest of the network. features() is the penultimate
+/// representation (after global pooling, before the final linear layer).
+class Classifier {
+ public:
+  virtual ~Classifier() = default;
+
+  /// Logits [N, num_classes] for an input batch [N, in_channels, H, W].
+  virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+
+  /// Activation maps at `layer` ([N, C, H', W']). Throws c10::Error naming
+  /// the layer and listing layers() when it is unknown.
+  virtual torch::Tensor body(const torch::Tensor& x, const std::string& layer) = 0;
+
+  /// Penultimate features [N, D] computed from the maps at `layer`.
+  virtual torch::Tensor features(const torch::Tensor& maps, const std::string& layer) = 0;
+
+  /// The final linear layer applied to features: [N, D] -> [N, num_classes].
+  virtual torch::Tensor classify(const torch::Tensor& features) = 0;
+
+  /// Logits from the maps at `layer` (= classify(features(maps, layer))).
+  torch::Tensor head(const torch::Tensor& maps, const std::string& layer) {
+    return classify(features(maps, layer));
+  }
+
+  /// Names accepted by body()/features(), from the input side to the output.
+  virtual std::vector<std::string> layers() const = 0;
+  /// The default layer for Grad-CAM and activation maps (the last one).
+  std::string default_layer() const { return layers().back(); }
+
+  virtual int64_t num_classes() const = 0;
+  virtual int64_t in_channels() const = 0;
+
+  virtual std::vector<std::pair<std::string, torch::Tensor>> named_parameters() = 0;
+  virtual std::vector<std::pair<std::string, torch::Tensor>> named_buffers() = 0;
+  std::vector<torch::Tensor> parameters();
+
+  /// Final linear layer weight [num_classes, D] and bias [num_classes].
+  virtual torch::Tensor fc_weight() = 0;
+  virtual torch::Tensor fc_bias() = 0;
+
+  virtual void train(bool on) = 0;
+  virtual bool is_training() const = 0;
+  virtual void to(torch::Device device) = 0;
+  virtual torch::Device device() const = 0;
+
+  /// One line describing the model ("resnet18 (small stem, width 16, ...)").
+  virtual std::string describe() const = 0;
+};
+
+/// RAII: puts a classifier in eval (or train) mode and restores the old mode.
+class ModeGuard {
+ public:
+  ModeGuard(Classifier& c, bool training) : c_(c), old_(c.is_training()) { c_.train(training); }
+  ~ModeGuard() { c_.train(old_); }
+  ModeGuard(const ModeGuard&) = delete;
+  ModeGuard& operator=(const ModeGuard&) = delete;
+
+ private:
+  Classifier& c_;
+  bool old_;
+};
+
+/// Total number of scalar parameters.
+int64_t count_parameters(Classifier& c);
+
+}  // namespace gradlens::models

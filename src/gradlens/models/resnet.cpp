@@ -1,0 +1,247 @@
+#include "gradlens/models/resnet.h"
+
+#include <sstream>
+
+#include "gradlens/core/check.h"
+
+namespace gradlens::models {
+
+namespace nn = torch::nn;
+
+namespace {
+
+nn::Conv2d conv3x3(int64_t in, int64_t out, int64_t stride) {
+  return nn::Conv2d(nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false));
+}
+
+nn::Conv2d conv1x1(int64_t in, int64_t out, int64_t stride) {
+  return nn::Conv2d(nn::Conv2dOptions(in, out, 1).stride(stride).bias(false));
+}
+
+// Residual block interface; both block kinds are held in nn::Sequential.
+struct BlockImpl : nn::Module {
+  virtual torch::Tensor forward(torch::Tensor x) = 0;
+};
+
+struct BasicBlockImpl : BlockImpl {
+  static constexpr int64_t kExpansion = 1;
+  nn::Conv2d conv1{nullptr}, conv2{nullptr};
+  nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
+  nn::Sequential downsample{nullptr};
+
+  BasicBlockImpl(int64_t inplanes, int64_t planes, int64_t stride, nn::Sequential ds) {
+    conv1 = register_module("conv1", conv3x3(inplanes, planes, stride));
+    bn1 = register_module("bn1", nn::BatchNorm2d(planes));
+    conv2 = register_module("conv2", conv3x3(planes, planes, 1));
+    bn2 = register_module("bn2", nn::BatchNorm2d(planes));
+    if (ds) downsample = register_module("downsample", ds);
+  }
+
+  torch::Tensor forward(torch::Tensor x) override {
+    auto identity = downsample ? downsample->forward(x) : x;
+    auto out = torch::relu(bn1(conv1(x)));
+    out = bn2(conv2(out));
+    return torch::relu(out + identity);
+  }
+};
+
+struct BottleneckImpl : BlockImpl {
+  static constexpr int64_t kExpansion = 4;
+  nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
+  nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
+  nn::Sequential downsample{nullptr};
+
+  BottleneckImpl(int64_t inplanes, int64_t planes, int64_t stride, nn::Sequential ds) {
+    conv1 = register_module("conv1", conv1x1(inplanes, planes, 1));
+    bn1 = register_module("bn1", nn::BatchNorm2d(planes));
+    conv2 = register_module("conv2", conv3x3(planes, planes, stride));
+    bn2 = register_module("bn2", nn::BatchNorm2d(planes));
+    conv3 = register_module("conv3", conv1x1(planes, planes * kExpansion, 1));
+    bn3 = register_module("bn3", nn::BatchNorm2d(planes * kExpansion));
+    if (ds) downsample = register_module("downsample", ds);
+  }
+
+  torch::Tensor forward(torch::Tensor x) override {
+    auto identity = downsample ? downsample->forward(x) : x;
+    auto out = torch::relu(bn1(conv1(x)));
+    out = torch::relu(bn2(conv2(out)));
+    out = bn3(conv3(out));
+    return torch::relu(out + identity);
+  }
+};
+
+TORCH_MODULE(BasicBlock);
+TORCH_MODULE(Bottleneck);
+
+const std::vector<std::string> kLayers = {"layer1", "layer2", "layer3", "layer4"};
+
+int64_t layer_index(const std::string& layer) {
+  for (size_t i = 0; i < kLayers.size(); ++i)
+    if (kLayers[i] == layer) return static_cast<int64_t>(i);
+  GRADLENS_CHECK(false, "unknown layer '", layer,
+                 "' for a ResNet; use one of layer1, layer2, layer3, layer4 (--layer)");
+  return -1;
+}
+
+}  // namespace
+
+struct ResNet::Impl : nn::Module {
+  nn::Conv2d conv1{nullptr};
+  nn::BatchNorm2d bn1{nullptr};
+  bool maxpool = true;
+  std::vector<nn::Sequential> stages;
+  nn::Linear fc{nullptr};
+
+  explicit Impl(const ResNetConfig& cfg) {
+    const ResNetSpec spec = resnet_spec(cfg.arch);
+    GRADLENS_CHECK(cfg.num_classes >= 1, "number of classes must be >= 1, got ", cfg.num_classes);
+    GRADLENS_CHECK(cfg.in_channels >= 1, "input channels must be >= 1, got ", cfg.in_channels);
+    GRADLENS_CHECK(cfg.width >= 1, "--width must be >= 1, got ", cfg.width);
+    const int64_t w = cfg.width;
+    if (cfg.stem == Stem::kImageNet) {
+      conv1 = register_module(
+          "conv1", nn::Conv2d(nn::Conv2dOptions(cfg.in_channels, w, 7).stride(2).padding(3).bias(false)));
+    } else {
+      conv1 = register_module("conv1", conv3x3(cfg.in_channels, w, 1));
+      maxpool = false;
+    }
+    bn1 = register_module("bn1", nn::BatchNorm2d(w));
+    const int64_t expansion = spec.bottleneck ? BottleneckImpl::kExpansion : BasicBlockImpl::kExpansion;
+    int64_t inplanes = w;
+    for (size_t s = 0; s < 4; ++s) {
+      const int64_t planes = w << s;
+      const int64_t stride = s == 0 ? 1 : 2;
+      nn::Sequential stage;
+      for (int64_t b = 0; b < spec.blocks[s]; ++b) {
+        const int64_t st = b == 0 ? stride : 1;
+        nn::Sequential ds{nullptr};
+        if (b == 0 && (st != 1 || inplanes != planes * expansion)) {
+          ds = nn::Sequential(conv1x1(inplanes, planes * expansion, st),
+                              nn::BatchNorm2d(planes * expansion));
+        }
+        if (spec.bottleneck)
+          stage->push_back(Bottleneck(inplanes, planes, st, ds));
+        else
+          stage->push_back(BasicBlock(inplanes, planes, st, ds));
+        inplanes = planes * expansion;
+      }
+      stages.push_back(register_module(kLayers[s], stage));
+    }
+    fc = register_module("fc", nn::Linear(inplanes, cfg.num_classes));
+
+    // torchvision's initialisation.
+    torch::NoGradGuard no_grad;
+    for (auto& m : modules(/*include_self=*/false)) {
+      if (auto* c = m->as<nn::Conv2d>()) {
+        nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut, torch::kReLU);
+      } else if (auto* bn = m->as<nn::BatchNorm2d>()) {
+        nn::init::ones_(bn->weight);
+        nn::init::zeros_(bn->bias);
+      }
+    }
+    if (cfg.zero_init_residual) {
+      for (auto& m : modules(false)) {
+        if (auto* b = m->as<BottleneckImpl>()) nn::init::zeros_(b->bn3->weight);
+        if (auto* b = m->as<BasicBlockImpl>()) nn::init::zeros_(b->bn2->weight);
+      }
+    }
+  }
+
+  torch::Tensor stem(const torch::Tensor& x) {
+    auto y = torch::relu(bn1(conv1(x)));
+    if (maxpool) y = torch::max_pool2d(y, 3, 2, 1);
+    return y;
+  }
+};
+
+Stem parse_stem(const std::string& s) {
+  if (s == "imagenet") return Stem::kImageNet;
+  if (s == "small") return Stem::kSmall;
+  GRADLENS_CHECK(false, "--stem: unknown stem '", s, "'; use imagenet or small");
+  return Stem::kImageNet;
+}
+
+std::string stem_name(Stem s) { return s == Stem::kImageNet ? "imagenet" : "small"; }
+
+std::vector<std::string> resnet_names() {
+  return {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152"};
+}
+
+ResNetSpec resnet_spec(const std::string& arch) {
+  if (arch == "resnet18") return {{2, 2, 2, 2}, false};
+  if (arch == "resnet34") return {{3, 4, 6, 3}, false};
+  if (arch == "resnet50") return {{3, 4, 6, 3}, true};
+  if (arch == "resnet101") return {{3, 4, 23, 3}, true};
+  if (arch == "resnet152") return {{3, 8, 36, 3}, true};
+  GRADLENS_CHECK(false, "unknown model '", arch,
+                 "'; use one of resnet18, resnet34, resnet50, resnet101, resnet152, or a "
+                 "TorchScript file (.pt)");
+  return {};
+}
+
+ResNet::ResNet(const ResNetConfig& cfg) : cfg_(cfg), impl_(std::make_shared<Impl>(cfg)) {}
+ResNet::~ResNet() = default;
+
+torch::Tensor ResNet::body(const torch::Tensor& x, const std::string& layer) {
+  const int64_t last = layer_index(layer);
+  GRADLENS_CHECK(x.dim() == 4 && x.size(1) == cfg_.in_channels, "input batch of shape ", x.sizes(),
+                 " does not fit ", cfg_.arch, " with ", cfg_.in_channels,
+                 " input channel(s); expected [N, ", cfg_.in_channels,
+                 ", H, W] (use a model built for this data, or --channels to convert the images)");
+  auto y = impl_->stem(x);
+  for (int64_t s = 0; s <= last; ++s) y = impl_->stages[s]->forward(y);
+  return y;
+}
+
+torch::Tensor ResNet::features(const torch::Tensor& maps, const std::string& layer) {
+  auto y = maps;
+  for (int64_t s = layer_index(layer) + 1; s < 4; ++s) y = impl_->stages[s]->forward(y);
+  return y.mean({2, 3});
+}
+
+torch::Tensor ResNet::classify(const torch::Tensor& f) { return impl_->fc->forward(f); }
+
+torch::Tensor ResNet::forward(const torch::Tensor& x) { return head(body(x, "layer4"), "layer4"); }
+
+std::vector<std::string> ResNet::layers() const { return kLayers; }
+
+std::vector<std::pair<std::string, torch::Tensor>> ResNet::named_parameters() {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (auto& item : impl_->named_parameters(true)) out.emplace_back(item.key(), item.value());
+  return out;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> ResNet::named_buffers() {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (auto& item : impl_->named_buffers(true)) out.emplace_back(item.key(), item.value());
+  return out;
+}
+
+torch::Tensor ResNet::fc_weight() { return impl_->fc->weight; }
+torch::Tensor ResNet::fc_bias() { return impl_->fc->bias; }
+void ResNet::train(bool on) { impl_->train(on); }
+bool ResNet::is_training() const { return impl_->is_training(); }
+void ResNet::to(torch::Device device) { impl_->to(device); }
+torch::Device ResNet::device() const { return impl_->fc->weight.device(); }
+
+std::string ResNet::describe() const {
+  std::ostringstream os;
+  os << cfg_.arch << " (" << stem_name(cfg_.stem) << " stem, width " << cfg_.width << ", "
+     << cfg_.in_channels << " input channel(s), " << cfg_.num_classes << " classes)";
+  return os.str();
+}
+
+std::shared_ptr<torch::nn::Module> ResNet::module() { return impl_; }
+
+void ResNet::to_channels_last() {
+  torch::NoGradGuard no_grad;
+  for (auto& item : impl_->named_parameters(true)) {
+    auto& p = item.value();
+    if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
+  }
+}
+
+void ResNet::save(torch::serialize::OutputArchive& archive) { impl_->save(archive); }
+void ResNet::load(torch::serialize::InputArchive& archive) { impl_->load(archive); }
+
+}  // namespace gradlens::models

@@ -1,0 +1,147 @@
+#include "gradlens/models/resnet.h"
+
+#include <torch/torch.h>
+
+#include "gradlens/core/fs.h"
+#include "gradlens/models/checkpoint.h"
+
+#include <fstream>
+#include <set>
+#include "support/support.h"
+
+namespace gradlens::models {
+namespace {
+
+using test::SeededTest;
+
+class ResNetTest : public SeededTest {};
+
+TEST_F(ResNetTest, ParameterCountsEqualTorchvisionWith1000Classes) {
+  // torchvision's published parameter counts for the ImageNet models.
+  const std::vector<std::pair<std::string, int64_t>> expected = {
+      {"resnet18", 11689512}, {"resnet34", 21797672}, {"resnet50", 25557032},
+      {"resnet101", 44549160}, {"resnet152", 60192808}};
+  for (const auto& [arch, n] : expected) {
+    ResNetConfig cfg;
+    cfg.arch = arch;
+    ResNet m(cfg);
+    EXPECT_EQ(count_parameters(m), n) << arch;
+  }
+}
+
+TEST_F(ResNetTest, SubmoduleNamesFollowTorchvision) {
+  ResNetConfig cfg;
+  cfg.arch = "resnet50";
+  cfg.num_classes = 10;
+  ResNet m(cfg);
+  std::set<std::string> names;
+  for (auto& [n, p] : m.named_parameters()) names.insert(n);
+  for (auto& [n, p] : m.named_buffers()) names.insert(n);
+  for (const char* n : {"conv1.weight", "bn1.weight", "bn1.running_mean", "bn1.num_batches_tracked",
+                        "layer1.0.conv3.weight", "layer1.0.downsample.0.weight",
+                        "layer1.0.downsample.1.running_var", "layer4.2.bn3.bias", "fc.weight",
+                        "fc.bias"})
+    EXPECT_EQ(names.count(n), 1u) << n;
+  EXPECT_EQ(names.count("layer1.1.downsample.0.weight"), 0u);
+}
+
+TEST_F(ResNetTest, SmallStemKeepsA4x4MapAtLayer4On28Pixels) {
+  ResNetConfig cfg;
+  cfg.stem = Stem::kSmall;
+  cfg.in_channels = 1;
+  cfg.num_classes = 10;
+  cfg.width = 8;
+  ResNet m(cfg);
+  m.train(false);
+  auto x = torch::randn({2, 1, 28, 28});
+  EXPECT_EQ(m.body(x, "layer4").sizes(), (std::vector<int64_t>{2, 64, 4, 4}));
+  EXPECT_EQ(m.body(x, "layer1").sizes(), (std::vector<int64_t>{2, 8, 28, 28}));
+  EXPECT_EQ(m.forward(x).sizes(), (std::vector<int64_t>{2, 10}));
+}
+
+TEST_F(ResNetTest, ForwardEqualsHeadOfBodyAtEveryLayer) {
+  ResNetConfig cfg;
+  cfg.arch = "resnet34";
+  cfg.num_classes = 5;
+  cfg.width = 8;
+  ResNet m(cfg);
+  m.train(false);
+  auto x = torch::randn({2, 3, 64, 64});
+  auto ref = m.forward(x);
+  for (const auto& layer : m.layers()) {
+    auto y = m.head(m.body(x, layer), layer);
+    EXPECT_LT(test::max_abs_diff(y, ref), 1e-5) << layer;
+  }
+  // features() is the global average of layer4's maps.
+  auto maps = m.body(x, "layer4");
+  EXPECT_LT(test::max_abs_diff(m.features(maps, "layer4"), maps.mean({2, 3})), 1e-7);
+}
+
+TEST_F(ResNetTest, ZeroInitResidualMakesBlocksIdentityOnTheirInput) {
+  ResNetConfig cfg;
+  cfg.zero_init_residual = true;
+  cfg.width = 8;
+  ResNet m(cfg);
+  for (auto& [n, p] : m.named_parameters())
+    if (n == "layer1.0.bn2.weight") EXPECT_EQ(p.abs().sum().item<double>(), 0.0);
+}
+
+TEST_F(ResNetTest, UnknownModelAndLayerAreClearErrors) {
+  ResNetConfig cfg;
+  cfg.arch = "resnet19";
+  GRADLENS_EXPECT_THROWS_WITH(ResNet{cfg}, "unknown model 'resnet19'");
+  cfg.arch = "resnet18";
+  cfg.width = 4;
+  ResNet m(cfg);
+  GRADLENS_EXPECT_THROWS_WITH(m.body(torch::zeros({1, 3, 32, 32}), "layer5"), "layer5");
+}
+
+TEST_F(ResNetTest, WrongInputChannelsNamesTheModelAndChannels) {
+  ResNetConfig cfg;
+  cfg.width = 4;
+  cfg.in_channels = 1;
+  ResNet m(cfg);
+  GRADLENS_EXPECT_THROWS_WITH(m.forward(torch::zeros({1, 3, 32, 32})), "1 input channel");
+}
+
+TEST_F(ResNetTest, CheckpointRoundTripsWeightsAndConfig) {
+  test::TempDir dir;
+  ResNetConfig cfg;
+  cfg.stem = Stem::kSmall;
+  cfg.width = 4;
+  cfg.in_channels = 1;
+  cfg.num_classes = 7;
+  ResNet m(cfg);
+  m.train(false);
+  auto x = torch::randn({2, 1, 28, 28});
+  auto y = m.forward(x);
+  save_checkpoint(dir / "m.ckpt", m, R"({"note":"hi"})");
+  EXPECT_TRUE(is_checkpoint(dir / "m.ckpt"));
+  auto ck = load_checkpoint(dir / "m.ckpt", torch::kCPU);
+  ck.model->train(false);
+  EXPECT_EQ(ck.model->config().num_classes, 7);
+  EXPECT_EQ(ck.model->config().stem, Stem::kSmall);
+  EXPECT_EQ(ck.meta_json, R"({"note":"hi"})");
+  EXPECT_LT(test::max_abs_diff(ck.model->forward(x), y), 1e-6);
+}
+
+TEST_F(ResNetTest, CorruptOrMissingCheckpointIsAClearError) {
+  test::TempDir dir;
+  GRADLENS_EXPECT_THROWS_WITH(load_checkpoint(dir / "none.ckpt", torch::kCPU), "does not exist");
+  {
+    std::ofstream(dir / "bad.ckpt") << "this is not a zip archive";
+  }
+  GRADLENS_EXPECT_THROWS_WITH(load_checkpoint(dir / "bad.ckpt", torch::kCPU), "corrupt");
+  EXPECT_FALSE(is_checkpoint(dir / "bad.ckpt"));
+  // A truncated real checkpoint.
+  ResNetConfig cfg;
+  cfg.width = 4;
+  ResNet m(cfg);
+  save_checkpoint(dir / "t.ckpt", m, "{}");
+  const auto full = core::read_file(dir / "t.ckpt");
+  core::write_text_atomically(dir / "t.ckpt", full.substr(0, full.size() / 2));
+  GRADLENS_EXPECT_THROWS_WITH(load_checkpoint(dir / "t.ckpt", torch::kCPU), "corrupt");
+}
+
+}  // namespace
+}  // namespace gradlens::models

@@ -1,0 +1,87 @@
+// Parity with torchvision: Debian's python3-torchvision builds resnet18 and
+// resnet50 with seeded random weights; we import them into the native
+// ResNets and must reproduce the logits.
+#include "gradlens/models/torchscript.h"
+
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include <fstream>
+
+#include "support/support.h"
+
+namespace gradlens::models {
+namespace {
+
+class TorchvisionParity : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new test::TempDir();
+    if (!test::python_has("torchvision")) return;
+    const auto r = test::run_command(std::string(test::kPython) + " " +
+                                     test::source_path("tests/python/models_torchvision_reference.py").string() +
+                                     " " + dir_->path().string());
+    ok_ = r.exit_code == 0;
+    log_ = r.output;
+  }
+  static void TearDownTestSuite() { delete dir_; }
+  void SetUp() override {
+    if (!test::python_has("torchvision")) GTEST_SKIP() << "python3-torchvision not installed";
+    ASSERT_TRUE(ok_) << log_;
+  }
+  static test::TempDir* dir_;
+  static bool ok_;
+  static std::string log_;
+};
+test::TempDir* TorchvisionParity::dir_ = nullptr;
+bool TorchvisionParity::ok_ = false;
+std::string TorchvisionParity::log_;
+
+void check_arch(const test::fs::path& dir, const std::string& arch) {
+  TorchScriptClassifier ts((dir / (arch + ".pt")).string(), torch::kCPU, {0, 64});
+  EXPECT_TRUE(ts.resnet_style());
+  EXPECT_EQ(ts.num_classes(), 10);
+  EXPECT_EQ(ts.in_channels(), 3);
+  auto ref = torch::jit::load((dir / (arch + ".ref.pt")).string());
+  auto x = ref.attr("x").toTensor();
+  auto logits = ref.attr("logits").toTensor();
+
+  const ResNetConfig cfg = infer_resnet_config(ts.named_parameters());
+  EXPECT_EQ(cfg.arch, arch);
+  EXPECT_EQ(cfg.num_classes, 10);
+  EXPECT_EQ(cfg.stem, Stem::kImageNet);
+  ResNet native(cfg);
+  const auto rep = import_weights(ts, native);
+  EXPECT_TRUE(rep.complete()) << rep.missing.size() << " missing, " << rep.mismatched.size()
+                              << " mismatched";
+  EXPECT_TRUE(rep.unexpected.empty());
+  native.train(false);
+  torch::NoGradGuard ng;
+  EXPECT_LT(test::max_abs_diff(native.forward(x), logits), 1e-4) << arch;
+  // The TorchScript model served through the Classifier interface agrees too,
+  // and its split at each layer recomposes to the same logits.
+  ts.train(false);
+  EXPECT_LT(test::max_abs_diff(ts.forward(x), logits), 1e-4);
+  for (const auto& layer : ts.layers())
+    EXPECT_LT(test::max_abs_diff(ts.head(ts.body(x, layer), layer), logits), 1e-4) << layer;
+  EXPECT_LT(test::max_abs_diff(native.body(x, "layer3"), ts.body(x, "layer3")), 1e-4);
+}
+
+TEST_F(TorchvisionParity, ResNet18LogitsMatchTorchvision) { check_arch(dir_->path(), "resnet18"); }
+TEST_F(TorchvisionParity, ResNet50LogitsMatchTorchvision) { check_arch(dir_->path(), "resnet50"); }
+
+TEST_F(TorchvisionParity, AModuleThatIsNotAClassifierIsRejected) {
+  GRADLENS_EXPECT_THROWS_WITH(
+      TorchScriptClassifier((dir_->path() / "not_a_classifier.pt").string(), torch::kCPU, {3, 32}),
+      "is not a classifier");
+}
+
+TEST(TorchScriptLoad, AFileThatIsNotTorchScriptNamesThePath) {
+  test::TempDir dir;
+  { std::ofstream(dir / "junk.pt") << "junk"; }
+  GRADLENS_EXPECT_THROWS_WITH(TorchScriptClassifier((dir / "junk.pt").string(), torch::kCPU),
+                              "junk.pt");
+}
+
+}  // namespace
+}  // namespace gradlens::models
