@@ -11,8 +11,9 @@
 //    either [N, H, W] (a batch) or [H, W] (one map, treated as N = 1), with
 //    H * W >= 1. Both maps must already have the same resolution: upsample
 //    the prediction first.
-//  - Computation is in float64 on the inputs' device; the result's tensors
-//    are [N] on that device (see MetricResult).
+//  - Computation is in float64 on the CPU, image by image (maps on another
+//    device are copied a few images at a time); the result's tensors are [N]
+//    on the inputs' device (see MetricResult).
 //  - An image is *degenerate* when either of its two maps is constant
 //    (max == min, which includes all-zero maps); its value is the one
 //    documented for the metric, never NaN.

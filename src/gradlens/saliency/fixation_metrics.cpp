@@ -8,40 +8,7 @@
 namespace gradlens::saliency {
 namespace {
 
-MetricResult make_result(const std::vector<double>& values, const std::vector<uint8_t>& degenerate,
-                         const torch::Device& device) {
-  const auto n = static_cast<int64_t>(values.size());
-  MetricResult r;
-  r.values = torch::tensor(values, torch::kFloat64).reshape({n}).to(device);
-  r.degenerate = torch::tensor(std::vector<int64_t>(degenerate.begin(), degenerate.end()),
-                               torch::kInt64)
-                     .reshape({n})
-                     .to(device, torch::kBool);
-  r.num_degenerate = 0;
-  for (uint8_t d : degenerate) r.num_degenerate += d;
-  return r;
-}
-
-/// One image's saliency values (float64, contiguous) with its range.
-struct MapView {
-  const double* s = nullptr;
-  int64_t size = 0;
-  double lo = 0, hi = 0;
-  bool constant() const { return hi == lo; }
-  /// The reference's min-max normalisation of one value.
-  double norm(int64_t i) const { return (s[i] - lo) / (hi - lo); }
-};
-
-MapView scan_map(const double* s, int64_t size, int64_t image, const char* fn) {
-  MapView v{s, size, s[0], s[0]};
-  for (int64_t i = 0; i < size; ++i) {
-    GRADLENS_CHECK(std::isfinite(s[i]), "saliency::", fn, ": saliency of image ", image,
-                   " contains NaN or infinite values; clean the map before scoring it");
-    v.lo = std::min(v.lo, s[i]);
-    v.hi = std::max(v.hi, s[i]);
-  }
-  return v;
-}
+using detail::MapView;
 
 /// Flat indices of the pixels > 0 of one binary map; checks its values.
 std::vector<int64_t> positive_pixels(const double* f, int64_t size, int64_t image, const char* fn,
@@ -60,24 +27,6 @@ void check_has_fixations(const std::vector<int64_t>& fixated, int64_t image, con
   GRADLENS_CHECK(!fixated.empty(), "saliency::", fn, ": fixations of image ", image,
                  " has no fixated pixel (no value > 0); the metric is undefined for it, drop ",
                  "the image or give it at least one fixation");
-}
-
-/// Calls `per_image(i, saliency_data, fixation_data)` for every image, with
-/// float64 CPU contiguous copies made chunk by chunk.
-template <typename PerImage>
-void for_each_image(const torch::Tensor& s_all, const torch::Tensor& f_all, PerImage per_image) {
-  const int64_t n = s_all.size(0);
-  const int64_t pixels = s_all.size(1) * s_all.size(2);
-  for (int64_t start = 0; start < n; start += detail::kChunkImages) {
-    const int64_t len = std::min(detail::kChunkImages, n - start);
-    const torch::Tensor s =
-        s_all.narrow(0, start, len).to(torch::kCPU, torch::kFloat64).contiguous();
-    const torch::Tensor f =
-        f_all.narrow(0, start, len).to(torch::kCPU, torch::kFloat64).contiguous();
-    for (int64_t j = 0; j < len; ++j) {
-      per_image(start + j, s.data_ptr<double>() + j * pixels, f.data_ptr<double>() + j * pixels);
-    }
-  }
 }
 
 /// Trapezoid rule over the points (x[i], y[i]), as numpy.trapz / MATLAB trapz.
@@ -167,35 +116,29 @@ MetricResult nss(const torch::Tensor& saliency, const torch::Tensor& fixations) 
   const torch::Tensor s_all = detail::as_batch(saliency, "nss", "saliency");
   const torch::Tensor f_all = detail::as_batch(fixations, "nss", "fixations");
   detail::check_same_shape(saliency, "saliency", fixations, "fixations", "nss");
-  const int64_t n = s_all.size(0);
-  std::vector<torch::Tensor> values, degenerate;
-  for (int64_t start = 0; start < n; start += detail::kChunkImages) {
-    const int64_t len = std::min(detail::kChunkImages, n - start);
-    const torch::Tensor s = s_all.narrow(0, start, len).to(torch::kFloat64).reshape({len, -1});
-    const torch::Tensor f = f_all.narrow(0, start, len).to(torch::kFloat64).reshape({len, -1});
-    detail::check_finite(s, start, "nss", "saliency");
-    detail::check_finite(f, start, "nss", "fixations");
-    detail::check_non_negative(f, start, "nss", "fixations");
-    const torch::Tensor mask = f > 0;
-    const torch::Tensor count = mask.sum(1);
-    if (!(count > 0).all().item<bool>()) {
-      const int64_t row = (count == 0).nonzero()[0][0].item<int64_t>();
-      check_has_fixations({}, start + row, "nss");
+  const int64_t pixels = s_all.size(1) * s_all.size(2);
+  std::vector<double> values;
+  std::vector<uint8_t> degenerate;
+  detail::for_each_image(s_all, f_all, [&](int64_t image, const double* s, const double* f) {
+    const MapView map = detail::scan_map(s, pixels, image, "nss", "saliency");
+    const std::vector<int64_t> fixated = positive_pixels(f, pixels, image, "nss", "fixations");
+    check_has_fixations(fixated, image, "nss");
+    degenerate.push_back(map.constant() ? 1 : 0);
+    if (map.constant()) {
+      values.push_back(0.0);
+      return;
     }
-    const torch::Tensor constant = s.amax(1) == s.amin(1);
-    const torch::Tensor z = (s - s.mean(1, /*keepdim=*/true)) /
-                            s.std(1, /*unbiased=*/true, /*keepdim=*/true);
-    const torch::Tensor value = torch::where(mask, z, torch::zeros_like(z)).sum(1) /
-                                count.to(torch::kFloat64);
-    values.push_back(torch::where(constant, torch::zeros_like(value), value));
-    degenerate.push_back(constant);
-  }
-  MetricResult r;
-  const auto opts = torch::TensorOptions().device(saliency.device());
-  r.values = n == 0 ? torch::empty({0}, opts.dtype(torch::kFloat64)) : torch::cat(values);
-  r.degenerate = n == 0 ? torch::empty({0}, opts.dtype(torch::kBool)) : torch::cat(degenerate);
-  r.num_degenerate = r.degenerate.sum().item<int64_t>();
-  return r;
+    double mean = 0;
+    for (int64_t i = 0; i < pixels; ++i) mean += s[i];
+    mean /= static_cast<double>(pixels);
+    double ss = 0;
+    for (int64_t i = 0; i < pixels; ++i) ss += (s[i] - mean) * (s[i] - mean);
+    const double sd = std::sqrt(ss / static_cast<double>(pixels - 1));  // ddof = 1
+    double total = 0;
+    for (int64_t i : fixated) total += (s[i] - mean) / sd;
+    values.push_back(total / static_cast<double>(fixated.size()));
+  });
+  return detail::make_result(values, degenerate, saliency.device());
 }
 
 MetricResult auc_judd(const torch::Tensor& saliency, const torch::Tensor& fixations,
@@ -210,8 +153,8 @@ MetricResult auc_judd(const torch::Tensor& saliency, const torch::Tensor& fixati
   std::vector<double> values;
   std::vector<uint8_t> degenerate;
   std::vector<double> map(static_cast<size_t>(pixels));
-  for_each_image(s_all, f_all, [&](int64_t image, const double* s, const double* f) {
-    const MapView raw = scan_map(s, pixels, image, "auc_judd");
+  detail::for_each_image(s_all, f_all, [&](int64_t image, const double* s, const double* f) {
+    const MapView raw = detail::scan_map(s, pixels, image, "auc_judd", "saliency");
     const std::vector<int64_t> fixated = positive_pixels(f, pixels, image, "auc_judd", "fixations");
     check_has_fixations(fixated, image, "auc_judd");
     const auto n_fix = static_cast<int64_t>(fixated.size());
@@ -222,7 +165,7 @@ MetricResult auc_judd(const torch::Tensor& saliency, const torch::Tensor& fixati
     if (options.jitter) {
       for (double& v : map) v = v + unit(rng) / 10000000.0;
     }
-    const MapView jittered = scan_map(map.data(), pixels, image, "auc_judd");
+    const MapView jittered = detail::scan_map(map.data(), pixels, image, "auc_judd", "saliency");
     degenerate.push_back(raw.constant() ? 1 : 0);
     if (jittered.constant()) {
       values.push_back(0.5);
@@ -251,7 +194,7 @@ MetricResult auc_judd(const torch::Tensor& saliency, const torch::Tensor& fixati
     fp.push_back(1.0);
     values.push_back(trapezoid(fp, tp));
   });
-  return make_result(values, degenerate, saliency.device());
+  return detail::make_result(values, degenerate, saliency.device());
 }
 
 SampledAucResult auc_borji(const torch::Tensor& saliency, const torch::Tensor& fixations,
@@ -267,8 +210,8 @@ SampledAucResult auc_borji(const torch::Tensor& saliency, const torch::Tensor& f
   std::vector<double> values;
   std::vector<uint8_t> degenerate;
   std::vector<torch::Tensor> kept;
-  for_each_image(s_all, f_all, [&](int64_t image, const double* s, const double* f) {
-    const MapView map = scan_map(s, pixels, image, "auc_borji");
+  detail::for_each_image(s_all, f_all, [&](int64_t image, const double* s, const double* f) {
+    const MapView map = detail::scan_map(s, pixels, image, "auc_borji", "saliency");
     const std::vector<int64_t> fixated =
         positive_pixels(f, pixels, image, "auc_borji", "fixations");
     check_has_fixations(fixated, image, "auc_borji");
@@ -281,7 +224,7 @@ SampledAucResult auc_borji(const torch::Tensor& saliency, const torch::Tensor& f
                                                      options.step_size));
   });
   SampledAucResult r;
-  static_cast<MetricResult&>(r) = make_result(values, degenerate, saliency.device());
+  static_cast<MetricResult&>(r) = detail::make_result(values, degenerate, saliency.device());
   r.negatives = std::move(kept);
   return r;
 }
@@ -317,8 +260,8 @@ SampledAucResult auc_shuffled(const torch::Tensor& saliency, const torch::Tensor
   std::vector<uint8_t> degenerate;
   std::vector<torch::Tensor> kept;
   std::vector<int64_t> pool;
-  for_each_image(s_all, f_all, [&](int64_t image, const double* s, const double* f) {
-    const MapView map = scan_map(s, pixels, image, "auc_shuffled");
+  detail::for_each_image(s_all, f_all, [&](int64_t image, const double* s, const double* f) {
+    const MapView map = detail::scan_map(s, pixels, image, "auc_shuffled", "saliency");
     const std::vector<int64_t> fixated =
         positive_pixels(f, pixels, image, "auc_shuffled", "fixations");
     check_has_fixations(fixated, image, "auc_shuffled");
@@ -349,7 +292,7 @@ SampledAucResult auc_shuffled(const torch::Tensor& saliency, const torch::Tensor
                                                      options.step_size));
   });
   SampledAucResult r;
-  static_cast<MetricResult&>(r) = make_result(values, degenerate, saliency.device());
+  static_cast<MetricResult&>(r) = detail::make_result(values, degenerate, saliency.device());
   r.negatives = std::move(kept);
   return r;
 }

@@ -12,8 +12,9 @@
 //    map: a pixel is fixated where its value is > 0 (bool or numeric; counts
 //    are allowed and count as one fixation, as in the reference). Negative
 //    values are rejected.
-//  - Computation is in float64; the result's tensors are [N] on the device of
-//    `saliency` (the AUCs run on the CPU).
+//  - Computation is in float64 on the CPU, image by image (maps on another
+//    device are copied a few images at a time); the result's tensors are [N]
+//    on the device of `saliency`.
 //  - An image is *degenerate* when its saliency map is constant (max == min,
 //    including all zero); its value is the documented one, never NaN.
 //  - Throws c10::Error when the shapes differ (naming both shapes), when a
