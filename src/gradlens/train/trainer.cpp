@@ -1,0 +1,300 @@
+#include "gradlens/train/trainer.h"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <random>
+
+#include "gradlens/core/check.h"
+#include "gradlens/data/rng.h"
+#include "gradlens/models/checkpoint.h"
+
+namespace gradlens::train {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+torch::Tensor prepare(const data::Dataset& ds, const torch::Tensor& u8, torch::Device dev,
+                      bool channels_last) {
+  auto x = data::to_float(ds, u8.to(dev));
+  if (channels_last && x.dim() == 4) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+  return x;
+}
+
+// Seeded permutation of [0, n) for one epoch (Fisher-Yates on a portable RNG).
+torch::Tensor epoch_permutation(int64_t n, uint64_t seed, int64_t epoch) {
+  std::mt19937_64 gen(data::mix_seed(seed * 1000003ULL + static_cast<uint64_t>(epoch)));
+  std::vector<int64_t> idx(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) idx[i] = i;
+  for (int64_t i = n - 1; i > 0; --i)
+    std::swap(idx[i], idx[data::uniform_below(gen, static_cast<uint64_t>(i + 1))]);
+  return torch::tensor(idx, torch::kInt64);
+}
+
+nlohmann::json epoch_json(const EpochStats& e) {
+  nlohmann::json terms = nlohmann::json::object();
+  for (const auto& [k, v] : e.terms) terms[k] = v;
+  return {{"epoch", e.epoch},         {"train_loss", e.train_loss}, {"train_acc", e.train_acc},
+          {"test_loss", e.test_loss}, {"test_acc", e.test_acc},     {"seconds", e.seconds},
+          {"images_per_s", e.images_per_s}, {"lr_last", e.lr_last}, {"terms", terms}};
+}
+
+EpochStats epoch_from_json(const nlohmann::json& j) {
+  EpochStats e;
+  e.epoch = j.at("epoch");
+  e.train_loss = j.at("train_loss");
+  e.train_acc = j.at("train_acc");
+  e.test_loss = j.at("test_loss");
+  e.test_acc = j.at("test_acc");
+  e.seconds = j.at("seconds");
+  e.images_per_s = j.at("images_per_s");
+  e.lr_last = j.at("lr_last");
+  if (j.contains("terms"))
+    for (auto& [k, v] : j["terms"].items()) e.terms.emplace_back(k, v.get<double>());
+  return e;
+}
+
+}  // namespace
+
+EvalResult evaluate(models::Classifier& model, const data::Dataset& ds, int64_t batch_size,
+                    bool channels_last) {
+  GRADLENS_CHECK(ds.size() > 0, "cannot evaluate on an empty dataset (", ds.name, ")");
+  GRADLENS_CHECK(batch_size >= 1, "--eval-batch-size must be >= 1");
+  models::ModeGuard mode(model, false);
+  torch::NoGradGuard ng;
+  const auto dev = model.device();
+  std::vector<torch::Tensor> preds, probs;
+  double loss_sum = 0;
+  int64_t correct = 0;
+  for (int64_t s = 0; s < ds.size(); s += batch_size) {
+    const int64_t e = std::min(ds.size(), s + batch_size);
+    auto x = prepare(ds, ds.images.slice(0, s, e), dev, channels_last);
+    auto y = ds.labels.slice(0, s, e).to(dev);
+    auto logits = model.forward(x).to(torch::kFloat32);
+    loss_sum += torch::nn::functional::cross_entropy(
+                    logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                    .item<double>();
+    auto p = logits.argmax(1);
+    correct += p.eq(y).sum().item<int64_t>();
+    preds.push_back(p.cpu());
+    probs.push_back(torch::softmax(logits, 1).cpu());
+  }
+  EvalResult r;
+  r.loss = loss_sum / static_cast<double>(ds.size());
+  r.accuracy = static_cast<double>(correct) / static_cast<double>(ds.size());
+  r.predictions = torch::cat(preds);
+  r.probabilities = torch::cat(probs);
+  return r;
+}
+
+TrainResult train_model(models::ResNet& model, const data::Dataset& train, const data::Dataset* test,
+                        const TrainOptions& opts, const core::ProgressFn& progress) {
+  data::validate(train);
+  GRADLENS_CHECK(train.size() > 0, "the training set ", train.name, " is empty");
+  GRADLENS_CHECK(opts.epochs >= 1, "--epochs must be >= 1, got ", opts.epochs);
+  GRADLENS_CHECK(opts.batch_size >= 1, "--batch-size must be >= 1, got ", opts.batch_size);
+  GRADLENS_CHECK(train.channels() == model.in_channels(), "the data ", train.name, " has ",
+                 train.channels(), " channel(s) but the model takes ", model.in_channels(),
+                 "; build the model with --channels ", train.channels());
+  GRADLENS_CHECK(train.num_classes() <= model.num_classes(), "the data has ", train.num_classes(),
+                 " classes but the model only ", model.num_classes());
+  GRADLENS_CHECK(!opts.resume || !opts.checkpoint_path.empty(), "--resume needs a checkpoint path");
+
+  const auto dev = model.device();
+  const bool cl = opts.channels_last && dev.is_cpu();
+  if (cl) model.to_channels_last();
+  auto all_params = model.parameters();
+  for (const auto& p : opts.extra_parameters) all_params.push_back(p);
+  auto optimizer = make_optimizer(all_params, opts.optimizer);
+
+  const int64_t n = train.size();
+  const int64_t steps_per_epoch = (n + opts.batch_size - 1) / opts.batch_size;
+  TrainResult result;
+  int64_t planned_epochs = opts.epochs;
+  int64_t start_epoch = 0;
+  int64_t step = 0;
+
+  if (opts.resume) {
+    torch::serialize::InputArchive archive;
+    GRADLENS_CHECK(std::filesystem::exists(opts.checkpoint_path), "--resume: checkpoint ",
+                   opts.checkpoint_path, " does not exist; start without --resume");
+    try {
+      archive.load_from(opts.checkpoint_path, dev);
+    } catch (const std::exception& e) {
+      GRADLENS_CHECK(false, "--resume: checkpoint ", opts.checkpoint_path, " is corrupt (",
+                     error_message(e), ")");
+    }
+    c10::IValue cfg, state;
+    GRADLENS_CHECK(archive.try_read("config", cfg) && cfg.isString() &&
+                       cfg.toStringRef() == models::config_to_json(model.config()),
+                   "--resume: checkpoint ", opts.checkpoint_path,
+                   " was made for another model configuration");
+    GRADLENS_CHECK(archive.try_read("train_state", state) && state.isString(), "--resume: ",
+                   opts.checkpoint_path, " has no training state (not written by 'gradlens train')");
+    torch::serialize::InputArchive weights, optim;
+    archive.read("model", weights);
+    model.load(weights);
+    if (cl) model.to_channels_last();
+    archive.read("optimizer", optim);
+    optimizer->load(optim);
+    auto j = nlohmann::json::parse(state.toStringRef());
+    start_epoch = j.at("epochs_done");
+    step = j.at("step");
+    planned_epochs = j.at("planned_epochs");
+    // Asking for a different number of epochs than the interrupted run
+    // extends (or shortens) the schedule from here on.
+    if (j.value("epochs_requested", opts.epochs) != opts.epochs) planned_epochs = opts.epochs;
+    GRADLENS_CHECK(planned_epochs > start_epoch || planned_epochs == start_epoch,
+                   "--resume: the checkpoint already has ", start_epoch, " epochs");
+    for (auto& e : j.at("history")) result.epochs.push_back(epoch_from_json(e));
+  }
+  result.planned_epochs = planned_epochs;
+
+  auto save = [&](int64_t epochs_done) {
+    if (opts.checkpoint_path.empty()) return;
+    nlohmann::json hist = nlohmann::json::array();
+    for (const auto& e : result.epochs) hist.push_back(epoch_json(e));
+    const nlohmann::json state = {{"epochs_done", epochs_done},
+                                  {"step", step},
+                                  {"planned_epochs", planned_epochs},
+                                  {"epochs_requested", opts.epochs},
+                                  {"history", hist}};
+    models::save_checkpoint(opts.checkpoint_path, model, opts.checkpoint_meta,
+                            [&](torch::serialize::OutputArchive& a) {
+                              a.write("train_state", c10::IValue(state.dump()));
+                              torch::serialize::OutputArchive optim;
+                              optimizer->save(optim);
+                              a.write("optimizer", optim);
+                            });
+  };
+
+  const auto t_start = Clock::now();
+  bool budget_fixed = opts.time_budget_s <= 0;
+  const int64_t kBudgetProbeSteps = 20;
+
+  for (int64_t epoch = start_epoch; epoch < planned_epochs; ++epoch) {
+    model.train(true);
+    const auto t_epoch = Clock::now();
+    auto perm = epoch_permutation(n, opts.seed, epoch);
+    std::mt19937_64 aug_gen(data::mix_seed(opts.seed ^ (0xA5A5ULL + static_cast<uint64_t>(epoch))));
+    double loss_sum = 0;
+    int64_t correct = 0, seen = 0;
+    std::vector<std::pair<std::string, double>> term_sums;
+    double lr = 0;
+    Clock::time_point t_probe;
+    for (int64_t b = 0; b < steps_per_epoch; ++b, ++step) {
+      const int64_t s = b * opts.batch_size;
+      const int64_t e = std::min(n, s + opts.batch_size);
+      auto idx = perm.slice(0, s, e);
+      auto u8 = train.images.index_select(0, idx);
+      if (opts.augment) u8 = data::random_crop_flip(u8, opts.augment_opts, aug_gen);
+      auto x = prepare(train, u8, dev, cl);
+      auto y = train.labels.index_select(0, idx).to(dev);
+
+      lr = lr_at(opts.schedule, step, planned_epochs * steps_per_epoch);
+      set_lr(*optimizer, lr);
+      if (opts.extra_loss) x.requires_grad_(true);
+      auto logits = model.forward(x);
+      auto loss = torch::nn::functional::cross_entropy(logits, y);
+      std::vector<std::pair<std::string, torch::Tensor>> terms;
+      if (opts.extra_loss) terms = opts.extra_loss(model, x, y, logits);
+      auto total = loss;
+      for (auto& [name, t] : terms) total = total + t;
+      const double lv = loss.item<double>();
+      GRADLENS_CHECK(std::isfinite(lv), "training diverged: the cross-entropy loss is ", lv,
+                     " at epoch ", epoch + 1, " step ", b + 1,
+                     "; lower --lr (the last good checkpoint is kept)");
+      if (term_sums.size() < terms.size()) {
+        term_sums.clear();
+        for (auto& [name, t] : terms) term_sums.emplace_back(name, 0.0);
+      }
+      for (size_t i = 0; i < terms.size(); ++i) {
+        const double v = terms[i].second.item<double>();
+        GRADLENS_CHECK(std::isfinite(v), "training diverged: the loss term ", terms[i].first, " is ",
+                       v, " at epoch ", epoch + 1, " step ", b + 1,
+                       "; lower its weight or --lr (the last good checkpoint is kept)");
+        term_sums[i].second += v * static_cast<double>(e - s);
+      }
+      optimizer->zero_grad();
+      total.backward();
+      optimizer->step();
+
+      loss_sum += lv * static_cast<double>(e - s);
+      correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+      seen += e - s;
+
+      if (!budget_fixed) {
+        const int64_t done_here = step - start_epoch * steps_per_epoch;
+        if (done_here == 2) t_probe = Clock::now();
+        if (done_here == 2 + kBudgetProbeSteps) {
+          const double per_step = seconds_since(t_probe) / kBudgetProbeSteps;
+          const double eval_cost =
+              test != nullptr ? per_step * 0.35 * static_cast<double>(test->size()) / opts.batch_size
+                              : 0.0;
+          const double per_epoch = per_step * steps_per_epoch + eval_cost;
+          const int64_t fit = static_cast<int64_t>((opts.time_budget_s - seconds_since(t_start)) /
+                                                   per_epoch) + epoch;
+          const int64_t new_plan = std::max<int64_t>(epoch + 1, std::min(planned_epochs, fit));
+          if (new_plan < planned_epochs) {
+            planned_epochs = new_plan;
+            result.budget_limited = true;
+            result.planned_epochs = planned_epochs;
+          }
+          budget_fixed = true;
+        }
+      }
+      if (progress) {
+        core::ProgressEvent ev;
+        ev.stage = "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(planned_epochs);
+        ev.done = b + 1;
+        ev.total = steps_per_epoch;
+        ev.elapsed_s = seconds_since(t_epoch);
+        ev.values = {{"loss", loss_sum / seen},
+                     {"acc", static_cast<double>(correct) / seen},
+                     {"img/s", seen / std::max(1e-9, ev.elapsed_s)},
+                     {"lr", lr}};
+        for (const auto& [k, v] : term_sums) ev.values.emplace_back(k, v / seen);
+        progress(ev);
+      }
+    }
+    EpochStats st;
+    st.epoch = epoch + 1;
+    st.train_loss = loss_sum / seen;
+    st.train_acc = static_cast<double>(correct) / seen;
+    st.seconds = seconds_since(t_epoch);
+    st.images_per_s = seen / std::max(1e-9, st.seconds);
+    st.lr_last = lr;
+    for (auto& [k, v] : term_sums) st.terms.emplace_back(k, v / seen);
+    if (test != nullptr) {
+      auto ev = evaluate(model, *test, opts.eval_batch_size, cl);
+      st.test_loss = ev.loss;
+      st.test_acc = ev.accuracy;
+    }
+    result.epochs.push_back(st);
+    save(epoch + 1);
+    if (progress) {
+      core::ProgressEvent ev;
+      ev.stage = "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(planned_epochs);
+      ev.done = ev.total = steps_per_epoch;
+      ev.elapsed_s = seconds_since(t_epoch);
+      ev.stage_end = true;
+      ev.values = {{"loss", st.train_loss}, {"acc", st.train_acc}, {"img/s", st.images_per_s}};
+      if (test != nullptr) {
+        ev.values.emplace_back("test_loss", st.test_loss);
+        ev.values.emplace_back("test_acc", st.test_acc);
+      }
+      for (auto& t : st.terms) ev.values.push_back(t);
+      progress(ev);
+    }
+  }
+  result.steps = step;
+  result.seconds = seconds_since(t_start);
+  return result;
+}
+
+}  // namespace gradlens::train
