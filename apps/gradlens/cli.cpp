@@ -32,6 +32,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   add_train_command(app, ctx);
   add_make_shapes_command(app, ctx);
   add_import_command(app, ctx);
+  add_hessian_command(app, ctx);
 
   // CLI11 wants argv order reversed for its vector overload.
   std::vector<std::string> rev(args.rbegin(), args.rend());
@@ -52,7 +53,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     return 2;
   }
   try {
-    core::init_runtime(ctx.global.runtime);
+    ctx.runtime = core::init_runtime(ctx.global.runtime);
     return ctx.action();
   } catch (const UsageError& e) {
     err << "gradlens: " << e.what() << "\n";

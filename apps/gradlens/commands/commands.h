@@ -22,6 +22,8 @@ struct Context {
   GlobalOptions global;
   std::ostream* out = nullptr;
   std::ostream* err = nullptr;
+  /// Filled by run_cli() before the action runs.
+  core::RuntimeInfo runtime;
   /// Set by the chosen sub-command's callback; run_cli() calls it after
   /// parsing succeeded and the runtime was initialised.
   std::function<int()> action;
@@ -31,5 +33,6 @@ void add_models_command(CLI::App& app, Context& ctx);
 void add_train_command(CLI::App& app, Context& ctx);
 void add_make_shapes_command(CLI::App& app, Context& ctx);
 void add_import_command(CLI::App& app, Context& ctx);
+void add_hessian_command(CLI::App& app, Context& ctx);
 
 }  // namespace gradlens::cli

@@ -1,0 +1,14 @@
+// Flags shared by the commands that read a dataset.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "gradlens/pipeline/train.h"
+
+namespace gradlens::cli {
+
+/// Adds --data, --data-dir, --image-size, --channels, --skip-bad-images,
+/// --test-fraction, --train-per-class, --per-class to `cmd`, bound to `d`.
+void add_data_flags(CLI::App* cmd, pipeline::DataConfig& d);
+
+}  // namespace gradlens::cli

@@ -1,0 +1,109 @@
+// gradlens train: train a classifier (the embedded default when no flags).
+#include <fmt/format.h>
+
+#include <ostream>
+
+#include "gradlens/commands/commands.h"
+#include "gradlens/commands/data_flags.h"
+#include "gradlens/core/check.h"
+#include "gradlens/pipeline/train.h"
+#include "gradlens/progress_printer.h"
+
+namespace gradlens::cli {
+
+void add_train_command(CLI::App& app, Context& ctx) {
+  auto cfg = std::make_shared<pipeline::TrainConfig>(pipeline::default_train_config());
+  auto schedule = std::make_shared<std::string>("onecycle");
+  auto* cmd = app.add_subcommand(
+      "train",
+      "Train a classifier. Without flags: the default ResNet18 (small stem, width 16) on "
+      "Fashion-MNIST, cached for later commands");
+  add_data_flags(cmd, cfg->data);
+  cmd->add_option("--model", cfg->model, "resnet18 | resnet34 | resnet50 | resnet101 | resnet152")
+      ->capture_default_str();
+  cmd->add_option("--stem", cfg->stem, "auto | small | imagenet (auto: small for <= 64 px)")
+      ->capture_default_str();
+  cmd->add_option("--width", cfg->width, "Channels of the stem and layer1 (torchvision: 64)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_flag("--zero-init-residual", cfg->zero_init_residual,
+                "Zero-initialise the last BN of each residual branch");
+  auto& t = cfg->train;
+  cmd->add_option("--epochs", t.epochs, "Epochs")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--time-budget", t.time_budget_s,
+                  "Seconds: lower the epoch count to fit (0 = off; makes the run length depend "
+                  "on machine speed)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--batch-size", t.batch_size, "Mini-batch size")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--optimizer", t.optimizer.name, "sgd | adam | adamw")->capture_default_str();
+  cmd->add_option("--lr", t.schedule.lr, "Peak / initial learning rate")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--momentum", t.optimizer.momentum, "SGD momentum")->capture_default_str();
+  cmd->add_option("--nesterov", t.optimizer.nesterov, "SGD Nesterov momentum (true/false)")
+      ->capture_default_str();
+  cmd->add_option("--weight-decay", t.optimizer.weight_decay, "Weight decay")->capture_default_str();
+  cmd->add_option("--schedule", *schedule, "constant | cosine | step | onecycle")
+      ->capture_default_str();
+  cmd->add_option("--warmup-steps", t.schedule.warmup_steps, "cosine: linear warm-up steps");
+  cmd->add_option("--step-size", t.schedule.step_size, "step: steps between decays");
+  cmd->add_option("--gamma", t.schedule.gamma, "step: decay factor")->capture_default_str();
+  cmd->add_option("--augment", t.augment, "Random crop (pad 2) + horizontal flip (true/false)")
+      ->capture_default_str();
+  cmd->add_option("--out", cfg->out,
+                  "Output directory for model.ckpt and summary.json (default: the model cache)");
+  cmd->add_flag("--resume", t.resume, "Continue from the checkpoint in --out (or the cache)");
+  cmd->add_option("--channels-last", t.channels_last, "Channels-last tensors on CPU (true/false)")
+      ->capture_default_str();
+
+  auto form = std::make_shared<std::string>("cosine");
+  auto reduction = std::make_shared<std::string>("mean");
+  auto& l = cfg->losses;
+  cmd->add_option("--lambda-grad", l.lambda_grad,
+                  "λ1: weight of L_grad, the within-class gradient alignment (0 = off)")
+      ->capture_default_str();
+  cmd->add_option("--grad-form", *form, "euclidean | cosine")->capture_default_str();
+  cmd->add_option("--grad-reduction", *reduction,
+                  "sum (the seed's) | mean over same-class pairs")->capture_default_str();
+  cmd->add_option("--grad-source", l.source,
+                  "input (∂CE/∂x) | gradcam (Grad-CAM weights of the true class at --grad-layer)")
+      ->capture_default_str();
+  cmd->add_option("--grad-layer", l.layer, "Layer for --grad-source gradcam")->capture_default_str();
+  cmd->add_option("--lambda-mi", l.lambda_mi,
+                  "λ2: weight of L_MI = −I(g_i; g_j) over same-class pairs (0 = off)")
+      ->capture_default_str();
+  cmd->add_option("--mi-estimator", l.mi_estimator, "gaussian | mine")->capture_default_str();
+  cmd->add_option("--mi-dims", l.mi_dims, "Random-projection size of the gradients for MI")
+      ->capture_default_str();
+  cmd->add_option("--mi-shrinkage", l.mi_shrinkage, "Covariance shrinkage of the Gaussian MI")
+      ->capture_default_str();
+  cmd->add_option("--lambda-curv", l.lambda_curv,
+                  "λ3: weight of a Hutchinson estimate of tr(∇²_x CE) (0 = off)")
+      ->capture_default_str();
+
+  cmd->callback([&ctx, cfg, schedule, form, reduction] {
+    ctx.action = [&ctx, cfg, schedule, form, reduction] {
+      pipeline::TrainConfig c = *cfg;
+      c.losses.form = train::parse_grad_form(*form);
+      c.losses.reduction = train::parse_grad_reduction(*reduction);
+      c.train.schedule.kind = train::parse_schedule(*schedule);
+      c.train.optimizer.lr = c.train.schedule.lr;
+      c.device = ctx.global.runtime.device;
+      c.seed = ctx.global.runtime.seed;
+      c.threads = ctx.runtime.threads;
+      ProgressPrinter printer(*ctx.out, ProgressPrinter::stdout_is_tty());
+      core::ProgressFn fn;
+      if (!ctx.global.quiet) fn = printer.fn();
+      const auto s = pipeline::run_train(c, fn);
+      auto& out = *ctx.out;
+      out << fmt::format("model: {} ({} parameters)\n", s.model_description, s.parameters);
+      out << fmt::format("trained {} epoch(s){} in {}\n", s.result.epochs.size(),
+                         s.result.budget_limited ? " (limited by --time-budget)" : "",
+                         format_duration(s.result.seconds));
+      out << fmt::format("test accuracy: {:.2f}%\n", 100.0 * s.result.final_test_acc());
+      out << fmt::format("checkpoint: {}\nsummary: {}\n", s.checkpoint, s.summary_json_path);
+      return 0;
+    };
+  });
+}
+
+}  // namespace gradlens::cli

@@ -1,0 +1,165 @@
+#include "gradlens/pipeline/hessian.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+
+#include "gradlens/core/check.h"
+#include "gradlens/core/fs.h"
+#include "gradlens/core/runtime.h"
+#include "gradlens/data/subset.h"
+#include "gradlens/models/checkpoint.h"
+#include "gradlens/pipeline/data_source.h"
+
+namespace gradlens::pipeline {
+
+namespace {
+
+std::unique_ptr<models::Classifier> open_model(const std::string& spec, torch::Device dev,
+                                               const data::Dataset& ds) {
+  std::string path = spec;
+  if (spec == "default") {
+    path = default_model_path();
+    GRADLENS_CHECK(std::filesystem::exists(path), "--model default: the default model ", path,
+                   " has not been trained yet; run 'gradlens train' first");
+  }
+  GRADLENS_CHECK(std::filesystem::exists(path), "--model ", path,
+                 ": no such file; give a gradlens checkpoint or a TorchScript file");
+  models::ResNetConfig fresh;
+  auto m = models::open_classifier(path, dev, fresh, ds.images.size(3));
+  GRADLENS_CHECK(m->in_channels() == ds.channels(), "--model ", path, " takes ", m->in_channels(),
+                 " input channel(s) but the data has ", ds.channels());
+  return m;
+}
+
+HessianGroupResult analyse(models::Classifier& model, const data::Dataset& ds,
+                           const HessianConfig& cfg, const std::string& name) {
+  const auto dev = model.device();
+  std::vector<std::pair<std::string, torch::Tensor>> vars;
+  for (auto& [n, p] : model.named_parameters()) {
+    bool keep = cfg.param_prefixes.empty();
+    for (const auto& pre : cfg.param_prefixes) keep = keep || n.rfind(pre, 0) == 0;
+    if (keep) vars.emplace_back(n, p);
+  }
+  GRADLENS_CHECK(cfg.wrt == "input" || !vars.empty(), "--params: no parameter name starts with ",
+                 "the given prefixes; see the names with 'gradlens models' (e.g. fc, layer4)");
+  const int64_t n = cfg.one_batch || cfg.wrt == "input" ? std::min(ds.size(), cfg.batch_size)
+                                                        : ds.size();
+  GRADLENS_CHECK(n > 0, "no samples to analyse for ", name);
+
+  // Freeze everything else so only the chosen variables get graphs.
+  std::vector<torch::Tensor> all = model.parameters();
+  std::vector<bool> old_flags;
+  for (auto& p : all) old_flags.push_back(p.requires_grad());
+  for (auto& p : all) p.requires_grad_(cfg.wrt == "params");
+
+  hessian::TensorList like;
+  hessian::HvpFn fn;
+  torch::Tensor x_in;
+  if (cfg.wrt == "input") {
+    x_in = data::to_float(ds, ds.images.slice(0, 0, n).to(dev)).requires_grad_(true);
+    like = {x_in};
+    auto loss = torch::nn::functional::cross_entropy(model.forward(x_in),
+                                                     ds.labels.slice(0, 0, n).to(dev));
+    auto grads = hessian::grads_with_graph(loss, like);
+    fn = [grads, like](const hessian::TensorList& v) {
+      return hessian::hvp_from_grads(grads, like, v);
+    };
+  } else {
+    for (auto& [nm, p] : vars) like.push_back(p);
+    fn = [&model, &ds, like, n, bs = cfg.batch_size, dev](const hessian::TensorList& v) {
+      hessian::TensorList acc;
+      for (int64_t s = 0; s < n; s += bs) {
+        const int64_t e = std::min(n, s + bs);
+        auto x = data::to_float(ds, ds.images.slice(0, s, e).to(dev));
+        auto loss = torch::nn::functional::cross_entropy(model.forward(x),
+                                                         ds.labels.slice(0, s, e).to(dev));
+        auto hv = hessian::hvp(loss, like, v);
+        const double w = static_cast<double>(e - s) / static_cast<double>(n);
+        if (acc.empty()) {
+          for (auto& t : hv) acc.push_back(t * w);
+        } else {
+          for (size_t i = 0; i < hv.size(); ++i) acc[i] += hv[i] * w;
+        }
+      }
+      return acc;
+    };
+  }
+  HessianGroupResult r;
+  r.name = name;
+  r.samples = n;
+  r.eigen = hessian::top_eigenvalues(fn, like, cfg.eigen);
+  if (cfg.compute_trace) r.trace = hessian::hutchinson_trace(fn, like, cfg.trace);
+  for (size_t i = 0; i < all.size(); ++i) all[i].requires_grad_(old_flags[i]);
+  return r;
+}
+
+}  // namespace
+
+HessianReport run_hessian(const HessianConfig& cfg, const core::ProgressFn& progress) {
+  GRADLENS_CHECK(cfg.wrt == "params" || cfg.wrt == "input", "--wrt: unknown '", cfg.wrt,
+                 "'; use params or input");
+  GRADLENS_CHECK(cfg.batch_size >= 1, "--batch-size must be >= 1");
+  if (!cfg.out.empty()) core::ensure_writable_dir(cfg.out, "--out");
+  const auto dev = core::parse_device(cfg.device);
+  auto splits = load_splits(cfg.data, cfg.seed);
+  auto ds = cfg.per_class > 0 ? data::balanced_subset(splits.test, cfg.per_class) : splits.test;
+  auto model = open_model(cfg.model, dev, ds);
+  models::ModeGuard eval(*model, false);
+
+  HessianReport rep;
+  rep.model_description = model->describe();
+  std::vector<std::pair<std::string, data::Dataset>> groups = {{"all", ds}};
+  if (cfg.per_class_analysis) {
+    for (int64_t c = 0; c < ds.num_classes(); ++c) {
+      auto idx = ds.labels.eq(c).nonzero().flatten();
+      if (idx.numel() > 0) groups.emplace_back(ds.class_names[c], data::select(ds, idx));
+    }
+  }
+  int64_t done = 0;
+  for (auto& [name, g] : groups) {
+    rep.groups.push_back(analyse(*model, g, cfg, name));
+    core::report(progress, {"hessian", ++done, static_cast<int64_t>(groups.size()), 0.0, {}, false, name});
+  }
+  for (const auto& t : rep.groups.front().eigen.eigenvectors.front()) rep.dimension += t.numel();
+
+  if (!cfg.out.empty()) {
+    nlohmann::json j;
+    j["model"] = rep.model_description;
+    j["wrt"] = cfg.wrt;
+    j["params"] = cfg.param_prefixes;
+    j["dimension"] = rep.dimension;
+    j["method"] = {{"eigenvalues", "power iteration with deflation (PyHessian)"},
+                   {"trace", "Hutchinson, Rademacher probes, stop on relative change"},
+                   {"max_iter", cfg.eigen.max_iter},
+                   {"tol", cfg.eigen.tol},
+                   {"batches", cfg.one_batch || cfg.wrt == "input" ? "one" : "all, size-weighted"},
+                   {"mode", "eval"}};
+    std::string md = fmt::format("# Hessian of the loss ({} w.r.t. {})\n\n{}\n\n", cfg.wrt,
+                                 cfg.param_prefixes.empty() ? std::string("all")
+                                                            : fmt::format("{}", fmt::join(cfg.param_prefixes, ", ")),
+                                 rep.model_description);
+    md += "| group | samples | top eigenvalues | trace | trace s.e. | probes |\n|---|---|---|---|---|---|\n";
+    for (const auto& g : rep.groups) {
+      j["groups"].push_back({{"name", g.name},
+                             {"samples", g.samples},
+                             {"eigenvalues", g.eigen.eigenvalues},
+                             {"iterations", g.eigen.iterations},
+                             {"trace", g.trace.trace},
+                             {"trace_std_error", g.trace.std_error},
+                             {"trace_probes", g.trace.samples.size()}});
+      md += fmt::format("| {} | {} | {:.6g} | {:.6g} | {:.3g} | {} |\n", g.name, g.samples,
+                        fmt::join(g.eigen.eigenvalues, ", "), g.trace.trace, g.trace.std_error,
+                        g.trace.samples.size());
+    }
+    rep.json_path = (std::filesystem::path(cfg.out) / "hessian.json").string();
+    rep.markdown_path = (std::filesystem::path(cfg.out) / "hessian.md").string();
+    core::write_text_atomically(rep.json_path, j.dump(2) + "\n");
+    core::write_text_atomically(rep.markdown_path, md);
+  }
+  return rep;
+}
+
+}  // namespace gradlens::pipeline

@@ -1,0 +1,66 @@
+// `gradlens train`: load data, build or resume a model, train, write the
+// checkpoint and a JSON summary.
+#pragma once
+
+#include <string>
+
+#include "gradlens/core/progress.h"
+#include "gradlens/train/gradient_losses.h"
+#include "gradlens/train/trainer.h"
+
+namespace gradlens::pipeline {
+
+/// Where the data comes from.
+struct DataConfig {
+  /// "fashion-mnist", "mnist", or an ImageFolder directory.
+  std::string data = "fashion-mnist";
+  /// Directory of the IDX files for fashion-mnist / mnist.
+  std::string idx_dir;  ///< empty: /usr/share/datasets/fashion-mnist (or mnist)
+  /// ImageFolder options.
+  int64_t image_size = 0;  ///< 0: 28 for 1-channel data, 224 otherwise
+  int64_t channels = 0;    ///< 0: keep (IDX) / 3 (ImageFolder)
+  bool skip_bad_images = false;
+  /// Fraction of an ImageFolder held out as the test split.
+  double test_fraction = 0.2;
+  /// Keep only N images per class of each split (0 = all).
+  int64_t train_per_class = 0;
+  int64_t test_per_class = 0;
+};
+
+struct TrainConfig {
+  DataConfig data;
+  std::string model = "resnet18";
+  std::string stem = "auto";  ///< auto: small for images <= 64 px, else imagenet
+  int64_t width = 16;
+  bool zero_init_residual = false;
+  train::TrainOptions train;
+  /// The seed's gradient losses (all off by default).
+  train::GradientLossOptions losses;
+  /// Output directory for the checkpoint (model.ckpt) and summary.json.
+  /// Empty: the default-model cache (see default_model_path()).
+  std::string out;
+  std::string device = "cpu";
+  uint64_t seed = 0;
+  int threads = 1;
+};
+
+struct TrainSummary {
+  std::string checkpoint;
+  std::string summary_json_path;
+  train::TrainResult result;
+  std::string model_description;
+  int64_t parameters = 0;
+};
+
+/// The configuration of the embedded default: ResNet18 (small stem, width
+/// 16) on Fashion-MNIST, SGD + Nesterov, one-cycle, 8 epochs within a
+/// 9-minute budget. See README "The default model".
+TrainConfig default_train_config();
+
+/// The cached default model: <cache_dir>/models/fashion-mnist-resnet18-w16.ckpt
+std::string default_model_path();
+
+/// Runs the whole command. Throws c10::Error / UsageError on bad input.
+TrainSummary run_train(const TrainConfig& cfg, const core::ProgressFn& progress = {});
+
+}  // namespace gradlens::pipeline

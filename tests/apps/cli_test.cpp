@@ -1,0 +1,101 @@
+// The CLI is tested in-process: run_cli() on argument vectors, no subprocess.
+#include "gradlens/cli.h"
+
+#include <sstream>
+
+#include "support/support.h"
+
+namespace gradlens::cli {
+namespace {
+
+struct Run {
+  int code;
+  std::string out, err;
+};
+
+Run run(const std::vector<std::string>& args) {
+  std::ostringstream out, err;
+  const int code = run_cli(args, out, err);
+  return {code, out.str(), err.str()};
+}
+
+TEST(Cli, VersionAndHelpExitZero) {
+  auto v = run({"--version"});
+  EXPECT_EQ(v.code, 0);
+  EXPECT_NE(v.out.find("gradlens 0.1.0"), std::string::npos) << v.out;
+  auto h = run({"--help"});
+  EXPECT_EQ(h.code, 0);
+  for (const char* cmd : {"models", "train", "make-shapes", "import"})
+    EXPECT_NE(h.out.find(cmd), std::string::npos) << cmd;
+  auto th = run({"train", "--help"});
+  EXPECT_EQ(th.code, 0);
+  EXPECT_NE(th.out.find("--time-budget"), std::string::npos);
+}
+
+TEST(Cli, UsageErrorsExitTwo) {
+  EXPECT_EQ(run({}).code, 2);
+  EXPECT_EQ(run({"frobnicate"}).code, 2);
+  auto r = run({"train", "--epochs", "zero"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--epochs"), std::string::npos) << r.err;
+  EXPECT_EQ(run({"--threads", "-1", "models"}).code, 2);
+}
+
+TEST(Cli, RuntimeErrorsExitOneWithAOneLineMessage) {
+  auto r = run({"train", "--data", "/nonexistent/dir", "--out", "/tmp"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("/nonexistent/dir"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  auto d = run({"--device", "cuda:7", "models"});
+  EXPECT_EQ(d.code, 1);
+  EXPECT_NE(d.err.find("--device"), std::string::npos) << d.err;
+}
+
+TEST(Cli, UnknownModelAndScheduleAreNamed) {
+  test::TempDir dir;
+  auto r = run({"train", "--model", "resnet19", "--out", dir.path().string(), "--data",
+                dir.path().string()});
+  EXPECT_NE(r.code, 0);
+  auto s = run({"train", "--schedule", "linear"});
+  EXPECT_EQ(s.code, 1);
+  EXPECT_NE(s.err.find("--schedule"), std::string::npos) << s.err;
+}
+
+TEST(Cli, ModelsListsTorchvisionParameterCounts) {
+  auto r = run({"models"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("11689512"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("60192808"), std::string::npos) << r.out;
+  auto small = run({"models", "--classes", "10", "--channels", "1", "--stem", "small"});
+  ASSERT_EQ(small.code, 0) << small.err;
+  // conv1 3x3x1x64 instead of 7x7x3x64, fc 512x10+10 instead of 512x1000+1000.
+  EXPECT_NE(small.out.find(std::to_string(11689512 - 9408 + 576 - 513000 + 5130)), std::string::npos)
+      << small.out;
+}
+
+TEST(Cli, TrainUnwritableOutIsAClearError) {
+  auto r = run({"train", "--out", "/proc/gradlens-cannot-write"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("--out"), std::string::npos) << r.err;
+}
+
+TEST(Cli, TrainsATinyModelEndToEnd) {
+  if (test::fashion_mnist_dir().empty()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  test::TempDir dir;
+  auto r = run({"--threads", "1", "--quiet", "train", "--width", "4", "--epochs", "1",
+                "--train-per-class", "20", "--test-per-class", "10", "--batch-size", "50",
+                "--out", dir.path().string()});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("test accuracy:"), std::string::npos) << r.out;
+  EXPECT_TRUE(test::fs::exists(dir / "model.ckpt"));
+  EXPECT_TRUE(test::fs::exists(dir / "summary.json"));
+  // Resuming a finished run trains nothing more and still succeeds.
+  auto again = run({"--threads", "1", "--quiet", "train", "--width", "4", "--epochs", "2",
+                    "--train-per-class", "20", "--test-per-class", "10", "--batch-size", "50",
+                    "--out", dir.path().string(), "--resume"});
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_NE(again.out.find("trained 2 epoch(s)"), std::string::npos) << again.out;
+}
+
+}  // namespace
+}  // namespace gradlens::cli
