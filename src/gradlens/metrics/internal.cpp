@@ -1,0 +1,163 @@
+#include "gradlens/metrics/internal.h"
+
+#include "gradlens/core/check.h"
+
+#include <limits>
+#include <random>
+
+namespace gradlens::metrics {
+
+namespace {
+
+void check_x_labels(const torch::Tensor& x, const torch::Tensor& labels, const char* fn) {
+  GRADLENS_CHECK(x.defined() && x.dim() == 2, fn, ": x must be a 2-D [N, d] matrix, got shape ",
+                 x.defined() ? x.sizes() : c10::IntArrayRef{});
+  GRADLENS_CHECK(x.size(0) > 0 && x.size(1) > 0, fn, ": x is empty (shape ", x.sizes(),
+                 "); it needs at least one row and one column");
+  GRADLENS_CHECK(x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kFloat64, fn,
+                 ": x must be float32 or float64, got ", x.scalar_type());
+  const torch::Tensor row_ok = torch::isfinite(x).all(1);
+  if (!row_ok.all().item<bool>()) {
+    GRADLENS_CHECK(false, fn, ": x row ", (~row_ok).nonzero().min().item<int64_t>(), " (of ", x.size(0),
+                   ") contains NaN or Inf; remove or repair non-finite samples first");
+  }
+  GRADLENS_CHECK(labels.defined() && labels.dim() == 1, fn, ": labels must be a 1-D vector");
+  GRADLENS_CHECK(!at::isFloatingType(labels.scalar_type()) && labels.scalar_type() != torch::kBool, fn,
+                 ": labels must be an integer tensor (int64), got ", labels.scalar_type());
+  GRADLENS_CHECK(labels.size(0) == x.size(0), fn, ": ", labels.size(0), " labels for ", x.size(0),
+                 " rows of x; pass exactly one label per row");
+}
+
+// Dense codes 0..k-1 on x's device, and k; checks 2 <= k <= N-1 as sklearn.
+std::pair<torch::Tensor, int64_t> encode_checked(const torch::Tensor& labels, int64_t n, const char* fn) {
+  torch::Tensor uniq, inverse;
+  std::tie(uniq, inverse, std::ignore) = at::_unique2(labels.to(torch::kInt64), true, true);
+  const int64_t k = uniq.size(0);
+  GRADLENS_CHECK(k >= 2 && k <= n - 1, fn, ": the number of distinct labels is ", k,
+                 "; valid values are 2 to n_samples - 1 = ", n - 1, " (inclusive)");
+  return {inverse, k};
+}
+
+// numpy.random.RandomState(seed).permutation(n): MT19937 seeded as
+// init_genrand, Fisher-Yates from the end with masked rejection sampling.
+std::vector<int64_t> numpy_permutation(int64_t n, uint32_t seed) {
+  std::mt19937 mt(seed);
+  std::vector<int64_t> p(n);
+  for (int64_t i = 0; i < n; ++i) p[i] = i;
+  for (int64_t i = n - 1; i >= 1; --i) {
+    uint64_t mask = static_cast<uint64_t>(i);
+    for (int s = 1; s <= 32; s *= 2) mask |= mask >> s;
+    uint64_t v = 0;
+    if (static_cast<uint64_t>(i) <= 0xffffffffULL) {
+      do {
+        v = static_cast<uint64_t>(mt()) & mask;
+      } while (v > static_cast<uint64_t>(i));
+    } else {
+      do {
+        const uint64_t hi = mt();
+        v = ((hi << 32) | static_cast<uint64_t>(mt())) & mask;
+      } while (v > static_cast<uint64_t>(i));
+    }
+    std::swap(p[i], p[v]);
+  }
+  return p;
+}
+
+}  // namespace
+
+torch::Tensor silhouette_samples(const torch::Tensor& x, const torch::Tensor& labels,
+                                 const SilhouetteOptions& opts) {
+  check_x_labels(x, labels, "silhouette_samples");
+  GRADLENS_CHECK(opts.chunk_rows >= 0, "silhouette_samples: chunk_rows must be >= 0, got ", opts.chunk_rows);
+  const int64_t n = x.size(0);
+  auto [codes, k] = encode_checked(labels.to(x.device()), n, "silhouette_samples");
+  torch::Tensor x64 = x.to(torch::kFloat64);
+  torch::Tensor sq;
+  if (opts.metric == SilhouetteMetric::kCosine) {
+    const torch::Tensor norm = x64.norm(2, 1, true);
+    x64 = x64 / torch::where(norm > 0, norm, torch::ones_like(norm));
+  } else {
+    sq = (x64 * x64).sum(1);
+  }
+  const torch::Tensor onehot = torch::nn::functional::one_hot(codes, k).to(torch::kFloat64);  // [N, k]
+  const torch::Tensor freq = onehot.sum(0);                                                     // [k]
+  const int64_t chunk = opts.chunk_rows > 0 ? opts.chunk_rows : std::max<int64_t>(1, (int64_t{1} << 23) / n);
+  std::vector<torch::Tensor> a_parts, b_parts;
+  for (int64_t start = 0; start < n; start += chunk) {
+    const int64_t stop = std::min(n, start + chunk);
+    const torch::Tensor rows = torch::arange(start, stop, codes.options());
+    torch::Tensor d = torch::matmul(x64.slice(0, start, stop), x64.t());  // [b, N]
+    if (opts.metric == SilhouetteMetric::kCosine) {
+      d = (1.0 - d).clamp(0.0, 2.0);
+    } else {
+      d = (sq.slice(0, start, stop).unsqueeze(1) - 2.0 * d + sq.unsqueeze(0)).clamp_min(0.0).sqrt();
+    }
+    d.index_put_({torch::arange(stop - start, codes.options()), rows}, 0.0);
+    torch::Tensor sums = torch::matmul(d, onehot);  // [b, k]
+    const torch::Tensor own = codes.slice(0, start, stop).unsqueeze(1);
+    a_parts.push_back(sums.gather(1, own).squeeze(1));
+    sums.scatter_(1, own, std::numeric_limits<double>::infinity());
+    b_parts.push_back((sums / freq).amin(1));
+  }
+  const torch::Tensor a = torch::cat(a_parts) / (freq.index_select(0, codes) - 1.0);  // 0/0 -> NaN
+  const torch::Tensor b = torch::cat(b_parts);
+  return torch::nan_to_num((b - a) / torch::maximum(a, b), 0.0, 0.0, 0.0);
+}
+
+double silhouette_score(const torch::Tensor& x, const torch::Tensor& labels, const SilhouetteOptions& opts) {
+  check_x_labels(x, labels, "silhouette_score");
+  GRADLENS_CHECK(opts.sample_size >= 0, "silhouette_score: sample_size must be >= 0 (0 = all), got ",
+                 opts.sample_size);
+  if (opts.sample_size > 0 && opts.sample_size < x.size(0)) {
+    std::vector<int64_t> perm = numpy_permutation(x.size(0), opts.seed);
+    perm.resize(opts.sample_size);
+    const torch::Tensor idx = torch::tensor(perm, torch::kInt64).to(x.device());
+    return silhouette_samples(x.index_select(0, idx), labels.to(x.device()).index_select(0, idx), opts)
+        .mean()
+        .item<double>();
+  }
+  return silhouette_samples(x, labels, opts).mean().item<double>();
+}
+
+namespace {
+
+struct ClusterStats {
+  torch::Tensor x64, codes, counts, centroids;  // counts [k], centroids [k, d]
+  int64_t k = 0;
+};
+
+ClusterStats cluster_stats(const torch::Tensor& x, const torch::Tensor& labels, const char* fn) {
+  check_x_labels(x, labels, fn);
+  ClusterStats s;
+  std::tie(s.codes, s.k) = encode_checked(labels.to(x.device()), x.size(0), fn);
+  s.x64 = x.to(torch::kFloat64);
+  s.counts = torch::bincount(s.codes, {}, s.k).to(torch::kFloat64);
+  s.centroids = torch::zeros({s.k, x.size(1)}, s.x64.options()).index_add_(0, s.codes, s.x64) /
+                s.counts.unsqueeze(1);
+  return s;
+}
+
+}  // namespace
+
+double calinski_harabasz_score(const torch::Tensor& x, const torch::Tensor& labels) {
+  const ClusterStats s = cluster_stats(x, labels, "calinski_harabasz_score");
+  const int64_t n = x.size(0);
+  const torch::Tensor mean = s.x64.mean(0);
+  const double extra = (s.counts * (s.centroids - mean).pow(2).sum(1)).sum().item<double>();
+  const double intra = (s.x64 - s.centroids.index_select(0, s.codes)).pow(2).sum().item<double>();
+  if (intra == 0.0) return 1.0;
+  return extra * static_cast<double>(n - s.k) / (intra * (static_cast<double>(s.k) - 1.0));
+}
+
+double davies_bouldin_score(const torch::Tensor& x, const torch::Tensor& labels) {
+  const ClusterStats s = cluster_stats(x, labels, "davies_bouldin_score");
+  const torch::Tensor dist = (s.x64 - s.centroids.index_select(0, s.codes)).norm(2, 1);
+  const torch::Tensor intra = torch::zeros({s.k}, dist.options()).index_add_(0, s.codes, dist) / s.counts;
+  torch::Tensor cdist = (s.centroids.unsqueeze(1) - s.centroids.unsqueeze(0)).norm(2, 2);  // [k, k]
+  if (intra.abs().max().item<double>() <= 1e-8 || cdist.abs().max().item<double>() <= 1e-8) return 0.0;
+  cdist = torch::where(cdist == 0, torch::full_like(cdist, std::numeric_limits<double>::infinity()), cdist);
+  const torch::Tensor combined = intra.unsqueeze(1) + intra.unsqueeze(0);
+  return (combined / cdist).amax(1).mean().item<double>();
+}
+
+}  // namespace gradlens::metrics

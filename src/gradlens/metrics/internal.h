@@ -1,0 +1,57 @@
+// Internal clustering criteria over a data matrix and a labeling, as
+// scikit-learn 1.2: silhouette, Calinski-Harabasz and Davies-Bouldin.
+#pragma once
+
+#include <torch/types.h>
+
+#include <cstdint>
+
+namespace gradlens::metrics {
+
+enum class SilhouetteMetric {
+  kEuclidean,  ///< |x - y|, via |x|^2 + |y|^2 - 2 x.y in float64, clipped at 0
+  kCosine,     ///< 1 - cos(x, y) clipped to [0, 2]; zero rows have cos 0
+};
+
+struct SilhouetteOptions {
+  SilhouetteMetric metric = SilhouetteMetric::kEuclidean;
+  /// Rows of the distance matrix computed at a time; memory is
+  /// O(chunk_rows * N). 0 picks about 64 MiB worth of rows.
+  int64_t chunk_rows = 0;
+  /// silhouette_score only: if > 0 and < N, score a random subset of this
+  /// many samples, drawn exactly as sklearn's silhouette_score(...,
+  /// sample_size, random_state=seed) does (numpy RandomState(seed)
+  /// .permutation(N)[:sample_size]), so the two agree on the same seed.
+  int64_t sample_size = 0;
+  uint32_t seed = 0;
+};
+
+/// Common conventions: x is [N, d] float32/float64 (computed in float64),
+/// labels [N] integer with any values. The number of distinct labels must be
+/// in [2, N-1] (as sklearn). Throws c10::Error on: x not a finite non-empty
+/// 2-D float matrix (names the first non-finite row), labels not 1-D integer,
+/// a label count different from N, a bad number of distinct labels, negative
+/// chunk_rows or sample_size.
+
+/// Per-sample silhouette s_i = (b_i - a_i) / max(a_i, b_i), a_i the mean
+/// distance to the other members of its cluster, b_i the smallest mean
+/// distance to another cluster. Singletons (and 0/0 cases) score 0. Exact:
+/// the distance matrix is formed in row blocks of chunk_rows, so memory is
+/// O(chunk_rows * N). The self-distance is 0. Returns [N] float64 on x's device.
+torch::Tensor silhouette_samples(const torch::Tensor& x, const torch::Tensor& labels,
+                                 const SilhouetteOptions& opts = {});
+
+/// Mean of silhouette_samples (over the `sample_size` subset if set).
+double silhouette_score(const torch::Tensor& x, const torch::Tensor& labels, const SilhouetteOptions& opts = {});
+
+/// Calinski-Harabasz: [between dispersion / (k-1)] / [within / (N-k)]; 1 if
+/// the within dispersion is 0.
+double calinski_harabasz_score(const torch::Tensor& x, const torch::Tensor& labels);
+
+/// Davies-Bouldin: mean over clusters of max_j (s_i + s_j) / d(c_i, c_j), s
+/// the mean distance to the centroid. 0 if all s or all centroid distances
+/// are within 1e-8 of 0 (as sklearn's np.allclose); pairs of coincident
+/// centroids are ignored.
+double davies_bouldin_score(const torch::Tensor& x, const torch::Tensor& labels);
+
+}  // namespace gradlens::metrics
