@@ -1,0 +1,144 @@
+#include "gradlens/reduce/pca.h"
+
+#include "gradlens/core/check.h"
+#include "gradlens/reduce/numpy_random.h"
+#include "gradlens/reduce/validate.h"
+
+namespace gradlens::reduce {
+
+namespace {
+
+// sklearn's svd_flip: the largest-|.| entry of each column of `u` made
+// positive; `v` rows flipped alike. Returns the signs [k].
+torch::Tensor flip_signs_from(const torch::Tensor& u) {
+  const torch::Tensor idx = u.abs().argmax(0);
+  const torch::Tensor picked = u.gather(0, idx.unsqueeze(0)).squeeze(0);
+  return torch::sign(picked);
+}
+
+struct Factors {
+  torch::Tensor s, vt;  // s [k] (descending), vt [k, d]; signs already flipped
+  torch::Tensor all_s;  // every singular value, when available (exact solvers)
+};
+
+Factors full_svd(const torch::Tensor& xc) {
+  auto [u, s, vt] = torch::linalg_svd(xc, /*full_matrices=*/false);
+  const torch::Tensor signs = flip_signs_from(u);
+  return {s, vt * signs.unsqueeze(1), s};
+}
+
+Factors covariance_eig(const torch::Tensor& xc) {
+  const torch::Tensor x64 = xc.to(torch::kFloat64);
+  auto [evals, evecs] = torch::linalg_eigh(torch::matmul(x64.t(), x64));
+  evals = evals.flip(0).clamp_min(0.0);
+  torch::Tensor v = evecs.flip(1);  // [d, d], columns by decreasing eigenvalue
+  const torch::Tensor signs = flip_signs_from(torch::matmul(x64, v));  // u = x v / s has the same argmax/signs
+  v = v * signs.unsqueeze(0);
+  const torch::Tensor s = evals.sqrt();
+  return {s.to(xc.scalar_type()), v.t().to(xc.scalar_type()), s.to(xc.scalar_type())};
+}
+
+Factors randomized(const torch::Tensor& xc, int64_t k, int64_t n_oversamples, int n_iter, uint64_t seed) {
+  const int64_t n = xc.size(0);
+  const int64_t d = xc.size(1);
+  if (n_iter < 0) n_iter = k < 0.1 * static_cast<double>(std::min(n, d)) ? 7 : 4;
+  const bool transpose = n < d;
+  const torch::Tensor m = transpose ? xc.t() : xc;
+  NumpyRandomState rng(seed);
+  const int64_t n_random = k + n_oversamples;
+  torch::Tensor q = rng.normal(m.size(1), n_random).to(xc.device(), xc.scalar_type());
+  for (int i = 0; i < n_iter; ++i) {
+    q = std::get<0>(torch::linalg_qr(torch::matmul(m, q)));
+    q = std::get<0>(torch::linalg_qr(torch::matmul(m.t(), q)));
+  }
+  q = std::get<0>(torch::linalg_qr(torch::matmul(m, q)));
+  const torch::Tensor b = torch::matmul(q.t(), m);
+  auto [uhat, s, vt] = torch::linalg_svd(b, /*full_matrices=*/false);
+  torch::Tensor u = torch::matmul(q, uhat);
+  if (!transpose) {
+    const torch::Tensor signs = flip_signs_from(u);
+    u = u * signs.unsqueeze(0);
+    vt = vt * signs.unsqueeze(1);
+    return {s.slice(0, 0, k), vt.slice(0, 0, k), {}};
+  }
+  // M^T = U S Vt: the data's left vectors are vt^T, its components are u^T;
+  // sklearn flips with u_based_decision=False, i.e. by the rows of vt.
+  const torch::Tensor signs = flip_signs_from(vt.t());
+  vt = vt * signs.unsqueeze(1);
+  u = u * signs.unsqueeze(0);
+  return {s.slice(0, 0, k), u.slice(1, 0, k).t(), {}};
+}
+
+void check_against(const Pca& pca, const torch::Tensor& x, int64_t cols, const char* fn) {
+  check_matrix(x, std::string(fn) + ": x");
+  GRADLENS_CHECK(pca.components.defined(), fn, ": the Pca is not fitted; call pca_fit first");
+  GRADLENS_CHECK(x.size(1) == cols, fn, ": x has ", x.size(1), " columns but the fitted PCA expects ", cols);
+}
+
+}  // namespace
+
+Pca pca_fit(const torch::Tensor& x, const PcaOptions& opts) {
+  check_matrix(x, "pca_fit: x");
+  const int64_t n = x.size(0);
+  const int64_t d = x.size(1);
+  GRADLENS_CHECK(n >= 2, "pca_fit: x has ", n, " row; PCA needs at least 2 samples");
+  const int64_t max_k = std::min(n, d);
+  GRADLENS_CHECK(opts.n_components >= 0 && opts.n_components <= max_k, "pca_fit: n_components = ",
+                 opts.n_components, " must be between 1 and min(n_samples, n_features) = ", max_k,
+                 " (0 keeps all)");
+  GRADLENS_CHECK(opts.n_oversamples >= 0, "pca_fit: n_oversamples must be >= 0, got ", opts.n_oversamples);
+  GRADLENS_CHECK(opts.n_iter >= -1, "pca_fit: n_iter must be >= 0 (or -1 for auto), got ", opts.n_iter);
+  const int64_t k = opts.n_components == 0 ? max_k : opts.n_components;
+
+  Pca p;
+  p.n_samples = n;
+  p.whiten = opts.whiten;
+  p.solver = opts.solver == PcaSolver::kExact ? (n >= 2 * d ? PcaSolver::kCovariance : PcaSolver::kFullSvd)
+                                              : opts.solver;
+  p.mean = x.to(torch::kFloat64).mean(0).to(x.scalar_type());
+  const torch::Tensor xc = x - p.mean;
+  Factors f;
+  if (p.solver == PcaSolver::kFullSvd) {
+    f = full_svd(xc);
+  } else if (p.solver == PcaSolver::kCovariance) {
+    f = covariance_eig(xc);
+  } else {
+    f = randomized(xc, k, opts.n_oversamples, opts.n_iter, opts.seed);
+  }
+  const double dof = static_cast<double>(n - 1);
+  p.components = f.vt.slice(0, 0, k).contiguous();
+  p.singular_values = f.s.slice(0, 0, k).contiguous();
+  p.explained_variance = p.singular_values.pow(2) / dof;
+  double total_var = 0.0;
+  if (f.all_s.defined()) {
+    const torch::Tensor all_var = f.all_s.to(torch::kFloat64).pow(2) / dof;
+    total_var = all_var.sum().item<double>();
+    p.noise_variance = k < max_k ? all_var.slice(0, k).mean().item<double>() : 0.0;
+  } else {
+    total_var = xc.to(torch::kFloat64).pow(2).sum().item<double>() / dof;
+    p.noise_variance =
+        k < max_k ? (total_var - p.explained_variance.to(torch::kFloat64).sum().item<double>()) /
+                        static_cast<double>(max_k - k)
+                  : 0.0;
+  }
+  p.explained_variance_ratio = p.explained_variance / total_var;
+  return p;
+}
+
+torch::Tensor pca_transform(const Pca& pca, const torch::Tensor& x) {
+  check_against(pca, x, pca.components.defined() ? pca.components.size(1) : 0, "pca_transform");
+  torch::Tensor z = torch::matmul(x.to(pca.components.scalar_type()) - pca.mean, pca.components.t());
+  if (pca.whiten) z = z / pca.explained_variance.sqrt();
+  return z;
+}
+
+torch::Tensor pca_inverse_transform(const Pca& pca, const torch::Tensor& z) {
+  check_against(pca, z, pca.components.defined() ? pca.components.size(0) : 0, "pca_inverse_transform");
+  const torch::Tensor zc = z.to(pca.components.scalar_type());
+  if (pca.whiten) {
+    return torch::matmul(zc, pca.explained_variance.sqrt().unsqueeze(1) * pca.components) + pca.mean;
+  }
+  return torch::matmul(zc, pca.components) + pca.mean;
+}
+
+}  // namespace gradlens::reduce

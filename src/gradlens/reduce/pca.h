@@ -1,0 +1,70 @@
+// Principal component analysis as scikit-learn 1.2's PCA: exact (covariance
+// eigendecomposition or SVD) and randomized (Halko et al.) solvers, the same
+// sign convention, whitening, transform and inverse transform.
+#pragma once
+
+#include <torch/types.h>
+
+#include <cstdint>
+
+namespace gradlens::reduce {
+
+enum class PcaSolver {
+  /// Exact, by whichever is faster for the shape: kCovariance when
+  /// n >= 2 d (a d x d float64 Gram matrix, O(n d^2) BLAS-3 plus O(d^3)),
+  /// else kFullSvd. Both give sklearn's svd_solver="full" result up to float
+  /// error (the Gram route loses accuracy only for singular values below
+  /// ~1e-8 of the largest).
+  kExact,
+  kFullSvd,     ///< SVD of the centred data in x's dtype (sklearn "full")
+  kCovariance,  ///< eigendecomposition of X_c^T X_c in float64
+  /// sklearn "randomized": randomized_svd with n_oversamples extra vectors,
+  /// n_iter power iterations (-1 = sklearn "auto": 7 if n_components <
+  /// 0.1 min(n, d), else 4), the test matrix drawn as numpy
+  /// RandomState(seed).normal, so the same seed gives sklearn's result up to
+  /// float error. Power iterations are re-orthonormalised by QR (sklearn: LU);
+  /// both keep the same subspace, so the result is the same.
+  kRandomized,
+};
+
+struct PcaOptions {
+  /// Components kept; 0 means min(n, d). Must be <= min(n, d).
+  int64_t n_components = 0;
+  PcaSolver solver = PcaSolver::kExact;
+  /// Scale the scores to unit variance (sklearn whiten=True).
+  bool whiten = false;
+  int64_t n_oversamples = 10;
+  int n_iter = -1;
+  /// numpy RandomState seed (0 .. 2^32-1); kRandomized only.
+  uint64_t seed = 0;
+};
+
+/// A fitted PCA. Tensors are in x's dtype and on x's device.
+struct Pca {
+  torch::Tensor mean;                      ///< [d]
+  torch::Tensor components;                ///< [k, d], orthonormal rows, sklearn's svd_flip signs (u-based)
+  torch::Tensor explained_variance;        ///< [k], S^2 / (n - 1)
+  torch::Tensor explained_variance_ratio;  ///< [k], over the total variance
+  torch::Tensor singular_values;           ///< [k]
+  double noise_variance = 0.0;  ///< mean variance of the discarded directions (0 if k = min(n, d))
+  int64_t n_samples = 0;
+  bool whiten = false;
+  PcaSolver solver = PcaSolver::kExact;  ///< the solver actually used (never kExact)
+};
+
+/// Fits a PCA to x [n, d] float32/float64 (n >= 2).
+/// Throws c10::Error: x not a finite 2-D float matrix with >= 2 rows and >= 1
+/// column (names the first non-finite row); n_components < 0 or > min(n, d);
+/// n_oversamples < 0; n_iter < -1; seed > 2^32-1.
+Pca pca_fit(const torch::Tensor& x, const PcaOptions& opts = {});
+
+/// Scores (x - mean) components^T, divided by sqrt(explained_variance) when
+/// whitening: x [m, d] -> [m, k]. Throws c10::Error if x is not a finite
+/// [m, d] float matrix.
+torch::Tensor pca_transform(const Pca& pca, const torch::Tensor& x);
+
+/// Back to the input space: z [m, k] -> [m, d]. Throws c10::Error if z is not
+/// a finite [m, k] float matrix.
+torch::Tensor pca_inverse_transform(const Pca& pca, const torch::Tensor& z);
+
+}  // namespace gradlens::reduce

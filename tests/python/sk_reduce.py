@@ -1,0 +1,38 @@
+"""numpy / scikit-learn 1.2 reference for tests/reduce/reduce_peer_test.cpp.
+
+Usage: sk_reduce.py DIR — reads DIR/cases.json (a list of {n_components,
+solver, whiten, seed}) and DIR/x_<i>.npy; prints JSON with, per case, the
+PCA attributes and the transform of x, plus numpy RandomState draws.
+"""
+import json
+import os
+import sys
+
+import numpy as np
+from sklearn.decomposition import PCA
+
+d = sys.argv[1]
+cases = json.load(open(os.path.join(d, "cases.json")))
+out = {"pca": []}
+for i, c in enumerate(cases):
+    x = np.load(os.path.join(d, f"x_{i}.npy"))
+    p = PCA(n_components=c["n_components"], svd_solver=c["solver"], whiten=c["whiten"],
+            random_state=c["seed"]).fit(x)
+    np.save(os.path.join(d, f"components_{i}.npy"), np.ascontiguousarray(p.components_, dtype=np.float64))
+    np.save(os.path.join(d, f"scores_{i}.npy"), np.ascontiguousarray(p.transform(x), dtype=np.float64))
+    out["pca"].append({
+        "explained_variance": p.explained_variance_.tolist(),
+        "explained_variance_ratio": p.explained_variance_ratio_.tolist(),
+        "singular_values": p.singular_values_.tolist(),
+        "noise_variance": float(p.noise_variance_),
+        "mean": p.mean_.tolist(),
+    })
+rs = np.random.RandomState(12345)
+out["rng"] = {
+    "randint": [int(rs.randint(1000)) for _ in range(5)],
+    "uniform": rs.uniform(size=4).tolist(),
+    "permutation": rs.permutation(20).tolist(),
+    "normal": rs.normal(size=(3, 3)).ravel().tolist(),
+    "big": [int(rs.randint(5_000_000_000)) for _ in range(3)],
+}
+print(json.dumps(out))

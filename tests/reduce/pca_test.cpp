@@ -1,0 +1,101 @@
+#include "gradlens/reduce/numpy_random.h"
+#include "gradlens/reduce/pca.h"
+
+#include "support/support.h"
+
+#include <torch/torch.h>
+
+namespace gradlens::reduce {
+namespace {
+
+using test::SeededTest;
+
+TEST(PcaTest, HandComputedTwoDimensional) {
+  // Coordinates a = (3, -1, -2, 0) along u and b = (0, 2, -1, -1) along v
+  // (u, v orthonormal, 30 degrees): a and b are centred and orthogonal, so the
+  // sample variances (n - 1 = 3) are 14/3 and 2, singular values sqrt(14) and
+  // sqrt(6), and the largest |score| of each component is positive at +u, +v.
+  const double c = std::cos(M_PI / 6), s = std::sin(M_PI / 6);
+  const auto u = torch::tensor({c, s}, torch::kFloat64);
+  const auto v = torch::tensor({-s, c}, torch::kFloat64);
+  const auto a = torch::tensor({3., -1., -2., 0.}, torch::kFloat64).unsqueeze(1);
+  const auto b = torch::tensor({0., 2., -1., -1.}, torch::kFloat64).unsqueeze(1);
+  const auto x = a * u + b * v + torch::tensor({5.0, -1.0}, torch::kFloat64);
+  for (auto solver : {PcaSolver::kFullSvd, PcaSolver::kCovariance, PcaSolver::kRandomized}) {
+    PcaOptions o;
+    o.solver = solver;
+    const Pca p = pca_fit(x, o);
+    EXPECT_LT(test::max_abs_diff(p.mean, torch::tensor({5.0, -1.0}, torch::kFloat64)), 1e-12);
+    EXPECT_NEAR(p.explained_variance[0].item<double>(), 14.0 / 3.0, 1e-12);
+    EXPECT_NEAR(p.explained_variance[1].item<double>(), 2.0, 1e-12);
+    EXPECT_NEAR(p.explained_variance_ratio[0].item<double>(), 0.7, 1e-12);
+    EXPECT_NEAR(p.singular_values[0].item<double>(), std::sqrt(14.0), 1e-12);
+    EXPECT_NEAR(p.singular_values[1].item<double>(), std::sqrt(6.0), 1e-12);
+    EXPECT_EQ(p.noise_variance, 0.0);
+    EXPECT_LT(test::max_abs_diff(p.components[0], u), 1e-12);
+    EXPECT_LT(test::max_abs_diff(p.components[1], v), 1e-12);
+    const auto z = pca_transform(p, x);
+    EXPECT_LT(test::max_abs_diff(z, torch::cat({a, b}, 1)), 1e-12);
+    EXPECT_LT(test::max_abs_diff(pca_inverse_transform(p, z), x), 1e-12);
+  }
+}
+
+TEST_F(SeededTest, SolversAgreeAndWhiteningGivesUnitVariance) {
+  const auto x = torch::randn({300, 12}, torch::kFloat64) * torch::linspace(0.2, 5.0, 12, torch::kFloat64) +
+                 torch::randn({12}, torch::kFloat64);
+  PcaOptions o;
+  o.n_components = 5;
+  o.solver = PcaSolver::kFullSvd;
+  const Pca a = pca_fit(x, o);
+  o.solver = PcaSolver::kCovariance;
+  const Pca b = pca_fit(x, o);
+  o.solver = PcaSolver::kExact;
+  EXPECT_EQ(pca_fit(x, o).solver, PcaSolver::kCovariance);  // n >= 2 d
+  EXPECT_LT(test::max_abs_diff(a.components, b.components), 1e-10);
+  EXPECT_LT(test::max_abs_diff(a.explained_variance, b.explained_variance), 1e-10);
+  EXPECT_NEAR(a.noise_variance, b.noise_variance, 1e-10);
+  // Orthonormal components.
+  EXPECT_LT(test::max_abs_diff(torch::matmul(a.components, a.components.t()), torch::eye(5, torch::kFloat64)), 1e-12);
+  o.whiten = true;
+  o.solver = PcaSolver::kFullSvd;
+  const Pca w = pca_fit(x, o);
+  const auto z = pca_transform(w, x);
+  EXPECT_LT(test::max_abs_diff((z - z.mean(0)).pow(2).sum(0) / 299.0, torch::ones({5}, torch::kFloat64)), 1e-10);
+  // Whitened round trip equals the projection onto the 5 components.
+  EXPECT_LT(test::max_abs_diff(pca_inverse_transform(w, z), pca_inverse_transform(a, pca_transform(a, x))), 1e-10);
+  // float32 stays float32.
+  const Pca f = pca_fit(x.to(torch::kFloat32), o);
+  EXPECT_EQ(f.components.scalar_type(), torch::kFloat32);
+  EXPECT_EQ(pca_transform(f, x.to(torch::kFloat32)).scalar_type(), torch::kFloat32);
+}
+
+TEST(NumpyRandomTest, MersenneTwisterStream) {
+  // MT19937 seeded with 5489 (the reference seed): 10000th output 4123659995.
+  NumpyRandomState r(5489);
+  uint32_t v = 0;
+  for (int i = 0; i < 10000; ++i) v = r.next_uint32();
+  EXPECT_EQ(v, 4123659995u);
+  NumpyRandomState a(3), b(3);
+  EXPECT_EQ(a.permutation(50), b.permutation(50));
+  GRADLENS_EXPECT_THROWS_WITH(NumpyRandomState(uint64_t{1} << 32), "2^32 - 1");
+}
+
+TEST(PcaTest, Errors) {
+  const auto x = torch::randn({10, 4});
+  PcaOptions o;
+  o.n_components = 5;
+  GRADLENS_EXPECT_THROWS_WITH(pca_fit(x, o), "min(n_samples, n_features) = 4");
+  o.n_components = -1;
+  GRADLENS_EXPECT_THROWS_WITH(pca_fit(x, o), "n_components = -1");
+  auto bad = x.clone();
+  bad[7][2] = NAN;
+  GRADLENS_EXPECT_THROWS_WITH(pca_fit(bad), "row 7");
+  GRADLENS_EXPECT_THROWS_WITH(pca_fit(torch::zeros({0, 4})), "empty");
+  GRADLENS_EXPECT_THROWS_WITH(pca_fit(torch::zeros({1, 4})), "at least 2");
+  const Pca p = pca_fit(x);
+  GRADLENS_EXPECT_THROWS_WITH(pca_transform(p, torch::randn({3, 5})), "expects 4");
+  GRADLENS_EXPECT_THROWS_WITH(pca_inverse_transform(p, torch::randn({3, 3})), "expects 4");
+}
+
+}  // namespace
+}  // namespace gradlens::reduce
