@@ -1,0 +1,207 @@
+#include "gradlens/extract/audit.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstring>
+#include <numeric>
+#include <sstream>
+
+#include "gradlens/core/check.h"
+
+namespace gradlens::extract {
+
+namespace {
+
+uint64_t fnv1a(const unsigned char* p, size_t n) {
+  uint64_t h = 1469598103934665603ULL;
+  for (size_t i = 0; i < n; ++i) {
+    h ^= p[i];
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+int64_t count_distinct_rows(const torch::Tensor& x) {  // CPU contiguous
+  const int64_t n = x.size(0);
+  if (n == 0) return 0;
+  const size_t row_bytes = static_cast<size_t>(x.numel() / n) * x.element_size();
+  const auto* base = static_cast<const unsigned char*>(x.data_ptr());
+  std::vector<std::pair<uint64_t, int64_t>> h(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) h[i] = {fnv1a(base + i * row_bytes, row_bytes), i};
+  std::sort(h.begin(), h.end());
+  int64_t distinct = 0;
+  size_t i = 0;
+  while (i < h.size()) {
+    size_t j = i;
+    while (j < h.size() && h[j].first == h[i].first) ++j;
+    // Rows with the same hash: count the byte-distinct ones among them.
+    std::vector<int64_t> reps;
+    for (size_t t = i; t < j; ++t) {
+      const auto* row = base + h[t].second * row_bytes;
+      bool seen = false;
+      for (auto r : reps)
+        if (std::memcmp(row, base + r * row_bytes, row_bytes) == 0) {
+          seen = true;
+          break;
+        }
+      if (!seen) reps.push_back(h[t].second);
+    }
+    distinct += static_cast<int64_t>(reps.size());
+    i = j;
+  }
+  return distinct;
+}
+
+std::string fmt_double(double v) {
+  std::ostringstream os;
+  os.precision(3);
+  os << v;
+  return os.str();
+}
+
+nlohmann::json num_or_null(double v) {
+  return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+}
+
+}  // namespace
+
+torch::Tensor gradcam_head_identity(const torch::Tensor& fc_weight, const torch::Tensor& logit_grad,
+                                    int64_t map_hw) {
+  GRADLENS_CHECK(fc_weight.dim() == 2 && logit_grad.dim() == 2 &&
+                     logit_grad.size(1) == fc_weight.size(0),
+                 "gradcam_head_identity: logit_grad [N, K] and fc_weight [K, D] expected, got ",
+                 logit_grad.sizes(), " and ", fc_weight.sizes());
+  GRADLENS_CHECK(map_hw >= 1, "gradcam_head_identity: map size must be >= 1, got ", map_hw);
+  return torch::matmul(logit_grad.to(torch::kDouble), fc_weight.detach().to(logit_grad.device(), torch::kDouble)) /
+         static_cast<double>(map_hw);
+}
+
+AuditResult audit_representation(const torch::Tensor& x_in, const torch::Tensor& labels,
+                                 int64_t num_classes, const AuditInput& input,
+                                 const AuditOptions& opts) {
+  const std::string& nm = input.name;
+  GRADLENS_CHECK(x_in.defined() && x_in.dim() == 2 && x_in.is_floating_point(), "representation '",
+                 nm, "' must be a 2-D float matrix [rows, features], got ",
+                 x_in.defined() ? x_in.sizes() : c10::IntArrayRef{});
+  const auto x = x_in.detach().to(torch::kCPU).contiguous();
+  AuditResult r;
+  r.name = nm;
+  r.rows = x.size(0);
+  r.cols = x.size(1);
+  r.uses_true_labels = input.uses_true_labels;
+  r.label_informed = input.uses_true_labels;
+  if (r.rows > 0 && r.cols > 0) {
+    const auto bad = torch::logical_not(torch::isfinite(x)).any(1);
+    if (bad.any().item<bool>()) {
+      const int64_t row = bad.nonzero().min().item<int64_t>();
+      GRADLENS_CHECK(false, "representation '", nm, "' holds NaN or Inf (first in row ", row,
+                     "); the model or its input produced non-finite values");
+    }
+  }
+  if (labels.defined())
+    GRADLENS_CHECK(labels.dim() == 1 && labels.size(0) == r.rows, "representation '", nm, "' has ",
+                   r.rows, " rows but ", labels.numel(), " labels were given");
+
+  // Distinct and zero rows.
+  r.distinct_rows = count_distinct_rows(x);
+  if (r.rows > 0) r.zero_rows = (x == 0).all(1).sum().item<int64_t>();
+
+  // Numerical rank (float64), as numpy.linalg.matrix_rank.
+  if (r.rows > 0 && r.cols > 0) {
+    r.rank_rows = std::min(r.rows, std::max<int64_t>(1, opts.rank_rows));
+    const auto m = x.slice(0, 0, r.rank_rows).to(torch::kDouble);
+    torch::Tensor s;
+    if (m.size(1) > 4 * m.size(0)) {
+      // Wide matrix: singular values from the eigenvalues of the Gram matrix.
+      s = torch::linalg_eigvalsh(torch::matmul(m, m.t())).clamp_min(0).sqrt();
+    } else if (m.size(0) > 4 * m.size(1)) {
+      s = torch::linalg_eigvalsh(torch::matmul(m.t(), m)).clamp_min(0).sqrt();
+    } else {
+      s = torch::linalg_svdvals(m);
+    }
+    const double eps = opts.rank_eps > 0 ? opts.rank_eps : std::numeric_limits<float>::epsilon();
+    r.top_singular_value = s.max().item<double>();
+    r.rank_tol = r.top_singular_value * static_cast<double>(std::max(m.size(0), m.size(1))) * eps;
+    r.rank = (s > r.rank_tol).sum().item<int64_t>();
+  }
+
+  // Head identity.
+  if (input.head_identity.defined()) {
+    const auto e = input.head_identity.detach().to(torch::kCPU, torch::kDouble);
+    GRADLENS_CHECK(e.sizes() == x.sizes(), "representation '", nm, "': head identity of shape ",
+                   e.sizes(), " does not match the matrix ", x.sizes());
+    r.identity_checked = true;
+    const double scale = r.rows ? e.abs().max().item<double>() : 0.0;
+    r.identity_max_abs_diff = r.rows ? (x.to(torch::kDouble) - e).abs().max().item<double>() : 0.0;
+    r.identity_rel_diff = scale > 0 ? r.identity_max_abs_diff / scale : r.identity_max_abs_diff;
+    r.equals_head_identity = r.identity_rel_diff <= opts.identity_rtol;
+  }
+
+  // Leakage: nearest class mean of row-normalised vectors.
+  if (labels.defined() && r.rows > 0 && num_classes > 0) {
+    const auto y = labels.to(torch::kCPU, torch::kLong);
+    GRADLENS_CHECK(y.min().item<int64_t>() >= 0 && y.max().item<int64_t>() < num_classes,
+                   "representation '", nm, "': labels must lie in [0, ", num_classes, ")");
+    const auto xd = x.to(torch::kDouble);
+    const auto norms = xd.norm(2, 1, true);
+    const auto xn = torch::where(norms > 0, xd / norms.clamp_min(1e-300), torch::zeros_like(xd));
+    auto sums = torch::zeros({num_classes, r.cols}, xn.options()).index_add_(0, y, xn);
+    const auto counts = torch::bincount(y, {}, num_classes).to(torch::kDouble);
+    const auto present = counts > 0;
+    auto means = sums / counts.clamp_min(1).unsqueeze(1);
+    auto d2 = (xn * xn).sum(1, true) - 2 * torch::matmul(xn, means.t()) + (means * means).sum(1).unsqueeze(0);
+    d2 = torch::where(present.unsqueeze(0), d2, torch::full_like(d2, std::numeric_limits<double>::infinity()));
+    const auto pred = d2.argmin(1);
+    r.ncm_accuracy = (pred == y).to(torch::kDouble).mean().item<double>();
+    r.majority_accuracy = counts.max().item<double>() / static_cast<double>(r.rows);
+  }
+
+  // Flags and warnings.
+  const bool few_rows = num_classes > 0 && r.rows > num_classes && r.distinct_rows <= num_classes;
+  r.degenerate = r.equals_head_identity || few_rows || (r.rows > 0 && r.rank == 0);
+  if (r.equals_head_identity)
+    r.warnings.push_back(nm + ": degenerate: equals the head-weight identity (logit gradient x W / (H*W)) "
+                         "to " + fmt_double(r.identity_rel_diff) +
+                         " relative; it is a fixed function of the target class, so clustering it "
+                         "only recovers the targets");
+  if (few_rows)
+    r.warnings.push_back(nm + ": degenerate: only " + std::to_string(r.distinct_rows) +
+                         " distinct rows among " + std::to_string(r.rows) + " (<= " +
+                         std::to_string(num_classes) + " classes)");
+  if (r.rows > 0 && r.rank == 0) r.warnings.push_back(nm + ": degenerate: numerical rank 0 (all rows ~ zero)");
+  if (r.label_informed) {
+    std::string w = nm + ": label-informed: computed with the true labels, so row-normalised it "
+                         "separates by label by construction";
+    if (std::isfinite(r.ncm_accuracy))
+      w += " (nearest-class-mean accuracy " + fmt_double(r.ncm_accuracy) + ")";
+    r.warnings.push_back(w);
+  }
+  if (r.zero_rows > 0)
+    r.warnings.push_back(nm + ": " + std::to_string(r.zero_rows) +
+                         " all-zero row(s); cosine similarity is undefined for them");
+  return r;
+}
+
+void to_json(nlohmann::json& j, const AuditResult& r) {
+  j = nlohmann::json{{"name", r.name},
+                     {"rows", r.rows},
+                     {"cols", r.cols},
+                     {"distinct_rows", r.distinct_rows},
+                     {"zero_rows", r.zero_rows},
+                     {"rank", r.rank},
+                     {"rank_rows", r.rank_rows},
+                     {"rank_tol", r.rank_tol},
+                     {"top_singular_value", r.top_singular_value},
+                     {"identity_checked", r.identity_checked},
+                     {"identity_max_abs_diff", num_or_null(r.identity_max_abs_diff)},
+                     {"identity_rel_diff", num_or_null(r.identity_rel_diff)},
+                     {"equals_head_identity", r.equals_head_identity},
+                     {"uses_true_labels", r.uses_true_labels},
+                     {"ncm_accuracy", num_or_null(r.ncm_accuracy)},
+                     {"majority_accuracy", num_or_null(r.majority_accuracy)},
+                     {"degenerate", r.degenerate},
+                     {"label_informed", r.label_informed},
+                     {"warnings", r.warnings}};
+}
+
+}  // namespace gradlens::extract

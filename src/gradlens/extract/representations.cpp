@@ -1,0 +1,439 @@
+#include "gradlens/extract/representations.h"
+
+#include <chrono>
+#include <set>
+#include <sstream>
+
+#include "gradlens/core/check.h"
+#include "gradlens/models/classifier.h"
+#include "gradlens/models/resnet.h"
+
+namespace gradlens::extract {
+
+namespace nn = torch::nn;
+
+namespace {
+
+constexpr const char* kGradcam = "gradcam-weights";
+constexpr const char* kInputGrad = "input-grad";
+constexpr const char* kParamGrad = "param-grad";
+constexpr const char* kFeatures = "features";
+constexpr const char* kActivations = "activations";
+constexpr const char* kLogits = "logits";
+constexpr const char* kProbs = "probs";
+
+const std::vector<std::string> kSeedOrder = {"logit-pred", "logit-true", "ce-true", "ce-pred"};
+
+std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
+  return s;
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+void check_choices(const std::vector<std::string>& values, const std::vector<std::string>& allowed,
+                   const std::string& flag) {
+  GRADLENS_CHECK(!values.empty(), flag, ": empty list; use one or more of ", join(allowed));
+  std::set<std::string> seen;
+  for (const auto& v : values) {
+    GRADLENS_CHECK(contains(allowed, v), flag, ": unknown value '", v, "'; use one of ",
+                   join(allowed));
+    GRADLENS_CHECK(seen.insert(v).second, flag, ": '", v, "' is listed twice");
+  }
+}
+
+std::string name_of(const std::string& rep, const std::string& variant) {
+  return variant.empty() || variant == "pred" ? rep : rep + "." + variant;
+}
+
+bool is_head_layer(const std::string& param_layer) {
+  return param_layer.empty() || param_layer == "fc";
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// ---------------------------------------------------------------------------
+// Piecewise replay of a native ResNet's forward pass (torchvision layout),
+// which exposes the input and output of any Conv2d without forward hooks
+// (LibTorch's C++ modules have none). Verified against ResNet::forward in
+// tests/extract/representations_test.cpp.
+
+struct ConvCapture {
+  std::string name;         // "" = capture nothing
+  nn::Conv2dImpl* conv = nullptr;
+  torch::Tensor input;      // detached
+  torch::Tensor output;     // part of the graph
+};
+
+struct ResNetReplay {
+  std::shared_ptr<nn::Module> root;
+  bool maxpool = true;
+
+  std::shared_ptr<nn::Module> child(const nn::Module& m, const std::string& name) const {
+    for (const auto& item : m.named_children())
+      if (item.key() == name) return item.value();
+    return nullptr;
+  }
+
+  torch::Tensor conv(const nn::Module& parent, const std::string& name, const std::string& full,
+                     const torch::Tensor& x, ConvCapture& cap) const {
+    auto m = child(parent, name);
+    TORCH_INTERNAL_ASSERT(m, "ResNet replay: no submodule ", full);
+    auto* c = m->as<nn::Conv2dImpl>();
+    TORCH_INTERNAL_ASSERT(c, "ResNet replay: ", full, " is not a Conv2d");
+    auto y = c->forward(x);
+    if (full == cap.name) {
+      if (!y.requires_grad()) y = y.detach().requires_grad_(true);
+      cap.conv = c;
+      cap.input = x.detach();
+      cap.output = y;
+    }
+    return y;
+  }
+
+  torch::Tensor bn(const nn::Module& parent, const std::string& name, const torch::Tensor& x) const {
+    auto m = child(parent, name);
+    TORCH_INTERNAL_ASSERT(m && m->as<nn::BatchNorm2dImpl>(), "ResNet replay: no BatchNorm ", name);
+    return m->as<nn::BatchNorm2dImpl>()->forward(x);
+  }
+
+  torch::Tensor block(const nn::Module& b, const std::string& prefix, const torch::Tensor& x,
+                      ConvCapture& cap) const {
+    torch::Tensor identity = x;
+    if (auto ds = child(b, "downsample")) {
+      identity = conv(*ds, "0", prefix + "downsample.0", x, cap);
+      identity = bn(*ds, "1", identity);
+    }
+    auto out = torch::relu(bn(b, "bn1", conv(b, "conv1", prefix + "conv1", x, cap)));
+    if (child(b, "conv3")) {  // Bottleneck
+      out = torch::relu(bn(b, "bn2", conv(b, "conv2", prefix + "conv2", out, cap)));
+      out = bn(b, "bn3", conv(b, "conv3", prefix + "conv3", out, cap));
+    } else {
+      out = bn(b, "bn2", conv(b, "conv2", prefix + "conv2", out, cap));
+    }
+    return torch::relu(out + identity);
+  }
+
+  // Runs the network up to the maps of every stage; returns layer4's maps and
+  // stores the maps of stage `keep` (0..3) in *kept.
+  torch::Tensor run(const torch::Tensor& x, int64_t keep, torch::Tensor* kept, ConvCapture& cap) const {
+    auto y = torch::relu(bn(*root, "bn1", conv(*root, "conv1", "conv1", x, cap)));
+    if (maxpool) y = torch::max_pool2d(y, 3, 2, 1);
+    for (int64_t s = 0; s < 4; ++s) {
+      const std::string stage_name = "layer" + std::to_string(s + 1);
+      auto stage = child(*root, stage_name);
+      TORCH_INTERNAL_ASSERT(stage, "ResNet replay: no ", stage_name);
+      for (const auto& item : stage->named_children())
+        y = block(*item.value(), stage_name + "." + item.key() + ".", y, cap);
+      if (s == keep) {
+        if (!y.requires_grad()) y = y.detach().requires_grad_(true);
+        *kept = y;
+      }
+    }
+    return y;
+  }
+};
+
+std::vector<std::string> resnet_conv_names(models::ResNet& r) {
+  std::vector<std::string> names;
+  for (const auto& item : r.module()->named_modules("", /*include_self=*/false))
+    if (item.value()->as<nn::Conv2dImpl>()) names.push_back(item.key());
+  return names;
+}
+
+}  // namespace
+
+const std::vector<std::string>& representation_names() {
+  static const std::vector<std::string> names = {kGradcam,     kInputGrad, kParamGrad, kFeatures,
+                                                 kActivations, kLogits,    kProbs};
+  return names;
+}
+
+std::vector<OutputSpec> plan_outputs(const ExtractOptions& opts) {
+  check_choices(opts.representations, representation_names(), "--representations");
+  const bool gradcam = contains(opts.representations, kGradcam);
+  const bool input_grad = contains(opts.representations, kInputGrad);
+  const bool param_grad = contains(opts.representations, kParamGrad);
+  if (gradcam) check_choices(opts.gradcam_targets, {"pred", "true", "loss"}, "--targets");
+  if (input_grad || param_grad) check_choices(opts.grad_labels, {"pred", "true"}, "--grad-labels");
+  GRADLENS_CHECK(opts.pool == "none" || opts.pool == "avg" || opts.pool == "max",
+                 "--pool: unknown pooling '", opts.pool, "'; use none, avg or max");
+
+  std::vector<OutputSpec> out;
+  for (const auto& rep : representation_names()) {
+    if (!contains(opts.representations, rep)) continue;
+    if (rep == kGradcam) {
+      for (const auto& t : {"pred", "true", "loss"}) {
+        if (!contains(opts.gradcam_targets, t)) continue;
+        const std::string target = t;
+        const std::string seed =
+            target == "pred" ? "logit-pred" : target == "true" ? "logit-true" : "ce-true";
+        out.push_back({name_of(rep, target), rep, target, target != "pred", seed});
+      }
+    } else if (rep == kInputGrad || rep == kParamGrad) {
+      for (const auto& l : {"pred", "true"}) {
+        if (!contains(opts.grad_labels, l)) continue;
+        const std::string label = l;
+        const bool closed_form = rep == kParamGrad && is_head_layer(opts.param_layer);
+        // The head's closed form needs no backward pass, but it still uses
+        // the CE seed's label; record the seed only when a pass is needed.
+        const std::string seed = closed_form ? "" : (label == "pred" ? "ce-pred" : "ce-true");
+        out.push_back({name_of(rep, label), rep, label, label == "true", seed});
+      }
+    } else {
+      out.push_back({rep, rep, "", false, ""});
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> plan_backward_seeds(const ExtractOptions& opts) {
+  const auto specs = plan_outputs(opts);
+  std::vector<std::string> seeds;
+  for (const auto& s : kSeedOrder)
+    for (const auto& spec : specs)
+      if (spec.seed == s) {
+        seeds.push_back(s);
+        break;
+      }
+  return seeds;
+}
+
+const torch::Tensor& ExtractOutputs::get(const std::string& name) const {
+  std::vector<std::string> names;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    if (specs[i].name == name) return values[i];
+    names.push_back(specs[i].name);
+  }
+  GRADLENS_CHECK(false, "no extracted output named '", name, "'; have ", join(names));
+  return values.front();
+}
+
+void check_finite_rows(const torch::Tensor& x, int64_t first_index, const std::string& what) {
+  if (!x.is_floating_point() || x.numel() == 0) return;
+  const auto bad = torch::logical_not(torch::isfinite(x)).reshape({x.size(0), -1}).any(1);
+  if (!bad.any().item<bool>()) return;
+  const int64_t row = bad.nonzero().min().item<int64_t>();
+  const int64_t count = bad.sum().item<int64_t>();
+  GRADLENS_CHECK(false, what, " ", first_index + row, " (row ", row,
+                 " of the batch) holds NaN or Inf (", count,
+                 " bad row(s) in this batch); fix or drop the input");
+}
+
+torch::Tensor head_param_grad(const torch::Tensor& features, const torch::Tensor& logits,
+                              const torch::Tensor& labels) {
+  GRADLENS_CHECK(features.dim() == 2 && logits.dim() == 2 && features.size(0) == logits.size(0),
+                 "head_param_grad: features [B, D] and logits [B, K] expected, got ",
+                 features.sizes(), " and ", logits.sizes());
+  GRADLENS_CHECK(labels.dim() == 1 && labels.size(0) == logits.size(0),
+                 "head_param_grad: labels [B] expected, got ", labels.sizes());
+  const int64_t k = logits.size(1);
+  auto delta = torch::softmax(logits, 1) -
+               torch::one_hot(labels.to(torch::kLong), k).to(logits.scalar_type());
+  auto gw = delta.unsqueeze(2) * features.to(logits.scalar_type()).unsqueeze(1);  // [B, K, D]
+  return torch::cat({gw.flatten(1), delta}, 1);
+}
+
+torch::Tensor conv2d_param_grad(const torch::Tensor& input, const torch::Tensor& grad_output,
+                                std::vector<int64_t> kernel, std::vector<int64_t> stride,
+                                std::vector<int64_t> padding, std::vector<int64_t> dilation,
+                                bool has_bias) {
+  GRADLENS_CHECK(input.dim() == 4 && grad_output.dim() == 4 && input.size(0) == grad_output.size(0),
+                 "conv2d_param_grad: input [B, Cin, H, W] and grad_output [B, Cout, H', W'] "
+                 "expected, got ", input.sizes(), " and ", grad_output.sizes());
+  auto cols = torch::nn::functional::unfold(
+      input, torch::nn::functional::UnfoldFuncOptions(kernel)
+                 .stride(stride)
+                 .padding(padding)
+                 .dilation(dilation));                        // [B, Cin*kh*kw, L]
+  auto g = grad_output.flatten(2);                            // [B, Cout, L]
+  TORCH_INTERNAL_ASSERT(g.size(2) == cols.size(2), "conv2d_param_grad: positions differ (",
+                        g.size(2), " vs ", cols.size(2), ")");
+  auto gw = torch::bmm(g, cols.transpose(1, 2)).flatten(1);  // [B, Cout*Cin*kh*kw]
+  if (!has_bias) return gw;
+  return torch::cat({gw, g.sum(2)}, 1);
+}
+
+std::vector<std::string> param_layer_names(models::Classifier& model) {
+  auto* r = dynamic_cast<models::ResNet*>(&model);
+  if (!r) return {};
+  auto names = resnet_conv_names(*r);
+  names.push_back("fc");
+  return names;
+}
+
+ExtractOutputs extract_batch(models::Classifier& model, const torch::Tensor& x_in,
+                             const torch::Tensor& labels, const ExtractOptions& opts) {
+  using Clock = std::chrono::steady_clock;
+  ExtractOutputs res;
+  res.specs = plan_outputs(opts);
+  const auto seeds = plan_backward_seeds(opts);
+
+  GRADLENS_CHECK(x_in.defined() && x_in.dim() == 4 && x_in.is_floating_point(),
+                 "input batch must be float [N, C, H, W], got ",
+                 x_in.defined() ? x_in.sizes() : c10::IntArrayRef{}, " ",
+                 x_in.defined() ? c10::toString(x_in.scalar_type()) : "undefined");
+  const int64_t batch = x_in.size(0);
+  check_finite_rows(x_in);
+  bool need_true = false;
+  for (const auto& s : res.specs) need_true = need_true || s.uses_true_labels;
+  if (labels.defined()) {
+    GRADLENS_CHECK(labels.dim() == 1 && labels.size(0) == batch, "got ",
+                   labels.dim() == 1 ? labels.size(0) : labels.numel(), " labels for ", batch,
+                   " images; pass exactly one int64 label per image");
+    GRADLENS_CHECK(!labels.is_floating_point(), "labels must be integers, got ",
+                   c10::toString(labels.scalar_type()));
+  } else {
+    GRADLENS_CHECK(!need_true, "true labels are needed by a requested output (target true/loss or "
+                               "label true) but none were given");
+  }
+
+  const auto layers = model.layers();
+  res.layer = opts.layer.empty() ? model.default_layer() : opts.layer;
+  GRADLENS_CHECK(contains(layers, res.layer), "--layer: unknown layer '", res.layer,
+                 "' for ", model.describe(), "; use one of ", join(layers));
+  const int64_t layer_idx = std::find(layers.begin(), layers.end(), res.layer) - layers.begin();
+
+  const bool want_param = contains(opts.representations, kParamGrad);
+  const bool conv_param = want_param && !is_head_layer(opts.param_layer);
+  models::ResNet* resnet = dynamic_cast<models::ResNet*>(&model);
+  if (conv_param) {
+    const auto names = param_layer_names(model);
+    GRADLENS_CHECK(resnet != nullptr, "--param-layer '", opts.param_layer,
+                   "': per-sample gradients of inner layers need a native ResNet (", model.describe(),
+                   " is not one); use --param-layer fc");
+    GRADLENS_CHECK(contains(names, opts.param_layer), "--param-layer: unknown layer '",
+                   opts.param_layer, "'; use fc or a Conv2d: ", join(names));
+  }
+
+  models::ModeGuard eval(model, /*training=*/false);
+  torch::AutoGradMode grad_mode(true);
+
+  auto spec_needs = [&](const std::string& rep, const std::string& seed) {
+    for (const auto& s : res.specs)
+      if (s.representation == rep && s.seed == seed) return true;
+    return false;
+  };
+  bool need_x_grad = contains(opts.representations, kInputGrad);
+  const bool any_backward = !seeds.empty();
+
+  // ---- forward (one pass)
+  auto t0 = Clock::now();
+  torch::Tensor x = x_in;
+  if (need_x_grad) x = x_in.detach().requires_grad_(true);
+  torch::Tensor maps, feats, logits;
+  ConvCapture cap;
+  if (conv_param) {
+    ResNetReplay replay{resnet->module(), resnet->config().stem == models::Stem::kImageNet};
+    cap.name = opts.param_layer;
+    auto last = replay.run(x, layer_idx, &maps, cap);
+    TORCH_INTERNAL_ASSERT(cap.conv != nullptr, "ResNet replay did not reach ", cap.name);
+    feats = last.mean({2, 3});
+    logits = model.classify(feats);
+  } else {
+    if (need_x_grad) {
+      maps = model.body(x, res.layer);
+    } else {
+      {
+        torch::NoGradGuard no_grad;
+        maps = model.body(x, res.layer);
+      }
+      maps = maps.detach().requires_grad_(any_backward);
+    }
+    torch::AutoGradMode head_grad(any_backward);
+    feats = model.features(maps, res.layer);
+    logits = model.classify(feats);
+  }
+  const int64_t k = logits.size(1);
+  if (labels.defined()) {
+    const auto lmin = labels.numel() ? labels.min().item<int64_t>() : 0;
+    const auto lmax = labels.numel() ? labels.max().item<int64_t>() : 0;
+    GRADLENS_CHECK(lmin >= 0 && lmax < k, "labels must lie in [0, ", k, ") for a model with ", k,
+                   " classes; got values in [", lmin, ", ", lmax, "]");
+  }
+  const auto zd = logits.detach();
+  res.logits = zd.to(torch::kFloat);
+  res.preds = zd.argmax(1);
+  const auto probs = torch::softmax(zd, 1);
+  res.map_height = maps.size(2);
+  res.map_width = maps.size(3);
+  res.seconds.emplace_back("forward", std::chrono::duration<double>(Clock::now() - t0).count());
+
+  // ---- backward passes, one per seed
+  const auto opts_z = zd.options();
+  torch::Tensor y = labels.defined() ? labels.to(zd.device(), torch::kLong) : torch::Tensor();
+  std::map<std::string, torch::Tensor> gradcam, input_grad, conv_grad;
+  for (size_t si = 0; si < seeds.size(); ++si) {
+    const auto& seed = seeds[si];
+    auto t1 = Clock::now();
+    torch::Tensor g;
+    if (seed == "logit-pred") g = torch::one_hot(res.preds, k).to(opts_z.dtype());
+    if (seed == "logit-true") g = torch::one_hot(y, k).to(opts_z.dtype());
+    if (seed == "ce-true") g = probs - torch::one_hot(y, k).to(opts_z.dtype());
+    if (seed == "ce-pred") g = probs - torch::one_hot(res.preds, k).to(opts_z.dtype());
+    std::vector<torch::Tensor> inputs;
+    std::vector<std::string> roles;
+    if (spec_needs(kGradcam, seed)) inputs.push_back(maps), roles.push_back("maps");
+    if (spec_needs(kInputGrad, seed)) inputs.push_back(x), roles.push_back("x");
+    if (conv_param && spec_needs(kParamGrad, seed)) inputs.push_back(cap.output), roles.push_back("conv");
+    const bool last = si + 1 == seeds.size();
+    auto grads = torch::autograd::grad({logits}, inputs, {g}, /*retain_graph=*/!last,
+                                       /*create_graph=*/false, /*allow_unused=*/false);
+    for (size_t j = 0; j < roles.size(); ++j) {
+      if (roles[j] == "maps") gradcam[seed] = grads[j].mean({2, 3});
+      if (roles[j] == "x") input_grad[seed] = grads[j].flatten(1);
+      if (roles[j] == "conv") {
+        const auto& o = cap.conv->options;
+        const auto& ks = *o.kernel_size();
+        const auto& st = *o.stride();
+        const auto& dl = *o.dilation();
+        GRADLENS_CHECK(o.groups() == 1, "--param-layer ", opts.param_layer,
+                       ": grouped convolutions are not supported");
+        const auto* pad = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
+        GRADLENS_CHECK(pad != nullptr, "--param-layer ", opts.param_layer,
+                       ": 'same'/'valid' padding modes are not supported");
+        conv_grad[seed] = conv2d_param_grad(cap.input, grads[j], {ks[0], ks[1]}, {st[0], st[1]},
+                                            {(**pad)[0], (**pad)[1]}, {dl[0], dl[1]},
+                                            cap.conv->options.bias());
+      }
+    }
+    res.seconds.emplace_back("backward." + seed, seconds_since(t1));
+  }
+  res.backward_passes = static_cast<int64_t>(seeds.size());
+
+  // ---- assemble outputs in spec order
+  auto t2 = Clock::now();
+  bool timed_param = false;
+  for (const auto& s : res.specs) {
+    torch::Tensor v;
+    if (s.representation == kGradcam) v = gradcam.at(s.seed);
+    if (s.representation == kInputGrad) v = input_grad.at(s.seed);
+    if (s.representation == kParamGrad) {
+      if (conv_param) {
+        v = conv_grad.at(s.seed);
+      } else {
+        const auto lab = s.variant == "true" ? y : res.preds;
+        v = head_param_grad(feats.detach(), zd, lab);
+        timed_param = true;
+      }
+    }
+    if (s.representation == kFeatures) v = feats.detach();
+    if (s.representation == kActivations) {
+      const auto a = maps.detach();
+      v = opts.pool == "avg" ? a.mean({2, 3}) : opts.pool == "max" ? a.amax({2, 3}) : a.flatten(1);
+    }
+    if (s.representation == kLogits) v = zd;
+    if (s.representation == kProbs) v = probs;
+    TORCH_INTERNAL_ASSERT(v.defined(), "no value computed for ", s.name);
+    res.values.push_back(v.to(torch::kFloat).contiguous());
+  }
+  if (timed_param) res.seconds.emplace_back("param-grad", seconds_since(t2));
+  return res;
+}
+
+}  // namespace gradlens::extract

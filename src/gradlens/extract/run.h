@@ -1,0 +1,83 @@
+// The extraction driver: a classifier and a dataset in, a run directory out
+// (one <name>.npy per representation, labels.npy, preds.npy, manifest.json).
+// The CLI's pipeline opens the model and the data and calls run_extract().
+#pragma once
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gradlens/core/progress.h"
+#include "gradlens/extract/audit.h"
+#include "gradlens/extract/representations.h"
+
+namespace gradlens::models {
+class Classifier;
+}
+namespace gradlens::data {
+struct Dataset;
+}
+
+namespace gradlens::extract {
+
+struct ExtractConfig {
+  /// The run directory to create. It must not exist unless `overwrite`, and
+  /// then only a previous run directory (holding manifest.json) is replaced.
+  std::filesystem::path out;
+  ExtractOptions options;
+  /// Images per batch (memory is bounded by the batch, not by N).
+  int64_t batch_size = 64;
+  bool overwrite = false;
+  /// Audit every representation (reads each back, one at a time, so the
+  /// audit holds one N x D matrix in memory) and record it in the manifest.
+  bool audit = true;
+  AuditOptions audit_options;
+  // --- recorded in manifest.json
+  /// The model as the user named it (checkpoint, TorchScript file or
+  /// architecture); an existing file gets its CRC-32 recorded.
+  std::string model_spec;
+  uint64_t seed = 0;
+  /// Optional int64 [N]: indices of the dataset's images in the source split
+  /// (a balanced subset); recorded as "indices".
+  torch::Tensor indices;
+  /// Free-form dataset description; "" = Dataset::name.
+  std::string dataset_name;
+};
+
+struct ExtractRunResult {
+  std::filesystem::path out;
+  int64_t n = 0;
+  std::vector<OutputSpec> outputs;
+  std::vector<std::vector<int64_t>> shapes;  ///< per output, [N, D]
+  std::vector<AuditResult> audits;           ///< per output when audited
+  std::vector<std::string> warnings;         ///< the audits' warnings, in order
+  int64_t batches = 0;
+  int64_t backward_passes_per_batch = 0;
+  double accuracy = 0.0;                     ///< preds == labels
+  /// Seconds per stage summed over batches ("forward", "backward.<seed>",
+  /// "param-grad", "write", "audit", "total").
+  std::vector<std::pair<std::string, double>> seconds;
+};
+
+/// Extracts every output of cfg.options for every image of `ds` (in order),
+/// in eval mode, batch by batch, streaming each output to
+/// "<out>/<name>.npy" (float32 [N, D]) plus "labels.npy" and "preds.npy"
+/// (int64 [N]) and "manifest.json" (see docs/formats.md). Everything is
+/// written into a temporary sibling directory "<out>.partial-<pid>" that is
+/// renamed to `out` only at the end, so an interrupted run never leaves a
+/// complete-looking run directory. Progress: stage "extract" (images done of
+/// N) and "audit" (outputs done).
+///
+/// Throws c10::Error: an empty dataset; batch_size < 1; `out` exists (and is
+/// not a run directory with overwrite); the parent of `out` not writable
+/// (naming --out); NaN/Inf in an image (naming its index); cfg.indices not
+/// int64 [N]; and everything extract_batch() throws. On error the temporary
+/// directory is removed.
+ExtractRunResult run_extract(models::Classifier& model, const data::Dataset& ds,
+                             const ExtractConfig& cfg, const core::ProgressFn& progress = {});
+
+}  // namespace gradlens::extract
