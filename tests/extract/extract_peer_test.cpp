@@ -1,0 +1,95 @@
+// Extraction against Debian's python3-torch (per-sample loops on torchvision's
+// resnet18, loaded here as TorchScript) and a run directory read by numpy.
+#include <torch/torch.h>
+
+#include "extract/extract_test_util.h"
+#include "gradlens/core/fs.h"
+#include "gradlens/core/npy.h"
+#include "gradlens/extract/representations.h"
+#include "gradlens/extract/run.h"
+#include "gradlens/models/torchscript.h"
+#include "support/support.h"
+
+namespace gradlens::extract {
+namespace {
+
+using testing::rel_diff;
+
+TEST(ExtractPeer, TorchScriptResNetMatchesPythonTorchPerSampleLoops) {
+  if (!test::python_has("torchvision")) GTEST_SKIP() << "python3-torchvision is not installed";
+  test::TempDir dir;
+  const auto r = test::run_command(std::string(test::kPython) + " " +
+                                   test::source_path("tests/python/extract_torch_reference.py").string() +
+                                   " " + dir.path().string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  models::TorchScriptClassifier model((dir / "model.pt").string(), torch::kCPU);
+  const auto x = core::read_npy(dir / "x.npy");
+  const auto y = core::read_npy(dir / "y.npy");
+  double worst = 0;
+  for (const std::string layer : {"layer3", "layer4"}) {
+    ExtractOptions o;
+    o.layer = layer;
+    o.gradcam_targets = {"pred", "true", "loss"};
+    o.grad_labels = {"pred", "true"};
+    const auto out = extract_batch(model, x, y, o);
+    EXPECT_EQ(out.backward_passes, 4);
+    for (const std::string t : {"pred", "true", "loss"}) {
+      const auto ref = core::read_npy(dir / ("gc_" + layer + "_" + t + ".npy"));
+      const double d = rel_diff(out.get(t == "pred" ? "gradcam-weights" : "gradcam-weights." + t), ref);
+      EXPECT_LT(d, 1e-4) << layer << " " << t;
+      worst = std::max(worst, d);
+    }
+    if (layer == "layer4") {
+      for (const std::string l : {"pred", "true"}) {
+        const std::string suffix = l == "pred" ? "" : ".true";
+        const double di = rel_diff(out.get("input-grad" + suffix), core::read_npy(dir / ("ig_" + l + ".npy")));
+        const double dp = rel_diff(out.get("param-grad" + suffix), core::read_npy(dir / ("pg_" + l + ".npy")));
+        EXPECT_LT(di, 1e-4) << l;
+        EXPECT_LT(dp, 1e-4) << l;
+        worst = std::max({worst, di, dp});
+      }
+      EXPECT_LT(rel_diff(out.get("features"), core::read_npy(dir / "features.npy")), 1e-5);
+      EXPECT_LT(rel_diff(out.get("logits"), core::read_npy(dir / "logits.npy")), 1e-5);
+    }
+  }
+  RecordProperty("max_rel_diff_vs_python_torch", std::to_string(worst));
+}
+
+TEST(ExtractPeer, NumpyLoadsTheRunDirectory) {
+  if (!test::python_has("numpy")) GTEST_SKIP() << "python3-numpy is not installed";
+  torch::manual_seed(0);
+  auto model = testing::tiny_resnet(3);
+  auto ds = testing::tiny_dataset(10, 3);
+  test::TempDir dir;
+  ExtractConfig cfg;
+  cfg.out = dir / "run";
+  cfg.batch_size = 4;
+  run_extract(*model, ds, cfg);
+  const std::string script =
+      "import json,sys,numpy as np\n"
+      "d=sys.argv[1]; m=json.load(open(d+'/manifest.json'))\n"
+      "for r in m['representations']:\n"
+      "  a=np.load(d+'/'+r['file']); assert a.dtype==np.float32 and list(a.shape)==r['shape'], r\n"
+      "  print(r['name'], a.shape[0], a.shape[1], repr(float(a.astype(np.float64).sum())))\n"
+      "l=np.load(d+'/labels.npy'); p=np.load(d+'/preds.npy'); assert l.dtype==np.int64 and p.dtype==np.int64\n"
+      "print('labels', int(l.sum()), 'preds', int(p.sum()))\n";
+  const auto py = dir / "check.py";
+  core::write_text_atomically(py, script);
+  const auto r = test::run_command(std::string(test::kPython) + " " + py.string() + " " + cfg.out.string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* name : {"gradcam-weights", "input-grad", "param-grad", "features", "activations", "logits", "probs"}) {
+    const auto a = core::read_npy(cfg.out / (std::string(name) + ".npy")).to(torch::kDouble);
+    const auto at = r.output.find(std::string(name) + " 10 ");
+    ASSERT_NE(at, std::string::npos) << r.output;
+    std::istringstream is(r.output.substr(at + std::string(name).size()));
+    int64_t rows = 0, cols = 0;
+    double sum = 0;
+    is >> rows >> cols >> sum;
+    EXPECT_EQ(cols, a.size(1)) << name;
+    EXPECT_NEAR(sum, a.sum().item<double>(), 1e-9 * (1 + std::abs(sum))) << name;
+  }
+  EXPECT_NE(r.output.find("labels " + std::to_string(ds.labels.sum().item<int64_t>())), std::string::npos);
+}
+
+}  // namespace
+}  // namespace gradlens::extract
