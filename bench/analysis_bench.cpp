@@ -1,0 +1,145 @@
+// Benchmarks of the analysis core against scikit-learn on the same data in
+// the same run: KMeans, GMM (diag, full), PCA (exact, randomized), silhouette.
+// Usage: gradlens_analysis_bench [--threads N] [--quick]
+// Each line prints our time, sklearn's time (bench/analysis_bench.py on the
+// same .npy inputs) and the ratio sklearn / ours (> 1: we are faster).
+#include "gradlens/cluster/gmm.h"
+#include "gradlens/cluster/kmeans.h"
+#include "gradlens/metrics/internal.h"
+#include "gradlens/reduce/pca.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <thread>
+#include <unistd.h>
+#include <string>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+void save_npy(const fs::path& path, const torch::Tensor& t) {
+  const torch::Tensor c = t.contiguous();
+  const std::string descr = c.scalar_type() == torch::kFloat64 ? "<f8" : c.scalar_type() == torch::kFloat32 ? "<f4" : "<i8";
+  std::string shape = "(";
+  for (int64_t s : c.sizes()) shape += std::to_string(s) + ",";
+  shape += ")";
+  std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
+  header.append((64 - (10 + header.size() + 1) % 64) % 64, ' ');
+  header += '\n';
+  std::ofstream f(path, std::ios::binary);
+  f.write("\x93NUMPY\x01\x00", 8);
+  const uint16_t len = static_cast<uint16_t>(header.size());
+  f.write(reinterpret_cast<const char*>(&len), 2);
+  f.write(header.data(), static_cast<std::streamsize>(header.size()));
+  f.write(static_cast<const char*>(c.data_ptr()), static_cast<std::streamsize>(c.nbytes()));
+}
+
+double seconds(const std::function<void()>& fn) {
+  const auto t0 = std::chrono::steady_clock::now();
+  fn();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+torch::Tensor blobs(int64_t n, int64_t d, int64_t k, torch::ScalarType dtype) {
+  const auto centres = torch::randn({k, d}, torch::kFloat64) * 3;
+  const auto labels = torch::randint(0, k, {n}, torch::kInt64);
+  return (centres.index_select(0, labels) + torch::randn({n, d}, torch::kFloat64)).to(dtype);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = 0;
+  bool quick = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
+    if (a == "--quick") quick = true;
+  }
+  if (threads <= 0) threads = static_cast<int>(std::thread::hardware_concurrency());
+  torch::set_num_threads(threads);
+  torch::manual_seed(0);
+  const int64_t scale = quick ? 10 : 1;  // --quick: 1/10 of the rows
+  const fs::path dir = fs::temp_directory_path() / ("gradlens-analysis-bench-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+
+  std::map<std::string, double> ours;
+  // KMeans k=10 on 60000 x 512 float32 blobs, 20 Lloyd iterations from the same centres.
+  const auto xk = blobs(60000 / scale, 512, 10, torch::kFloat32);
+  const auto init = xk.slice(0, 0, 10).clone();
+  save_npy(dir / "kmeans_x.npy", xk);
+  save_npy(dir / "kmeans_init.npy", init);
+  gradlens::cluster::KMeansOptions ko;
+  ko.k = 10;
+  ko.init = gradlens::cluster::KMeansInit::kGiven;
+  ko.init_centroids = init;
+  ko.max_iter = 20;
+  ko.tol = 0;
+  ours["kmeans k=10 60000x512 (20 it)"] = seconds([&] { gradlens::cluster::kmeans_fit(xk, ko); });
+
+  // GMM: diag 60000 x 64, full 10000 x 50; same random start, 20 EM iterations.
+  const auto xgd = blobs(60000 / scale, 64, 10, torch::kFloat64);
+  const auto xgf = blobs(10000 / scale, 50, 5, torch::kFloat64);
+  save_npy(dir / "gmm_diag_x.npy", xgd);
+  save_npy(dir / "gmm_full_x.npy", xgf);
+  gradlens::cluster::GmmOptions go;
+  go.init = gradlens::cluster::GmmInit::kRandom;
+  go.max_iter = 20;
+  go.tol = 0;
+  go.n_components = 10;
+  go.covariance_type = gradlens::cluster::CovarianceType::kDiag;
+  ours["gmm diag k=10 60000x64 (20 it)"] = seconds([&] { gradlens::cluster::gmm_fit(xgd, go); });
+  go.n_components = 5;
+  go.covariance_type = gradlens::cluster::CovarianceType::kFull;
+  ours["gmm full k=5 10000x50 (20 it)"] = seconds([&] { gradlens::cluster::gmm_fit(xgf, go); });
+
+  // PCA, 50 components of 60000 x 784 float32.
+  const auto xp = (torch::randn({60000 / scale, 784}) * torch::linspace(0.1, 3.0, 784)).contiguous();
+  save_npy(dir / "pca_x.npy", xp);
+  gradlens::reduce::PcaOptions po;
+  po.n_components = 50;
+  ours["pca exact 50 of 60000x784"] = seconds([&] { gradlens::reduce::pca_fit(xp, po); });
+  po.solver = gradlens::reduce::PcaSolver::kRandomized;
+  ours["pca randomized 50 of 60000x784"] = seconds([&] { gradlens::reduce::pca_fit(xp, po); });
+
+  // Silhouette, 10000 x 512, 10 clusters.
+  const auto xs = blobs(10000 / scale, 512, 10, torch::kFloat32);
+  const auto ls = gradlens::cluster::kmeans_predict(xs, xs.slice(0, 0, 10));
+  save_npy(dir / "sil_x.npy", xs);
+  save_npy(dir / "sil_labels.npy", ls);
+  ours["silhouette 10000x512"] = seconds([&] { gradlens::metrics::silhouette_score(xs, ls); });
+
+  const std::string script = std::string(GRADLENS_SOURCE_DIR) + "/bench/analysis_bench.py";
+  const std::string cmd = "/usr/bin/python3 " + script + " " + dir.string() + " " + std::to_string(threads);
+  FILE* pipe = popen(cmd.c_str(), "r");
+  std::map<std::string, double> theirs;
+  if (pipe != nullptr) {
+    char line[512];
+    while (fgets(line, sizeof line, pipe) != nullptr) {
+      std::string s(line);
+      const size_t tab = s.rfind('\t');
+      if (tab != std::string::npos) theirs[s.substr(0, tab)] = std::stod(s.substr(tab + 1));
+    }
+    pclose(pipe);
+  }
+  std::printf("%-34s %10s %10s %8s   (threads %d)\n", "benchmark", "gradlens", "sklearn", "ratio", threads);
+  for (const auto& [name, t] : ours) {
+    const auto it = theirs.find(name);
+    if (it == theirs.end()) {
+      std::printf("%-34s %9.3fs %10s %8s\n", name.c_str(), t, "n/a", "n/a");
+    } else {
+      std::printf("%-34s %9.3fs %9.3fs %7.2fx\n", name.c_str(), t, it->second, it->second / t);
+    }
+  }
+  fs::remove_all(dir);
+  return 0;
+}
