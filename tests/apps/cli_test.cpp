@@ -3,6 +3,7 @@
 
 #include <sstream>
 
+#include "gradlens/core/fs.h"
 #include "support/support.h"
 
 namespace gradlens::cli {
@@ -95,6 +96,33 @@ TEST(Cli, TrainsATinyModelEndToEnd) {
                     "--out", dir.path().string(), "--resume"});
   ASSERT_EQ(again.code, 0) << again.err;
   EXPECT_NE(again.out.find("trained 2 epoch(s)"), std::string::npos) << again.out;
+}
+
+}  // namespace
+}  // namespace gradlens::cli
+
+namespace gradlens::cli {
+namespace {
+
+TEST(Cli, MakeShapesIsDeterministicAndRefusesBadInput) {
+  test::TempDir dir;
+  const auto a = (dir / "a").string(), b = (dir / "b").string();
+  for (const auto& out : {a, b}) {
+    auto r = run({"--seed", "5", "--quiet", "make-shapes", "--classes", "3", "--per-class", "2",
+                  "--size", "24", "--out", out});
+    ASSERT_EQ(r.code, 0) << r.err;
+  }
+  int64_t pngs = 0;
+  for (const auto& e : test::fs::recursive_directory_iterator(a)) {
+    if (e.path().extension() != ".png") continue;
+    ++pngs;
+    const auto rel = test::fs::relative(e.path(), a);
+    EXPECT_EQ(core::read_file(e.path()), core::read_file(test::fs::path(b) / rel)) << rel;
+  }
+  EXPECT_EQ(pngs, 3 * 2 * 2);  // image + mask per sample
+  EXPECT_EQ(run({"make-shapes", "--classes", "9", "--out", (dir / "c").string()}).code, 2);
+  auto again = run({"make-shapes", "--classes", "3", "--per-class", "2", "--size", "24", "--out", a});
+  EXPECT_EQ(again.code, 1);
 }
 
 }  // namespace

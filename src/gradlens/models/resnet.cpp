@@ -39,9 +39,12 @@ struct BasicBlockImpl : BlockImpl {
 
   torch::Tensor forward(torch::Tensor x) override {
     auto identity = downsample ? downsample->forward(x) : x;
-    auto out = torch::relu(bn1(conv1(x)));
+    // In-place ReLU and addition as torchvision (safe: BN's backward needs
+    // its input, not its output).
+    auto out = bn1(conv1(x)).relu_();
     out = bn2(conv2(out));
-    return torch::relu(out + identity);
+    out += identity;
+    return out.relu_();
   }
 };
 
@@ -63,10 +66,11 @@ struct BottleneckImpl : BlockImpl {
 
   torch::Tensor forward(torch::Tensor x) override {
     auto identity = downsample ? downsample->forward(x) : x;
-    auto out = torch::relu(bn1(conv1(x)));
-    out = torch::relu(bn2(conv2(out)));
+    auto out = bn1(conv1(x)).relu_();
+    out = bn2(conv2(out)).relu_();
     out = bn3(conv3(out));
-    return torch::relu(out + identity);
+    out += identity;
+    return out.relu_();
   }
 };
 
@@ -148,7 +152,7 @@ struct ResNet::Impl : nn::Module {
   }
 
   torch::Tensor stem(const torch::Tensor& x) {
-    auto y = torch::relu(bn1(conv1(x)));
+    auto y = bn1(conv1(x)).relu_();
     if (maxpool) y = torch::max_pool2d(y, 3, 2, 1);
     return y;
   }

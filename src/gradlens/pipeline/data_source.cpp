@@ -32,6 +32,14 @@ Splits load_splits(const DataConfig& cfg, uint64_t seed) {
     auto [tr, te] = data::train_test_split(all, cfg.test_fraction, seed);
     s.train = std::move(tr);
     s.test = std::move(te);
+    // Normalise with the training split's statistics only (no test leakage).
+    auto x = s.train.images.to(torch::kFloat64) / 255.0;
+    auto mean = x.mean({0, 2, 3});
+    auto std = x.std({0, 2, 3}, /*unbiased=*/false).clamp_min(1e-6);
+    s.train.mean.assign(mean.data_ptr<double>(), mean.data_ptr<double>() + mean.numel());
+    s.train.std.assign(std.data_ptr<double>(), std.data_ptr<double>() + std.numel());
+    s.test.mean = s.train.mean;
+    s.test.std = s.train.std;
   }
   if (cfg.train_per_class > 0) s.train = data::balanced_subset(s.train, cfg.train_per_class);
   if (cfg.test_per_class > 0) s.test = data::balanced_subset(s.test, cfg.test_per_class);
