@@ -1,0 +1,152 @@
+"""Peer side of bench/extract_bench.cpp: the same extraction in Python torch.
+
+usage: extract_bench.py DIR THREADS BATCH
+DIR holds x.npy [N,1,28,28] float32 (normalised), y.npy, and the weights of the
+gradlens ResNet18 (small stem, width 16) as DIR/params/<name>.npy. Builds the
+same network (torchvision's layout with a width option), loads the weights by
+name, checks the logits against DIR/logits.npy, and times two ways of
+computing every representation (gradcam-weights pred at layer4, input-grad
+pred, param-grad pred of fc, features, activations, logits, probs):
+  shared:   one forward + 2 backward passes per batch (what gradlens does)
+  separate: a forward (+ backward) per representation, as separate scripts do
+Prints "python_shared_s S", "python_separate_s S" and "max_rel_diff D" for the
+outputs against DIR/ours_<name>.npy.
+"""
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+d, threads, batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+torch.set_num_threads(threads)
+
+
+class Block(nn.Module):
+    def __init__(self, inp, planes, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inp, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = None
+        if stride != 1 or inp != planes:
+            self.downsample = nn.Sequential(nn.Conv2d(inp, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+
+    def forward(self, x):
+        idt = x if self.downsample is None else self.downsample(x)
+        out = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(out)) + idt)
+
+
+class ResNet18(nn.Module):
+    def __init__(self, width=16, classes=10, inch=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inch, width, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        inp = width
+        for s in range(4):
+            planes = width << s
+            layer = nn.Sequential(Block(inp, planes, 1 if s == 0 else 2), Block(planes, planes, 1))
+            setattr(self, f"layer{s + 1}", layer)
+            inp = planes
+        self.fc = nn.Linear(inp, classes)
+
+    def body(self, x):
+        a = F.relu(self.bn1(self.conv1(x)))
+        return self.layer4(self.layer3(self.layer2(self.layer1(a))))
+
+    def forward(self, x):
+        return self.fc(self.body(x).mean((2, 3)))
+
+
+model = ResNet18()
+state = model.state_dict()
+for name in state:
+    p = os.path.join(d, "params", name + ".npy")
+    state[name] = torch.from_numpy(np.load(p)).reshape(state[name].shape)
+model.load_state_dict(state)
+model.eval()
+x = torch.from_numpy(np.load(f"{d}/x.npy"))
+n = x.shape[0]
+with torch.no_grad():
+    ref = torch.from_numpy(np.load(f"{d}/logits.npy"))
+    print("logits_max_abs_diff", float((model(x) - ref).abs().max()))
+
+
+def head_param_grad(f, z, lab):
+    delta = torch.softmax(z, 1) - F.one_hot(lab, z.shape[1]).to(z.dtype)
+    return torch.cat([(delta[:, :, None] * f[:, None, :]).flatten(1), delta], 1)
+
+
+def shared():
+    outs = {k: [] for k in ("gradcam-weights", "input-grad", "param-grad", "features", "activations", "logits", "probs")}
+    for s in range(0, n, batch):
+        xb = x[s:s + batch].clone().requires_grad_(True)
+        a = model.body(xb)
+        f = a.mean((2, 3))
+        z = model.fc(f)
+        zd = z.detach()
+        pred = zd.argmax(1)
+        probs = torch.softmax(zd, 1)
+        g1 = F.one_hot(pred, z.shape[1]).to(z.dtype)
+        ga, = torch.autograd.grad(z, [a], g1, retain_graph=True)
+        gx, = torch.autograd.grad(z, [xb], probs - g1)
+        outs["gradcam-weights"].append(ga.mean((2, 3)))
+        outs["input-grad"].append(gx.flatten(1))
+        outs["param-grad"].append(head_param_grad(f.detach(), zd, pred))
+        outs["features"].append(f.detach())
+        outs["activations"].append(a.detach().flatten(1))
+        outs["logits"].append(zd)
+        outs["probs"].append(probs)
+    return {k: torch.cat(v) for k, v in outs.items()}
+
+
+def separate():
+    outs = {}
+    for s in range(0, n, batch):
+        xb = x[s:s + batch]
+        with torch.no_grad():  # features, activations, logits, probs
+            a = model.body(xb)
+            f = a.mean((2, 3))
+            z = model.fc(f)
+            outs.setdefault("features", []).append(f)
+            outs.setdefault("activations", []).append(a.flatten(1))
+            outs.setdefault("logits", []).append(z)
+            outs.setdefault("probs", []).append(torch.softmax(z, 1))
+        a = model.body(xb)  # Grad-CAM: its own forward + backward
+        a.retain_grad()
+        z = model.fc(a.mean((2, 3)))
+        z.gather(1, z.argmax(1, keepdim=True)).sum().backward()
+        outs.setdefault("gradcam-weights", []).append(a.grad.mean((2, 3)))
+        model.zero_grad()
+        xg = xb.clone().requires_grad_(True)  # input gradient: its own pass
+        z = model(xg)
+        F.cross_entropy(z, z.argmax(1), reduction="sum").backward()
+        outs.setdefault("input-grad", []).append(xg.grad.flatten(1))
+        model.zero_grad()
+        with torch.no_grad():  # gradient embedding: its own forward
+            f = model.body(xb).mean((2, 3))
+            z = model.fc(f)
+            outs.setdefault("param-grad", []).append(head_param_grad(f, z, z.argmax(1)))
+    return {k: torch.cat(v) for k, v in outs.items()}
+
+
+t0 = time.perf_counter()
+for s in range(0, n, batch):
+    model(x[s:s + batch].clone().requires_grad_(True))
+print(f"python_forward_s {time.perf_counter() - t0:.4f}")
+for name, fn in (("shared", shared), ("separate", separate)):
+    fn()  # warm-up
+    t0 = time.perf_counter()
+    out = fn()
+    dt = time.perf_counter() - t0
+    print(f"python_{name}_s {dt:.4f}")
+worst = 0.0
+for k, v in out.items():
+    ours = torch.from_numpy(np.load(f"{d}/ours_{k}.npy"))
+    worst = max(worst, float((ours - v).abs().max() / v.abs().max()))
+print(f"max_rel_diff {worst:.3g}")
