@@ -127,3 +127,32 @@ TEST(Cli, MakeShapesIsDeterministicAndRefusesBadInput) {
 
 }  // namespace
 }  // namespace gradlens::cli
+
+namespace gradlens::cli {
+namespace {
+
+TEST(Cli, ExtractWritesARunDirectoryFromACheckpoint) {
+  if (test::fashion_mnist_dir().empty()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  test::TempDir dir;
+  auto t = run({"--threads", "1", "--quiet", "train", "--width", "4", "--epochs", "1",
+                "--train-per-class", "10", "--test-per-class", "5", "--batch-size", "50", "--out",
+                (dir / "m").string()});
+  ASSERT_EQ(t.code, 0) << t.err;
+  auto e = run({"--threads", "1", "--quiet", "extract", "--model", (dir / "m" / "model.ckpt").string(),
+                "--per-class", "3", "--representations", "gradcam-weights,logits", "--out",
+                (dir / "run").string()});
+  ASSERT_EQ(e.code, 0) << e.err;
+  EXPECT_TRUE(test::fs::exists(dir / "run" / "gradcam-weights.npy"));
+  EXPECT_TRUE(test::fs::exists(dir / "run" / "manifest.json"));
+  EXPECT_NE(e.out.find("[30, 32]"), std::string::npos) << e.out;  // 30 images, 4*8 channels
+  // The audit flags layer-4 Grad-CAM weights of a GAP + linear head.
+  EXPECT_NE(e.err.find("head-weight identity"), std::string::npos) << e.err;
+  auto missing = run({"extract", "--model", (dir / "none.ckpt").string(), "--out",
+                      (dir / "run2").string()});
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.err.find("none.ckpt"), std::string::npos) << missing.err;
+  EXPECT_FALSE(test::fs::exists(dir / "run2"));
+}
+
+}  // namespace
+}  // namespace gradlens::cli

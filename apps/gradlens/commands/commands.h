@@ -34,5 +34,6 @@ void add_train_command(CLI::App& app, Context& ctx);
 void add_make_shapes_command(CLI::App& app, Context& ctx);
 void add_import_command(CLI::App& app, Context& ctx);
 void add_hessian_command(CLI::App& app, Context& ctx);
+void add_extract_command(CLI::App& app, Context& ctx);
 
 }  // namespace gradlens::cli

@@ -24,6 +24,9 @@ void add_data_flags(CLI::App* cmd, pipeline::DataConfig& d) {
   cmd->add_option("--test-per-class", d.test_per_class,
                   "Use only the first N test images of each class (0 = all)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--subset", d.subset,
+                  "How per-class subsets are chosen: first (file order) | random (seeded)")
+      ->capture_default_str();
 }
 
 }  // namespace gradlens::cli

@@ -41,8 +41,11 @@ Splits load_splits(const DataConfig& cfg, uint64_t seed) {
     s.test.mean = s.train.mean;
     s.test.std = s.train.std;
   }
-  if (cfg.train_per_class > 0) s.train = data::balanced_subset(s.train, cfg.train_per_class);
-  if (cfg.test_per_class > 0) s.test = data::balanced_subset(s.test, cfg.test_per_class);
+  const auto mode = data::parse_subset_mode(cfg.subset, "--subset");
+  if (cfg.train_per_class > 0)
+    s.train = data::balanced_subset(s.train, cfg.train_per_class, mode, seed);
+  if (cfg.test_per_class > 0)
+    s.test = data::balanced_subset(s.test, cfg.test_per_class, mode, seed + 1);
   return s;
 }
 

@@ -25,6 +25,9 @@ struct DataConfig {
   /// Keep only N images per class of each split (0 = all).
   int64_t train_per_class = 0;
   int64_t test_per_class = 0;
+  /// How the per-class subsets are chosen: "first" (first N of each class in
+  /// file order) or "random" (seeded by --seed).
+  std::string subset = "first";
 };
 
 struct TrainConfig {

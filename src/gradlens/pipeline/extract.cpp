@@ -1,0 +1,53 @@
+#include "gradlens/pipeline/extract.h"
+
+#include <filesystem>
+
+#include "gradlens/core/check.h"
+#include "gradlens/core/runtime.h"
+#include "gradlens/data/subset.h"
+#include "gradlens/models/checkpoint.h"
+#include "gradlens/pipeline/data_source.h"
+
+namespace gradlens::pipeline {
+
+std::unique_ptr<models::Classifier> open_model_for(const std::string& spec, torch::Device device,
+                                                   int64_t channels, int64_t size) {
+  std::string path = spec;
+  if (spec == "default") {
+    path = default_model_path();
+    GRADLENS_CHECK(std::filesystem::exists(path), "--model default: the default model ", path,
+                   " has not been trained yet; run 'gradlens train' first");
+  }
+  GRADLENS_CHECK(std::filesystem::exists(path), "--model ", path,
+                 ": no such file; give a gradlens checkpoint, a TorchScript file or 'default'");
+  auto m = models::open_classifier(path, device, models::ResNetConfig{}, size);
+  GRADLENS_CHECK(m->in_channels() == channels, "--model ", path, " takes ", m->in_channels(),
+                 " input channel(s) but the data has ", channels,
+                 "; use a model trained on this data (or --channels for an ImageFolder)");
+  return m;
+}
+
+extract::ExtractRunResult run_extract_command(const ExtractCommandConfig& cfg,
+                                              const core::ProgressFn& progress) {
+  GRADLENS_CHECK(cfg.split == "train" || cfg.split == "test", "--split: unknown split '", cfg.split,
+                 "'; use train or test");
+  const auto device = core::parse_device(cfg.device);
+  auto splits = load_splits(cfg.data, cfg.seed);
+  auto& full = cfg.split == "train" ? splits.train : splits.test;
+  extract::ExtractConfig ec = cfg.extract;
+  data::Dataset ds = full;
+  if (cfg.per_class > 0) {
+    ec.indices = data::per_class_indices(full.labels, cfg.per_class, data::SubsetMode::kFirst, 0,
+                                         full.num_classes(), full.class_names);
+    ds = data::select(full, ec.indices);
+  }
+  auto model = open_model_for(cfg.model, device, ds.channels(), ds.images.size(3));
+  GRADLENS_CHECK(model->num_classes() >= ds.num_classes(), "--model ", cfg.model, " has ",
+                 model->num_classes(), " classes but the data has ", ds.num_classes());
+  ec.model_spec = cfg.model == "default" ? default_model_path() : cfg.model;
+  ec.seed = cfg.seed;
+  if (ec.dataset_name.empty()) ec.dataset_name = cfg.data.data + ":" + cfg.split;
+  return extract::run_extract(*model, ds, ec, progress);
+}
+
+}  // namespace gradlens::pipeline

@@ -1,0 +1,37 @@
+// `gradlens extract`: open a model and a dataset split, extract the
+// requested representations into a run directory (see docs/formats.md).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "gradlens/core/progress.h"
+#include "gradlens/extract/run.h"
+#include "gradlens/models/classifier.h"
+#include "gradlens/pipeline/train.h"
+
+namespace gradlens::pipeline {
+
+struct ExtractCommandConfig {
+  DataConfig data;
+  /// "train" or "test" split.
+  std::string split = "test";
+  /// Images per class of the split (0 = all).
+  int64_t per_class = 100;
+  /// A gradlens checkpoint, a TorchScript file, or "default".
+  std::string model = "default";
+  extract::ExtractConfig extract;
+  std::string device = "cpu";
+  uint64_t seed = 0;
+};
+
+/// Opens `spec` ("default" = the cached default model) for data with
+/// `channels` channels and `size`-pixel images. Throws c10::Error naming
+/// --model when it is missing or does not fit the data.
+std::unique_ptr<models::Classifier> open_model_for(const std::string& spec, torch::Device device,
+                                                   int64_t channels, int64_t size);
+
+extract::ExtractRunResult run_extract_command(const ExtractCommandConfig& cfg,
+                                              const core::ProgressFn& progress = {});
+
+}  // namespace gradlens::pipeline
