@@ -156,3 +156,30 @@ TEST(Cli, ExtractWritesARunDirectoryFromACheckpoint) {
 
 }  // namespace
 }  // namespace gradlens::cli
+
+namespace gradlens::cli {
+namespace {
+
+TEST(Cli, HessianReportsEigenvaluesAndTraceOfTheHead) {
+  if (test::fashion_mnist_dir().empty()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  test::TempDir dir;
+  auto t = run({"--threads", "1", "--quiet", "train", "--width", "4", "--epochs", "1",
+                "--train-per-class", "10", "--test-per-class", "5", "--batch-size", "50", "--out",
+                (dir / "m").string()});
+  ASSERT_EQ(t.code, 0) << t.err;
+  auto h = run({"--threads", "1", "hessian", "--model", (dir / "m" / "model.ckpt").string(),
+                "--params", "fc", "--per-class", "4", "--top-k", "2", "--trace-probes", "20",
+                "--out", (dir / "h").string()});
+  ASSERT_EQ(h.code, 0) << h.err;
+  const auto json = core::read_file(dir / "h" / "hessian.json");
+  EXPECT_NE(json.find("\"eigenvalues\""), std::string::npos);
+  // fc of width 4: 32x10 weights + 10 biases.
+  EXPECT_NE(json.find("\"dimension\": 330"), std::string::npos) << json;
+  EXPECT_TRUE(test::fs::exists(dir / "h" / "hessian.md"));
+  auto bad = run({"hessian", "--model", (dir / "m" / "model.ckpt").string(), "--params", "nope"});
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.err.find("--params"), std::string::npos) << bad.err;
+}
+
+}  // namespace
+}  // namespace gradlens::cli
