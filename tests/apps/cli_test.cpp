@@ -131,13 +131,18 @@ TEST(Cli, MakeShapesIsDeterministicAndRefusesBadInput) {
 namespace gradlens::cli {
 namespace {
 
+// A width-4 ResNet18 trained for one epoch on 100 images, in `out`.
+void train_tiny(const test::fs::path& out) {
+  auto t = run({"--threads", "1", "--quiet", "train", "--width", "4", "--epochs", "1",
+                "--train-per-class", "10", "--test-per-class", "5", "--batch-size", "50", "--out",
+                out.string()});
+  ASSERT_EQ(t.code, 0) << t.err;
+}
+
 TEST(Cli, ExtractWritesARunDirectoryFromACheckpoint) {
   if (test::fashion_mnist_dir().empty()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
   test::TempDir dir;
-  auto t = run({"--threads", "1", "--quiet", "train", "--width", "4", "--epochs", "1",
-                "--train-per-class", "10", "--test-per-class", "5", "--batch-size", "50", "--out",
-                (dir / "m").string()});
-  ASSERT_EQ(t.code, 0) << t.err;
+  ASSERT_NO_FATAL_FAILURE(train_tiny(dir / "m"));
   auto e = run({"--threads", "1", "--quiet", "extract", "--model", (dir / "m" / "model.ckpt").string(),
                 "--per-class", "3", "--representations", "gradcam-weights,logits", "--out",
                 (dir / "run").string()});
@@ -163,10 +168,7 @@ namespace {
 TEST(Cli, HessianReportsEigenvaluesAndTraceOfTheHead) {
   if (test::fashion_mnist_dir().empty()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
   test::TempDir dir;
-  auto t = run({"--threads", "1", "--quiet", "train", "--width", "4", "--epochs", "1",
-                "--train-per-class", "10", "--test-per-class", "5", "--batch-size", "50", "--out",
-                (dir / "m").string()});
-  ASSERT_EQ(t.code, 0) << t.err;
+  ASSERT_NO_FATAL_FAILURE(train_tiny(dir / "m"));
   auto h = run({"--threads", "1", "hessian", "--model", (dir / "m" / "model.ckpt").string(),
                 "--params", "fc", "--per-class", "4", "--top-k", "2", "--trace-probes", "20",
                 "--out", (dir / "h").string()});

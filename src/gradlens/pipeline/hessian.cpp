@@ -12,27 +12,11 @@
 #include "gradlens/data/subset.h"
 #include "gradlens/models/checkpoint.h"
 #include "gradlens/pipeline/data_source.h"
+#include "gradlens/pipeline/extract.h"
 
 namespace gradlens::pipeline {
 
 namespace {
-
-std::unique_ptr<models::Classifier> open_model(const std::string& spec, torch::Device dev,
-                                               const data::Dataset& ds) {
-  std::string path = spec;
-  if (spec == "default") {
-    path = default_model_path();
-    GRADLENS_CHECK(std::filesystem::exists(path), "--model default: the default model ", path,
-                   " has not been trained yet; run 'gradlens train' first");
-  }
-  GRADLENS_CHECK(std::filesystem::exists(path), "--model ", path,
-                 ": no such file; give a gradlens checkpoint or a TorchScript file");
-  models::ResNetConfig fresh;
-  auto m = models::open_classifier(path, dev, fresh, ds.images.size(3));
-  GRADLENS_CHECK(m->in_channels() == ds.channels(), "--model ", path, " takes ", m->in_channels(),
-                 " input channel(s) but the data has ", ds.channels());
-  return m;
-}
 
 HessianGroupResult analyse(models::Classifier& model, const data::Dataset& ds,
                            const HessianConfig& cfg, const std::string& name) {
@@ -106,7 +90,7 @@ HessianReport run_hessian(const HessianConfig& cfg, const core::ProgressFn& prog
   const auto dev = core::parse_device(cfg.device);
   auto splits = load_splits(cfg.data, cfg.seed);
   auto ds = cfg.per_class > 0 ? data::balanced_subset(splits.test, cfg.per_class) : splits.test;
-  auto model = open_model(cfg.model, dev, ds);
+  auto model = open_model_for(cfg.model, dev, ds.channels(), ds.images.size(3));
   models::ModeGuard eval(*model, false);
 
   HessianReport rep;
