@@ -110,6 +110,31 @@ torch::Tensor negatives_tensor(const std::vector<int64_t>& negatives, int64_t n_
       .reshape({n_splits, static_cast<int64_t>(negatives.size()) / n_splits});
 }
 
+// Per-image results of a sampled AUC (Borji or shuffled): the value (0.5 for
+// a constant map), the degenerate flag and, on request, the negatives.
+struct SampledAucCollector {
+  const SampledAucOptions& options;
+  std::vector<double> values;
+  std::vector<uint8_t> degenerate;
+  std::vector<torch::Tensor> kept;
+
+  void add(const MapView& map, const std::vector<int64_t>& fixated,
+           const std::vector<int64_t>& negatives) {
+    if (options.keep_negatives) kept.push_back(negatives_tensor(negatives, options.n_splits));
+    degenerate.push_back(map.constant() ? 1 : 0);
+    values.push_back(map.constant() ? 0.5
+                                    : mean_split_auc(map, fixated, negatives, options.n_splits,
+                                                     options.step_size));
+  }
+
+  SampledAucResult finish(const torch::Device& device) {
+    SampledAucResult r;
+    static_cast<MetricResult&>(r) = detail::make_result(values, degenerate, device);
+    r.negatives = std::move(kept);
+    return r;
+  }
+};
+
 }  // namespace
 
 MetricResult nss(const torch::Tensor& saliency, const torch::Tensor& fixations) {
@@ -207,9 +232,7 @@ SampledAucResult auc_borji(const torch::Tensor& saliency, const torch::Tensor& f
 
   std::mt19937_64 rng(options.seed);
   std::uniform_int_distribution<int64_t> pick(0, pixels - 1);
-  std::vector<double> values;
-  std::vector<uint8_t> degenerate;
-  std::vector<torch::Tensor> kept;
+  SampledAucCollector out{options, {}, {}, {}};
   detail::for_each_image(s_all, f_all, [&](int64_t image, const double* s, const double* f) {
     const MapView map = detail::scan_map(s, pixels, image, "auc_borji", "saliency");
     const std::vector<int64_t> fixated =
@@ -217,16 +240,9 @@ SampledAucResult auc_borji(const torch::Tensor& saliency, const torch::Tensor& f
     check_has_fixations(fixated, image, "auc_borji");
     std::vector<int64_t> negatives(fixated.size() * static_cast<size_t>(options.n_splits));
     for (int64_t& idx : negatives) idx = pick(rng);
-    if (options.keep_negatives) kept.push_back(negatives_tensor(negatives, options.n_splits));
-    degenerate.push_back(map.constant() ? 1 : 0);
-    values.push_back(map.constant() ? 0.5
-                                    : mean_split_auc(map, fixated, negatives, options.n_splits,
-                                                     options.step_size));
+    out.add(map, fixated, negatives);
   });
-  SampledAucResult r;
-  static_cast<MetricResult&>(r) = detail::make_result(values, degenerate, saliency.device());
-  r.negatives = std::move(kept);
-  return r;
+  return out.finish(saliency.device());
 }
 
 SampledAucResult auc_shuffled(const torch::Tensor& saliency, const torch::Tensor& fixations,
@@ -256,9 +272,7 @@ SampledAucResult auc_shuffled(const torch::Tensor& saliency, const torch::Tensor
                                   "other_fixations");
   }
   std::mt19937_64 rng(options.seed);
-  std::vector<double> values;
-  std::vector<uint8_t> degenerate;
-  std::vector<torch::Tensor> kept;
+  SampledAucCollector out{options, {}, {}, {}};
   std::vector<int64_t> pool;
   detail::for_each_image(s_all, f_all, [&](int64_t image, const double* s, const double* f) {
     const MapView map = detail::scan_map(s, pixels, image, "auc_shuffled", "saliency");
@@ -285,16 +299,9 @@ SampledAucResult auc_shuffled(const torch::Tensor& saliency, const torch::Tensor
         negatives[split * k + j] = pool[j];
       }
     }
-    if (options.keep_negatives) kept.push_back(negatives_tensor(negatives, options.n_splits));
-    degenerate.push_back(map.constant() ? 1 : 0);
-    values.push_back(map.constant() ? 0.5
-                                    : mean_split_auc(map, fixated, negatives, options.n_splits,
-                                                     options.step_size));
+    out.add(map, fixated, negatives);
   });
-  SampledAucResult r;
-  static_cast<MetricResult&>(r) = detail::make_result(values, degenerate, saliency.device());
-  r.negatives = std::move(kept);
-  return r;
+  return out.finish(saliency.device());
 }
 
 }  // namespace gradlens::saliency
