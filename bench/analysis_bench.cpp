@@ -10,6 +10,8 @@
 
 #include <torch/torch.h>
 
+#include "gradlens/core/npy.h"
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -26,22 +28,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-void save_npy(const fs::path& path, const torch::Tensor& t) {
-  const torch::Tensor c = t.contiguous();
-  const std::string descr = c.scalar_type() == torch::kFloat64 ? "<f8" : c.scalar_type() == torch::kFloat32 ? "<f4" : "<i8";
-  std::string shape = "(";
-  for (int64_t s : c.sizes()) shape += std::to_string(s) + ",";
-  shape += ")";
-  std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
-  header.append((64 - (10 + header.size() + 1) % 64) % 64, ' ');
-  header += '\n';
-  std::ofstream f(path, std::ios::binary);
-  f.write("\x93NUMPY\x01\x00", 8);
-  const uint16_t len = static_cast<uint16_t>(header.size());
-  f.write(reinterpret_cast<const char*>(&len), 2);
-  f.write(header.data(), static_cast<std::streamsize>(header.size()));
-  f.write(static_cast<const char*>(c.data_ptr()), static_cast<std::streamsize>(c.nbytes()));
-}
+void save_npy(const fs::path& path, const torch::Tensor& t) { gradlens::core::write_npy(path, t); }
 
 double seconds(const std::function<void()>& fn) {
   const auto t0 = std::chrono::steady_clock::now();
