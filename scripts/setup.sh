@@ -41,7 +41,9 @@ if [ "${GRADLENS_SKIP_APT:-0}" != "1" ]; then
 fi
 
 # LibTorch links libblas.so.3; Debian's alternatives decide which BLAS that is.
-blas=$(ldconfig -p | awk '/libblas\.so\.3 .*x86-64/ {print $NF; exit}')
+# (awk reads all its input: an early exit would SIGPIPE ldconfig and, under
+# pipefail, fail this script at random.)
+blas=$(ldconfig -p | awk '/libblas\.so\.3 .*x86-64/ && !found {print $NF; found=1}')
 real=$(readlink -f "${blas:-/nonexistent}" 2>/dev/null || true)
 case "$real" in
   *openblas*) echo "setup: libblas.so.3 -> $real (OpenBLAS: good)";;
