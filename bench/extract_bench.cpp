@@ -4,6 +4,7 @@
 // 16, seeded weights), against the same computations in Python torch on the
 // same weights and inputs (bench/extract_bench.py): once with gradlens'
 // shared passes, once with a pass per representation as separate scripts do.
+#include <torch/torch.h>
 #include <unistd.h>
 
 #include <chrono>

@@ -3,9 +3,9 @@
 set(GRADLENS_SRC_DIR ${CMAKE_CURRENT_SOURCE_DIR}/src)
 set(GRADLENS_AREA_TARGETS "")
 
-# A tiny static library that owns the precompiled header (LibTorch, the
-# standard library). Every other target reuses its PCH with REUSE_FROM, so
-# <torch/torch.h> is parsed once per build instead of once per source file.
+# A tiny static library that carries LibTorch's flags and, with
+# GRADLENS_USE_PCH, owns the precompiled header that every other target
+# reuses with REUSE_FROM (see CMakeLists.txt for why it is off by default).
 function(gradlens_pch_target)
   add_library(gradlens_pch STATIC ${GRADLENS_SRC_DIR}/gradlens/pch.cpp)
   target_link_libraries(gradlens_pch PUBLIC ${TORCH_LIBRARIES})

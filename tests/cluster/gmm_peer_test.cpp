@@ -13,7 +13,7 @@ namespace {
 
 using test::SeededTest;
 
-struct Case {
+struct GmmCase {
   torch::Tensor x;
   GmmOptions opts;
   std::string cov, init;
@@ -31,9 +31,9 @@ TEST_F(SeededTest, GmmMatchesScikitLearn) {
   const auto mix = torch::randn({3, 3, 3}, torch::kFloat64) * 0.6 + torch::eye(3, torch::kFloat64);
   auto x = centres.index_select(0, truth) +
            torch::bmm(torch::randn({400, 1, 3}, torch::kFloat64), mix.index_select(0, truth)).squeeze(1);
-  std::vector<Case> cases;
+  std::vector<GmmCase> cases;
   for (auto type : {CovarianceType::kFull, CovarianceType::kTied, CovarianceType::kDiag, CovarianceType::kSpherical}) {
-    Case c;
+    GmmCase c;
     c.x = x;
     c.opts.n_components = 3;
     c.opts.covariance_type = type;
@@ -45,7 +45,7 @@ TEST_F(SeededTest, GmmMatchesScikitLearn) {
     cases.push_back(c);
   }
   for (auto type : {CovarianceType::kFull, CovarianceType::kDiag}) {
-    Case c;
+    GmmCase c;
     c.x = x;
     c.opts.n_components = 4;
     c.opts.covariance_type = type;
@@ -57,7 +57,7 @@ TEST_F(SeededTest, GmmMatchesScikitLearn) {
     cases.push_back(c);
   }
   {
-    Case c;
+    GmmCase c;
     c.x = x;
     c.opts.n_components = 3;
     c.opts.covariance_type = CovarianceType::kSpherical;

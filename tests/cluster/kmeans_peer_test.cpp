@@ -13,7 +13,7 @@ namespace {
 
 using test::SeededTest;
 
-struct Case {
+struct KMeansCase {
   torch::Tensor x;
   KMeansOptions opts;
   std::string init_name;
@@ -21,9 +21,9 @@ struct Case {
 
 TEST_F(SeededTest, KMeansMatchesScikitLearn) {
   if (!test::python_has("sklearn")) GTEST_SKIP() << "scikit-learn is not installed for /usr/bin/python3";
-  std::vector<Case> cases;
+  std::vector<KMeansCase> cases;
   auto add = [&cases](torch::Tensor x, int64_t k, KMeansInit init, int n_init, uint64_t seed) {
-    Case c;
+    KMeansCase c;
     c.x = x;
     c.opts.k = k;
     c.opts.init = init;

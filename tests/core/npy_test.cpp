@@ -1,4 +1,5 @@
 #include "gradlens/core/npy.h"
+#include <torch/torch.h>
 
 #include <fstream>
 

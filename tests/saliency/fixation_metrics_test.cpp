@@ -12,26 +12,26 @@ namespace {
 
 using test::SeededTest;
 
-torch::Tensor map_2d(std::vector<double> v, int64_t h, int64_t w) {
+torch::Tensor fixation_map_2d(std::vector<double> v, int64_t h, int64_t w) {
   return torch::tensor(v, torch::kFloat64).reshape({h, w});
 }
 
 class FixationMetricsTest : public SeededTest {};
 
 TEST_F(FixationMetricsTest, NssHandComputed) {
-  const torch::Tensor s = map_2d({1, 2, 3, 4}, 2, 2);
+  const torch::Tensor s = fixation_map_2d({1, 2, 3, 4}, 2, 2);
   // mean 2.5, sample std sqrt(5/3): NSS at the pixel 4 is 1.5 / sqrt(5/3).
-  EXPECT_NEAR(nss(s, map_2d({0, 0, 0, 1}, 2, 2)).values.item<double>(),
+  EXPECT_NEAR(nss(s, fixation_map_2d({0, 0, 0, 1}, 2, 2)).values.item<double>(),
               1.5 / std::sqrt(5.0 / 3.0), 1e-15);
   // Symmetric fixations (pixels 1 and 4) average to 0; bool and count maps work.
-  EXPECT_NEAR(nss(s, map_2d({1, 0, 0, 1}, 2, 2).to(torch::kBool)).values.item<double>(), 0.0,
+  EXPECT_NEAR(nss(s, fixation_map_2d({1, 0, 0, 1}, 2, 2).to(torch::kBool)).values.item<double>(), 0.0,
               1e-15);
-  EXPECT_NEAR(nss(s, map_2d({0, 0, 3, 0}, 2, 2)).values.item<double>(),
+  EXPECT_NEAR(nss(s, fixation_map_2d({0, 0, 3, 0}, 2, 2)).values.item<double>(),
               0.5 / std::sqrt(5.0 / 3.0), 1e-15);
 }
 
 TEST_F(FixationMetricsTest, NssConstantMapIsZeroAndFlagged) {
-  const MetricResult r = nss(torch::full({2, 3}, 7.0), map_2d({0, 1, 0, 0, 0, 1}, 2, 3));
+  const MetricResult r = nss(torch::full({2, 3}, 7.0), fixation_map_2d({0, 1, 0, 0, 0, 1}, 2, 3));
   EXPECT_EQ(r.values.item<double>(), 0.0);
   EXPECT_TRUE(r.degenerate.item<bool>());
   EXPECT_EQ(r.num_degenerate, 1);
@@ -40,8 +40,8 @@ TEST_F(FixationMetricsTest, NssConstantMapIsZeroAndFlagged) {
 TEST_F(FixationMetricsTest, AucJuddHandComputed2x2) {
   // Normalised map (0, 3/7, 1/2.8, 1), fixations at 0.8 and 0.35. Thresholds
   // 1 and 0.357: points (0,0), (0,1/2), (1/2,1), (1,1) -> AUC 0.875.
-  const torch::Tensor s = map_2d({0.1, 0.4, 0.35, 0.8}, 2, 2);
-  const torch::Tensor f = map_2d({0, 0, 1, 1}, 2, 2);
+  const torch::Tensor s = fixation_map_2d({0.1, 0.4, 0.35, 0.8}, 2, 2);
+  const torch::Tensor f = fixation_map_2d({0, 0, 1, 1}, 2, 2);
   const MetricResult r = auc_judd(s, f);
   EXPECT_NEAR(r.values.item<double>(), 0.875, 1e-15);
   EXPECT_FALSE(r.degenerate.item<bool>());
@@ -54,8 +54,8 @@ TEST_F(FixationMetricsTest, AucJuddKeepsTheReferenceTieHandling3x3) {
   // two of the three 0.5s. Thresholds 1, .5, .5 with 5 pixels >= .5:
   // fp = 0, (5-2)/6, (5-3)/6 and tp = 1/3, 2/3, 1, so the curve steps back:
   // AUC = 1/4 - 5/36 + 2/3 = 7/9.
-  const torch::Tensor s = map_2d({0, 1, 2, 2, 2, 3, 1, 0, 4}, 3, 3);
-  const torch::Tensor f = map_2d({0, 0, 1, 1, 0, 0, 0, 0, 1}, 3, 3);
+  const torch::Tensor s = fixation_map_2d({0, 1, 2, 2, 2, 3, 1, 0, 4}, 3, 3);
+  const torch::Tensor f = fixation_map_2d({0, 0, 1, 1, 0, 0, 0, 0, 1}, 3, 3);
   EXPECT_NEAR(auc_judd(s, f).values.item<double>(), 7.0 / 9.0, 1e-15);
 }
 

@@ -1,4 +1,5 @@
 #include "gradlens/analysis/cosine.h"
+#include <torch/torch.h>
 
 #include "gradlens/core/check.h"
 #include "gradlens/reduce/validate.h"

@@ -1,4 +1,5 @@
 #include "gradlens/cluster/gmm.h"
+#include <torch/torch.h>
 
 #include "gradlens/cluster/kmeans.h"
 #include "gradlens/core/check.h"

@@ -1,4 +1,5 @@
 #include "gradlens/core/check.h"
+#include <torch/torch.h>
 
 namespace gradlens {
 

@@ -1,4 +1,5 @@
 #include "gradlens/core/runtime.h"
+#include <torch/torch.h>
 
 #include <torch/version.h>
 

@@ -1,4 +1,5 @@
 #include "gradlens/data/augment.h"
+#include <torch/torch.h>
 
 #include <cmath>
 

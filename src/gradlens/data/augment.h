@@ -3,7 +3,7 @@
 // RandomHorizontalFlip(0.5)), reproducible from a caller-owned generator.
 #pragma once
 
-#include <ATen/core/Tensor.h>
+#include <torch/types.h>
 
 #include <cstdint>
 #include <random>

@@ -1,4 +1,5 @@
 #include "gradlens/data/dataset.h"
+#include <torch/torch.h>
 
 #include <cmath>
 

@@ -2,7 +2,7 @@
 // helpers over it (size, normalisation to float, selection of samples).
 #pragma once
 
-#include <ATen/core/Tensor.h>
+#include <torch/types.h>
 
 #include <cstdint>
 #include <string>

@@ -1,4 +1,5 @@
 #include "gradlens/data/idx.h"
+#include <torch/torch.h>
 
 #include <zlib.h>
 

@@ -7,7 +7,7 @@
 // [N, H, W] and 0x00000801 for labels [N].
 #pragma once
 
-#include <ATen/core/Tensor.h>
+#include <torch/types.h>
 
 #include <cstdint>
 #include <string>

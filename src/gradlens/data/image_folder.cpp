@@ -1,4 +1,5 @@
 #include "gradlens/data/image_folder.h"
+#include <torch/torch.h>
 
 #include <stb_image.h>
 

@@ -1,4 +1,5 @@
 #include "gradlens/data/image_ops.h"
+#include <torch/torch.h>
 
 #include <cmath>
 

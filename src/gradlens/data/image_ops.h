@@ -5,7 +5,7 @@
 // Images here are CPU uint8 [H, W, C] tensors (the layout decoders produce).
 #pragma once
 
-#include <ATen/core/Tensor.h>
+#include <torch/types.h>
 
 #include <cstdint>
 #include <utility>

@@ -1,4 +1,5 @@
 #include "gradlens/data/mnist.h"
+#include <torch/torch.h>
 
 #include <filesystem>
 

@@ -1,4 +1,5 @@
 #include "gradlens/data/shapes.h"
+#include <torch/torch.h>
 
 #include <stb_image_write.h>
 #include <unistd.h>

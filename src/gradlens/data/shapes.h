@@ -2,7 +2,7 @@
 // coloured shapes on cluttered, noisy backgrounds, written as an ImageFolder.
 #pragma once
 
-#include <ATen/core/Tensor.h>
+#include <torch/types.h>
 
 #include <array>
 #include <cstdint>

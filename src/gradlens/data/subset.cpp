@@ -1,4 +1,5 @@
 #include "gradlens/data/subset.h"
+#include <torch/torch.h>
 
 #include <algorithm>
 #include <cmath>

@@ -1,7 +1,7 @@
 // Deterministic, class-balanced subsets and stratified train/test splits.
 #pragma once
 
-#include <ATen/core/Tensor.h>
+#include <torch/types.h>
 
 #include <cstdint>
 #include <string>

@@ -1,4 +1,5 @@
 #include "gradlens/extract/audit.h"
+#include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
 

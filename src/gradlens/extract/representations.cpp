@@ -1,4 +1,5 @@
 #include "gradlens/extract/representations.h"
+#include <torch/torch.h>
 
 #include <chrono>
 #include <set>

@@ -1,4 +1,5 @@
 #include "gradlens/extract/run.h"
+#include <torch/torch.h>
 
 #include <unistd.h>
 

@@ -1,4 +1,5 @@
 #include "gradlens/hessian/hvp.h"
+#include <torch/torch.h>
 
 #include "gradlens/core/check.h"
 

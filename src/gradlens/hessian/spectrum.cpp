@@ -1,4 +1,5 @@
 #include "gradlens/hessian/spectrum.h"
+#include <torch/torch.h>
 
 #include <cmath>
 

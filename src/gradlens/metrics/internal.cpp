@@ -1,4 +1,5 @@
 #include "gradlens/metrics/internal.h"
+#include <torch/torch.h>
 
 #include "gradlens/core/check.h"
 

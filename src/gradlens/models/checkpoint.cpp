@@ -1,4 +1,5 @@
 #include "gradlens/models/checkpoint.h"
+#include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
 

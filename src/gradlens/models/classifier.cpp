@@ -1,4 +1,7 @@
 #include "gradlens/models/classifier.h"
+#include <torch/torch.h>
+
+#include "gradlens/core/check.h"
 
 namespace gradlens::models {
 
@@ -6,6 +9,20 @@ std::vector<torch::Tensor> Classifier::parameters() {
   std::vector<torch::Tensor> out;
   for (auto& [name, p] : named_parameters()) out.push_back(p);
   return out;
+}
+
+const std::vector<std::string>& resnet_stage_names() {
+  static const std::vector<std::string> names = {"layer1", "layer2", "layer3", "layer4"};
+  return names;
+}
+
+int64_t resnet_stage_index(const std::string& layer) {
+  const auto& names = resnet_stage_names();
+  for (size_t i = 0; i < names.size(); ++i)
+    if (names[i] == layer) return static_cast<int64_t>(i);
+  GRADLENS_CHECK(false, "unknown layer '", layer,
+                 "' for a ResNet; use one of layer1, layer2, layer3, layer4 (--layer)");
+  return -1;
 }
 
 int64_t count_parameters(Classifier& c) {

@@ -82,6 +82,13 @@ class ModeGuard {
   bool old_;
 };
 
+/// The stage names of a ResNet-style network, input side first: layer1..layer4.
+const std::vector<std::string>& resnet_stage_names();
+
+/// Position of `layer` in resnet_stage_names(). Throws c10::Error naming the
+/// layer and listing the valid ones (flag --layer) when it is unknown.
+int64_t resnet_stage_index(const std::string& layer);
+
 /// Total number of scalar parameters.
 int64_t count_parameters(Classifier& c);
 

@@ -1,4 +1,5 @@
 #include "gradlens/models/resnet.h"
+#include <torch/torch.h>
 
 #include <sstream>
 
@@ -77,15 +78,6 @@ struct BottleneckImpl : BlockImpl {
 TORCH_MODULE(BasicBlock);
 TORCH_MODULE(Bottleneck);
 
-const std::vector<std::string> kLayers = {"layer1", "layer2", "layer3", "layer4"};
-
-int64_t layer_index(const std::string& layer) {
-  for (size_t i = 0; i < kLayers.size(); ++i)
-    if (kLayers[i] == layer) return static_cast<int64_t>(i);
-  GRADLENS_CHECK(false, "unknown layer '", layer,
-                 "' for a ResNet; use one of layer1, layer2, layer3, layer4 (--layer)");
-  return -1;
-}
 
 }  // namespace
 
@@ -129,7 +121,7 @@ struct ResNet::Impl : nn::Module {
           stage->push_back(BasicBlock(inplanes, planes, st, ds));
         inplanes = planes * expansion;
       }
-      stages.push_back(register_module(kLayers[s], stage));
+      stages.push_back(register_module(resnet_stage_names()[s], stage));
     }
     fc = register_module("fc", nn::Linear(inplanes, cfg.num_classes));
 
@@ -187,7 +179,7 @@ ResNet::ResNet(const ResNetConfig& cfg) : cfg_(cfg), impl_(std::make_shared<Impl
 ResNet::~ResNet() = default;
 
 torch::Tensor ResNet::body(const torch::Tensor& x, const std::string& layer) {
-  const int64_t last = layer_index(layer);
+  const int64_t last = resnet_stage_index(layer);
   GRADLENS_CHECK(x.dim() == 4 && x.size(1) == cfg_.in_channels, "input batch of shape ", x.sizes(),
                  " does not fit ", cfg_.arch, " with ", cfg_.in_channels,
                  " input channel(s); expected [N, ", cfg_.in_channels,
@@ -199,7 +191,7 @@ torch::Tensor ResNet::body(const torch::Tensor& x, const std::string& layer) {
 
 torch::Tensor ResNet::features(const torch::Tensor& maps, const std::string& layer) {
   auto y = maps;
-  for (int64_t s = layer_index(layer) + 1; s < 4; ++s) y = impl_->stages[s]->forward(y);
+  for (int64_t s = resnet_stage_index(layer) + 1; s < 4; ++s) y = impl_->stages[s]->forward(y);
   return y.mean({2, 3});
 }
 
@@ -207,7 +199,7 @@ torch::Tensor ResNet::classify(const torch::Tensor& f) { return impl_->fc->forwa
 
 torch::Tensor ResNet::forward(const torch::Tensor& x) { return head(body(x, "layer4"), "layer4"); }
 
-std::vector<std::string> ResNet::layers() const { return kLayers; }
+std::vector<std::string> ResNet::layers() const { return resnet_stage_names(); }
 
 std::vector<std::pair<std::string, torch::Tensor>> ResNet::named_parameters() {
   std::vector<std::pair<std::string, torch::Tensor>> out;

@@ -1,4 +1,5 @@
 #include "gradlens/models/torchscript.h"
+#include <torch/torch.h>
 
 #include <torch/script.h>
 
@@ -14,20 +15,12 @@ namespace {
 
 const std::vector<std::string> kResNetChildren = {"conv1",  "bn1",    "relu",   "maxpool", "layer1",
                                                   "layer2", "layer3", "layer4", "avgpool", "fc"};
-const std::vector<std::string> kLayers = {"layer1", "layer2", "layer3", "layer4"};
 
 torch::Tensor call(torch::jit::Module& m, const std::string& child, const torch::Tensor& x) {
   auto sub = m.attr(child).toModule();
   return sub.forward({x}).toTensor();
 }
 
-int64_t layer_index(const std::string& layer) {
-  for (size_t i = 0; i < kLayers.size(); ++i)
-    if (kLayers[i] == layer) return static_cast<int64_t>(i);
-  GRADLENS_CHECK(false, "unknown layer '", layer,
-                 "' for a ResNet-style TorchScript model; use one of layer1..layer4 (--layer)");
-  return -1;
-}
 
 }  // namespace
 
@@ -93,21 +86,21 @@ torch::Tensor TorchScriptClassifier::forward(const torch::Tensor& x) {
 
 torch::Tensor TorchScriptClassifier::body(const torch::Tensor& x, const std::string& layer) {
   require_resnet_style("activation maps");
-  const int64_t last = layer_index(layer);
+  const int64_t last = resnet_stage_index(layer);
   GRADLENS_CHECK(x.dim() == 4 && x.size(1) == in_channels_, "input batch of shape ", x.sizes(),
                  " does not fit ", path_, " with ", in_channels_, " input channel(s)");
   auto y = call(*module_, "conv1", x);
   y = call(*module_, "bn1", y);
   y = call(*module_, "relu", y);
   y = call(*module_, "maxpool", y);
-  for (int64_t s = 0; s <= last; ++s) y = call(*module_, kLayers[s], y);
+  for (int64_t s = 0; s <= last; ++s) y = call(*module_, resnet_stage_names()[s], y);
   return y;
 }
 
 torch::Tensor TorchScriptClassifier::features(const torch::Tensor& maps, const std::string& layer) {
   require_resnet_style("features");
   auto y = maps;
-  for (int64_t s = layer_index(layer) + 1; s < 4; ++s) y = call(*module_, kLayers[s], y);
+  for (int64_t s = resnet_stage_index(layer) + 1; s < 4; ++s) y = call(*module_, resnet_stage_names()[s], y);
   y = call(*module_, "avgpool", y);
   return y.flatten(1);
 }
@@ -119,7 +112,7 @@ torch::Tensor TorchScriptClassifier::classify(const torch::Tensor& f) {
 
 std::vector<std::string> TorchScriptClassifier::layers() const {
   if (!resnet_style_) return {};
-  return kLayers;
+  return resnet_stage_names();
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> TorchScriptClassifier::named_parameters() {

@@ -1,4 +1,5 @@
 #include "gradlens/pipeline/data_source.h"
+#include <torch/torch.h>
 
 #include <filesystem>
 

@@ -1,4 +1,5 @@
 #include "gradlens/pipeline/extract.h"
+#include <torch/torch.h>
 
 #include <filesystem>
 

@@ -1,4 +1,5 @@
 #include "gradlens/pipeline/hessian.h"
+#include <torch/torch.h>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>

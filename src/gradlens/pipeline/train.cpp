@@ -1,4 +1,5 @@
 #include "gradlens/pipeline/train.h"
+#include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
 

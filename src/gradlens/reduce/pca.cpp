@@ -1,4 +1,5 @@
 #include "gradlens/reduce/pca.h"
+#include <torch/torch.h>
 
 #include "gradlens/core/check.h"
 #include "gradlens/reduce/numpy_random.h"

@@ -1,4 +1,5 @@
 #include "gradlens/reduce/validate.h"
+#include <torch/torch.h>
 
 #include "gradlens/core/check.h"
 

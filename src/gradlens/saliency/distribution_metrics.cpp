@@ -1,4 +1,5 @@
 #include "gradlens/saliency/distribution_metrics.h"
+#include <torch/torch.h>
 
 #include "gradlens/core/check.h"
 #include "gradlens/saliency/map_checks.h"

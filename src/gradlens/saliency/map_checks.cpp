@@ -1,4 +1,5 @@
 #include "gradlens/saliency/map_checks.h"
+#include <torch/torch.h>
 
 #include "gradlens/core/check.h"
 

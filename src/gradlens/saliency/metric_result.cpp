@@ -1,4 +1,5 @@
 #include "gradlens/saliency/metric_result.h"
+#include <torch/torch.h>
 
 #include "gradlens/core/check.h"
 

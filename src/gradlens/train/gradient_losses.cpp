@@ -1,4 +1,5 @@
 #include "gradlens/train/gradient_losses.h"
+#include <torch/torch.h>
 
 #include "gradlens/core/check.h"
 #include "gradlens/train/mutual_info.h"

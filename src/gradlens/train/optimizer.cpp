@@ -1,4 +1,5 @@
 #include "gradlens/train/optimizer.h"
+#include <torch/torch.h>
 
 #include "gradlens/core/check.h"
 

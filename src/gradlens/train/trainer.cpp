@@ -1,4 +1,5 @@
 #include "gradlens/train/trainer.h"
+#include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
 
