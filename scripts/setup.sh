@@ -19,8 +19,8 @@ PACKAGES=(
   dataset-fashion-mnist
   # peers the tests cross-check against
   python3 python3-numpy python3-torch python3-torchvision python3-sklearn
-  # figures
-  gnuplot-nox
+  # figures: gnuplot draws the PCA grids and heat maps; DejaVu Sans captions the overlay PNGs
+  gnuplot-nox fonts-dejavu-core
 )
 
 if [ "${GRADLENS_SKIP_APT:-0}" != "1" ]; then
