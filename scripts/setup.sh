@@ -21,6 +21,8 @@ PACKAGES=(
   python3 python3-numpy python3-torch python3-torchvision python3-sklearn
   # figures: gnuplot draws the PCA grids and heat maps; DejaVu Sans captions the overlay PNGs
   gnuplot-nox fonts-dejavu-core
+  # the report test renders report.html in a real browser
+  chromium
 )
 
 if [ "${GRADLENS_SKIP_APT:-0}" != "1" ]; then

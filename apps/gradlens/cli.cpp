@@ -29,6 +29,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   app.add_flag("--quiet,-q", ctx.global.quiet, "Only errors and final results");
 
   add_models_command(app, ctx);
+  add_evaluate_command(app, ctx);
   add_train_command(app, ctx);
   add_make_shapes_command(app, ctx);
   add_import_command(app, ctx);

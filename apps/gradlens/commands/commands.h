@@ -30,6 +30,7 @@ struct Context {
 };
 
 void add_models_command(CLI::App& app, Context& ctx);
+void add_evaluate_command(CLI::App& app, Context& ctx);
 void add_train_command(CLI::App& app, Context& ctx);
 void add_make_shapes_command(CLI::App& app, Context& ctx);
 void add_import_command(CLI::App& app, Context& ctx);

@@ -1,0 +1,382 @@
+#include "gradlens/pipeline/evaluate.h"
+
+#include <torch/torch.h>
+
+#include <fmt/format.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "gradlens/analysis/misclassification.h"
+#include "gradlens/core/check.h"
+#include "gradlens/core/fs.h"
+#include "gradlens/core/npy.h"
+#include "gradlens/core/runtime.h"
+#include "gradlens/data/dataset.h"
+#include "gradlens/data/subset.h"
+#include "gradlens/extract/run.h"
+#include "gradlens/models/classifier.h"
+#include "gradlens/pipeline/data_source.h"
+#include "gradlens/pipeline/extract.h"
+#include "gradlens/saliency/cam.h"
+#include "gradlens/saliency/compare.h"
+
+namespace gradlens::pipeline {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double eval_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+const std::vector<std::string>& eval_architectures() {
+  static const std::vector<std::string> a = {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152"};
+  return a;
+}
+
+std::string eval_slug(const std::string& s) {
+  std::string out;
+  for (char c : s) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') ? c : '-';
+  return out.empty() ? "model" : out;
+}
+
+std::string eval_crc_hex(const std::string& s) {
+  const uLong c = crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(s.data()),
+                        static_cast<uInt>(s.size()));
+  return fmt::format("{:08x}", static_cast<unsigned long>(c));
+}
+
+std::string eval_arch_title(const std::string& arch) {
+  return "ResNet" + arch.substr(std::string("resnet").size());
+}
+
+// Resolves a model spec to a checkpoint (training it first when needed).
+struct EvalModelRef {
+  std::string name, slug, path;
+};
+
+EvalModelRef eval_resolve_model(const std::string& spec, const EvaluateConfig& cfg,
+                                const core::ProgressFn& progress, double& train_seconds) {
+  const auto t0 = Clock::now();
+  EvalModelRef m;
+  if (spec == "default") {
+    m = {"ResNet18 (default)", "resnet18-default", default_model_path()};
+    if (!fs::exists(m.path)) {
+      auto tc = default_train_config();
+      tc.device = cfg.device;
+      tc.seed = cfg.seed;
+      tc.threads = cfg.threads;
+      run_train(tc, progress);
+    }
+  } else if (std::find(eval_architectures().begin(), eval_architectures().end(), spec) !=
+             eval_architectures().end()) {
+    std::string data_name = cfg.data.data;
+    if (data_name != "fashion-mnist" && data_name != "mnist")
+      data_name = eval_slug(fs::path(data_name).filename().string()) + "-" + eval_crc_hex(cfg.data.data);
+    std::string key = fmt::format("{}-{}-w16-e{}", data_name, spec, cfg.arch_epochs);
+    if (cfg.arch_train_per_class > 0) key += fmt::format("-n{}", cfg.arch_train_per_class);
+    const fs::path dir = core::cache_dir() / "models" / key;
+    m = {eval_arch_title(spec), spec, (dir / "model.ckpt").string()};
+    if (!fs::exists(m.path)) {
+      auto tc = default_train_config();
+      tc.data = cfg.data;
+      tc.data.train_per_class = cfg.arch_train_per_class;
+      tc.data.test_per_class = cfg.per_class;
+      tc.model = spec;
+      tc.train.epochs = cfg.arch_epochs;
+      tc.train.time_budget_s = 0.0;
+      tc.out = dir.string();
+      tc.device = cfg.device;
+      tc.seed = cfg.seed;
+      tc.threads = cfg.threads;
+      run_train(tc, progress);
+    }
+  } else {
+    GRADLENS_CHECK(fs::exists(spec), "--models: '", spec,
+                   "' is neither an existing checkpoint/TorchScript file, 'default', nor one of "
+                   "resnet18, resnet34, resnet50, resnet101, resnet152");
+    const fs::path p(spec);
+    m = {p.stem().string(), eval_slug(p.stem().string()), spec};
+  }
+  train_seconds = eval_since(t0);
+  return m;
+}
+
+torch::Tensor eval_read(const fs::path& run, const std::string& name) {
+  return core::read_npy((run / (name + ".npy")).string());
+}
+
+// Grad-CAM display maps of every image, batch by batch.
+torch::Tensor eval_gradcam_maps(models::Classifier& model, const data::Dataset& ds, const EvaluateConfig& cfg,
+                                int64_t& constant, const core::ProgressFn& progress, const std::string& stage) {
+  saliency::AttributionOptions ao;
+  ao.method = saliency::AttributionMethod::kGradCam;
+  ao.layer = cfg.layer;
+  ao.target = cfg.target;
+  ao.seed = cfg.seed;
+  const int64_t n = ds.size();
+  std::vector<torch::Tensor> maps;
+  constant = 0;
+  const auto t0 = Clock::now();
+  for (int64_t s = 0; s < n; s += cfg.batch_size) {
+    const int64_t e = std::min(n, s + cfg.batch_size);
+    auto x = data::to_float(ds, ds.images.slice(0, s, e)).to(model.device());
+    auto y = ds.labels.slice(0, s, e).to(model.device());
+    auto a = saliency::compute_attribution(model, x, y, ao, s);
+    maps.push_back(a.maps.cpu());
+    constant += a.num_constant;
+    core::report(progress, {stage, e, n, eval_since(t0), {}, e == n, ""});
+  }
+  return torch::cat(maps);
+}
+
+SaliencyScores eval_saliency_scores(const torch::Tensor& maps, const torch::Tensor& labels, int64_t k,
+                                    int64_t constant, uint64_t seed) {
+  saliency::CompareOptions co;
+  co.auc_borji.seed = seed;
+  auto cmp = saliency::compare_to_class_mean(maps, labels, k, co);
+  SaliencyScores s;
+  s.maps = maps;
+  s.constant_maps = constant;
+  for (const auto& col : cmp.metrics) s.metrics.emplace_back(col.name, col.summary.mean, col.summary.std);
+  return s;
+}
+
+MisclassificationSummary eval_errors(const fs::path& run, const torch::Tensor& labels, const torch::Tensor& preds,
+                                     int64_t k, const EvaluateConfig& cfg, const AnalyzeResult& ar) {
+  MisclassificationSummary m;
+  m.confusion = analysis::confusion_matrix(labels, preds, k);
+  m.per_class_accuracy = analysis::per_class_accuracy(m.confusion);
+  const auto wrong = preds.ne(labels);
+  m.errors = wrong.sum().item<int64_t>();
+  m.accuracy = 1.0 - static_cast<double>(m.errors) / static_cast<double>(labels.size(0));
+
+  const auto probs = eval_read(run, "probs");
+  const auto embedding = eval_read(run, cfg.label_error_embedding);
+  const auto features = eval_read(run, "features");
+  const int64_t kn = std::min<int64_t>(cfg.neighbors, labels.size(0) - 1);
+  const auto given = analysis::label_error_scores(probs, labels, embedding, kn);
+  for (const auto& name : given.names()) m.scores.emplace_back(name, given.get(name));
+
+  // Validation on seeded flips of the given labels: the model's probabilities
+  // and the label-free embedding do not depend on the labels, only the scores do.
+  const auto flip = analysis::flip_labels(labels, k, cfg.flip_fraction, cfg.seed);
+  m.flipped = flip.flipped.sum().item<int64_t>();
+  if (m.flipped > 0 && m.flipped < labels.size(0)) {
+    const auto noisy = analysis::label_error_scores(probs, flip.labels, embedding, kn);
+    double best = -1.0;
+    for (const auto& name : noisy.names()) {
+      RankingQuality q;
+      q.score = name;
+      q.auroc = analysis::auroc(noisy.get(name), flip.flipped);
+      q.precision_at_flipped = analysis::precision_at_k(noisy.get(name), flip.flipped, m.flipped);
+      q.precision_at_10 =
+          analysis::precision_at_k(noisy.get(name), flip.flipped, std::min<int64_t>(10, labels.size(0)));
+      if (q.auroc > best) {
+        best = q.auroc;
+        m.best_score = name;
+      }
+      m.ranking.push_back(q);
+    }
+  }
+
+  m.error_indices = wrong.nonzero().reshape({-1});
+  const int64_t kk = std::min<int64_t>(5, labels.size(0) - 1);
+  if (m.errors > 0) {
+    m.gradient_neighbors = analysis::cosine_neighbors(embedding, kk, m.error_indices).indices;
+    m.feature_neighbors = analysis::cosine_neighbors(features, kk, m.error_indices).indices;
+  }
+  for (const auto& rep : ar.representations) {
+    const auto& km = rep.analysis.kmeans;
+    if (!km.labels.defined()) continue;
+    auto counts = torch::bincount(km.labels.masked_select(wrong), {}, rep.analysis.k);
+    if (rep.name == cfg.label_error_embedding) m.errors_per_gradient_cluster = counts;
+    if (rep.name == "features") m.errors_per_feature_cluster = counts;
+  }
+  return m;
+}
+
+// Removes a partial report directory unless released.
+class EvalPartialDir {
+ public:
+  explicit EvalPartialDir(fs::path p) : path_(std::move(p)) {}
+  ~EvalPartialDir() {
+    if (!released_) {
+      std::error_code ec;
+      fs::remove_all(path_, ec);
+    }
+  }
+  void release() { released_ = true; }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+  bool released_ = false;
+};
+
+}  // namespace
+
+const std::vector<std::pair<std::string, std::string>>& evaluate_representation_rows() {
+  static const std::vector<std::pair<std::string, std::string>> rows = {
+      {"gradcam-weights", "Gradient Weights"}, {"probs", "Final Predictions"},
+      {"activations", "Feature Maps"},        {"input-grad", "Input Gradients"},
+      {"param-grad", "Parameter Gradients"},  {"features", "Penultimate Features"},
+      {"logits", "Logits"}};
+  return rows;
+}
+
+double SaliencyScores::value(const std::string& metric) const {
+  for (const auto& [name, mean, std] : metrics)
+    if (name == metric) return mean;
+  return std::numeric_limits<double>::quiet_NaN();
+}
+
+EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& progress) {
+  const auto t_all = Clock::now();
+  GRADLENS_CHECK(!cfg.models.empty(), "--models: give at least one model");
+  GRADLENS_CHECK(cfg.per_class >= 1, "--per-class must be >= 1, got ", cfg.per_class);
+  GRADLENS_CHECK(cfg.batch_size >= 1, "--batch-size must be >= 1, got ", cfg.batch_size);
+  GRADLENS_CHECK(cfg.flip_fraction > 0.0 && cfg.flip_fraction < 1.0, "--flip-fraction must be in (0, 1), got ",
+                 cfg.flip_fraction);
+  GRADLENS_CHECK(cfg.target == "pred" || cfg.target == "true" || cfg.target == "loss", "--target: unknown '",
+                 cfg.target, "'; use pred, true or loss");
+  GRADLENS_CHECK(cfg.label_error_embedding == "param-grad" || cfg.label_error_embedding == "input-grad" ||
+                     cfg.label_error_embedding == "gradcam-weights" || cfg.label_error_embedding == "features",
+                 "--label-error-embedding: unknown '", cfg.label_error_embedding,
+                 "'; use param-grad, input-grad, gradcam-weights or features");
+  const fs::path out = cfg.out;
+  GRADLENS_CHECK(!out.empty(), "--out: give a report directory");
+  if (fs::exists(out)) {
+    GRADLENS_CHECK(cfg.overwrite, "--out ", out.string(),
+                   " already exists; pass --overwrite to replace it or choose another directory");
+    GRADLENS_CHECK(fs::exists(out / "report.json"), "--out ", out.string(),
+                   " exists but is not a gradlens report (no report.json); refusing to replace it");
+  }
+  const auto device = core::parse_device(cfg.device);
+
+  // The evaluation set: the first per_class test images of each class.
+  auto splits = load_splits(cfg.data, cfg.seed);
+  auto& full = splits.test;
+  GRADLENS_CHECK(full.size() > 0, "--data ", cfg.data.data, ": the test split is empty");
+  const auto indices = data::per_class_indices(full.labels, cfg.per_class, data::SubsetMode::kFirst, 0,
+                                               full.num_classes(), full.class_names);
+  const data::Dataset ds = data::select(full, indices);
+  GRADLENS_CHECK(ds.size() >= 2, "--data ", cfg.data.data, ": only ", ds.size(),
+                 " evaluation image(s); need at least 2");
+  const int64_t k = ds.num_classes();
+
+  const fs::path parent = out.parent_path().empty() ? fs::path(".") : out.parent_path();
+  core::ensure_writable_dir(parent, "--out");
+  EvalPartialDir partial(parent / (out.filename().string() + fmt::format(".partial-{}", ::getpid())));
+  fs::remove_all(partial.path());
+  fs::create_directories(partial.path());
+
+  EvaluateResult res;
+  res.class_names = ds.class_names;
+  res.n = ds.size();
+  res.indices = indices;
+  res.paths = ds.paths;
+  res.images = ds.images;
+  for (const auto& spec : cfg.models) {
+    ModelEvaluation me;
+    me.spec = spec;
+    double train_s = 0.0;
+    const auto ref = eval_resolve_model(spec, cfg, progress, train_s);
+    me.name = ref.name;
+    me.slug = ref.slug;
+    me.checkpoint = ref.path;
+    me.seconds.emplace_back("train", train_s);
+    for (const auto& other : res.models)
+      GRADLENS_CHECK(other.slug != me.slug, "--models: '", spec, "' is given twice");
+
+    auto model = open_model_for(ref.path, device, ds.channels(), ds.images.size(3));
+    GRADLENS_CHECK(model->num_classes() >= k, "--models ", spec, " has ", model->num_classes(),
+                   " classes but the data has ", k);
+    me.description = model->describe();
+
+    // 1. Extraction (cached by model file, data and options).
+    auto t0 = Clock::now();
+    extract::ExtractConfig ec;
+    ec.options.layer = cfg.layer;
+    ec.options.gradcam_targets = {cfg.target};
+    ec.options.grad_labels = {"pred"};
+    ec.batch_size = cfg.batch_size;
+    ec.overwrite = true;
+    ec.model_spec = ref.path;
+    ec.seed = cfg.seed;
+    ec.indices = indices;
+    ec.dataset_name = cfg.data.data + ":test";
+    const std::string key =
+        fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|v1", core::file_crc32(ref.path), cfg.data.data, cfg.data.idx_dir,
+                    cfg.data.image_size, cfg.data.channels, cfg.per_class, cfg.layer, cfg.target, cfg.device);
+    me.run_dir = core::cache_dir() / "runs" / (me.slug + "-" + eval_crc_hex(key));
+    ec.out = me.run_dir;
+    me.extraction_cached = cfg.cache && fs::exists(me.run_dir / "manifest.json");
+    if (!me.extraction_cached) {
+      fs::create_directories(me.run_dir.parent_path());
+      extract::run_extract(*model, ds, ec, [&](const core::ProgressEvent& ev) {
+        auto e = ev;
+        e.stage = "extract " + me.name;
+        core::report(progress, e);
+      });
+    }
+    me.seconds.emplace_back("extract", eval_since(t0));
+
+    // 2. Analysis of every representation (+ the audit).
+    t0 = Clock::now();
+    AnalyzeConfig ac;
+    ac.run_dir = me.run_dir;
+    ac.options = cfg.analyze;
+    ac.options.seed = cfg.seed;
+    me.analysis = run_analyze(ac, [&](const core::ProgressEvent& ev) {
+      auto e = ev;
+      e.stage = "analyze " + me.name;
+      core::report(progress, e);
+    });
+    me.seconds.emplace_back("analyze", eval_since(t0));
+    for (const auto& w : me.analysis.warnings) res.warnings.push_back(me.name + ": " + w);
+
+    me.labels = eval_read(me.run_dir, "labels");
+    me.preds = eval_read(me.run_dir, "preds");
+    me.confidence = std::get<0>(eval_read(me.run_dir, "probs").max(1));
+
+    // 3. Grad-CAM maps against each image's class-mean map.
+    t0 = Clock::now();
+    int64_t constant = 0;
+    auto maps = eval_gradcam_maps(*model, ds, cfg, constant, progress, "grad-cam " + me.name);
+    me.saliency = eval_saliency_scores(maps, ds.labels, k, constant, cfg.seed);
+    me.seconds.emplace_back("saliency", eval_since(t0));
+    if (constant > 0)
+      res.warnings.push_back(fmt::format("{}: {} of {} Grad-CAM maps are constant (no positive evidence at the "
+                                         "layer); they are scored at the metrics' chance values",
+                                         me.name, constant, ds.size()));
+
+    // 4. Misclassifications and label errors.
+    t0 = Clock::now();
+    me.errors = eval_errors(me.run_dir, me.labels, me.preds, k, cfg, me.analysis);
+    me.seconds.emplace_back("errors", eval_since(t0));
+    res.models.push_back(std::move(me));
+  }
+
+  // 5. Tables, figures and the report, then the atomic rename.
+  const auto t0 = Clock::now();
+  core::report(progress, {"report", 0, 1, 0.0, {}, false, ""});
+  write_evaluate_report(cfg, res, partial.path());
+  if (fs::exists(out)) fs::remove_all(out);
+  fs::rename(partial.path(), out);
+  partial.release();
+  res.out = out;
+  res.report_html = out / "report.html";
+  res.report_md = out / "report.md";
+  core::report(progress, {"report", 1, 1, eval_since(t0), {}, true, "wrote " + out.string()});
+  res.seconds = eval_since(t_all);
+  return res;
+}
+
+}  // namespace gradlens::pipeline

@@ -1,0 +1,149 @@
+// `gradlens evaluate`: the seed's whole protocol for one or more models —
+// extraction, Cos_Sim/PCA/KMeans/GMM analysis with the validity audit,
+// Grad-CAM maps scored with the saliency metrics, the misclassification and
+// label-error analysis — and a report directory with the seed's three tables,
+// its PCA figure, overlays and report.html (docs/formats.md, "evaluate").
+#pragma once
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "gradlens/analysis/representation_analysis.h"
+#include "gradlens/core/progress.h"
+#include "gradlens/pipeline/analyze.h"
+#include "gradlens/pipeline/train.h"
+
+namespace gradlens::pipeline {
+
+struct EvaluateConfig {
+  /// Model specs: "default" (the cached default model, trained first if
+  /// absent), an architecture resnet18|resnet34|resnet50|resnet101|resnet152
+  /// (trained briefly on the training split with the default recipe and
+  /// `arch_epochs`, cached), or a gradlens checkpoint / TorchScript file.
+  std::vector<std::string> models = {"default"};
+  DataConfig data;
+  /// Images per class of the test split (first N of each class).
+  int64_t per_class = 100;
+  /// Report directory. Written as <out>.partial-XXXX and renamed at the end.
+  std::filesystem::path out = "gradlens-report";
+  /// Replace an existing report directory (only one holding report.json).
+  bool overwrite = false;
+  /// Layer of the Grad-CAM weights, the activation maps and the Grad-CAM
+  /// maps; "" = the model's last (layer4), as the seed.
+  std::string layer;
+  /// Grad-CAM target: pred (default, label-free, as pytorch-grad-cam), true
+  /// or loss.
+  std::string target = "pred";
+  analysis::AnalyzeOptions analyze;
+  /// Label-error validation: this share of the evaluation labels is flipped
+  /// (seeded) and each score is measured at finding them.
+  double flip_fraction = 0.05;
+  /// Neighbours for the neighbour-disagreement score and the misclassified
+  /// images' neighbour lists.
+  int64_t neighbors = 10;
+  /// The label-free embedding of the gradient-neighbourhood score.
+  std::string label_error_embedding = "param-grad";
+  /// Training of architecture specs: epochs (and optionally training images
+  /// per class, 0 = all).
+  int64_t arch_epochs = 2;
+  int64_t arch_train_per_class = 0;
+  /// Overlay grid: images per class, correct and misclassified.
+  int64_t overlay_per_class = 1;
+  int64_t batch_size = 100;
+  /// Reuse cached extractions (keyed by model file, data and options).
+  bool cache = true;
+  std::string device = "cpu";
+  uint64_t seed = 0;
+  int threads = 1;  ///< recorded only
+};
+
+/// Grad-CAM maps of one model scored against each image's class-mean map.
+struct SaliencyScores {
+  /// (metric, mean, std) for CC, KLD, SIM, NSS, AUC-Judd, AUC-Borji.
+  std::vector<std::tuple<std::string, double, double>> metrics;
+  int64_t constant_maps = 0;  ///< all-zero or constant Grad-CAM maps (scored at chance, counted)
+  torch::Tensor maps;         ///< float32 [N, H, W] display maps
+  double value(const std::string& metric) const;
+};
+
+/// A label-error score's ranking quality on the flipped labels.
+struct RankingQuality {
+  std::string score;
+  double auroc = 0.0;
+  double precision_at_flipped = 0.0;  ///< precision@k with k = number flipped
+  double precision_at_10 = 0.0;
+};
+
+struct MisclassificationSummary {
+  torch::Tensor confusion;           ///< int64 [K, K]
+  torch::Tensor per_class_accuracy;  ///< float64 [K]
+  double accuracy = 0.0;
+  int64_t errors = 0;
+  /// Scores on the given labels, float64 [N] each (names as LabelErrorScores).
+  std::vector<std::pair<std::string, torch::Tensor>> scores;
+  /// Flip validation.
+  int64_t flipped = 0;
+  std::vector<RankingQuality> ranking;
+  std::string best_score;
+  /// Nearest neighbours (cosine) of each misclassified image: [E, k] rows of
+  /// dataset positions, in gradient space (the label-error embedding) and in
+  /// feature space.
+  torch::Tensor error_indices;  ///< int64 [E] dataset positions of the errors
+  torch::Tensor gradient_neighbors, feature_neighbors;
+  /// Errors per KMeans cluster of the embedding and of the features: [k].
+  torch::Tensor errors_per_gradient_cluster, errors_per_feature_cluster;
+};
+
+struct ModelEvaluation {
+  std::string spec;      ///< as given
+  std::string name;      ///< display name (e.g. "ResNet18 (default)")
+  std::string slug;      ///< file-name-safe name
+  std::string checkpoint;
+  std::string description;
+  std::filesystem::path run_dir;  ///< the (cached) extraction run
+  bool extraction_cached = false;
+  AnalyzeResult analysis;
+  SaliencyScores saliency;
+  MisclassificationSummary errors;
+  torch::Tensor labels, preds, confidence;  ///< [N]
+  /// Seconds per stage: train, extract, analyze, saliency, errors, figures.
+  std::vector<std::pair<std::string, double>> seconds;
+};
+
+struct EvaluateResult {
+  std::filesystem::path out;
+  std::vector<ModelEvaluation> models;
+  std::vector<std::string> class_names;
+  int64_t n = 0;
+  torch::Tensor indices;           ///< int64 [N] positions in the test split
+  std::vector<std::string> paths;  ///< source paths (ImageFolder), else empty
+  torch::Tensor images;            ///< uint8 [N, C, H, W] (for the overlays)
+  std::vector<std::string> warnings;
+  double seconds = 0.0;
+  std::filesystem::path report_html, report_md;
+};
+
+/// The representation rows of the seed's clustering tables, with their
+/// names: gradcam-weights "Gradient Weights", probs "Final Predictions",
+/// activations "Feature Maps", then our extra representations.
+const std::vector<std::pair<std::string, std::string>>& evaluate_representation_rows();
+
+/// Runs the protocol for every model and writes the report. Throws
+/// UsageError / c10::Error naming the flag or file on bad input (unknown
+/// model spec, missing checkpoint, a model whose input channels do not fit
+/// the data, an empty dataset, an existing --out without --overwrite).
+EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& progress = {});
+
+/// Writes the report files for `result` into `dir` (report.md, report.json,
+/// report.html, table*.{md,csv}, samples.csv). Used by run_evaluate() on its
+/// temporary directory; exposed for tests.
+void write_evaluate_report(const EvaluateConfig& cfg, EvaluateResult& result,
+                           const std::filesystem::path& dir);
+
+}  // namespace gradlens::pipeline
