@@ -1,0 +1,94 @@
+// The distributed context: rendezvous through c10d's TCPStore and collectives
+// on c10d::ProcessGroupGloo (PyTorch's own engine). Without torchrun-style
+// environment variables (or explicit options) a Communicator is a single
+// process: rank 0, world size 1, and every collective is an identity, so
+// library code calls the collectives unconditionally. c10d stays behind a
+// pimpl: this header includes only <torch/types.h>.
+#pragma once
+
+#include <torch/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace gradlens::dist {
+
+/// Where the ranks meet. Unset fields (-1 / "") are read from the
+/// environment torchrun and `gradlens launch` set: RANK, WORLD_SIZE,
+/// LOCAL_RANK, MASTER_ADDR, MASTER_PORT, and GRADLENS_DIST_TIMEOUT (seconds).
+struct DistOptions {
+  int rank = -1;
+  int world_size = -1;  ///< -1: WORLD_SIZE, and 1 (no set-up) when that is unset
+  int local_rank = -1;  ///< -1: LOCAL_RANK, else `rank`
+  std::string master_addr;  ///< "": MASTER_ADDR
+  int master_port = -1;     ///< -1: MASTER_PORT
+  /// Rendezvous and per-collective timeout; 0: GRADLENS_DIST_TIMEOUT, else 300 s.
+  std::chrono::milliseconds timeout{0};
+  /// Read the environment for unset fields (false: only these options).
+  bool use_environment = true;
+};
+
+/// The options with every field resolved (environment applied, defaults
+/// filled, values validated). Throws c10::Error naming the variable or field
+/// and the fix: a non-integer RANK/WORLD_SIZE/LOCAL_RANK/MASTER_PORT; WORLD_SIZE
+/// > 1 without RANK, MASTER_ADDR or MASTER_PORT; rank outside [0, world_size);
+/// a port outside 1..65535; a timeout <= 0.
+DistOptions resolve_options(const DistOptions& opts = {});
+
+/// A group of `world_size` processes. Collectives take CPU tensors (float32,
+/// float64, int64, ...); each one blocks until done or throws within the
+/// timeout. Every rank must call the same collectives in the same order.
+/// Movable, not copyable.
+class Communicator {
+ public:
+  /// A single process (rank 0, world size 1): collectives are identities.
+  Communicator();
+  /// Joins the group described by resolve_options(opts): rank 0 hosts the
+  /// TCPStore at MASTER_ADDR:MASTER_PORT (unless torchrun's agent store is
+  /// used, TORCHELASTIC_USE_AGENT_STORE=True), the others connect; then a
+  /// ProcessGroupGloo is built over it. world_size 1 sets up nothing.
+  /// Throws c10::Error naming MASTER_ADDR:MASTER_PORT and the fix when the
+  /// port is in use or the master cannot be reached within the timeout.
+  explicit Communicator(const DistOptions& opts);
+  ~Communicator();
+  Communicator(Communicator&&) noexcept;
+  Communicator& operator=(Communicator&&) noexcept;
+  Communicator(const Communicator&) = delete;
+  Communicator& operator=(const Communicator&) = delete;
+
+  int rank() const;
+  int world_size() const;
+  int local_rank() const;
+  bool is_root() const { return rank() == 0; }
+  std::chrono::milliseconds timeout() const;
+  /// "rank r of w (gloo, MASTER_ADDR:MASTER_PORT)" or "single process".
+  std::string describe() const;
+
+  /// In place: t becomes the element-wise sum over ranks. Returns t.
+  torch::Tensor& all_reduce_sum(torch::Tensor& t);
+  /// In place: every rank's t becomes root's t (same shape and dtype on all ranks).
+  torch::Tensor& broadcast(torch::Tensor& t, int root = 0);
+  /// Row blocks of possibly different lengths ([n_r, ...], same trailing shape
+  /// and dtype; a rank with no rows may pass [0] or [0, 0]) concatenated in
+  /// rank order, on every rank.
+  torch::Tensor all_gather_rows(const torch::Tensor& local);
+  /// As all_gather_rows, but only `root` gets the result; the others get an
+  /// undefined tensor.
+  torch::Tensor gather_rows(const torch::Tensor& local, int root = 0);
+  /// Blocks until every rank has arrived.
+  void barrier();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Rows [begin, end) of rank `rank` when `n` rows are split into contiguous
+/// blocks of whole `align`-row groups (the last group may be short), as
+/// evenly as possible: the first (groups % world) ranks get one group more.
+std::pair<int64_t, int64_t> shard_range(int64_t n, int rank, int world_size, int64_t align = 1);
+
+}  // namespace gradlens::dist

@@ -1,0 +1,154 @@
+// The no-environment path: a single process, rank 0 of 1, collectives are
+// identities; option resolution and its errors; shard ranges.
+#include "gradlens/dist/context.h"
+#include "gradlens/dist/kmeans.h"
+
+#include <torch/torch.h>
+
+#include <cstdlib>
+#include <map>
+#include <optional>
+#include <utility>
+
+#include "support/support.h"
+
+namespace gradlens::dist {
+namespace {
+
+using Range = std::pair<int64_t, int64_t>;
+
+// Sets environment variables for one test and restores them afterwards.
+class ScopedEnv {
+ public:
+  explicit ScopedEnv(const std::map<std::string, std::string>& vars) {
+    for (const char* k : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "GRADLENS_DIST_TIMEOUT"}) {
+      const char* v = std::getenv(k);
+      saved_[k] = v ? std::optional<std::string>(v) : std::nullopt;
+      ::unsetenv(k);
+    }
+    for (const auto& [k, v] : vars) ::setenv(k.c_str(), v.c_str(), 1);
+  }
+  ~ScopedEnv() {
+    for (const auto& [k, v] : saved_) {
+      if (v) ::setenv(k.c_str(), v->c_str(), 1);
+      else ::unsetenv(k.c_str());
+    }
+  }
+
+ private:
+  std::map<std::string, std::optional<std::string>> saved_;
+};
+
+TEST(DistContext, WithoutEnvironmentIsRankZeroOfOne) {
+  ScopedEnv env({});
+  Communicator comm{DistOptions{}};
+  EXPECT_EQ(comm.rank(), 0);
+  EXPECT_EQ(comm.world_size(), 1);
+  EXPECT_EQ(comm.local_rank(), 0);
+  EXPECT_TRUE(comm.is_root());
+  EXPECT_EQ(comm.describe(), "single process");
+  EXPECT_EQ(comm.timeout().count(), 300000);
+  Communicator plain;
+  EXPECT_EQ(plain.world_size(), 1);
+}
+
+TEST(DistContext, CollectivesAreIdentitiesInOneProcess) {
+  ScopedEnv env({});
+  Communicator comm{DistOptions{}};
+  auto t = torch::tensor({1.5, -2.0, 3.25}, torch::kFloat64);
+  comm.all_reduce_sum(t);
+  EXPECT_TRUE(torch::equal(t, torch::tensor({1.5, -2.0, 3.25}, torch::kFloat64)));
+  auto b = torch::tensor({7, 8}, torch::kInt64);
+  comm.broadcast(b);
+  EXPECT_TRUE(torch::equal(b, torch::tensor({7, 8}, torch::kInt64)));
+  const auto rows = torch::arange(12, torch::kFloat32).view({4, 3});
+  EXPECT_TRUE(torch::equal(comm.all_gather_rows(rows), rows));
+  EXPECT_TRUE(torch::equal(comm.gather_rows(rows), rows));
+  comm.barrier();
+  GRADLENS_EXPECT_THROWS_WITH(comm.broadcast(b, 1), "root 1");
+}
+
+TEST(DistContext, WorldSizeOneSetsUpNothing) {
+  ScopedEnv env({{"WORLD_SIZE", "1"}, {"RANK", "0"}, {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", "1"}});
+  Communicator comm{DistOptions{}};
+  EXPECT_EQ(comm.world_size(), 1);
+  EXPECT_EQ(comm.describe(), "single process");
+}
+
+TEST(DistContext, OptionsComeFromTheEnvironment) {
+  ScopedEnv env({{"WORLD_SIZE", "4"}, {"RANK", "2"}, {"LOCAL_RANK", "0"}, {"MASTER_ADDR", "10.0.0.1"},
+                 {"MASTER_PORT", "29511"}, {"GRADLENS_DIST_TIMEOUT", "12"}});
+  const auto o = resolve_options();
+  EXPECT_EQ(o.world_size, 4);
+  EXPECT_EQ(o.rank, 2);
+  EXPECT_EQ(o.local_rank, 0);
+  EXPECT_EQ(o.master_addr, "10.0.0.1");
+  EXPECT_EQ(o.master_port, 29511);
+  EXPECT_EQ(o.timeout.count(), 12000);
+  DistOptions explicit_opts;
+  explicit_opts.use_environment = false;
+  const auto e = resolve_options(explicit_opts);
+  EXPECT_EQ(e.world_size, 1);
+  EXPECT_EQ(e.rank, 0);
+}
+
+TEST(DistContext, BadEnvironmentIsNamed) {
+  {
+    ScopedEnv env({{"WORLD_SIZE", "2"}, {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", "29500"}});
+    GRADLENS_EXPECT_THROWS_WITH(resolve_options(), "RANK is not");
+  }
+  {
+    ScopedEnv env({{"WORLD_SIZE", "2"}, {"RANK", "2"}, {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", "29500"}});
+    GRADLENS_EXPECT_THROWS_WITH(resolve_options(), "RANK=2 is outside [0, WORLD_SIZE=2)");
+  }
+  {
+    ScopedEnv env(std::map<std::string, std::string>{{"WORLD_SIZE", "two"}});
+    GRADLENS_EXPECT_THROWS_WITH(resolve_options(), "WORLD_SIZE='two' is not an integer");
+  }
+  {
+    ScopedEnv env({{"WORLD_SIZE", "2"}, {"RANK", "1"}, {"MASTER_PORT", "29500"}});
+    GRADLENS_EXPECT_THROWS_WITH(resolve_options(), "MASTER_ADDR is not set");
+  }
+  {
+    ScopedEnv env({{"WORLD_SIZE", "2"}, {"RANK", "1"}, {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", "70000"}});
+    GRADLENS_EXPECT_THROWS_WITH(resolve_options(), "MASTER_PORT=70000");
+  }
+}
+
+TEST(DistContext, ShardRangesAreContiguousAndAligned) {
+  // 10 rows in batches of 3 -> groups {0-2, 3-5, 6-8, 9}: rank 0 gets 2 groups.
+  EXPECT_EQ(shard_range(10, 0, 2, 3), Range(0, 6));
+  EXPECT_EQ(shard_range(10, 1, 2, 3), Range(6, 10));
+  EXPECT_EQ(shard_range(7, 0, 3), Range(0, 3));
+  EXPECT_EQ(shard_range(7, 1, 3), Range(3, 5));
+  EXPECT_EQ(shard_range(7, 2, 3), Range(5, 7));
+  EXPECT_EQ(shard_range(1, 1, 2, 64), Range(1, 1));  // an empty shard
+  EXPECT_EQ(shard_range(5, 0, 1), Range(0, 5));
+}
+
+TEST(DistKMeans, OneProcessEqualsClusterKMeansBitwise) {
+  torch::manual_seed(3);
+  const auto x = (torch::randn({200, 4}) + torch::arange(200).remainder(3).unsqueeze(1).to(torch::kFloat32) * 4);
+  cluster::KMeansOptions o;
+  o.k = 3;
+  o.init = cluster::KMeansInit::kGiven;
+  o.init_centroids = x.slice(0, 0, 3).clone();
+  Communicator comm;
+  const auto a = kmeans_fit(comm, x, o);
+  const auto b = cluster::kmeans_fit(x, o);
+  EXPECT_TRUE(torch::equal(a.centroids, b.centroids));
+  EXPECT_TRUE(torch::equal(a.labels, b.labels));
+  EXPECT_EQ(a.n_iter, b.n_iter);
+  EXPECT_NEAR(a.inertia, b.inertia, 1e-9 * b.inertia);
+  o.init = cluster::KMeansInit::kKMeansPlusPlus;
+  o.seed = 5;
+  const auto c = kmeans_fit(comm, x, o);
+  const auto e = cluster::kmeans_fit(x, o);
+  EXPECT_TRUE(torch::equal(c.centroids, e.centroids));
+  EXPECT_TRUE(torch::equal(c.labels, e.labels));
+  o.init = cluster::KMeansInit::kRandom;
+  GRADLENS_EXPECT_THROWS_WITH(kmeans_fit(comm, x, o), "kGiven");
+}
+
+}  // namespace
+}  // namespace gradlens::dist
