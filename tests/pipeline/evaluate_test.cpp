@@ -172,9 +172,10 @@ TEST_F(EvaluateTest, ReportRendersInHeadlessChromium) {
 TEST_F(EvaluateTest, RerunReusesTheExtractionAndRefusesToClobber) {
   auto cfg = config("cached");
   const auto a = run_evaluate(cfg);
-  GRADLENS_EXPECT_THROWS_WITH(run_evaluate(cfg), "already exists; pass --overwrite");
-  cfg.overwrite = true;
+  // The previous report is replaced.
+  core::write_text_atomically(cfg.out / "stale.txt", "old");
   const auto b = run_evaluate(cfg);
+  EXPECT_FALSE(fs::exists(cfg.out / "stale.txt"));
   EXPECT_TRUE(b.models[0].extraction_cached);
   EXPECT_EQ(a.models[0].run_dir, b.models[0].run_dir);
   EXPECT_DOUBLE_EQ(a.models[0].analysis.representations[0].analysis.kmeans.ari,
@@ -183,7 +184,6 @@ TEST_F(EvaluateTest, RerunReusesTheExtractionAndRefusesToClobber) {
   fs::create_directories(dir_->path() / "precious");
   core::write_text_atomically(dir_->path() / "precious" / "notes.txt", "keep");
   auto p = config("precious");
-  p.overwrite = true;
   GRADLENS_EXPECT_THROWS_WITH(run_evaluate(p), "is not a gradlens report");
   EXPECT_TRUE(fs::exists(dir_->path() / "precious" / "notes.txt"));
 }

@@ -28,8 +28,8 @@ void add_evaluate_command(CLI::App& app, Context& ctx) {
   cmd->add_option("--per-class", cfg->per_class, "Test images per class to evaluate")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--out", cfg->out, "Report directory")->capture_default_str();
-  cmd->add_flag("--overwrite", cfg->overwrite, "Replace a previous report directory");
+  cmd->add_option("--out", cfg->out, "Report directory (a previous report there is replaced)")
+      ->capture_default_str();
   cmd->add_option("--layer", cfg->layer, "Layer for Grad-CAM and feature maps (default: last)");
   cmd->add_option("--target", cfg->target, "Grad-CAM target: pred (default, label-free), true, loss")
       ->capture_default_str();

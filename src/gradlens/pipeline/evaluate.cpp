@@ -252,12 +252,12 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
                  "'; use param-grad, input-grad, gradcam-weights or features");
   const fs::path out = cfg.out;
   GRADLENS_CHECK(!out.empty(), "--out: give a report directory");
-  if (fs::exists(out)) {
-    GRADLENS_CHECK(cfg.overwrite, "--out ", out.string(),
-                   " already exists; pass --overwrite to replace it or choose another directory");
+  // A previous report (it holds report.json) is replaced when the new one is
+  // complete; any other existing path is refused.
+  if (fs::exists(out))
     GRADLENS_CHECK(fs::exists(out / "report.json"), "--out ", out.string(),
-                   " exists but is not a gradlens report (no report.json); refusing to replace it");
-  }
+                   " exists but is not a gradlens report (no report.json); refusing to replace it; choose "
+                   "another directory");
   const auto device = core::parse_device(cfg.device);
 
   // The evaluation set: the first per_class test images of each class.

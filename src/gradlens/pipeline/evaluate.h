@@ -30,10 +30,10 @@ struct EvaluateConfig {
   DataConfig data;
   /// Images per class of the test split (first N of each class).
   int64_t per_class = 100;
-  /// Report directory. Written as <out>.partial-XXXX and renamed at the end.
+  /// Report directory. Written as <out>.partial-<pid> and renamed at the end;
+  /// a previous report there (a directory holding report.json) is replaced,
+  /// any other existing path is refused.
   std::filesystem::path out = "gradlens-report";
-  /// Replace an existing report directory (only one holding report.json).
-  bool overwrite = false;
   /// Layer of the Grad-CAM weights, the activation maps and the Grad-CAM
   /// maps; "" = the model's last (layer4), as the seed.
   std::string layer;
@@ -137,7 +137,7 @@ const std::vector<std::pair<std::string, std::string>>& evaluate_representation_
 /// Runs the protocol for every model and writes the report. Throws
 /// UsageError / c10::Error naming the flag or file on bad input (unknown
 /// model spec, missing checkpoint, a model whose input channels do not fit
-/// the data, an empty dataset, an existing --out without --overwrite).
+/// the data, an empty dataset, an existing --out that is not a previous report).
 EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& progress = {});
 
 /// Writes the report files for `result` into `dir` (report.md, report.json,
