@@ -33,6 +33,7 @@ def main():
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--lgrad", action="store_true", help="add the seed's L_grad (double backprop)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     d = "/usr/share/datasets/fashion-mnist/"
@@ -48,9 +49,30 @@ def main():
     m.train()
     opt = torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
 
+    def lgrad_loss(xr):
+        # CE + 0.1 * mean over same-class pairs of ||g_i - g_j||^2, with g the
+        # per-sample input gradients of the summed CE (create_graph: double
+        # backprop), from per-class sums as gradlens does.
+        logits = m(xr)
+        ce_sum = nn.functional.cross_entropy(logits, y, reduction="sum")
+        (g,) = torch.autograd.grad(ce_sum, xr, create_graph=True)
+        g = g.reshape(g.shape[0], -1)
+        total, pairs = 0.0, 0
+        for c in torch.unique(y):
+            gc = g[y == c]
+            n = gc.shape[0]
+            if n < 2:
+                continue
+            total = total + n * (gc * gc).sum() - (gc.sum(0) ** 2).sum()
+            pairs += n * (n - 1) // 2
+        return nn.functional.cross_entropy(logits, y) + 0.1 * total / max(pairs, 1)
+
     def step():
         opt.zero_grad()
-        nn.functional.cross_entropy(m(x), y).backward()
+        if a.lgrad:
+            lgrad_loss(x.detach().requires_grad_(True)).backward()
+        else:
+            nn.functional.cross_entropy(m(x), y).backward()
         opt.step()
 
     for _ in range(3):

@@ -1,5 +1,9 @@
 // Training throughput of ResNet18 (small stem) on Fashion-MNIST batches:
-// gradlens vs the same model, batch and thread count in Python torch.
+// gradlens vs the same model, batch and thread count in Python torch, for a
+// plain cross-entropy step and for a step with the seed's L_grad (input
+// gradients by double backprop, Euclidean form, mean over same-class pairs,
+// lambda 0.1). Prints images/s, the cost of an L_grad step relative to a
+// plain one on each side, and the speed ratios.
 //
 //   build/bench/train_throughput_bench [--width 16] [--batch 128] [--steps 20] [--threads 0]
 #include <torch/torch.h>
@@ -12,11 +16,12 @@
 #include "gradlens/core/runtime.h"
 #include "gradlens/data/mnist.h"
 #include "gradlens/models/resnet.h"
+#include "gradlens/train/grad_loss.h"
 #include "gradlens/train/optimizer.h"
 
 namespace {
 
-double run_ours(int64_t width, int64_t batch, int steps, bool channels_last) {
+double run_ours(int64_t width, int64_t batch, int steps, bool channels_last, bool lgrad) {
   using namespace gradlens;
   auto ds = data::load_fashion_mnist(data::kDefaultFashionMnistDir, data::Split::kTest);
   auto x = data::to_float(ds, ds.images.slice(0, 0, batch));
@@ -37,7 +42,16 @@ double run_ours(int64_t width, int64_t batch, int steps, bool channels_last) {
   auto opt = train::make_optimizer(m.parameters(), oo);
   auto step = [&] {
     opt->zero_grad();
-    auto loss = torch::nn::functional::cross_entropy(m.forward(x), y);
+    torch::Tensor loss;
+    if (lgrad) {
+      auto xr = x.detach().requires_grad_(true);
+      auto logits = m.forward(xr);
+      auto g = train::input_gradients(logits, y, xr);
+      loss = torch::nn::functional::cross_entropy(logits, y) +
+             0.1 * train::grad_alignment_loss(g, y, train::GradForm::kEuclidean, train::GradReduction::kMean).loss;
+    } else {
+      loss = torch::nn::functional::cross_entropy(m.forward(x), y);
+    }
     loss.backward();
     opt->step();
   };
@@ -65,20 +79,23 @@ int main(int argc, char** argv) {
   const auto info = gradlens::core::init_runtime(ro);
   std::printf("ResNet18 small stem, width %lld, batch %lld, %d steps, %d threads\n",
               static_cast<long long>(width), static_cast<long long>(batch), steps, info.threads);
-  const double ours = run_ours(width, batch, steps, true);
-  std::printf("gradlens (C++, channels-last):  %8.1f images/s\n", ours);
-  const std::string cmd = std::string("/usr/bin/python3 ") + GRADLENS_SOURCE_DIR +
-                          "/bench/train_throughput.py --width " + std::to_string(width) +
-                          " --batch " + std::to_string(batch) + " --steps " + std::to_string(steps) +
-                          " --threads " + std::to_string(info.threads);
-  FILE* p = popen(cmd.c_str(), "r");
-  double peer = 0;
-  if (p == nullptr || std::fscanf(p, "%lf", &peer) != 1) {
-    std::fprintf(stderr, "peer run failed: %s\n", cmd.c_str());
-    return 1;
+  double ours[2], peer[2];
+  for (int lg = 0; lg < 2; ++lg) {
+    ours[lg] = run_ours(width, batch, steps, true, lg == 1);
+    const std::string cmd = std::string("/usr/bin/python3 ") + GRADLENS_SOURCE_DIR +
+                            "/bench/train_throughput.py --width " + std::to_string(width) +
+                            " --batch " + std::to_string(batch) + " --steps " + std::to_string(steps) +
+                            " --threads " + std::to_string(info.threads) + (lg ? " --lgrad" : "");
+    FILE* p = popen(cmd.c_str(), "r");
+    if (p == nullptr || std::fscanf(p, "%lf", &peer[lg]) != 1) {
+      std::fprintf(stderr, "peer run failed: %s\n", cmd.c_str());
+      return 1;
+    }
+    pclose(p);
+    std::printf("%-18s gradlens %8.1f images/s, python torch %8.1f images/s, ratio %.2fx\n",
+                lg ? "CE + L_grad step:" : "CE step:", ours[lg], peer[lg], ours[lg] / peer[lg]);
   }
-  pclose(p);
-  std::printf("python torch (channels-last):   %8.1f images/s\n", peer);
-  std::printf("ratio gradlens / python:        %8.2fx\n", ours / peer);
+  std::printf("cost of an L_grad step / a CE step: gradlens %.2fx, python torch %.2fx\n", ours[0] / ours[1],
+              peer[0] / peer[1]);
   return 0;
 }
