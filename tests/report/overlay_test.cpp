@@ -146,6 +146,29 @@ TEST(Overlay, RgbImagesTurboAndAlpha) {
   EXPECT_EQ(layout.width, 2 * 10 + 3 * 128 + 2 * 10);
 }
 
+TEST(Overlay, LongGridsAreSplitIntoBlocksOfRowsSideBySide) {
+  if (!font_available()) GTEST_SKIP() << "fonts-dejavu-core is not installed";
+  OverlayGrid g;
+  g.images = torch::zeros({12, 1, 28, 28}, torch::kByte);
+  g.columns.push_back({"A", torch::zeros({12, 28, 28}), {}, {}});
+  OverlayLayout auto_layout;
+  render_overlay_grid(g, {}, &auto_layout);
+  EXPECT_GT(auto_layout.blocks, 1);
+  EXPECT_EQ(auto_layout.blocks, (12 + auto_layout.rows_per_block - 1) / auto_layout.rows_per_block);
+  OverlayOptions o;
+  o.rows_per_block = 5;  // blocks of 5, 5, 2
+  OverlayLayout l;
+  const auto cv = render_overlay_grid(g, o, &l);
+  EXPECT_EQ(l.blocks, 3);
+  EXPECT_EQ(l.cells[5][0].second, l.cells[0][0].second);  // row 5 starts block 2 at the top
+  EXPECT_GT(l.cells[5][0].first, l.cells[4][1].first + 112);
+  EXPECT_GT(l.cells[4][0].second, l.cells[0][0].second);
+  EXPECT_EQ(l.cells[11][1].first + 112 + 10, cv.width);  // the last block ends at the right margin
+  o.rows_per_block = 100;
+  render_overlay_grid(g, o, &l);
+  EXPECT_EQ(l.blocks, 1);
+}
+
 TEST(Overlay, BadInputNamesTheProblem) {
   OverlayGrid g;
   g.images = torch::zeros({2, 1, 8, 8}, torch::kByte);

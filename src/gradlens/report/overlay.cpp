@@ -35,6 +35,25 @@ size_t overlay_max_lines(const std::vector<std::string>& texts) {
   return n;
 }
 
+/// Greedy word wrap of one paragraph into lines of at most `width` pixels (a
+/// single word wider than that is shortened with an ellipsis).
+std::vector<std::string> overlay_wrap(const Font& font, const std::string& text, double px, int64_t width) {
+  std::vector<std::string> lines;
+  std::istringstream is(text);
+  std::string word, line;
+  while (is >> word) {
+    const std::string trial = line.empty() ? word : line + " " + word;
+    if (line.empty() || font.text_width(trial, px) <= width) {
+      line = trial;
+    } else {
+      lines.push_back(font.fit(line, px, width));
+      line = word;
+    }
+  }
+  if (!line.empty()) lines.push_back(font.fit(line, px, width));
+  return lines;
+}
+
 /// Draws `text` (possibly several lines) centred in [x, x + w), each line
 /// shortened with an ellipsis to fit.
 void overlay_text_centred(Canvas& cv, const Font& font, const std::string& text, int64_t x,
@@ -118,10 +137,47 @@ Canvas render_overlay_grid(const OverlayGrid& grid, const OverlayOptions& opts,
   const size_t caption_lines = overlay_max_lines(captions);
   const int64_t caption_h = captions.empty() ? 0 : static_cast<int64_t>(caption_lines) * lh + 4;
   const int64_t row_h = ch + caption_h + kOverlayGap;
-  const int64_t legend_h = opts.legend ? 2 * lh + 14 + (any_mark ? lh : 0) : 0;
-  const int64_t grid_w = ncols * cw + (ncols - 1) * kOverlayGap;
-  const int64_t width = 2 * kOverlayMargin + std::max(grid_w, opts.legend ? kOverlayLegendBar + 40 : 0);
-  const int64_t height = 2 * kOverlayMargin + title_h + header_h + n * row_h + legend_h;
+  const int64_t block_w = ncols * cw + (ncols - 1) * kOverlayGap;
+  const int64_t block_gap = 3 * kOverlayGap;
+
+  // Blocks of rows side by side: the count whose picture is closest to 3:4.
+  int64_t per_block = opts.rows_per_block > 0 ? std::min(opts.rows_per_block, n) : n;
+  if (opts.rows_per_block <= 0) {
+    double best = 1e300;
+    for (int64_t b = 1; b <= std::min<int64_t>(12, n); ++b) {
+      const int64_t rows = (n + b - 1) / b;
+      const double wd = static_cast<double>(b * block_w + (b - 1) * block_gap);
+      const double ht = static_cast<double>(header_h + rows * row_h);
+      const double score = std::abs(std::log((ht / wd) / (4.0 / 3.0)));
+      if (score < best - 1e-12) {
+        best = score;
+        per_block = rows;
+      }
+    }
+  }
+  const int64_t blocks = (n + per_block - 1) / per_block;
+  const int64_t grid_w = blocks * block_w + (blocks - 1) * block_gap;
+  const int64_t min_w = opts.legend ? kOverlayLegendBar + 40 : 0;
+  const int64_t width = 2 * kOverlayMargin + std::max(grid_w, min_w);
+  const int64_t text_w = width - 2 * kOverlayMargin;
+  std::vector<std::string> legend_lines;
+  if (opts.legend) {
+    for (const auto& l : overlay_wrap(font, "Colour: the attribution map, min-max scaled to [0, 1] per image, drawn "
+                                            "over the image.", px, text_w))
+      legend_lines.push_back(l);
+  }
+  std::vector<std::string> note_lines;
+  if (opts.legend)
+    for (const auto& note : grid.notes)
+      for (const auto& l : overlay_wrap(font, note, px, text_w)) note_lines.push_back(l);
+  std::vector<std::string> mark_lines;
+  if (opts.legend && any_mark)
+    mark_lines = overlay_wrap(font, "Red frame and caption: misclassified (the prediction differs from the true "
+                                    "class).", px, text_w);
+  const int64_t legend_h =
+      opts.legend ? 8 + static_cast<int64_t>(legend_lines.size() + mark_lines.size() + note_lines.size()) * lh + lh + 8
+                  : 0;
+  const int64_t height = 2 * kOverlayMargin + title_h + header_h + per_block * row_h + legend_h;
   Canvas cv(width, height);
 
   OverlayLayout layout;
@@ -130,24 +186,32 @@ Canvas render_overlay_grid(const OverlayGrid& grid, const OverlayOptions& opts,
   layout.scale = scale;
   layout.cell_width = cw;
   layout.cell_height = ch;
+  layout.blocks = blocks;
+  layout.rows_per_block = per_block;
 
   int64_t y = kOverlayMargin;
   if (!grid.title.empty()) {
-    font.draw(cv, font.fit(grid.title, px, width - 2 * kOverlayMargin), kOverlayMargin, y, px, kOverlayInk);
+    font.draw(cv, font.fit(grid.title, px, text_w), kOverlayMargin, y, px, kOverlayInk);
     y += title_h;
   }
-  for (int64_t c = 0; c < ncols; ++c)
-    overlay_text_centred(cv, font, titles[c], kOverlayMargin + c * (cw + kOverlayGap), y, cw, px,
-                         kOverlayInk);
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t bx = kOverlayMargin + b * (block_w + block_gap);
+    for (int64_t c = 0; c < ncols; ++c)
+      overlay_text_centred(cv, font, titles[c], bx + c * (cw + kOverlayGap), y, cw, px, kOverlayInk);
+    if (b > 0)  // a thin rule between blocks
+      cv.fill_rect(bx - block_gap / 2 - 1, y, 1, header_h + per_block * row_h - kOverlayGap, {200, 200, 200});
+  }
   y += header_h;
 
   const auto imgs = im.to(torch::kCPU).contiguous();
   const uint8_t* ip = imgs.data_ptr<uint8_t>();
   for (int64_t r = 0; r < n; ++r) {
-    const int64_t top = y + r * row_h;
+    const int64_t b = r / per_block;
+    const int64_t top = y + (r % per_block) * row_h;
+    const int64_t bx = kOverlayMargin + b * (block_w + block_gap);
     std::vector<std::pair<int64_t, int64_t>> cells;
     for (int64_t c = 0; c < ncols; ++c) {
-      const int64_t left = kOverlayMargin + c * (cw + kOverlayGap);
+      const int64_t left = bx + c * (cw + kOverlayGap);
       cells.emplace_back(left, top);
       const float* mp = c == 0 ? nullptr : maps[c - 1].data_ptr<float>() + r * h * w;
       for (int64_t yy = 0; yy < ch; ++yy) {
@@ -183,22 +247,27 @@ Canvas render_overlay_grid(const OverlayGrid& grid, const OverlayOptions& opts,
   }
 
   if (opts.legend) {
-    int64_t ly = y + n * row_h;
-    font.draw(cv, font.fit("colour: attribution, min-max scaled to [0, 1] per image", px, width - 2 * kOverlayMargin),
-              kOverlayMargin, ly, px, kOverlayInk);
-    ly += lh + 2;
+    int64_t ly = y + per_block * row_h + 8;
+    for (const auto& l : legend_lines) {
+      font.draw(cv, l, kOverlayMargin, ly, px, kOverlayInk);
+      ly += lh;
+    }
     const int64_t zero_w = font.draw(cv, "0", kOverlayMargin, ly, px, kOverlayInk);
-    const int64_t bx = kOverlayMargin + zero_w + 6;
+    const int64_t bar_x = kOverlayMargin + zero_w + 6;
     const int64_t bar_h = std::max<int64_t>(8, lh - 4);
     for (int64_t i = 0; i < kOverlayLegendBar; ++i)
-      cv.fill_rect(bx + i, ly + (lh - bar_h) / 2, 1, bar_h,
+      cv.fill_rect(bar_x + i, ly + (lh - bar_h) / 2, 1, bar_h,
                    colormap_rgb(cmap, static_cast<double>(i) / (kOverlayLegendBar - 1)));
-    font.draw(cv, "1", bx + kOverlayLegendBar + 6, ly, px, kOverlayInk);
-    ly += lh + 4;
-    if (any_mark)
-      font.draw(cv, font.fit("red frame and caption: misclassified (prediction differs from the true class)", px,
-                             width - 2 * kOverlayMargin),
-                kOverlayMargin, ly, px, kOverlayRed);
+    font.draw(cv, "1", bar_x + kOverlayLegendBar + 6, ly, px, kOverlayInk);
+    ly += lh;
+    for (const auto& l : mark_lines) {
+      font.draw(cv, l, kOverlayMargin, ly, px, kOverlayRed);
+      ly += lh;
+    }
+    for (const auto& l : note_lines) {
+      font.draw(cv, l, kOverlayMargin, ly, px, kOverlayInk);
+      ly += lh;
+    }
   }
   if (layout_out != nullptr) *layout_out = std::move(layout);
   return cv;

@@ -4,7 +4,8 @@
 // Layout (top to bottom): an optional title line; a header with the column
 // titles; per row the cells (the plain image first, then one overlay per
 // column) with a caption strip under them; a legend (colour bar from 0 to 1,
-// and what a red frame means). Small images are enlarged by an integer factor
+// and what a red frame means). Long grids are split into blocks of rows
+// placed side by side. Small images are enlarged by an integer factor
 // with nearest-neighbour sampling (28 px Fashion-MNIST -> 112 px cells), maps
 // likewise, so one input pixel stays one visible block.
 #pragma once
@@ -42,6 +43,8 @@ struct OverlayGrid {
   std::vector<OverlayColumn> columns;
   /// Optional line above the grid.
   std::string title;
+  /// Explanations added to the legend, one paragraph each (word-wrapped).
+  std::vector<std::string> notes;
 };
 
 struct OverlayOptions {
@@ -60,6 +63,11 @@ struct OverlayOptions {
   std::string font_path;
   /// Draw the legend (colour bar and frame meaning) under the grid.
   bool legend = true;
+  /// Rows per block: long grids are laid out as blocks of rows side by side
+  /// (each with its own column titles), rows running down the first block,
+  /// then the next. 0 = automatic (the block count that brings the picture
+  /// closest to a 3:4 page, at most 12 blocks); >= n = one block.
+  int64_t rows_per_block = 0;
 };
 
 /// Where things are on a rendered grid (for callers and tests).
@@ -67,6 +75,7 @@ struct OverlayLayout {
   int64_t width = 0, height = 0;  ///< the PNG's size
   int64_t scale = 1;              ///< enlargement factor of the images
   int64_t cell_width = 0, cell_height = 0;
+  int64_t blocks = 1, rows_per_block = 0;
   /// Top-left corner of cell (row r, column c), c = 0 the plain image.
   std::vector<std::vector<std::pair<int64_t, int64_t>>> cells;
 };
