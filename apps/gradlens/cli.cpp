@@ -35,6 +35,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   add_import_command(app, ctx);
   add_hessian_command(app, ctx);
   add_extract_command(app, ctx);
+  add_saliency_command(app, ctx);
   add_analyze_command(app, ctx);
 
   // CLI11 wants argv order reversed for its vector overload.

@@ -36,6 +36,7 @@ void add_make_shapes_command(CLI::App& app, Context& ctx);
 void add_import_command(CLI::App& app, Context& ctx);
 void add_hessian_command(CLI::App& app, Context& ctx);
 void add_extract_command(CLI::App& app, Context& ctx);
+void add_saliency_command(CLI::App& app, Context& ctx);
 void add_analyze_command(CLI::App& app, Context& ctx);
 
 }  // namespace gradlens::cli

@@ -1,0 +1,107 @@
+// gradlens saliency: attribution maps of one or more models, compared per
+// image with the saliency metrics, written to an output directory.
+#include <fmt/format.h>
+
+#include <ostream>
+
+#include "gradlens/commands/commands.h"
+#include "gradlens/commands/data_flags.h"
+#include "gradlens/pipeline/saliency.h"
+#include "gradlens/report/colormap.h"
+#include "gradlens/progress_printer.h"
+
+namespace gradlens::cli {
+
+void add_saliency_command(CLI::App& app, Context& ctx) {
+  auto cfg = std::make_shared<pipeline::SaliencyCommandConfig>();
+  auto method = std::make_shared<std::string>("gradcam");
+  auto* cmd = app.add_subcommand(
+      "saliency",
+      "Attribution maps (Grad-CAM, Grad-CAM++, gradient, SmoothGrad, Integrated Gradients) of one or "
+      "more models, scored per image with CC, KLD, SIM, NSS, AUC-Judd and AUC-Borji against the class-mean "
+      "map, another model's map or an object mask; writes per_image.csv, summary.md/json, maps/*.npy and "
+      "overlay.png");
+  add_data_flags(cmd, cfg->data);
+  cmd->add_option("--split", cfg->split, "train | test")->capture_default_str();
+  cmd->add_option("--per-class", cfg->per_class, "Images per class (first N; 0 = all)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--models,--model", cfg->models,
+                  "Comma list of gradlens checkpoints, TorchScript files or 'default' (the cached default model)")
+      ->delimiter(',')->capture_default_str();
+  auto& s = cfg->saliency;
+  auto& a = s.attribution;
+  cmd->add_option("--out", cfg->out, "Output directory to create")->required();
+  cmd->add_flag("--overwrite", cfg->overwrite, "Replace a previous saliency directory");
+  cmd->add_option("--method", *method, "gradcam | gradcam++ | gradient | smoothgrad | ig")
+      ->capture_default_str()->check(CLI::IsMember(saliency::attribution_method_names()));
+  cmd->add_option("--layer", a.layer, "Layer of Grad-CAM / Grad-CAM++ (default: last, layer4)");
+  cmd->add_option("--target", a.target,
+                  "pred (logit of the predicted class, as pytorch-grad-cam) | true (logit of the true class) | "
+                  "loss (cross-entropy with the true label)")
+      ->capture_default_str()->check(CLI::IsMember(saliency::attribution_target_names()));
+  cmd->add_option("--compare", s.compare,
+                  "class-mean (each map vs its true class's mean map) | models (first model vs each other) | "
+                  "mask (map vs the object mask)")
+      ->capture_default_str()->check(CLI::IsMember(saliency::comparison_kind_names()));
+  cmd->add_option("--smoothgrad-samples", a.smoothgrad_samples, "SmoothGrad: noisy copies per image")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--smoothgrad-sigma", a.smoothgrad_sigma,
+                  "SmoothGrad: noise std as a fraction of each image's input range")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--ig-steps", a.ig_steps, "Integrated Gradients: steps along the path")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--ig-rule", a.ig_rule, "Integrated Gradients: trapezoid | riemann")
+      ->capture_default_str()->check(CLI::IsMember({"trapezoid", "riemann"}));
+  cmd->add_option("--ig-baseline", s.ig_baseline,
+                  "Integrated Gradients baseline: zero (model-input zeros = the mean colour) | black")
+      ->capture_default_str()->check(CLI::IsMember({"zero", "black"}));
+  cmd->add_option("--fixation-threshold", s.compare_options.fixation_threshold,
+                  "NSS/AUC vs a continuous reference: fixated = reference >= this fraction of its range")
+      ->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--auc-splits", s.compare_options.auc_borji.n_splits, "AUC-Borji: random splits")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_flag("--leave-one-out", s.compare_options.leave_one_out,
+                "class-mean: leave each image out of its own class mean");
+  cmd->add_flag("--exclude-degenerate", s.compare_options.summary.exclude_degenerate,
+                "Leave constant maps out of the means (they are always counted)");
+  cmd->add_option("--overlay-per-class", s.overlay_per_class,
+                  "Overlay: correct and misclassified images per class (0 = no overlay)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--colormap", s.overlay.colormap, "Overlay colour map: jet | turbo")
+      ->capture_default_str()->check(CLI::IsMember(report::colormap_names()));
+  cmd->add_option("--alpha", s.overlay.alpha, "Overlay: weight of the coloured map over the image")
+      ->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--cell-size", s.overlay.cell_size, "Overlay: minimum cell side in pixels (nearest-neighbour)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--batch-size", s.batch_size, "Images per batch")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->callback([&ctx, cfg, method] {
+    ctx.action = [&ctx, cfg, method] {
+      auto c = *cfg;
+      c.saliency.attribution.method = saliency::parse_attribution_method(*method);
+      c.device = ctx.global.runtime.device;
+      c.seed = ctx.global.runtime.seed;
+      ProgressPrinter printer(*ctx.out, ProgressPrinter::stdout_is_tty());
+      core::ProgressFn fn;
+      if (!ctx.global.quiet) fn = printer.fn();
+      const auto r = pipeline::run_saliency_command(c, fn);
+      auto& out = *ctx.out;
+      const auto& run = r.run;
+      out << fmt::format("{} on {} images ({} target, compare {})\n", run.method, run.n, run.target, run.compare);
+      for (const auto& m : run.models)
+        out << fmt::format("  {:<24} accuracy {:.2f}%, {} constant map(s)\n", m.name, 100.0 * m.accuracy,
+                           m.num_constant);
+      for (const auto& cmp : run.comparisons) {
+        out << fmt::format("  {} vs {}:", cmp.model, cmp.reference);
+        for (const auto& col : cmp.result.metrics)
+          if (col.summarized) out << fmt::format(" {} {:.3f}±{:.3f}", col.name, col.summary.mean, col.summary.std);
+        out << "\n";
+      }
+      for (const auto& w : run.warnings) *ctx.err << "warning: " << w << "\n";
+      out << "wrote " << r.out.string() << "\n";
+      return 0;
+    };
+  });
+}
+
+}  // namespace gradlens::cli

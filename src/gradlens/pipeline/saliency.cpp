@@ -1,0 +1,594 @@
+#include "gradlens/pipeline/saliency.h"
+#include <torch/torch.h>
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <set>
+#include <sstream>
+
+#include "gradlens/core/check.h"
+#include "gradlens/core/fs.h"
+#include "gradlens/core/npy.h"
+#include "gradlens/core/runtime.h"
+#include "gradlens/data/dataset.h"
+#include "gradlens/data/subset.h"
+#include "gradlens/models/classifier.h"
+#include "gradlens/pipeline/data_source.h"
+#include "gradlens/pipeline/extract.h"
+#include "gradlens/report/table.h"
+
+namespace gradlens::pipeline {
+namespace {
+
+// Helper names carry a sal_ prefix (the pipeline area is compiled as unity
+// translation units, which merge the anonymous namespaces of its files).
+
+namespace fs = std::filesystem;
+using SalClock = std::chrono::steady_clock;
+
+double sal_since(SalClock::time_point t0) {
+  return std::chrono::duration<double>(SalClock::now() - t0).count();
+}
+
+bool sal_safe_name(const std::string& s) {
+  if (s.empty() || s == "." || s == "..") return false;
+  for (char c : s)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) return false;
+  return true;
+}
+
+std::string sal_sanitize(const std::string& s) {
+  std::string out;
+  for (char c : s)
+    out += std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' ? c : '_';
+  if (out.empty() || out == "." || out == "..") out = "model";
+  return out;
+}
+
+std::string sal_class(const data::Dataset& ds, int64_t k) {
+  if (k >= 0 && k < ds.num_classes()) return ds.class_names[static_cast<size_t>(k)];
+  return "class " + std::to_string(k);
+}
+
+// Removes the temporary output directory unless released.
+struct SalTempDir {
+  fs::path dir;
+  bool keep = false;
+  ~SalTempDir() {
+    if (!keep && !dir.empty()) {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  }
+};
+
+nlohmann::json sal_metric_json(const saliency::MetricColumn& m) {
+  nlohmann::json j;
+  j["mean"] = m.summarized ? nlohmann::json(m.summary.mean) : nlohmann::json(nullptr);
+  j["std"] = m.summarized ? nlohmann::json(m.summary.std) : nlohmann::json(nullptr);
+  j["count"] = m.summary.count;
+  j["degenerate"] = m.summary.num_degenerate;
+  return j;
+}
+
+std::string sal_cell(const saliency::MetricColumn& m) {
+  return m.summarized ? report::format_mean_std(m.summary.mean, m.summary.std, 3) : "n/a";
+}
+
+std::string sal_method_title(const std::string& method) {
+  if (method == "gradcam") return "Grad-CAM";
+  if (method == "gradcam++") return "Grad-CAM++";
+  if (method == "gradient") return "Gradient saliency";
+  if (method == "smoothgrad") return "SmoothGrad";
+  if (method == "ig") return "Integrated Gradients";
+  return method;
+}
+
+}  // namespace
+
+std::vector<std::string> saliency_model_names(const std::vector<std::string>& specs) {
+  std::vector<std::string> names;
+  for (const auto& s : specs) names.push_back(s == "default" ? "default" : sal_sanitize(fs::path(s).stem().string()));
+  // Same stems (e.g. run1/model.ckpt, run2/model.ckpt): prefix the folder.
+  const auto stems = names;
+  for (size_t i = 0; i < names.size(); ++i) {
+    bool dup = false;
+    for (size_t j = 0; j < stems.size(); ++j) dup = dup || (i != j && stems[i] == stems[j]);
+    if (dup && specs[i] != "default") {
+      const auto parent = fs::path(specs[i]).parent_path().filename().string();
+      if (!parent.empty()) names[i] = sal_sanitize(parent + "-" + names[i]);
+    }
+  }
+  // Still equal: number them.
+  std::set<std::string> seen;
+  for (size_t i = 0; i < names.size(); ++i) {
+    std::string n = names[i];
+    for (int k = 2; seen.count(n) != 0; ++k) n = names[i] + "-" + std::to_string(k);
+    names[i] = n;
+    seen.insert(n);
+  }
+  return names;
+}
+
+torch::Tensor overlay_sample(const torch::Tensor& labels, const torch::Tensor& preds,
+                             int64_t num_classes, int64_t per_class) {
+  GRADLENS_CHECK(labels.defined() && preds.defined() && labels.dim() == 1 && labels.sizes() == preds.sizes(),
+                 "overlay_sample: labels and predictions must both be [N]");
+  GRADLENS_CHECK(per_class >= 0, "--overlay-per-class must be >= 0, got ", per_class);
+  const auto y = labels.to(torch::kCPU, torch::kLong).contiguous();
+  const auto p = preds.to(torch::kCPU, torch::kLong).contiguous();
+  const int64_t* yl = y.data_ptr<int64_t>();
+  const int64_t* pl = p.data_ptr<int64_t>();
+  std::vector<int64_t> rows;
+  for (int64_t c = 0; c < num_classes; ++c) {
+    for (bool correct : {true, false}) {
+      int64_t taken = 0;
+      for (int64_t i = 0; i < y.size(0) && taken < per_class; ++i) {
+        if (yl[i] != c || (pl[i] == yl[i]) != correct) continue;
+        rows.push_back(i);
+        ++taken;
+      }
+    }
+  }
+  return torch::tensor(rows, torch::kLong);
+}
+
+SaliencyRun run_saliency(const std::vector<NamedClassifier>& models, const data::Dataset& ds,
+                         const SaliencyConfig& cfg, const core::ProgressFn& progress) {
+  const auto t_total = SalClock::now();
+  GRADLENS_CHECK(!models.empty(), "--models: no model given");
+  std::set<std::string> names;
+  for (const auto& m : models) {
+    GRADLENS_CHECK(m.model != nullptr, "run_saliency: model '", m.name, "' is null");
+    GRADLENS_CHECK(sal_safe_name(m.name), "model name '", m.name,
+                   "' cannot be a file name; use letters, digits, '.', '_' and '-'");
+    GRADLENS_CHECK(names.insert(m.name).second, "model name '", m.name, "' is used twice");
+  }
+  const auto& kinds = saliency::comparison_kind_names();
+  GRADLENS_CHECK(std::find(kinds.begin(), kinds.end(), cfg.compare) != kinds.end(), "--compare: unknown comparison '",
+                 cfg.compare, "'; use class-mean, models or mask");
+  GRADLENS_CHECK(cfg.ig_baseline == "zero" || cfg.ig_baseline == "black", "--ig-baseline: unknown baseline '",
+                 cfg.ig_baseline, "'; use zero or black");
+  GRADLENS_CHECK(cfg.batch_size >= 1, "--batch-size must be >= 1, got ", cfg.batch_size);
+  data::validate(ds);
+  const int64_t n = ds.size();
+  GRADLENS_CHECK(n > 0, "dataset '", ds.name, "' is empty; no image to compute maps for");
+  GRADLENS_CHECK(cfg.compare != "models" || models.size() >= 2,
+                 "--compare models needs at least two --models (got ", models.size(),
+                 "); give e.g. --models a.ckpt,b.ckpt or use --compare class-mean");
+  GRADLENS_CHECK(cfg.compare != "mask" || ds.has_masks(), "--compare mask: the data set '", ds.name,
+                 "' has no object masks; use an ImageFolder with <image>.mask.png files (gradlens "
+                 "make-shapes writes them) or --compare class-mean");
+  const int64_t k = ds.num_classes();
+  for (const auto& m : models) {
+    GRADLENS_CHECK(m.model->num_classes() >= k, "--models ", m.spec.empty() ? m.name : m.spec, " has ",
+                   m.model->num_classes(), " classes but the data has ", k,
+                   "; use a model trained on this data");
+    GRADLENS_CHECK(m.model->in_channels() == ds.channels(), "--models ", m.spec.empty() ? m.name : m.spec,
+                   " takes ", m.model->in_channels(), " input channel(s) but the data has ", ds.channels());
+  }
+
+  SaliencyRun run;
+  run.method = saliency::attribution_method_name(cfg.attribution.method);
+  run.target = cfg.attribution.target;
+  run.compare = cfg.compare;
+  run.n = n;
+  run.height = ds.images.size(2);
+  run.width = ds.images.size(3);
+
+  saliency::AttributionOptions ao = cfg.attribution;
+  if (cfg.ig_baseline == "black") {
+    const auto black = torch::zeros({1, ds.channels(), run.height, run.width}, torch::kByte);
+    ao.ig_baseline = data::to_float(ds, black)[0];
+  } else {
+    ao.ig_baseline = torch::Tensor();
+  }
+
+  for (const auto& nm : models) {
+    const auto t0 = SalClock::now();
+    auto& model = *nm.model;
+    const auto device = model.device();
+    SaliencyModelMaps mm;
+    mm.name = nm.name;
+    mm.spec = nm.spec;
+    mm.description = model.describe();
+    std::vector<torch::Tensor> maps, preds, conf, constant;
+    const std::string stage = "saliency " + nm.name;
+    saliency::AttributionOptions mo = ao;
+    if (mo.ig_baseline.defined()) mo.ig_baseline = mo.ig_baseline.to(device);
+    for (int64_t s = 0; s < n; s += cfg.batch_size) {
+      const int64_t e = std::min(n, s + cfg.batch_size);
+      const auto x = data::to_float(ds, ds.images.slice(0, s, e)).to(device);
+      const auto y = ds.labels.slice(0, s, e).to(device);
+      const auto a = saliency::compute_attribution(model, x, y, mo, s);
+      maps.push_back(a.maps.to(torch::kCPU));
+      preds.push_back(a.preds.to(torch::kCPU));
+      conf.push_back(std::get<0>(torch::softmax(a.logits, 1).max(1)).to(torch::kCPU));
+      constant.push_back(a.constant.to(torch::kCPU));
+      mm.num_constant += a.num_constant;
+      mm.forward_passes += a.forward_passes;
+      mm.backward_passes += a.backward_passes;
+      mm.layer = a.layer;
+      mm.raw_height = a.raw.size(1);
+      mm.raw_width = a.raw.size(2);
+      core::report(progress, {stage, e, n, sal_since(t0), {}, e == n, ""});
+    }
+    mm.maps = torch::cat(maps);
+    mm.preds = torch::cat(preds);
+    mm.confidence = torch::cat(conf).to(torch::kFloat);
+    mm.constant = torch::cat(constant);
+    mm.accuracy = mm.preds.eq(ds.labels.to(torch::kCPU)).to(torch::kDouble).mean().item<double>();
+    mm.seconds = sal_since(t0);
+    if (saliency::is_cam_method(cfg.attribution.method) && mm.raw_height * mm.raw_width == 1)
+      run.warnings.push_back(nm.name + ": the maps at " + mm.layer +
+                             " are 1x1, so " + run.method +
+                             " cannot localise anything (every map is constant); use an earlier --layer "
+                             "or larger images");
+    else if (mm.num_constant > 0)
+      run.warnings.push_back(nm.name + ": " + std::to_string(mm.num_constant) + " of " + std::to_string(n) +
+                             " maps are constant (for Grad-CAM: no positive evidence at the layer); they are "
+                             "all zero, scored with chance values and counted as degenerate");
+    run.seconds.emplace_back("maps." + nm.name, mm.seconds);
+    run.models.push_back(std::move(mm));
+  }
+
+  const auto t_cmp = SalClock::now();
+  const auto labels = ds.labels.to(torch::kCPU);
+  if (cfg.compare == "class-mean") {
+    for (const auto& mm : run.models)
+      run.comparisons.push_back({mm.name, mm.name, "class-mean",
+                                 saliency::compare_to_class_mean(mm.maps, labels, k, cfg.compare_options)});
+  } else if (cfg.compare == "mask") {
+    for (const auto& mm : run.models)
+      run.comparisons.push_back(
+          {mm.name, mm.name, "mask", saliency::compare_to_masks(mm.maps, ds.masks.to(torch::kCPU), cfg.compare_options)});
+  } else {
+    const auto& a = run.models.front();
+    for (size_t j = 1; j < run.models.size(); ++j) {
+      const auto& b = run.models[j];
+      run.comparisons.push_back({a.name + " vs " + b.name, a.name, b.name,
+                                 saliency::compare_models(a.maps, b.maps, cfg.compare_options)});
+    }
+  }
+  for (const auto& c : run.comparisons)
+    if (c.result.num_reference_constant > 0 && c.reference != c.model)
+      run.warnings.push_back(c.name + ": " + std::to_string(c.result.num_reference_constant) +
+                             " reference map(s) are constant (" + c.reference +
+                             "); those images are scored with chance values and counted as degenerate");
+  core::report(progress, {"compare", static_cast<int64_t>(run.comparisons.size()),
+                          static_cast<int64_t>(run.comparisons.size()), sal_since(t_cmp), {}, true, ""});
+  run.seconds.emplace_back("compare", sal_since(t_cmp));
+  run.seconds.emplace_back("total", sal_since(t_total));
+  return run;
+}
+
+report::OverlayGrid saliency_overlay_grid(const SaliencyRun& run, const data::Dataset& ds,
+                                          const torch::Tensor& rows, const SaliencyConfig& cfg,
+                                          const torch::Tensor& indices) {
+  GRADLENS_CHECK(rows.defined() && rows.dim() == 1 && rows.numel() > 0,
+                 "saliency overlay: no image selected for the overlay");
+  const auto idx = rows.to(torch::kCPU, torch::kLong).contiguous();
+  const int64_t m = idx.size(0);
+  const auto labels = ds.labels.to(torch::kCPU).index_select(0, idx);
+  report::OverlayGrid g;
+  g.images = ds.images.to(torch::kCPU).index_select(0, idx);
+  g.image_title = "image";
+  std::string layer;
+  for (const auto& mm : run.models) layer = mm.layer;
+  const std::string target = run.target == "pred"   ? "the predicted class"
+                             : run.target == "true" ? "the true class"
+                                                    : "the cross-entropy loss";
+  g.title = sal_method_title(run.method) + (layer.empty() ? "" : " at " + layer) + " for " + target + " — " +
+            (ds.name.empty() ? "images" : ds.name);
+  g.notes.push_back("Under each map: the model's prediction and p, its softmax probability. Under each image: "
+                    "the true class and the image's index in the split. Per class, correctly classified images "
+                    "come first, then misclassified ones (by the model '" + run.models.front().name + "').");
+  for (int64_t r = 0; r < m; ++r) {
+    const int64_t i = idx[r].item<int64_t>();
+    const int64_t shown = indices.defined() ? indices[i].item<int64_t>() : i;
+    g.image_captions.push_back("true: " + sal_class(ds, labels[r].item<int64_t>()) + "\nindex " + std::to_string(shown));
+  }
+  for (const auto& mm : run.models) {
+    report::OverlayColumn col;
+    col.title = mm.name;
+    col.maps = mm.maps.index_select(0, idx);
+    const auto p = mm.preds.index_select(0, idx);
+    const auto c = mm.confidence.index_select(0, idx);
+    for (int64_t r = 0; r < m; ++r) {
+      const int64_t pr = p[r].item<int64_t>();
+      std::ostringstream cap;
+      cap << "pred: " << sal_class(ds, pr) << "\np = " << std::fixed;
+      cap.precision(2);
+      cap << c[r].item<float>();
+      if (mm.constant[idx[r].item<int64_t>()].item<bool>()) cap << ", flat map";
+      col.captions.push_back(cap.str());
+      col.marked.push_back(pr != labels[r].item<int64_t>());
+    }
+    g.columns.push_back(std::move(col));
+  }
+  if (cfg.compare == "mask" && ds.has_masks()) {
+    report::OverlayColumn col;
+    col.title = "object mask";
+    col.maps = ds.masks.to(torch::kCPU).index_select(0, idx).squeeze(1).to(torch::kFloat) / 255.0;
+    g.columns.push_back(std::move(col));
+  }
+  return g;
+}
+
+void write_saliency_outputs(const SaliencyRun& run, const data::Dataset& ds, const SaliencyConfig& cfg,
+                            const fs::path& out_in, bool overwrite, const torch::Tensor& indices,
+                            const std::string& dataset_name) {
+  const auto t0 = SalClock::now();
+  GRADLENS_CHECK(!out_in.empty(), "--out: no output directory given");
+  GRADLENS_CHECK(!run.models.empty() && run.n == ds.size(), "write_saliency_outputs: the run has ",
+                 run.n, " images but the dataset has ", ds.size());
+  if (indices.defined())
+    GRADLENS_CHECK(indices.dim() == 1 && indices.size(0) == run.n, "subset indices must be [", run.n,
+                   "], got ", indices.sizes());
+  const fs::path out = fs::absolute(out_in).lexically_normal();
+  const fs::path parent = out.has_parent_path() ? out.parent_path() : fs::path(".");
+  if (fs::exists(out)) {
+    GRADLENS_CHECK(overwrite, "--out ", out.string(), " already exists; choose a new directory or pass --overwrite");
+    GRADLENS_CHECK(fs::is_directory(out) && fs::exists(out / "summary.json"), "--out ", out.string(),
+                   " exists and is not a gradlens saliency directory (no summary.json); refusing to replace it");
+  }
+  core::ensure_writable_dir(parent, "--out");
+  SalTempDir tmp{parent / ("." + out.filename().string() + ".partial-" + std::to_string(::getpid()))};
+  {
+    std::error_code ec;
+    fs::remove_all(tmp.dir, ec);
+    fs::create_directories(tmp.dir / "maps", ec);
+    GRADLENS_CHECK(!ec, "--out: cannot create ", tmp.dir.string(), ": ", ec.message());
+  }
+  const int64_t n = run.n;
+  const auto labels = ds.labels.to(torch::kCPU, torch::kLong).contiguous();
+  const auto idx = indices.defined() ? indices.to(torch::kCPU, torch::kLong).contiguous()
+                                     : torch::arange(n, torch::kLong);
+
+  // maps/<model>.npy
+  for (const auto& mm : run.models) core::write_npy(tmp.dir / "maps" / (mm.name + ".npy"), mm.maps.to(torch::kFloat));
+
+  // per_image.csv: one row per (image, comparison).
+  const auto& metric_names = saliency::comparison_metric_names();
+  report::Table csv;
+  csv.header = {"row", "dataset_index", "label", "true_class", "comparison", "model", "reference", "pred",
+                "pred_class", "correct", "confidence", "map_constant", "reference_constant", "fixations_degenerate"};
+  for (const auto& mn : metric_names) csv.header.push_back(mn);
+  for (const auto& c : run.comparisons) {
+    const SaliencyModelMaps* mm = nullptr;
+    for (const auto& m : run.models)
+      if (m.name == c.model) mm = &m;
+    TORCH_INTERNAL_ASSERT(mm != nullptr, "comparison of an unknown model ", c.model);
+    std::vector<torch::Tensor> values;
+    for (const auto& mn : metric_names)
+      values.push_back(c.result.get(mn).result.values.to(torch::kCPU, torch::kDouble).contiguous());
+    const auto mc = c.result.map_constant.to(torch::kCPU).contiguous();
+    const auto rc = c.result.reference_constant.to(torch::kCPU).contiguous();
+    const auto fd = c.result.fixations_degenerate.to(torch::kCPU).contiguous();
+    const auto pr = mm->preds.to(torch::kCPU, torch::kLong).contiguous();
+    const auto cf = mm->confidence.to(torch::kCPU, torch::kFloat).contiguous();
+    const auto la = labels.accessor<int64_t, 1>();
+    const auto ia = idx.accessor<int64_t, 1>();
+    const auto pa = pr.accessor<int64_t, 1>();
+    const auto ca = cf.accessor<float, 1>();
+    const auto mca = mc.accessor<bool, 1>();
+    const auto rca = rc.accessor<bool, 1>();
+    const auto fda = fd.accessor<bool, 1>();
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t y = la[i];
+      const int64_t p = pa[i];
+      std::vector<std::string> row = {std::to_string(i), std::to_string(ia[i]), std::to_string(y),
+                                      sal_class(ds, y), c.name, c.model, c.reference, std::to_string(p),
+                                      sal_class(ds, p), p == y ? "1" : "0", report::format_number(ca[i], 4),
+                                      mca[i] ? "1" : "0", rca[i] ? "1" : "0", fda[i] ? "1" : "0"};
+      for (const auto& v : values) row.push_back(report::format_number(v.data_ptr<double>()[i], 6));
+      csv.rows.push_back(std::move(row));
+    }
+  }
+  core::write_text_atomically(tmp.dir / "per_image.csv", report::to_csv(csv));
+
+  // overlay.png
+  const auto rows = overlay_sample(labels, run.models.front().preds, ds.num_classes(), cfg.overlay_per_class);
+  nlohmann::json overlay_json = nullptr;
+  if (rows.numel() > 0) {
+    const auto grid = saliency_overlay_grid(run, ds, rows, cfg, idx);
+    const auto layout = report::write_overlay_grid(tmp.dir / "overlay.png", grid, cfg.overlay);
+    std::vector<int64_t> rows_v, rows_ds;
+    for (int64_t r = 0; r < rows.size(0); ++r) {
+      rows_v.push_back(rows[r].item<int64_t>());
+      rows_ds.push_back(idx[rows[r].item<int64_t>()].item<int64_t>());
+    }
+    overlay_json = {{"file", "overlay.png"},
+                    {"rows", rows_v},
+                    {"dataset_indices", rows_ds},
+                    {"per_class", cfg.overlay_per_class},
+                    {"colormap", cfg.overlay.colormap},
+                    {"alpha", cfg.overlay.alpha},
+                    {"scale", layout.scale},
+                    {"size", {layout.width, layout.height}}};
+  }
+
+  // summary.json
+  const auto& a = cfg.attribution;
+  nlohmann::json j;
+  j["format"] = "gradlens-saliency";
+  j["format_version"] = 1;
+  j["method"] = run.method;
+  j["target"] = run.target;
+  j["layer"] = run.models.front().layer;
+  j["compare"] = run.compare;
+  j["dataset"] = dataset_name.empty() ? ds.name : dataset_name;
+  j["n"] = n;
+  j["num_classes"] = ds.num_classes();
+  j["class_names"] = ds.class_names;
+  if (indices.defined()) {
+    std::vector<int64_t> iv(idx.data_ptr<int64_t>(), idx.data_ptr<int64_t>() + n);
+    j["indices"] = iv;
+  } else {
+    j["indices"] = nullptr;
+  }
+  j["image_size"] = {run.height, run.width};
+  j["options"] = {{"smoothgrad_samples", a.smoothgrad_samples},
+                  {"smoothgrad_sigma", a.smoothgrad_sigma},
+                  {"ig_steps", a.ig_steps},
+                  {"ig_rule", a.ig_rule},
+                  {"ig_baseline", cfg.ig_baseline},
+                  {"seed", a.seed},
+                  {"fixation_threshold", cfg.compare_options.fixation_threshold},
+                  {"auc_borji_splits", cfg.compare_options.auc_borji.n_splits},
+                  {"auc_borji_step", cfg.compare_options.auc_borji.step_size},
+                  {"auc_borji_seed", cfg.compare_options.auc_borji.seed},
+                  {"leave_one_out", cfg.compare_options.leave_one_out},
+                  {"exclude_degenerate", cfg.compare_options.summary.exclude_degenerate},
+                  {"batch_size", cfg.batch_size}};
+  nlohmann::json models_j = nlohmann::json::array();
+  for (const auto& mm : run.models)
+    models_j.push_back({{"name", mm.name},
+                        {"spec", mm.spec},
+                        {"description", mm.description},
+                        {"layer", mm.layer},
+                        {"raw_map_size", {mm.raw_height, mm.raw_width}},
+                        {"accuracy", mm.accuracy},
+                        {"constant_maps", mm.num_constant},
+                        {"maps", "maps/" + mm.name + ".npy"},
+                        {"passes", {{"forward", mm.forward_passes}, {"backward", mm.backward_passes}}},
+                        {"seconds", mm.seconds}});
+  j["models"] = models_j;
+  nlohmann::json cmp_j = nlohmann::json::array();
+  for (const auto& c : run.comparisons) {
+    nlohmann::json metrics = nlohmann::json::object();
+    for (const auto& col : c.result.metrics) metrics[col.name] = sal_metric_json(col);
+    cmp_j.push_back({{"name", c.name},
+                     {"model", c.model},
+                     {"reference", c.reference},
+                     {"n", c.result.size()},
+                     {"constant_maps", c.result.num_map_constant},
+                     {"constant_references", c.result.num_reference_constant},
+                     {"degenerate_fixations", c.result.num_fixations_degenerate},
+                     {"metrics", metrics}});
+  }
+  j["comparisons"] = cmp_j;
+  j["overlay"] = overlay_json;
+  j["files"] = {{"per_image", "per_image.csv"}, {"summary_md", "summary.md"}};
+  j["warnings"] = run.warnings;
+  nlohmann::json secs = nlohmann::json::object();
+  for (const auto& [name, s] : run.seconds) secs[name] = s;
+  secs["write"] = sal_since(t0);
+  j["seconds"] = secs;
+  j["libtorch_version"] = core::torch_version();
+
+  // summary.md
+  std::ostringstream md;
+  md << "# Saliency: " << run.method << (j["layer"].get<std::string>().empty() ? "" : " at " + j["layer"].get<std::string>())
+     << ", target " << run.target << "\n\n";
+  md << "Data: " << j["dataset"].get<std::string>() << ", " << n << " images, " << ds.num_classes()
+     << " classes, " << run.height << "x" << run.width << " px. Comparison: **" << run.compare << "** — ";
+  if (run.compare == "class-mean")
+    md << "each image's map against the mean map of its true class";
+  else if (run.compare == "mask")
+    md << "each image's map against its ground-truth object mask";
+  else
+    md << "the first model's map of each image against the other model's map of the same image";
+  md << ".\n\n";
+  report::Table models_t;
+  models_t.header = {"model", "description", "accuracy", "constant maps", "maps"};
+  for (const auto& mm : run.models)
+    models_t.rows.push_back({mm.name, mm.description, report::format_number(100 * mm.accuracy, 2) + "%",
+                             std::to_string(mm.num_constant) + " / " + std::to_string(n), "maps/" + mm.name + ".npy"});
+  md << report::to_markdown(models_t) << "\n";
+  report::Table t;
+  t.header = {"comparison", "reference"};
+  for (const auto& mn : metric_names) t.header.push_back(mn);
+  t.header.push_back("degenerate (map / reference / fixations)");
+  for (const auto& c : run.comparisons) {
+    std::vector<std::string> row = {c.name, c.reference};
+    for (const auto& mn : metric_names) row.push_back(sal_cell(c.result.get(mn)));
+    row.push_back(std::to_string(c.result.num_map_constant) + " / " + std::to_string(c.result.num_reference_constant) +
+                  " / " + std::to_string(c.result.num_fixations_degenerate));
+    t.rows.push_back(std::move(row));
+  }
+  md << "Mean ± standard deviation over the images (population std):\n\n" << report::to_markdown(t) << "\n";
+  md << "CC, KLD and SIM compare the map with the reference as two continuous maps (KLD is "
+        "KL(reference ‖ map): lower is closer; the others: higher is closer). NSS, AUC-Judd and AUC-Borji score "
+        "the map against a binary fixation map: ";
+  if (run.compare == "mask")
+    md << "the mask's object pixels.";
+  else
+    md << "the reference's pixels at or above " << cfg.compare_options.fixation_threshold
+       << " of its range after min-max scaling.";
+  md << " Constant maps (all zero) and empty fixation maps are scored with chance values (CC 0, NSS 0, AUC 0.5) "
+        "and "
+     << (cfg.compare_options.summary.exclude_degenerate ? "left out of" : "included in")
+     << " the means; their counts are in the last column. See docs/saliency.md.\n\n";
+  if (!overlay_json.is_null())
+    md << "![overlay](overlay.png)\n\n`overlay.png`: per class, up to " << cfg.overlay_per_class
+       << " image(s) the first model classifies correctly and as many it misclassifies (red frames).\n\n";
+  if (!run.warnings.empty()) {
+    md << "## Warnings\n\n";
+    for (const auto& w : run.warnings) md << "- " << w << "\n";
+    md << "\n";
+  }
+  md << "Per image: `per_image.csv`; maps: `maps/<model>.npy` (float32 [N, H, W]); everything in "
+        "`summary.json`.\n";
+  core::write_text_atomically(tmp.dir / "summary.md", md.str());
+  core::write_text_atomically(tmp.dir / "summary.json", j.dump(2) + "\n");
+
+  // Publish.
+  std::error_code ec;
+  if (fs::exists(out)) {
+    fs::remove_all(out, ec);
+    GRADLENS_CHECK(!ec, "--out: cannot replace ", out.string(), ": ", ec.message());
+  }
+  fs::rename(tmp.dir, out, ec);
+  GRADLENS_CHECK(!ec, "--out: cannot move ", tmp.dir.string(), " to ", out.string(), ": ", ec.message());
+  tmp.keep = true;
+}
+
+SaliencyCommandResult run_saliency_command(const SaliencyCommandConfig& cfg, const core::ProgressFn& progress) {
+  GRADLENS_CHECK(cfg.split == "train" || cfg.split == "test", "--split: unknown split '", cfg.split,
+                 "'; use train or test");
+  GRADLENS_CHECK(!cfg.models.empty(), "--models: no model given");
+  GRADLENS_CHECK(!cfg.out.empty(), "--out: no output directory given");
+  GRADLENS_CHECK(cfg.per_class >= 0, "--per-class must be >= 0, got ", cfg.per_class);
+  // Refuse a clobber before the (slow) maps are computed.
+  const fs::path out = fs::absolute(cfg.out).lexically_normal();
+  if (fs::exists(out)) {
+    GRADLENS_CHECK(cfg.overwrite, "--out ", out.string(), " already exists; choose a new directory or pass --overwrite");
+    GRADLENS_CHECK(fs::is_directory(out) && fs::exists(out / "summary.json"), "--out ", out.string(),
+                   " exists and is not a gradlens saliency directory (no summary.json); refusing to replace it");
+  }
+  const auto device = core::parse_device(cfg.device);
+  auto splits = load_splits(cfg.data, cfg.seed);
+  auto& full = cfg.split == "train" ? splits.train : splits.test;
+  data::Dataset ds = full;
+  torch::Tensor indices;
+  if (cfg.per_class > 0) {
+    indices = data::per_class_indices(full.labels, cfg.per_class, data::SubsetMode::kFirst, 0,
+                                      full.num_classes(), full.class_names);
+    ds = data::select(full, indices);
+  }
+  const auto names = saliency_model_names(cfg.models);
+  std::vector<std::unique_ptr<models::Classifier>> owned;
+  std::vector<NamedClassifier> named;
+  for (size_t i = 0; i < cfg.models.size(); ++i) {
+    owned.push_back(open_model_for(cfg.models[i], device, ds.channels(), ds.images.size(3)));
+    const std::string spec = cfg.models[i] == "default" ? default_model_path() : cfg.models[i];
+    named.push_back({names[i], owned.back().get(), spec});
+  }
+  SaliencyConfig sc = cfg.saliency;
+  sc.attribution.seed = cfg.seed;
+  if (sc.compare_options.auc_borji.seed == 0) sc.compare_options.auc_borji.seed = cfg.seed;
+  SaliencyCommandResult res;
+  res.run = run_saliency(named, ds, sc, progress);
+  write_saliency_outputs(res.run, ds, sc, out, cfg.overwrite, indices, cfg.data.data + ":" + cfg.split);
+  res.out = out;
+  return res;
+}
+
+}  // namespace gradlens::pipeline

@@ -1,0 +1,105 @@
+// gradlens saliency, in-process through run_cli(): outputs, exit codes and
+// messages.
+#include "gradlens/cli.h"
+
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+
+#include <sstream>
+
+#include "gradlens/core/fs.h"
+#include "gradlens/models/checkpoint.h"
+#include "gradlens/models/resnet.h"
+#include "support/support.h"
+
+namespace gradlens::cli {
+namespace {
+
+struct SaliencyCliRun {
+  int code;
+  std::string out, err;
+};
+
+SaliencyCliRun saliency_cli(const std::vector<std::string>& args) {
+  std::ostringstream out, err;
+  const int code = run_cli(args, out, err);
+  return {code, out.str(), err.str()};
+}
+
+/// An untrained ResNet18 (small stem, width 4) saved as a gradlens checkpoint.
+void saliency_cli_checkpoint(const test::fs::path& path, int64_t channels, int64_t classes, uint64_t seed) {
+  torch::manual_seed(seed);
+  models::ResNetConfig cfg;
+  cfg.num_classes = classes;
+  cfg.in_channels = channels;
+  cfg.stem = models::Stem::kSmall;
+  cfg.width = 4;
+  models::ResNet m(cfg);
+  models::save_checkpoint(path, m, "{}");
+}
+
+TEST(SaliencyCli, TwoModelsOnFashionMnistComparedWithEachOther) {
+  if (test::fashion_mnist_dir().empty()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  test::TempDir dir;
+  saliency_cli_checkpoint(dir / "a.ckpt", 1, 10, 1);
+  saliency_cli_checkpoint(dir / "b.ckpt", 1, 10, 2);
+  const auto out = dir / "sal";
+  auto r = saliency_cli({"--threads", "1", "--quiet", "saliency", "--models",
+                         (dir / "a.ckpt").string() + "," + (dir / "b.ckpt").string(), "--per-class", "2",
+                         "--method", "gradcam++", "--compare", "models", "--layer", "layer3", "--colormap",
+                         "turbo", "--out", out.string()});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("gradcam++ on 20 images (pred target, compare models)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("a vs b: CC "), std::string::npos) << r.out;
+  const auto j = nlohmann::json::parse(core::read_file(out / "summary.json"));
+  EXPECT_EQ(j["method"], "gradcam++");
+  EXPECT_EQ(j["layer"], "layer3");
+  EXPECT_EQ(j["n"], 20);
+  EXPECT_EQ(j["comparisons"][0]["name"], "a vs b");
+  EXPECT_EQ(j["overlay"]["colormap"], "turbo");
+  EXPECT_TRUE(test::fs::exists(out / "maps" / "b.npy"));
+  EXPECT_TRUE(test::fs::exists(out / "overlay.png"));
+
+  // Usage and runtime errors: exit 2 / 1, the flag named, nothing written.
+  auto bad = saliency_cli({"saliency", "--method", "lime", "--models", (dir / "a.ckpt").string(), "--out",
+                           (dir / "x").string()});
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("--method"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("lime"), std::string::npos) << bad.err;
+  auto one = saliency_cli({"--quiet", "saliency", "--models", (dir / "a.ckpt").string(), "--compare", "models",
+                           "--per-class", "1", "--out", (dir / "y").string()});
+  EXPECT_EQ(one.code, 1);
+  EXPECT_NE(one.err.find("--compare models needs at least two --models"), std::string::npos) << one.err;
+  auto again = saliency_cli({"--quiet", "saliency", "--models", (dir / "a.ckpt").string(), "--per-class", "1",
+                             "--out", out.string()});
+  EXPECT_EQ(again.code, 1);
+  EXPECT_NE(again.err.find("already exists"), std::string::npos) << again.err;
+  auto noout = saliency_cli({"saliency", "--models", (dir / "a.ckpt").string()});
+  EXPECT_EQ(noout.code, 2);
+  EXPECT_FALSE(test::fs::exists(dir / "x"));
+  EXPECT_FALSE(test::fs::exists(dir / "y"));
+}
+
+TEST(SaliencyCli, ShapesWithMasksAndIntegratedGradients) {
+  test::TempDir dir;
+  auto s = saliency_cli({"--quiet", "--seed", "3", "make-shapes", "--classes", "3", "--per-class", "10", "--size",
+                         "32", "--out", (dir / "shapes").string()});
+  ASSERT_EQ(s.code, 0) << s.err;
+  saliency_cli_checkpoint(dir / "m.ckpt", 3, 3, 5);
+  const auto out = dir / "sal";
+  auto r = saliency_cli({"--threads", "1", "--quiet", "saliency", "--data", (dir / "shapes").string(),
+                         "--image-size", "32", "--models", (dir / "m.ckpt").string(), "--per-class", "2",
+                         "--method", "ig", "--ig-steps", "8", "--ig-baseline", "black", "--compare", "mask",
+                         "--out", out.string()});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(core::read_file(out / "summary.json"));
+  EXPECT_EQ(j["compare"], "mask");
+  EXPECT_EQ(j["comparisons"][0]["reference"], "mask");
+  EXPECT_EQ(j["options"]["ig_baseline"], "black");
+  EXPECT_EQ(j["n"], 6);
+  EXPECT_EQ(j["models"][0]["passes"]["backward"], 9);  // one batch, 8 trapezoid steps + 1
+}
+
+}  // namespace
+}  // namespace gradlens::cli
