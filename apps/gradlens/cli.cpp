@@ -37,6 +37,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   add_extract_command(app, ctx);
   add_saliency_command(app, ctx);
   add_analyze_command(app, ctx);
+  add_launch_command(app, ctx);
 
   // CLI11 wants argv order reversed for its vector overload.
   std::vector<std::string> rev(args.rbegin(), args.rend());

@@ -38,5 +38,6 @@ void add_hessian_command(CLI::App& app, Context& ctx);
 void add_extract_command(CLI::App& app, Context& ctx);
 void add_saliency_command(CLI::App& app, Context& ctx);
 void add_analyze_command(CLI::App& app, Context& ctx);
+void add_launch_command(CLI::App& app, Context& ctx);
 
 }  // namespace gradlens::cli

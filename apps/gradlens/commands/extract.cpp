@@ -54,6 +54,10 @@ void add_extract_command(CLI::App& app, Context& ctx) {
       if (!ctx.global.quiet) fn = printer.fn();
       const auto r = pipeline::run_extract_command(c, fn);
       auto& out = *ctx.out;
+      if (r.out.empty()) {  // a rank other than 0 of a multi-process run
+        out << fmt::format("extracted {} image(s); rank 0 writes the run directory\n", r.n);
+        return 0;
+      }
       out << fmt::format("{} images, {} batches, {} backward pass(es) per batch, accuracy {:.2f}%\n",
                          r.n, r.batches, r.backward_passes_per_batch, 100.0 * r.accuracy);
       for (size_t i = 0; i < r.outputs.size(); ++i)

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "gradlens/core/check.h"
 
@@ -139,7 +140,13 @@ struct Communicator::Impl {
       auto work = start();
       work->wait();
     } catch (const std::exception& e) {
-      const std::string lost = lost_ranks();
+      // A killed peer's sockets close before its process is gone: look for
+      // up to one second.
+      std::string lost = lost_ranks();
+      for (int tries = 0; lost.empty() && !peers.empty() && tries < 20; ++tries) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        lost = lost_ranks();
+      }
       const std::string who = lost.empty()
                                   ? std::string("a peer rank failed or did not answer within the timeout (which "
                                                 "one cannot be told from here; see the other ranks' output)")

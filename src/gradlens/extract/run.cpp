@@ -51,6 +51,29 @@ struct TempDirGuard {
   }
 };
 
+// Multi-process runs: replaces every file of this rank's shard in `dir` by
+// the rows of all ranks (on rank 0) and returns the gathered probabilities
+// (rank 0) for the audit. A rank without rows contributes [0] / [0, 0].
+torch::Tensor run_gather_shards(const fs::path& dir, const std::vector<OutputSpec>& specs, bool have_rows,
+                                const std::vector<torch::Tensor>& probs_parts, const ExtractRanks& ranks) {
+  GRADLENS_CHECK(static_cast<bool>(ranks.gather_rows), "run_extract: world_size ", ranks.world_size,
+                 " needs ExtractRanks::gather_rows");
+  const bool root = ranks.rank == 0;
+  auto one = [&](const std::string& file, bool matrix) {
+    const fs::path p = dir / file;
+    torch::Tensor local = have_rows ? core::read_npy(p)
+                                    : torch::empty(matrix ? std::vector<int64_t>{0, 0} : std::vector<int64_t>{0},
+                                                   matrix ? torch::kFloat : torch::kLong);
+    const torch::Tensor all = ranks.gather_rows(local);
+    if (root) core::write_npy(p, all);
+  };
+  for (const auto& s : specs) one(s.name + ".npy", true);
+  one("labels.npy", false);
+  one("preds.npy", false);
+  torch::Tensor probs = probs_parts.empty() ? torch::empty({0, 0}, torch::kDouble) : torch::cat(probs_parts, 0);
+  return ranks.gather_rows(probs);
+}
+
 }  // namespace
 
 ExtractRunResult run_extract(models::Classifier& model, const data::Dataset& ds,
@@ -106,9 +129,15 @@ ExtractRunResult run_extract(models::Classifier& model, const data::Dataset& ds,
   int64_t correct = 0, map_h = 0, map_w = 0;
   std::string layer;
   const bool need_probs = cfg.audit;
+  const ExtractRanks& ranks = cfg.ranks;
+  const bool multi = ranks.world_size > 1;
+  const bool root = ranks.rank == 0;
+  const int64_t row_end = ranks.row_end < 0 ? n : std::min(n, ranks.row_end);
+  GRADLENS_CHECK(ranks.row_begin >= 0 && ranks.row_begin <= row_end, "run_extract: bad row range [",
+                 ranks.row_begin, ", ", row_end, ") of ", n, " rows");
 
-  for (int64_t start = 0; start < n; start += cfg.batch_size) {
-    const int64_t end = std::min(n, start + cfg.batch_size);
+  for (int64_t start = ranks.row_begin; start < row_end; start += cfg.batch_size) {
+    const int64_t end = std::min(row_end, start + cfg.batch_size);
     auto x = data::to_float(ds, ds.images.slice(0, start, end)).to(device);
     check_finite_rows(x, start);
     const auto y = ds.labels.slice(0, start, end);
@@ -145,6 +174,23 @@ ExtractRunResult run_extract(models::Classifier& model, const data::Dataset& ds,
   }
   labels_w.close();
   preds_w.close();
+  if (multi) {
+    // Rank 0 gathers every file in rank order; the other ranks are done.
+    const auto all_probs = run_gather_shards(tmp.dir, specs, !writers.empty(), probs_parts, ranks);
+    if (!root) {
+      res.out.clear();
+      res.n = row_end - ranks.row_begin;
+      timings.add("total", since(t_total));
+      res.seconds = timings.items;
+      return res;
+    }
+    probs_parts.assign(1, all_probs);
+    const auto labels_all = core::read_npy(tmp.dir / "labels.npy");
+    correct = (core::read_npy(tmp.dir / "preds.npy") == labels_all).sum().item<int64_t>();
+    res.batches = (n + cfg.batch_size - 1) / cfg.batch_size;
+    res.shapes.clear();
+    for (size_t j = 0; j < specs.size(); ++j) res.shapes.push_back({n, 0});
+  }
   for (size_t j = 0; j < specs.size(); ++j)
     res.shapes[j][1] = core::read_npy_header(tmp.dir / (specs[j].name + ".npy")).shape.at(1);
   res.accuracy = static_cast<double>(correct) / static_cast<double>(n);

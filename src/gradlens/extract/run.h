@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -23,6 +24,21 @@ struct Dataset;
 }
 
 namespace gradlens::extract {
+
+/// How run_extract shares one run between ranks (see docs/scaling.md). The
+/// default is a single process. The pipeline fills it from dist::Communicator.
+struct ExtractRanks {
+  int rank = 0;
+  int world_size = 1;
+  /// This rank's rows [row_begin, row_end) of the dataset; row_end = -1: all
+  /// rows. Ranks should split at multiples of batch_size so that every batch
+  /// is the one a single process would run (bitwise equal results on CPU).
+  int64_t row_begin = 0;
+  int64_t row_end = -1;
+  /// Collective: the row blocks of all ranks concatenated in rank order, on
+  /// rank 0 (undefined elsewhere). Needed when world_size > 1.
+  std::function<torch::Tensor(const torch::Tensor&)> gather_rows;
+};
 
 struct ExtractConfig {
   /// The run directory to create. It must not exist unless `overwrite`, and
@@ -46,6 +62,11 @@ struct ExtractConfig {
   torch::Tensor indices;
   /// Free-form dataset description; "" = Dataset::name.
   std::string dataset_name;
+  /// Multi-process extraction: each rank extracts its rows, rank 0 gathers
+  /// them (one representation at a time) into the run directory, audits and
+  /// writes the manifest; the other ranks write nothing and return n = their
+  /// row count and an empty `out`.
+  ExtractRanks ranks;
 };
 
 struct ExtractRunResult {

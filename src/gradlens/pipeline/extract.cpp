@@ -6,6 +6,7 @@
 #include "gradlens/core/check.h"
 #include "gradlens/core/runtime.h"
 #include "gradlens/data/subset.h"
+#include "gradlens/dist/context.h"
 #include "gradlens/models/checkpoint.h"
 #include "gradlens/pipeline/data_source.h"
 
@@ -32,7 +33,12 @@ extract::ExtractRunResult run_extract_command(const ExtractCommandConfig& cfg,
                                               const core::ProgressFn& progress) {
   GRADLENS_CHECK(cfg.split == "train" || cfg.split == "test", "--split: unknown split '", cfg.split,
                  "'; use train or test");
-  const auto device = core::parse_device(cfg.device);
+  // Under `gradlens launch` or torchrun (RANK, WORLD_SIZE, ...): one block of
+  // whole batches per rank, gathered by rank 0 (see docs/scaling.md).
+  dist::Communicator comm{dist::DistOptions{}};
+  auto device = core::parse_device(cfg.device);
+  if (comm.world_size() > 1 && device.is_cuda() && !device.has_index())
+    device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(comm.local_rank()));
   auto splits = load_splits(cfg.data, cfg.seed);
   auto& full = cfg.split == "train" ? splits.train : splits.test;
   extract::ExtractConfig ec = cfg.extract;
@@ -48,6 +54,15 @@ extract::ExtractRunResult run_extract_command(const ExtractCommandConfig& cfg,
   ec.model_spec = cfg.model == "default" ? default_model_path() : cfg.model;
   ec.seed = cfg.seed;
   if (ec.dataset_name.empty()) ec.dataset_name = cfg.data.data + ":" + cfg.split;
+  if (comm.world_size() > 1) {
+    GRADLENS_CHECK(ec.batch_size >= 1, "--batch-size must be >= 1, got ", ec.batch_size);
+    const auto [b, e] = dist::shard_range(ds.images.size(0), comm.rank(), comm.world_size(), ec.batch_size);
+    ec.ranks.rank = comm.rank();
+    ec.ranks.world_size = comm.world_size();
+    ec.ranks.row_begin = b;
+    ec.ranks.row_end = e;
+    ec.ranks.gather_rows = [&comm](const torch::Tensor& t) { return comm.gather_rows(t); };
+  }
   return extract::run_extract(*model, ds, ec, progress);
 }
 

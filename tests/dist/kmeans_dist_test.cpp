@@ -1,0 +1,88 @@
+// Distributed KMeans on 2 ranks equals cluster::kmeans_fit on the same data
+// and initial centres: labels, n_iter and float32 centroids bitwise, inertia
+// to float64 summation order.
+#include "gradlens/cluster/kmeans.h"
+#include "gradlens/dist/context.h"
+#include "gradlens/dist/kmeans.h"
+
+#include <torch/torch.h>
+
+#include "dist/dist_test_util.h"
+#include "gradlens/core/npy.h"
+
+namespace gradlens::dist {
+namespace {
+
+using test::dist_dir;
+using test::dist_is_worker;
+using test::dist_spawn;
+
+// 601 float32 rows (odd, so the shards differ in size) in 4 blobs of 6 features.
+torch::Tensor dkm_test_data() {
+  torch::manual_seed(11);
+  const auto centres = torch::randn({4, 6}) * 3;
+  const auto truth = torch::arange(601, torch::kInt64) % 4;
+  return centres.index_select(0, truth) + torch::randn({601, 6});
+}
+
+// Initial centres per case: 0 = four data rows, 1 = one far-away centre that
+// gets no point (empty-cluster relocation), 2 = k-means++ (seed 7).
+cluster::KMeansOptions dkm_test_options(int which, const torch::Tensor& x) {
+  cluster::KMeansOptions o;
+  o.k = 4;
+  o.init = cluster::KMeansInit::kGiven;
+  if (which == 0) o.init_centroids = x.index_select(0, torch::tensor({0, 1, 2, 5}, torch::kInt64));
+  if (which == 1) {
+    o.init_centroids = x.index_select(0, torch::tensor({0, 1, 2, 3}, torch::kInt64)).clone();
+    o.init_centroids[3].fill_(1000.0f);
+  }
+  if (which == 2) {
+    o.init = cluster::KMeansInit::kKMeansPlusPlus;
+    o.seed = 7;
+  }
+  return o;
+}
+
+TEST(DistWorker, KMeans) {
+  if (!dist_is_worker()) GTEST_SKIP() << "runs inside spawned ranks only";
+  Communicator comm{DistOptions{}};
+  const auto x = dkm_test_data();
+  const auto [b, e] = shard_range(x.size(0), comm.rank(), comm.world_size());
+  for (int which = 0; which < 3; ++which) {
+    const auto r = kmeans_fit(comm, x.slice(0, b, e), dkm_test_options(which, x));
+    const auto labels = comm.gather_rows(r.labels);
+    if (comm.is_root()) {
+      const std::string s = std::to_string(which);
+      core::write_npy(dist_dir() / ("labels" + s + ".npy"), labels);
+      core::write_npy(dist_dir() / ("centroids" + s + ".npy"), r.centroids);
+      core::write_npy(dist_dir() / ("stats" + s + ".npy"),
+                      torch::tensor({r.inertia, double(r.n_iter), double(r.converged)}, torch::kFloat64));
+    }
+  }
+}
+
+TEST(DistKMeansTest, TwoRanksEqualOneProcess) {
+  test::TempDir dir;
+  const auto ranks = dist_spawn("DistWorker.KMeans", 2, dir.path());
+  for (size_t r = 0; r < ranks.size(); ++r) ASSERT_EQ(ranks[r].exit_code, 0) << "rank " << r << ":\n" << ranks[r].output;
+  const auto x = dkm_test_data();
+  for (int which = 0; which < 3; ++which) {
+    SCOPED_TRACE("case " + std::to_string(which));
+    const auto want = cluster::kmeans_fit(x, dkm_test_options(which, x));
+    const std::string s = std::to_string(which);
+    const auto labels = core::read_npy(dir / ("labels" + s + ".npy"));
+    const auto centroids = core::read_npy(dir / ("centroids" + s + ".npy"));
+    const auto stats = core::read_npy(dir / ("stats" + s + ".npy"));
+    EXPECT_TRUE(torch::equal(labels, want.labels));
+    EXPECT_TRUE(torch::equal(centroids, want.centroids)) << test::max_abs_diff(centroids, want.centroids);
+    EXPECT_NEAR(stats[0].item<double>(), want.inertia, 1e-10 * want.inertia);
+    EXPECT_EQ(stats[1].item<double>(), want.n_iter);
+    EXPECT_EQ(stats[2].item<double>(), want.converged ? 1.0 : 0.0);
+    EXPECT_GT(want.n_iter, 1);
+  }
+  // Case 1 really relocated: the far centre ends inside the data.
+  EXPECT_LT(core::read_npy(dir / "centroids1.npy").abs().max().item<float>(), 100.0f);
+}
+
+}  // namespace
+}  // namespace gradlens::dist
