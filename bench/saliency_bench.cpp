@@ -1,0 +1,101 @@
+// Grad-CAM display maps (layer4, predicted class, bilinear upsampling to
+// 28x28, per-image min-max) of 1000 Fashion-MNIST test images with ResNet18
+// (small stem, width 16, seeded weights), against the same computation in
+// Python torch on the same weights and inputs (bench/saliency_bench.py): once
+// as batched torch ops, once along pytorch-grad-cam's code path (hooks, numpy,
+// per-image scaling).
+//
+// usage: saliency_bench [N=1000] [BATCH=100] [THREADS]   (both sides use THREADS)
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <string>
+
+#include "gradlens/core/npy.h"
+#include "gradlens/data/mnist.h"
+#include "gradlens/models/resnet.h"
+#include "gradlens/saliency/cam.h"
+
+namespace fs = std::filesystem;
+using namespace gradlens;
+
+int main(int argc, char** argv) {
+  const int64_t n = argc > 1 ? std::atoll(argv[1]) : 1000;
+  const int64_t batch = argc > 2 ? std::atoll(argv[2]) : 100;
+  if (argc > 3) at::set_num_threads(std::atoi(argv[3]));  // default: LibTorch's (1 with Debian's)
+  const int threads = at::get_num_threads();
+  torch::manual_seed(0);
+  models::ResNetConfig cfg;
+  cfg.arch = "resnet18";
+  cfg.num_classes = 10;
+  cfg.in_channels = 1;
+  cfg.stem = models::Stem::kSmall;
+  cfg.width = 16;
+  models::ResNet model(cfg);
+  model.train(false);
+
+  const auto test = data::load_fashion_mnist(data::kDefaultFashionMnistDir, data::Split::kTest);
+  const auto x = data::to_float(test, test.images.slice(0, 0, n));
+
+  const fs::path dir = fs::temp_directory_path() / ("gradlens-saliency-bench-" + std::to_string(::getpid()));
+  fs::create_directories(dir / "params");
+  for (auto& [name, p] : model.named_parameters()) core::write_npy(dir / "params" / (name + ".npy"), p.detach());
+  for (auto& [name, b] : model.named_buffers()) core::write_npy(dir / "params" / (name + ".npy"), b.detach());
+  core::write_npy(dir / "x.npy", x);
+  {
+    torch::NoGradGuard g;
+    core::write_npy(dir / "logits.npy", model.forward(x));
+  }
+
+  saliency::AttributionOptions opts;  // Grad-CAM, layer4, target pred
+  int64_t constant = 0;
+  auto run = [&]() {
+    std::vector<torch::Tensor> parts;
+    constant = 0;
+    for (int64_t s = 0; s < n; s += batch) {
+      auto a = saliency::compute_attribution(model, x.slice(0, s, std::min(n, s + batch)), {}, opts, s);
+      parts.push_back(a.maps);
+      constant += a.num_constant;
+    }
+    return torch::cat(parts);
+  };
+  run();  // warm-up
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto maps = run();
+  const double ours = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  core::write_npy(dir / "ours_maps.npy", maps);
+
+  const std::string cmd = std::string("/usr/bin/python3 ") + GRADLENS_SOURCE_DIR + "/bench/saliency_bench.py " +
+                          dir.string() + " " + std::to_string(threads) + " " + std::to_string(batch);
+  std::string peer_out;
+  if (FILE* p = popen(cmd.c_str(), "r")) {
+    char buf[512];
+    while (fgets(buf, sizeof buf, p)) peer_out += buf;
+    pclose(p);
+  }
+  auto value = [&](const std::string& key) {
+    const auto at = peer_out.find(key + " ");
+    return at == std::string::npos ? -1.0 : std::atof(peer_out.c_str() + at + key.size() + 1);
+  };
+  const double py_torch = value("python_torch_s"), py_gradcam = value("python_gradcam_s");
+  std::printf("saliency: Grad-CAM maps of %lld Fashion-MNIST test images, resnet18 small stem width 16, layer4, "
+              "batch %lld, %d threads\n",
+              static_cast<long long>(n), static_cast<long long>(batch), threads);
+  std::printf("  gradlens compute_attribution (1 forward + 1 backward per batch): %.3f s (%lld constant maps)\n",
+              ours, static_cast<long long>(constant));
+  std::printf("  python torch, same batched ops:                             %.3f s  ratio %.2fx\n", py_torch,
+              py_torch / ours);
+  std::printf("  python, pytorch-grad-cam code path (hooks, numpy, per image): %.3f s  ratio %.2fx\n", py_gradcam,
+              py_gradcam / ours);
+  std::printf("  logits max abs diff (weights loaded by name): %g\n", value("logits_max_abs_diff"));
+  std::printf("  maps max abs diff vs python:                  %g\n", value("maps_max_abs_diff"));
+  if (py_torch < 0) std::cout << peer_out;
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  return 0;
+}
