@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
+
 #include "gradlens/core/fs.h"
 #include "gradlens/models/checkpoint.h"
 
@@ -66,6 +68,29 @@ TEST(Trainer, LearnsAnEasyTaskAndEvaluates) {
   const auto ev = evaluate(m, test);
   EXPECT_NEAR(ev.accuracy, r.final_test_acc(), 1e-12);
   EXPECT_EQ(ev.predictions.size(0), test.size());
+}
+
+// Regression: Debian's LibTorch 1.13 crashed (double free) in the
+// channels-last backward of a 3-channel small-stem ResNet at 64 px, the
+// README's make-shapes example. The trainer keeps such data contiguous.
+TEST(Trainer, ThreeChannel64PixelImagesTrainWithoutCrashing) {
+  torch::manual_seed(5);
+  data::Dataset ds;
+  ds.images = (torch::rand({32, 3, 64, 64}) * 255).to(torch::kUInt8);
+  ds.labels = torch::arange(32, torch::kInt64) % 4;
+  ds.class_names = {"a", "b", "c", "d"};
+  ds.mean = {0.5, 0.5, 0.5};
+  ds.std = {0.3, 0.3, 0.3};
+  ds.name = "rgb64";
+  auto cfg = tiny();
+  cfg.in_channels = 3;
+  cfg.width = 8;
+  models::ResNet m(cfg);
+  auto o = tiny_opts();
+  o.epochs = 3;
+  const auto r = train_model(m, ds, nullptr, o);
+  ASSERT_EQ(r.epochs.size(), 3u);
+  EXPECT_TRUE(std::isfinite(r.epochs.back().train_loss));
 }
 
 TEST(Trainer, SameSeedSameLossSequence) {

@@ -39,7 +39,8 @@ struct TrainOptions {
   data::AugmentOptions augment_opts{2, 0.5};
   int64_t eval_batch_size = 500;
   uint64_t seed = 0;
-  /// Channels-last tensors for oneDNN convolutions on CPU (~1.3-1.5x faster).
+  /// Channels-last tensors for oneDNN convolutions on CPU (~1.3-1.5x faster),
+  /// used for 1-channel data only (see trainer.cpp: a LibTorch 1.13 crash).
   bool channels_last = true;
   /// Written atomically after every epoch when not empty.
   std::string checkpoint_path;
