@@ -1,12 +1,16 @@
 """scikit-learn side of bench/analysis_bench.cpp: times the same fits on the
-.npy inputs the C++ benchmark wrote. Usage: analysis_bench.py DIR THREADS.
-Prints "name<TAB>seconds" lines."""
+.npy inputs the C++ benchmark wrote.
+Usage: analysis_bench.py DIR THREADS [REPEAT [ONLY]]: each fit runs REPEAT
+times (default 3) and the fastest is printed; ONLY keeps the names that
+contain it. Prints "name<TAB>seconds" lines."""
 import os
 import sys
 import time
 import warnings
 
 d, threads = sys.argv[1], int(sys.argv[2])
+repeat = int(sys.argv[3]) if len(sys.argv) > 3 else 3
+only = sys.argv[4] if len(sys.argv) > 4 else ""
 import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 from sklearn.cluster import KMeans  # noqa: E402
@@ -22,9 +26,14 @@ def load(name):
 
 
 def timed(name, fn):
-    t0 = time.perf_counter()
-    fn()
-    print(f"{name}\t{time.perf_counter() - t0:.6f}", flush=True)
+    if only not in name:
+        return
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    print(f"{name}\t{best:.6f}", flush=True)
 
 
 with threadpool_limits(limits=threads):

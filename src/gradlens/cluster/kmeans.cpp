@@ -1,10 +1,14 @@
 #include "gradlens/cluster/kmeans.h"
 #include <torch/torch.h>
 
+
+#include "gradlens/core/blas.h"
 #include "gradlens/core/check.h"
+#include "gradlens/core/hugepage.h"
 #include "gradlens/reduce/numpy_random.h"
 #include "gradlens/reduce/validate.h"
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 
@@ -54,29 +58,225 @@ std::vector<int64_t> plusplus(const torch::Tensor& x, const torch::Tensor& x_sq6
   return idx;
 }
 
-// Nearest centre per row: argmin of |c|^2 - 2 x.c in x's dtype.
-torch::Tensor assign(const torch::Tensor& x, const torch::Tensor& centers, int64_t chunk) {
-  const torch::Tensor c_sq = (centers * centers).sum(1).unsqueeze(0);
-  std::vector<torch::Tensor> parts;
-  for (int64_t s = 0; s < x.size(0); s += chunk) {
-    const int64_t e = std::min(x.size(0), s + chunk);
-    parts.push_back(torch::matmul(x.slice(0, s, e), centers.t()).mul_(-2.0).add_(c_sq).argmin(1));
+// Nearest centre per row: argmin of |c|^2 - 2 x.c in x's dtype (matrix
+// products by row blocks, ties to the lower index). x contiguous.
+template <typename T>
+void kmeans_assign_block(const T* scores, const T* c_sq, int64_t rows, int64_t k, int64_t* labels) {
+  for (int64_t i = 0; i < rows; ++i) {
+    const T* s = scores + i * k;
+    int64_t best = 0;
+    T best_v = static_cast<T>(-2) * s[0] + c_sq[0];
+    for (int64_t j = 1; j < k; ++j) {
+      const T v = static_cast<T>(-2) * s[j] + c_sq[j];
+      if (v < best_v) {
+        best_v = v;
+        best = j;
+      }
+    }
+    labels[i] = best;
   }
-  return torch::cat(parts);
 }
 
-// Sum over rows of |x_i - c_{labels_i}|^2 in float64.
-double inertia_of(const torch::Tensor& x, const torch::Tensor& centers, const torch::Tensor& labels, int64_t chunk) {
-  double total = 0.0;
-  const torch::Tensor c64 = centers.to(torch::kFloat64);
-  for (int64_t s = 0; s < x.size(0); s += chunk) {
-    const int64_t e = std::min(x.size(0), s + chunk);
-    total += (x.slice(0, s, e).to(torch::kFloat64) - c64.index_select(0, labels.slice(0, s, e)))
-                 .pow(2)
-                 .sum()
-                 .item<double>();
+// scores[r, j] = x_r . c_j for `rows` rows of x ([rows, d] row-major) and
+// the k centres ([k, d] row-major): one BLAS call on the calling thread
+// (callers hold a BlasThreadLimit(1) and parallelise over row blocks, as
+// sklearn's Lloyd loop).
+template <typename T>
+void kmeans_scores(const T* x, int64_t rows, const T* c, int64_t k, int64_t d, T* out) {
+  if (core::blas_gemm(false, true, rows, k, d, T(1), x, d, c, d, T(0), out, k)) return;
+  const auto opts = torch::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
+  torch::Tensor o = torch::from_blob(out, {rows, k}, opts);
+  torch::mm_out(o, torch::from_blob(const_cast<T*>(x), {rows, d}, opts),
+                torch::from_blob(const_cast<T*>(c), {k, d}, opts).t());
+}
+
+constexpr int64_t kKMeansSubRows = 256;     // rows per GEMM (sklearn's chunk)
+constexpr int64_t kKMeansGroupRows = 2048;  // rows per partial centre sum
+
+torch::Tensor assign(const torch::Tensor& x_in, const torch::Tensor& centers_in, int64_t chunk) {
+  const int64_t n = x_in.size(0);
+  const int64_t k = centers_in.size(0);
+  const int64_t d = x_in.size(1);
+  torch::Tensor labels = torch::empty({n}, x_in.options().dtype(torch::kInt64));
+  if (x_in.device().type() != torch::kCPU) {
+    const torch::Tensor c_sq = (centers_in * centers_in).sum(1);
+    for (int64_t s = 0; s < n; s += chunk) {
+      const int64_t e = std::min(n, s + chunk);
+      labels.slice(0, s, e).copy_(
+          torch::matmul(x_in.slice(0, s, e), centers_in.t()).mul_(-2.0).add_(c_sq).argmin(1));
+    }
+    return labels;
   }
+  const torch::Tensor x = x_in.contiguous();
+  const torch::Tensor centers = centers_in.contiguous();
+  const torch::Tensor c_sq = (centers * centers).sum(1).contiguous();
+  int64_t* lp = labels.data_ptr<int64_t>();
+  const core::BlasThreadLimit one_blas_thread(1);
+  const int64_t sub = std::min(kKMeansSubRows, chunk);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "kmeans_assign", [&] {
+    const scalar_t* xp = x.data_ptr<scalar_t>();
+    const scalar_t* cp = centers.data_ptr<scalar_t>();
+    const scalar_t* cs = c_sq.data_ptr<scalar_t>();
+    const int64_t n_blocks = (n + sub - 1) / sub;
+    std::atomic<int64_t> next{0};  // dynamic: see kmeans_lloyd_pass
+    at::parallel_for(0, std::min<int64_t>(n_blocks, at::get_num_threads()), 1, [&](int64_t, int64_t) {
+      std::vector<scalar_t> sc(sub * k);
+      for (int64_t b = next++; b < n_blocks; b = next++) {
+        const int64_t s = b * sub;
+        const int64_t rows = std::min(n, s + sub) - s;
+        kmeans_scores<scalar_t>(xp + s * d, rows, cp, k, d, sc.data());
+        kmeans_assign_block<scalar_t>(sc.data(), cs, rows, k, lp + s);
+      }
+    });
+  });
+  return labels;
+}
+
+// Sum over rows of |x_i - c_{labels_i}|^2 in float64 (fixed row blocks summed
+// in order: the same value for any thread count).
+double inertia_of(const torch::Tensor& x_in, const torch::Tensor& centers_in, const torch::Tensor& labels_in,
+                  int64_t chunk) {
+  if (x_in.device().type() != torch::kCPU) {
+    double total = 0.0;
+    const torch::Tensor c64 = centers_in.to(torch::kFloat64);
+    for (int64_t s = 0; s < x_in.size(0); s += chunk) {
+      const int64_t e = std::min(x_in.size(0), s + chunk);
+      total += (x_in.slice(0, s, e).to(torch::kFloat64) - c64.index_select(0, labels_in.slice(0, s, e)))
+                   .pow(2)
+                   .sum()
+                   .item<double>();
+    }
+    return total;
+  }
+  const torch::Tensor x = x_in.contiguous();
+  const torch::Tensor centers = centers_in.contiguous();
+  const torch::Tensor labels = labels_in.contiguous();
+  const int64_t n = x.size(0);
+  const int64_t d = x.size(1);
+  constexpr int64_t kBlock = 1024;
+  const int64_t n_blocks = (n + kBlock - 1) / kBlock;
+  std::vector<double> partial(n_blocks, 0.0);
+  const int64_t* lp = labels.data_ptr<int64_t>();
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "kmeans_inertia", [&] {
+    const scalar_t* xp = x.data_ptr<scalar_t>();
+    const scalar_t* cp = centers.data_ptr<scalar_t>();
+    at::parallel_for(0, n_blocks, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) {
+        double acc = 0.0;
+        for (int64_t i = b * kBlock; i < std::min(n, (b + 1) * kBlock); ++i) {
+          const scalar_t* xi = xp + i * d;
+          const scalar_t* ci = cp + lp[i] * d;
+          double row = 0.0;
+          for (int64_t j = 0; j < d; ++j) {
+            const double t = static_cast<double>(xi[j]) - static_cast<double>(ci[j]);
+            row += t * t;
+          }
+          acc += row;
+        }
+        partial[b] = acc;
+      }
+    });
+  });
+  double total = 0.0;
+  for (double v : partial) total += v;
   return total;
+}
+
+// One Lloyd E+M pass on the CPU: labels (argmin as assign), float64 centre
+// sums [k, d] and counts [k]. Rows are summed in fixed groups of
+// kKMeansGroupRows whose partial sums are then added in order, so the result
+// does not depend on the thread count. `part` holds n_groups * k * (d + 1).
+template <typename T>
+void kmeans_lloyd_pass(const torch::Tensor& x, const torch::Tensor& centers, int64_t chunk, torch::Tensor& labels,
+                       torch::Tensor& sums, torch::Tensor& counts, std::vector<double>& part) {
+  const int64_t n = x.size(0);
+  const int64_t d = x.size(1);
+  const int64_t k = centers.size(0);
+  const torch::Tensor c_sq = (centers * centers).sum(1).contiguous();
+  const T* cs = c_sq.data_ptr<T>();
+  const T* cp = centers.data_ptr<T>();
+  const T* xp = x.data_ptr<T>();
+  int64_t* lp = labels.data_ptr<int64_t>();
+  const int64_t n_groups = (n + kKMeansGroupRows - 1) / kKMeansGroupRows;
+  const int64_t stride = k * (d + 1);
+  part.resize(n_groups * stride);
+  const int64_t sub = std::min(kKMeansSubRows, chunk);
+  // Groups are handed out dynamically: on a shared machine one thread's core
+  // may be busy, and a static split would wait for it.
+  std::atomic<int64_t> next{0};
+  at::parallel_for(0, std::min<int64_t>(n_groups, at::get_num_threads()), 1, [&](int64_t, int64_t) {
+    std::vector<T> sc(sub * k);
+    for (int64_t g = next++; g < n_groups; g = next++) {
+      double* psum = part.data() + g * stride;
+      double* pcnt = psum + k * d;
+      std::fill(psum, psum + stride, 0.0);
+      const int64_t end = std::min(n, (g + 1) * kKMeansGroupRows);
+      for (int64_t s = g * kKMeansGroupRows; s < end; s += sub) {
+        const int64_t rows = std::min(end, s + sub) - s;
+        kmeans_scores<T>(xp + s * d, rows, cp, k, d, sc.data());
+        kmeans_assign_block<T>(sc.data(), cs, rows, k, lp + s);
+        for (int64_t i = s; i < s + rows; ++i) {
+          const T* xi = xp + i * d;
+          double* si = psum + lp[i] * d;
+          for (int64_t j = 0; j < d; ++j) si[j] += static_cast<double>(xi[j]);
+          pcnt[lp[i]] += 1.0;
+        }
+      }
+    }
+  });
+  double* sp = sums.data_ptr<double>();
+  double* cnt = counts.data_ptr<double>();
+  std::copy(part.data(), part.data() + k * d, sp);
+  std::copy(part.data() + k * d, part.data() + stride, cnt);
+  for (int64_t g = 1; g < n_groups; ++g) {
+    const double* psum = part.data() + g * stride;
+    for (int64_t j = 0; j < k * d; ++j) sp[j] += psum[j];
+    for (int64_t j = 0; j < k; ++j) cnt[j] += psum[k * d + j];
+  }
+}
+
+// Column means of a CPU matrix in float64 (rows summed in order per column),
+// the centred copy x - mean (mean rounded to x's dtype), and when asked the
+// mean per-feature variance (float64), without a float64 copy of x.
+template <typename T>
+void kmeans_center(const torch::Tensor& x, torch::Tensor& mean64, torch::Tensor& xc, double* mean_var) {
+  const int64_t n = x.size(0);
+  const int64_t d = x.size(1);
+  mean64 = torch::empty({d}, x.options().dtype(torch::kFloat64));
+  xc = core::empty_hugepage({n, d}, x.options());
+  const T* xp = x.data_ptr<T>();
+  double* mp = mean64.data_ptr<double>();
+  at::parallel_for(0, d, 16, [&](int64_t f0, int64_t f1) {
+    std::vector<double> acc(f1 - f0, 0.0);
+    for (int64_t i = 0; i < n; ++i) {
+      const T* row = xp + i * d;
+      for (int64_t j = f0; j < f1; ++j) acc[j - f0] += static_cast<double>(row[j]);
+    }
+    for (int64_t j = f0; j < f1; ++j) mp[j] = acc[j - f0] / static_cast<double>(n);
+  });
+  if (mean_var != nullptr) {
+    std::vector<double> var(d, 0.0);
+    at::parallel_for(0, d, 16, [&](int64_t f0, int64_t f1) {
+      for (int64_t i = 0; i < n; ++i) {
+        const T* row = xp + i * d;
+        for (int64_t j = f0; j < f1; ++j) {
+          const double t = static_cast<double>(row[j]) - mp[j];
+          var[j] += t * t;
+        }
+      }
+    });
+    double total = 0.0;
+    for (int64_t j = 0; j < d; ++j) total += var[j] / static_cast<double>(n);
+    *mean_var = total / static_cast<double>(d);
+  }
+  std::vector<T> m(d);
+  for (int64_t j = 0; j < d; ++j) m[j] = static_cast<T>(mp[j]);
+  T* cp = xc.data_ptr<T>();
+  at::parallel_for(0, n, std::max<int64_t>(1, 16384 / d), [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      for (int64_t j = 0; j < d; ++j) cp[i * d + j] = xp[i * d + j] - m[j];
+    }
+  });
 }
 
 struct Run {
@@ -89,22 +289,36 @@ struct Run {
 Run lloyd(const torch::Tensor& x, torch::Tensor centers, const KMeansOptions& opts, double tol, int run_index) {
   const int64_t n = x.size(0);
   const int64_t k = centers.size(0);
+  const int64_t d = x.size(1);
   const int64_t chunk = opts.chunk_rows;
+  const bool cpu = x.device().type() == torch::kCPU;
   const auto t0 = std::chrono::steady_clock::now();
-  torch::Tensor labels_old = torch::full({n}, -1, torch::TensorOptions().dtype(torch::kInt64).device(x.device()));
-  torch::Tensor labels;
+  const auto i64 = torch::TensorOptions().dtype(torch::kInt64).device(x.device());
+  const auto f64 = x.options().dtype(torch::kFloat64);
+  torch::Tensor labels_old = torch::full({n}, -1, i64);
+  torch::Tensor labels = torch::empty({n}, i64);
+  torch::Tensor sums = torch::zeros({k, d}, f64);
+  torch::Tensor counts = torch::zeros({k}, f64);
+  std::vector<double> part;
+  const core::BlasThreadLimit one_blas_thread(1);  // GEMMs run inside at::parallel_for
   bool strict = false;
   Run r;
   int i = 0;
   for (; i < opts.max_iter; ++i) {
-    labels = assign(x, centers, chunk);
-    // M-step: float64 sums and counts.
-    torch::Tensor sums = torch::zeros({k, x.size(1)}, x.options().dtype(torch::kFloat64));
-    for (int64_t s = 0; s < n; s += chunk) {
-      const int64_t e = std::min(n, s + chunk);
-      sums.index_add_(0, labels.slice(0, s, e), x.slice(0, s, e).to(torch::kFloat64));
+    if (cpu) {
+      centers = centers.contiguous();
+      AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "kmeans_lloyd",
+                                 [&] { kmeans_lloyd_pass<scalar_t>(x, centers, chunk, labels, sums, counts, part); });
+    } else {
+      labels = assign(x, centers, chunk);
+      // M-step: float64 sums and counts.
+      sums.zero_();
+      for (int64_t s = 0; s < n; s += chunk) {
+        const int64_t e = std::min(n, s + chunk);
+        sums.index_add_(0, labels.slice(0, s, e), x.slice(0, s, e).to(torch::kFloat64));
+      }
+      counts = torch::bincount(labels, {}, k).to(torch::kFloat64);
     }
-    torch::Tensor counts = torch::bincount(labels, {}, k).to(torch::kFloat64);
     const torch::Tensor empty = (counts == 0).nonzero().view(-1);
     const int64_t n_empty = empty.numel();
     if (n_empty > 0) {
@@ -154,13 +368,14 @@ Run lloyd(const torch::Tensor& x, torch::Tensor centers, const KMeansOptions& op
       r.converged = true;
       break;
     }
-    labels_old = labels;
+    std::swap(labels_old, labels);
   }
   if (!strict) labels = assign(x, centers, chunk);
   r.n_iter = std::min(i + 1, opts.max_iter);
   r.centers = centers;
   r.labels = labels;
   r.inertia = inertia_of(x, centers, labels, chunk);
+
   return r;
 }
 
@@ -215,11 +430,22 @@ KMeansResult detail::kmeans_fit_with_rng(const torch::Tensor& x, const KMeansOpt
   }
 
   // Centre the data (as sklearn) for accurate |c|^2 - 2 x.c distances.
-  const torch::Tensor mean64 = x.to(torch::kFloat64).mean(0);
-  const double tol =
-      opts.tol == 0 ? 0.0 : (x.to(torch::kFloat64) - mean64).pow(2).mean(0).mean().item<double>() * opts.tol;
+  // sklearn's _tolerance: mean per-feature variance of x (float64) times tol.
+  torch::Tensor mean64, xc;
+  double tol = 0.0;
+  if (x.device().type() == torch::kCPU) {
+    const torch::Tensor xin = x.contiguous();
+    double mean_var = 0.0;
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "kmeans_center", [&] {
+      kmeans_center<scalar_t>(xin, mean64, xc, opts.tol == 0 ? nullptr : &mean_var);
+    });
+    tol = mean_var * opts.tol;
+  } else {
+    mean64 = x.to(torch::kFloat64).mean(0);
+    xc = x - mean64.to(x.scalar_type());
+    tol = opts.tol == 0 ? 0.0 : (x.to(torch::kFloat64) - mean64).pow(2).mean(0).mean().item<double>() * opts.tol;
+  }
   const torch::Tensor mean = mean64.to(x.scalar_type());
-  const torch::Tensor xc = x - mean;
   const int n_init = opts.init == KMeansInit::kGiven ? 1 : opts.n_init;
   torch::Tensor x_sq64;
   if (opts.init == KMeansInit::kKMeansPlusPlus) {

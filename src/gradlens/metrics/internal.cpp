@@ -1,7 +1,11 @@
 #include "gradlens/metrics/internal.h"
 #include <torch/torch.h>
 
+#include "gradlens/core/blas.h"
 #include "gradlens/core/check.h"
+#include "gradlens/core/hugepage.h"
+
+#include <atomic>
 
 #include <limits>
 #include <random>
@@ -64,6 +68,111 @@ std::vector<int64_t> numpy_permutation(int64_t n, uint32_t seed) {
   return p;
 }
 
+// CPU silhouette: rows sorted by cluster (contiguous segments), distances by
+// blocks of the upper triangle only (D is symmetric), each block's GEMM on
+// its own thread, then per-cluster sums of its rows and of its columns in
+// task-local buffers added in a fixed order (the same result for any thread
+// count). Returns the per-row cluster sums [N, k] in the original row order.
+torch::Tensor silhouette_cluster_sums(const torch::Tensor& x, const torch::Tensor& codes, int64_t k, bool cosine) {
+  const int64_t n = x.size(0);
+  const int64_t d = x.size(1);
+  const auto f64 = x.options().dtype(torch::kFloat64);
+  const torch::Tensor order = std::get<1>(codes.sort(/*stable=*/true, 0, false));
+  const torch::Tensor sorted_codes = codes.index_select(0, order).contiguous();
+  torch::Tensor xs = core::empty_hugepage({n, d}, f64);
+  torch::index_select_out(xs, x.to(torch::kFloat64), 0, order);
+  if (cosine) {
+    const torch::Tensor norm = xs.norm(2, 1, true);
+    xs.div_(torch::where(norm > 0, norm, torch::ones_like(norm)));
+  }
+  const torch::Tensor sq = (xs * xs).sum(1).contiguous();
+  const double* xp = xs.data_ptr<double>();
+  const double* sqp = sq.data_ptr<double>();
+  const int64_t* cp = sorted_codes.data_ptr<int64_t>();
+  std::vector<int64_t> seg(k + 1, 0);  // cluster c holds sorted rows [seg[c], seg[c+1])
+  for (int64_t i = 0; i < n; ++i) seg[cp[i] + 1] += 1;
+  for (int64_t c = 0; c < k; ++c) seg[c + 1] += seg[c];
+
+  constexpr int64_t kB = 512;
+  const int64_t nb = (n + kB - 1) / kB;
+  std::vector<std::pair<int64_t, int64_t>> tasks;
+  for (int64_t bi = 0; bi < nb; ++bi) {
+    for (int64_t bj = bi; bj < nb; ++bj) tasks.emplace_back(bi, bj);
+  }
+  const int64_t n_tasks = static_cast<int64_t>(tasks.size());
+  // Per task: row sums [kB, k] for block bi, column sums [kB, k] for bj.
+  torch::Tensor out = core::empty_hugepage({n_tasks, 2, kB, k}, f64);
+  double* op = out.data_ptr<double>();
+  std::atomic<int64_t> next{0};
+  const core::BlasThreadLimit one_blas_thread(1);
+  at::parallel_for(0, std::min<int64_t>(n_tasks, at::get_num_threads()), 1, [&](int64_t, int64_t) {
+    std::vector<double> g(kB * kB);
+    for (int64_t t = next++; t < n_tasks; t = next++) {
+      const int64_t r0 = tasks[t].first * kB, r1 = std::min(n, r0 + kB);
+      const int64_t c0 = tasks[t].second * kB, c1 = std::min(n, c0 + kB);
+      const int64_t nr = r1 - r0, nc = c1 - c0;
+      double* gp = g.data();
+      if (!core::blas_gemm(false, true, nr, nc, d, 1.0, xp + r0 * d, d, xp + c0 * d, d, 0.0, gp, nc)) {
+        torch::Tensor gt = torch::from_blob(gp, {nr, nc}, f64);
+        torch::mm_out(gt, torch::from_blob(const_cast<double*>(xp + r0 * d), {nr, d}, f64),
+                      torch::from_blob(const_cast<double*>(xp + c0 * d), {nc, d}, f64).t());
+      }
+      for (int64_t i = 0; i < nr; ++i) {
+        double* row = gp + i * nc;
+        if (cosine) {
+          for (int64_t j = 0; j < nc; ++j) row[j] = std::min(2.0, std::max(0.0, 1.0 - row[j]));
+        } else {
+          const double si = sqp[r0 + i];
+          for (int64_t j = 0; j < nc; ++j) row[j] = std::sqrt(std::max(0.0, si - 2.0 * row[j] + sqp[c0 + j]));
+        }
+        if (r0 == c0) row[i] = 0.0;  // the diagonal, as sklearn
+      }
+      double* rs = op + t * 2 * kB * k;
+      double* cs = rs + kB * k;
+      std::fill(rs, rs + 2 * kB * k, 0.0);
+      for (int64_t c = 0; c < k; ++c) {
+        const int64_t a = std::max(seg[c], c0), b = std::min(seg[c + 1], c1);
+        if (a >= b) continue;
+        for (int64_t i = 0; i < nr; ++i) {
+          const double* row = gp + i * nc;
+          double acc = 0.0;
+          for (int64_t j = a - c0; j < b - c0; ++j) acc += row[j];
+          rs[i * k + c] = acc;
+        }
+      }
+      if (r0 != c0) {
+        std::vector<double> colacc(nc);
+        for (int64_t c = 0; c < k; ++c) {
+          const int64_t a = std::max(seg[c], r0), b = std::min(seg[c + 1], r1);
+          if (a >= b) continue;
+          std::fill(colacc.begin(), colacc.end(), 0.0);
+          for (int64_t i = a - r0; i < b - r0; ++i) {
+            const double* row = gp + i * nc;
+            for (int64_t j = 0; j < nc; ++j) colacc[j] += row[j];
+          }
+          for (int64_t j = 0; j < nc; ++j) cs[j * k + c] = colacc[j];
+        }
+      }
+    }
+  });
+  // Add the task buffers in task order.
+  torch::Tensor sums = torch::zeros({n, k}, f64);
+  double* sp = sums.data_ptr<double>();
+  for (int64_t t = 0; t < n_tasks; ++t) {
+    const int64_t r0 = tasks[t].first * kB, r1 = std::min(n, r0 + kB);
+    const int64_t c0 = tasks[t].second * kB, c1 = std::min(n, c0 + kB);
+    const double* rs = op + t * 2 * kB * k;
+    for (int64_t i = 0; i < (r1 - r0) * k; ++i) sp[r0 * k + i] += rs[i];
+    if (r0 != c0) {
+      const double* cs = rs + kB * k;
+      for (int64_t i = 0; i < (c1 - c0) * k; ++i) sp[c0 * k + i] += cs[i];
+    }
+  }
+  torch::Tensor unsorted = torch::empty_like(sums);
+  unsorted.index_copy_(0, order, sums);
+  return unsorted;
+}
+
 }  // namespace
 
 torch::Tensor silhouette_samples(const torch::Tensor& x, const torch::Tensor& labels,
@@ -72,6 +181,14 @@ torch::Tensor silhouette_samples(const torch::Tensor& x, const torch::Tensor& la
   GRADLENS_CHECK(opts.chunk_rows >= 0, "silhouette_samples: chunk_rows must be >= 0, got ", opts.chunk_rows);
   const int64_t n = x.size(0);
   auto [codes, k] = encode_checked(labels.to(x.device()), n, "silhouette_samples");
+  if (x.device().type() == torch::kCPU) {
+    const torch::Tensor sums = silhouette_cluster_sums(x, codes, k, opts.metric == SilhouetteMetric::kCosine);
+    const torch::Tensor freq = torch::bincount(codes, {}, k).to(torch::kFloat64);
+    const torch::Tensor own = codes.unsqueeze(1);
+    const torch::Tensor a = sums.gather(1, own).squeeze(1) / (freq.index_select(0, codes) - 1.0);  // 0/0 -> NaN
+    const torch::Tensor b = (sums / freq).scatter_(1, own, std::numeric_limits<double>::infinity()).amin(1);
+    return torch::nan_to_num((b - a) / torch::maximum(a, b), 0.0, 0.0, 0.0);
+  }
   torch::Tensor x64 = x.to(torch::kFloat64);
   torch::Tensor sq;
   if (opts.metric == SilhouetteMetric::kCosine) {

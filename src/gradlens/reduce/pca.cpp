@@ -1,7 +1,9 @@
 #include "gradlens/reduce/pca.h"
 #include <torch/torch.h>
 
+#include "gradlens/core/blas.h"
 #include "gradlens/core/check.h"
+#include "gradlens/core/hugepage.h"
 #include "gradlens/reduce/numpy_random.h"
 #include "gradlens/reduce/validate.h"
 
@@ -28,12 +30,100 @@ Factors full_svd(const torch::Tensor& xc) {
   return {s, vt * signs.unsqueeze(1), s};
 }
 
-Factors covariance_eig(const torch::Tensor& xc) {
-  const torch::Tensor x64 = xc.to(torch::kFloat64);
-  auto [evals, evecs] = torch::linalg_eigh(torch::matmul(x64.t(), x64));
+// X^T X in float64 of a contiguous CPU matrix by row chunks (float32 rows
+// converted chunk by chunk, never the whole float64 copy), and the sign of
+// the largest-|.| entry of each of the first k columns of X v.
+constexpr int64_t kPcaChunkRows = 2048;
+
+template <typename T>
+torch::Tensor pca_gram64(const torch::Tensor& xc) {
+  const int64_t n = xc.size(0);
+  const int64_t d = xc.size(1);
+  torch::Tensor gram = torch::zeros({d, d}, xc.options().dtype(torch::kFloat64));
+  const T* xp = xc.data_ptr<T>();
+  torch::Tensor buf;
+  if (!std::is_same_v<T, double>) buf = core::empty_hugepage({std::min(n, kPcaChunkRows), d}, gram.options());
+  for (int64_t s = 0; s < n; s += kPcaChunkRows) {
+    const int64_t rows = std::min(n, s + kPcaChunkRows) - s;
+    const double* cp = nullptr;
+    if constexpr (std::is_same_v<T, double>) {
+      cp = xp + s * d;
+    } else {
+      double* bp = buf.data_ptr<double>();
+      // A serial pass: an OpenMP one would leave its threads spinning while
+      // the (multi-threaded) BLAS runs, and OpenBLAS's threads spin after it.
+      for (int64_t i = 0; i < rows * d; ++i) bp[i] = static_cast<double>(xp[s * d + i]);
+      cp = bp;
+    }
+    if (!core::blas_gemm(true, false, d, d, rows, 1.0, cp, d, cp, d, 1.0, gram.data_ptr<double>(), d)) {
+      const torch::Tensor c = torch::from_blob(const_cast<double*>(cp), {rows, d}, gram.options());
+      gram.addmm_(c.t(), c);
+    }
+  }
+  return gram;
+}
+
+template <typename T>
+torch::Tensor pca_column_signs(const torch::Tensor& xc, const torch::Tensor& v64) {
+  const int64_t n = xc.size(0);
+  const int64_t d = xc.size(1);
+  const int64_t k = v64.size(1);
+  const T* xp = xc.data_ptr<T>();
+  std::vector<double> best_abs(k, -1.0), best_val(k, 0.0);
+  torch::Tensor buf = core::empty_hugepage({std::min(n, kPcaChunkRows), d}, v64.options());
+  torch::Tensor u = torch::empty({std::min(n, kPcaChunkRows), k}, v64.options());
+  for (int64_t s = 0; s < n; s += kPcaChunkRows) {
+    const int64_t rows = std::min(n, s + kPcaChunkRows) - s;
+    torch::Tensor c = buf.slice(0, 0, rows);
+    if constexpr (std::is_same_v<T, double>) {
+      c = xc.slice(0, s, s + rows);
+    } else {
+      double* bp = buf.data_ptr<double>();
+      // A serial pass: an OpenMP one would leave its threads spinning while
+      // the (multi-threaded) BLAS runs, and OpenBLAS's threads spin after it.
+      for (int64_t i = 0; i < rows * d; ++i) bp[i] = static_cast<double>(xp[s * d + i]);
+    }
+    torch::Tensor uc = u.slice(0, 0, rows);
+    torch::mm_out(uc, c, v64);
+    const double* up = uc.data_ptr<double>();
+    for (int64_t i = 0; i < rows; ++i) {
+      for (int64_t j = 0; j < k; ++j) {
+        const double a = std::abs(up[i * k + j]);
+        if (a > best_abs[j]) {  // first occurrence of the maximum, as argmax
+          best_abs[j] = a;
+          best_val[j] = up[i * k + j];
+        }
+      }
+    }
+  }
+  torch::Tensor signs = torch::empty({k}, v64.options());
+  for (int64_t j = 0; j < k; ++j) signs[j] = best_val[j] > 0 ? 1.0 : (best_val[j] < 0 ? -1.0 : 0.0);
+  return signs;
+}
+
+// Eigendecomposition of X^T X (float64). Only the first k components get
+// sklearn's sign convention (the others are not returned by pca_fit).
+Factors covariance_eig(const torch::Tensor& xc, int64_t k) {
+  torch::Tensor gram, v;
+  if (xc.device().type() == torch::kCPU) {
+    const torch::Tensor x = xc.contiguous();
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "pca_gram", [&] { gram = pca_gram64<scalar_t>(x); });
+  } else {
+    const torch::Tensor x64 = xc.to(torch::kFloat64);
+    gram = torch::matmul(x64.t(), x64);
+  }
+  auto [evals, evecs] = torch::linalg_eigh(gram);
   evals = evals.flip(0).clamp_min(0.0);
-  torch::Tensor v = evecs.flip(1);  // [d, d], columns by decreasing eigenvalue
-  const torch::Tensor signs = flip_signs_from(torch::matmul(x64, v));  // u = x v / s has the same argmax/signs
+  v = evecs.flip(1).contiguous();  // [d, d], columns by decreasing eigenvalue
+  torch::Tensor signs;             // u = x v / s has the same argmax/signs
+  if (xc.device().type() == torch::kCPU) {
+    const torch::Tensor x = xc.contiguous();
+    const torch::Tensor vk = v.slice(1, 0, k).contiguous();
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "pca_signs", [&] { signs = pca_column_signs<scalar_t>(x, vk); });
+    signs = torch::cat({signs, torch::ones({v.size(1) - k}, signs.options())});
+  } else {
+    signs = flip_signs_from(torch::matmul(xc.to(torch::kFloat64), v));
+  }
   v = v * signs.unsqueeze(0);
   const torch::Tensor s = evals.sqrt();
   return {s.to(xc.scalar_type()), v.t().to(xc.scalar_type()), s.to(xc.scalar_type())};
@@ -96,13 +186,35 @@ Pca pca_fit(const torch::Tensor& x, const PcaOptions& opts) {
   p.whiten = opts.whiten;
   p.solver = opts.solver == PcaSolver::kExact ? (n >= 2 * d ? PcaSolver::kCovariance : PcaSolver::kFullSvd)
                                               : opts.solver;
-  p.mean = x.to(torch::kFloat64).mean(0).to(x.scalar_type());
-  const torch::Tensor xc = x - p.mean;
+  torch::Tensor xc;
+  if (x.device().type() == torch::kCPU) {
+    // Column means in float64 by a plain pass (no float64 copy of x), and the
+    // centred copy in huge-page memory.
+    const torch::Tensor xin = x.contiguous();
+    torch::Tensor mean64 = torch::empty({d}, x.options().dtype(torch::kFloat64));
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "pca_mean", [&] {
+      const scalar_t* xp = xin.data_ptr<scalar_t>();
+      double* mp = mean64.data_ptr<double>();
+      at::parallel_for(0, d, 16, [&](int64_t f0, int64_t f1) {
+        std::vector<double> acc(f1 - f0, 0.0);
+        for (int64_t i = 0; i < n; ++i) {
+          for (int64_t j = f0; j < f1; ++j) acc[j - f0] += static_cast<double>(xp[i * d + j]);
+        }
+        for (int64_t j = f0; j < f1; ++j) mp[j] = acc[j - f0] / static_cast<double>(n);
+      });
+    });
+    p.mean = mean64.to(x.scalar_type());
+    xc = core::empty_hugepage({n, d}, x.options());
+    torch::sub_out(xc, xin, p.mean);
+  } else {
+    p.mean = x.to(torch::kFloat64).mean(0).to(x.scalar_type());
+    xc = x - p.mean;
+  }
   Factors f;
   if (p.solver == PcaSolver::kFullSvd) {
     f = full_svd(xc);
   } else if (p.solver == PcaSolver::kCovariance) {
-    f = covariance_eig(xc);
+    f = covariance_eig(xc, k);
   } else {
     f = randomized(xc, k, opts.n_oversamples, opts.n_iter, opts.seed);
   }

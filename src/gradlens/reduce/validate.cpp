@@ -3,7 +3,40 @@
 
 #include "gradlens/core/check.h"
 
+#include <atomic>
+#include <cmath>
+
 namespace gradlens::reduce {
+
+namespace {
+
+// First row of a CPU matrix with a NaN or Inf entry, or -1: a plain pass with
+// no temporaries (isfinite(x).all(1) allocates an N x d bool mask).
+template <typename T>
+int64_t validate_first_bad_row(const torch::Tensor& x) {
+  const int64_t n = x.size(0);
+  const int64_t d = x.size(1);
+  const int64_t s0 = x.stride(0);
+  const int64_t s1 = x.stride(1);
+  const T* p = x.data_ptr<T>();
+  std::atomic<int64_t> first{n};
+  at::parallel_for(0, n, std::max<int64_t>(1, 65536 / d), [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e && i < first.load(std::memory_order_relaxed); ++i) {
+      const T* row = p + i * s0;
+      T acc = 0;  // finite iff every entry is: x - x is 0 for finite x, NaN otherwise
+      for (int64_t j = 0; j < d; ++j) acc += row[j * s1] - row[j * s1];
+      if (acc != 0) {
+        int64_t cur = first.load();
+        while (i < cur && !first.compare_exchange_weak(cur, i)) {
+        }
+        return;
+      }
+    }
+  });
+  return first.load() == n ? -1 : first.load();
+}
+
+}  // namespace
 
 void check_matrix(const torch::Tensor& x, const std::string& name) {
   GRADLENS_CHECK(x.defined(), name, ": the tensor is undefined; pass a [n, d] float matrix");
@@ -13,6 +46,13 @@ void check_matrix(const torch::Tensor& x, const std::string& name) {
                  "); it needs at least one row and one column");
   GRADLENS_CHECK(x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kFloat64, name,
                  ": expected float32 or float64, got ", x.scalar_type(), "; convert with .to(torch::kFloat32)");
+  if (x.device().type() == torch::kCPU) {
+    const int64_t bad = x.scalar_type() == torch::kFloat32 ? validate_first_bad_row<float>(x)
+                                                            : validate_first_bad_row<double>(x);
+    GRADLENS_CHECK(bad < 0, name, ": row ", bad, " (of ", x.size(0),
+                   ") contains NaN or Inf; remove or repair non-finite samples first");
+    return;
+  }
   const torch::Tensor row_ok = torch::isfinite(x).all(1);
   if (!row_ok.all().item<bool>()) {
     const int64_t bad = (~row_ok).nonzero().min().item<int64_t>();

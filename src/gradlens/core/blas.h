@@ -1,0 +1,37 @@
+// Direct access to the process's BLAS (OpenBLAS under Debian's LibTorch) for
+// hot loops that call many small GEMMs from inside at::parallel_for.
+#pragma once
+#include <cstdint>
+
+namespace gradlens::core {
+
+/// While alive, limits OpenBLAS's thread pool to `threads` threads, and
+/// restores the previous count on destruction, as threadpoolctl's
+/// threadpool_limits(threads, user_api="blas") does around scikit-learn's
+/// Lloyd loop. Use it around code that calls GEMMs from inside
+/// at::parallel_for, so the BLAS threads do not compete with the OpenMP
+/// ones. A no-op when the BLAS in the process is not OpenBLAS. The count is
+/// process-wide: other threads calling BLAS meanwhile see the limit too.
+class BlasThreadLimit {
+ public:
+  explicit BlasThreadLimit(int threads);
+  ~BlasThreadLimit();
+  BlasThreadLimit(const BlasThreadLimit&) = delete;
+  BlasThreadLimit& operator=(const BlasThreadLimit&) = delete;
+
+ private:
+  void (*set_)(int) = nullptr;
+  int previous_ = 0;
+};
+
+/// Row-major C[m, n] = alpha * op(A) op(B) + beta * C with op(A) [m, k] and
+/// op(B) [k, n] (transposed when trans_a / trans_b), leading dimensions lda,
+/// ldb, ldc, by the process's Fortran BLAS (sgemm_/dgemm_, looked up at run
+/// time). Returns false, computing nothing, if the BLAS has no such symbol or
+/// a size exceeds 32-bit BLAS ints; callers then fall back to torch::mm.
+bool blas_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+               const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+bool blas_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const double* a,
+               int64_t lda, const double* b, int64_t ldb, double beta, double* c, int64_t ldc);
+
+}  // namespace gradlens::core
