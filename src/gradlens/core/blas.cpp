@@ -66,4 +66,21 @@ bool blas_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, doub
   return blas_gemm_impl<double>(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+bool blas_syrk_upper(int64_t rows, int64_t d, double alpha, const double* a, int64_t lda, double beta, double* c,
+                     int64_t ldc) {
+  using FortranSyrk = void (*)(const char*, const char*, const int*, const int*, const double*, const double*,
+                               const int*, const double*, double*, const int*);
+  static const FortranSyrk fn = reinterpret_cast<FortranSyrk>(dlsym(RTLD_DEFAULT, "dsyrk_"));
+  constexpr int64_t kMax = std::numeric_limits<int>::max();
+  if (fn == nullptr || rows > kMax || d > kMax || lda > kMax || ldc > kMax) return false;
+  if (d == 0) return true;
+  // Row-major A is column-major A^T [d, rows]: C = A^T (A^T)^T, trans 'N';
+  // the row-major upper triangle is the column-major lower one.
+  const char uplo = 'L', trans = 'N';
+  const int in = static_cast<int>(d), ik = static_cast<int>(rows);
+  const int ilda = static_cast<int>(std::max<int64_t>(1, lda)), ildc = static_cast<int>(std::max<int64_t>(1, ldc));
+  fn(&uplo, &trans, &in, &ik, &alpha, a, &ilda, &beta, c, &ildc);
+  return true;
+}
+
 }  // namespace gradlens::core

@@ -34,4 +34,11 @@ bool blas_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, floa
 bool blas_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const double* a,
                int64_t lda, const double* b, int64_t ldb, double beta, double* c, int64_t ldc);
 
+/// C[d, d] = alpha * A^T A + beta * C for a row-major A [rows, d] (leading
+/// dimension lda) by dsyrk_, about half the work of the GEMM: only the upper
+/// triangle of the row-major C (j >= i) is written. Returns false, computing
+/// nothing, if the BLAS has no dsyrk_ or a size exceeds 32-bit BLAS ints.
+bool blas_syrk_upper(int64_t rows, int64_t d, double alpha, const double* a, int64_t lda, double beta, double* c,
+                     int64_t ldc);
+
 }  // namespace gradlens::core

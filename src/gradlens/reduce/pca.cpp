@@ -31,7 +31,8 @@ Factors full_svd(const torch::Tensor& xc) {
 }
 
 // X^T X in float64 of a contiguous CPU matrix by row chunks (float32 rows
-// converted chunk by chunk, never the whole float64 copy), and the sign of
+// converted chunk by chunk, never the whole float64 copy; symmetric rank-k
+// updates, half a GEMM's work), and the sign of
 // the largest-|.| entry of each of the first k columns of X v.
 constexpr int64_t kPcaChunkRows = 2048;
 
@@ -55,10 +56,15 @@ torch::Tensor pca_gram64(const torch::Tensor& xc) {
       for (int64_t i = 0; i < rows * d; ++i) bp[i] = static_cast<double>(xp[s * d + i]);
       cp = bp;
     }
-    if (!core::blas_gemm(true, false, d, d, rows, 1.0, cp, d, cp, d, 1.0, gram.data_ptr<double>(), d)) {
+    if (!core::blas_syrk_upper(rows, d, 1.0, cp, d, 1.0, gram.data_ptr<double>(), d)) {
       const torch::Tensor c = torch::from_blob(const_cast<double*>(cp), {rows, d}, gram.options());
-      gram.addmm_(c.t(), c);
+      gram.addmm_(c.t(), c);  // full matrix; the mirroring below is then a no-op
     }
+  }
+  // syrk wrote the upper triangle: mirror it.
+  double* gp = gram.data_ptr<double>();
+  for (int64_t i = 0; i < d; ++i) {
+    for (int64_t j = i + 1; j < d; ++j) gp[j * d + i] = gp[i * d + j];
   }
   return gram;
 }
@@ -228,7 +234,28 @@ Pca pca_fit(const torch::Tensor& x, const PcaOptions& opts) {
     total_var = all_var.sum().item<double>();
     p.noise_variance = k < max_k ? all_var.slice(0, k).mean().item<double>() : 0.0;
   } else {
-    total_var = xc.to(torch::kFloat64).pow(2).sum().item<double>() / dof;
+    if (xc.device().type() == torch::kCPU) {
+      // Sum of squares in float64 by a plain pass (no float64 copy of xc).
+      AT_DISPATCH_FLOATING_TYPES(xc.scalar_type(), "pca_total_var", [&] {
+        const scalar_t* xp = xc.data_ptr<scalar_t>();
+        const int64_t len = xc.numel();
+        constexpr int64_t kBlock = 65536;
+        std::vector<double> part((len + kBlock - 1) / kBlock, 0.0);
+        at::parallel_for(0, static_cast<int64_t>(part.size()), 1, [&](int64_t b0, int64_t b1) {
+          for (int64_t b = b0; b < b1; ++b) {
+            double acc = 0.0;
+            for (int64_t i = b * kBlock; i < std::min(len, (b + 1) * kBlock); ++i) {
+              acc += static_cast<double>(xp[i]) * static_cast<double>(xp[i]);
+            }
+            part[b] = acc;
+          }
+        });
+        for (const double v : part) total_var += v;
+      });
+      total_var /= dof;
+    } else {
+      total_var = xc.to(torch::kFloat64).pow(2).sum().item<double>() / dof;
+    }
     p.noise_variance =
         k < max_k ? (total_var - p.explained_variance.to(torch::kFloat64).sum().item<double>()) /
                         static_cast<double>(max_k - k)
