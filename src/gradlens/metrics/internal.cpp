@@ -79,13 +79,39 @@ torch::Tensor silhouette_cluster_sums(const torch::Tensor& x, const torch::Tenso
   const auto f64 = x.options().dtype(torch::kFloat64);
   const torch::Tensor order = std::get<1>(codes.sort(/*stable=*/true, 0, false));
   const torch::Tensor sorted_codes = codes.index_select(0, order).contiguous();
+  // Sorted float64 rows (cosine: unit rows) and their squared norms, by a
+  // plain pass: no float64 copy of x or N x d temporaries.
   torch::Tensor xs = core::empty_hugepage({n, d}, f64);
-  torch::index_select_out(xs, x.to(torch::kFloat64), 0, order);
-  if (cosine) {
-    const torch::Tensor norm = xs.norm(2, 1, true);
-    xs.div_(torch::where(norm > 0, norm, torch::ones_like(norm)));
+  torch::Tensor sq = torch::empty({n}, f64);
+  {
+    const torch::Tensor xin = x.contiguous();
+    const int64_t* opp = order.data_ptr<int64_t>();
+    double* dst = xs.data_ptr<double>();
+    double* sqw = sq.data_ptr<double>();
+    AT_DISPATCH_FLOATING_TYPES(xin.scalar_type(), "silhouette_sort_rows", [&] {
+      const scalar_t* src = xin.data_ptr<scalar_t>();
+      at::parallel_for(0, n, 64, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) {
+          double* row = dst + i * d;
+          const scalar_t* in = src + opp[i] * d;
+          double acc = 0.0;
+          for (int64_t j = 0; j < d; ++j) {
+            row[j] = static_cast<double>(in[j]);
+            acc += row[j] * row[j];
+          }
+          if (cosine) {
+            const double norm = std::sqrt(acc);
+            if (norm > 0) {
+              for (int64_t j = 0; j < d; ++j) row[j] /= norm;
+            }
+            acc = 0.0;
+            for (int64_t j = 0; j < d; ++j) acc += row[j] * row[j];
+          }
+          sqw[i] = acc;
+        }
+      });
+    });
   }
-  const torch::Tensor sq = (xs * xs).sum(1).contiguous();
   const double* xp = xs.data_ptr<double>();
   const double* sqp = sq.data_ptr<double>();
   const int64_t* cp = sorted_codes.data_ptr<int64_t>();
