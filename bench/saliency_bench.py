@@ -16,63 +16,20 @@ two ways:
 Prints "python_torch_s S", "python_gradcam_s S" and the maps' max abs
 difference from gradlens' ("maps_max_abs_diff D").
 """
-import os
 import sys
 import time
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+
+from bench_resnet import load_small_resnet18
 
 d, threads, batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 torch.set_num_threads(threads)
 
 
-class Block(nn.Module):
-    def __init__(self, inp, planes, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(inp, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.downsample = None
-        if stride != 1 or inp != planes:
-            self.downsample = nn.Sequential(nn.Conv2d(inp, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
-
-    def forward(self, x):
-        idt = x if self.downsample is None else self.downsample(x)
-        out = F.relu(self.bn1(self.conv1(x)))
-        return F.relu(self.bn2(self.conv2(out)) + idt)
-
-
-class ResNet18(nn.Module):
-    def __init__(self, width=16, classes=10, inch=1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(inch, width, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        inp = width
-        for s in range(4):
-            planes = width << s
-            layer = nn.Sequential(Block(inp, planes, 1 if s == 0 else 2), Block(planes, planes, 1))
-            setattr(self, f"layer{s + 1}", layer)
-            inp = planes
-        self.fc = nn.Linear(inp, classes)
-
-    def body(self, x):
-        a = F.relu(self.bn1(self.conv1(x)))
-        return self.layer4(self.layer3(self.layer2(self.layer1(a))))
-
-    def forward(self, x):
-        return self.fc(self.body(x).mean((2, 3)))
-
-
-model = ResNet18()
-state = model.state_dict()
-for name in state:
-    state[name] = torch.from_numpy(np.load(os.path.join(d, "params", name + ".npy"))).reshape(state[name].shape)
-model.load_state_dict(state)
-model.eval()
+model = load_small_resnet18(d)
 x = torch.from_numpy(np.load(f"{d}/x.npy"))
 n = x.shape[0]
 with torch.no_grad():

@@ -1,0 +1,59 @@
+"""The small-stem ResNet18 that gradlens' benchmarks compare against, in plain
+Python torch, loaded from the parameters the C++ side writes as
+<dir>/params/<name>.npy (shared by extract_bench.py and saliency_bench.py)."""
+import os
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Block(nn.Module):
+    def __init__(self, inp, planes, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inp, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = None
+        if stride != 1 or inp != planes:
+            self.downsample = nn.Sequential(nn.Conv2d(inp, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+
+    def forward(self, x):
+        idt = x if self.downsample is None else self.downsample(x)
+        out = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(out)) + idt)
+
+
+class ResNet18(nn.Module):
+    def __init__(self, width=16, classes=10, inch=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inch, width, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        inp = width
+        for s in range(4):
+            planes = width << s
+            layer = nn.Sequential(Block(inp, planes, 1 if s == 0 else 2), Block(planes, planes, 1))
+            setattr(self, f"layer{s + 1}", layer)
+            inp = planes
+        self.fc = nn.Linear(inp, classes)
+
+    def body(self, x):
+        a = F.relu(self.bn1(self.conv1(x)))
+        return self.layer4(self.layer3(self.layer2(self.layer1(a))))
+
+    def forward(self, x):
+        return self.fc(self.body(x).mean((2, 3)))
+
+
+def load_small_resnet18(d):
+    """ResNet18 (width 16, 10 classes, 1 channel) with gradlens' weights, in eval mode."""
+    model = ResNet18()
+    state = model.state_dict()
+    for name in state:
+        p = os.path.join(d, "params", name + ".npy")
+        state[name] = torch.from_numpy(np.load(p)).reshape(state[name].shape)
+    model.load_state_dict(state)
+    model.eval()
+    return model
