@@ -502,4 +502,9 @@ torch::Tensor kmeans_plusplus_indices(const torch::Tensor& x, int64_t k, uint64_
   return torch::tensor(plusplus(x, x_sq64, k, rng, 4096), torch::kInt64).to(x.device());
 }
 
+double detail::kmeans_inertia(const torch::Tensor& x, const torch::Tensor& centers, const torch::Tensor& labels,
+                              int64_t chunk_rows) {
+  return inertia_of(x, centers, labels, chunk_rows);
+}
+
 }  // namespace gradlens::cluster

@@ -85,6 +85,12 @@ namespace detail {
 /// to KMeans. Same checks and errors as kmeans_fit.
 KMeansResult kmeans_fit_with_rng(const torch::Tensor& x, const KMeansOptions& opts, reduce::NumpyRandomState& rng);
 
+/// Sum over rows of |x_i - c_{labels_i}|^2 in float64, fixed row blocks added
+/// in order (the same value for any thread count): KMeansResult::inertia.
+/// x [N, d] and centers [k, d] of one float dtype, labels int64 [N].
+double kmeans_inertia(const torch::Tensor& x, const torch::Tensor& centers, const torch::Tensor& labels,
+                      int64_t chunk_rows);
+
 }  // namespace detail
 
 }  // namespace gradlens::cluster

@@ -14,20 +14,6 @@ namespace gradlens::dist {
 
 namespace {
 
-// Sum over rows of |x_i - c_{labels_i}|^2 in float64 (as cluster::kmeans_fit).
-double dkm_inertia(const torch::Tensor& x, const torch::Tensor& centers, const torch::Tensor& labels, int64_t chunk) {
-  double total = 0.0;
-  const torch::Tensor c64 = centers.to(torch::kFloat64);
-  for (int64_t s = 0; s < x.size(0); s += chunk) {
-    const int64_t e = std::min(x.size(0), s + chunk);
-    total += (x.slice(0, s, e).to(torch::kFloat64) - c64.index_select(0, labels.slice(0, s, e)))
-                 .pow(2)
-                 .sum()
-                 .item<double>();
-  }
-  return total;
-}
-
 // Squared distance of every row to its assigned centre, float64 [n].
 torch::Tensor dkm_row_dist(const torch::Tensor& x, const torch::Tensor& centers, const torch::Tensor& labels,
                            int64_t chunk) {
@@ -200,7 +186,7 @@ cluster::KMeansResult kmeans_fit(Communicator& comm, const torch::Tensor& x_loca
     labels_old = labels;
   }
   if (!strict) labels = cluster::kmeans_predict(xc, centers, chunk);
-  torch::Tensor inertia = torch::tensor({dkm_inertia(xc, centers, labels, chunk)}, f64);
+  torch::Tensor inertia = torch::tensor({cluster::detail::kmeans_inertia(xc, centers, labels, chunk)}, f64);
   comm.all_reduce_sum(inertia);
 
   cluster::KMeansResult out;
