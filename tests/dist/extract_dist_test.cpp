@@ -69,13 +69,15 @@ TEST(DistExtract, RankKilledMidRunFailsNamingItWithoutACompleteRun) {
   const std::string model = dex_train(dir.path());
   const auto log = (dir / "launch.log").string();
   // Start the launch, wait until both ranks have created their temporary
-  // directories (extraction is starting) plus 1 s, SIGKILL
-  // rank 1 (the launcher's second child), and wait for the launcher.
+  // directories (extraction is starting) plus 0.2 s, SIGKILL rank 1 (the
+  // launcher's second child), and wait for the launcher. 600 images per class
+  // keep the ranks busy for many seconds, so the kill lands mid-run even on
+  // an idle machine.
   const std::string script =
       g + " launch -n 2 --timeout 10 -- --threads 1 extract --model " + model +
-      " --per-class 200 --batch-size 8 --out " + (dir / "killed").string() + " > " + log + " 2>&1 & L=$!; " +
+      " --per-class 600 --batch-size 8 --out " + (dir / "killed").string() + " > " + log + " 2>&1 & L=$!; " +
       "for i in $(seq 1 900); do [ $(ls -a " + dir.path().string() + " | grep -c '^.killed.partial-') -ge 2 ] && break; " +
-      "sleep 0.1; done; sleep 1; " +
+      "sleep 0.1; done; sleep 0.2; " +
       "R1=$(cut -d' ' -f2 /proc/$L/task/$L/children); kill -9 $R1; START=$(date +%s); wait $L; RC=$?; " +
       "echo \"launch-rc=$RC after $(( $(date +%s) - START )) s\"";
   const auto r = test::run_command("bash -c \"" + [&] {
