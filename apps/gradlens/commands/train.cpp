@@ -100,7 +100,10 @@ void add_train_command(CLI::App& app, Context& ctx) {
                          s.result.budget_limited ? " (limited by --time-budget)" : "",
                          format_duration(s.result.seconds));
       out << fmt::format("test accuracy: {:.2f}%\n", 100.0 * s.result.final_test_acc());
-      out << fmt::format("checkpoint: {}\nsummary: {}\n", s.checkpoint, s.summary_json_path);
+      if (s.rank == 0)
+        out << fmt::format("checkpoint: {}\nsummary: {}\n", s.checkpoint, s.summary_json_path);
+      else
+        out << fmt::format("rank {} of {}: rank 0 writes the checkpoint and summary\n", s.rank, s.world_size);
       return 0;
     };
   });

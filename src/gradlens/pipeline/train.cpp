@@ -6,6 +6,8 @@
 #include "gradlens/core/check.h"
 #include "gradlens/core/fs.h"
 #include "gradlens/core/runtime.h"
+#include "gradlens/dist/context.h"
+#include "gradlens/dist/data_parallel.h"
 #include "gradlens/models/checkpoint.h"
 #include "gradlens/pipeline/data_source.h"
 
@@ -38,7 +40,14 @@ std::string default_model_path() {
 }
 
 TrainSummary run_train(const TrainConfig& cfg, const core::ProgressFn& progress) {
-  const auto device = core::parse_device(cfg.device);
+  // Under `gradlens launch` or torchrun (RANK, WORLD_SIZE, ...): data-parallel
+  // training, each rank a block of every global batch, gradients averaged by
+  // a bucketed all-reduce, rank 0 writing (see docs/training.md). A single
+  // process otherwise (the collectives are identities).
+  dist::Communicator comm{dist::DistOptions{}};
+  auto device = core::parse_device(cfg.device);
+  if (comm.world_size() > 1 && device.is_cuda() && !device.has_index())
+    device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(comm.local_rank()));
   const std::filesystem::path out_dir =
       cfg.out.empty() ? std::filesystem::path(default_model_path()).parent_path()
                       : std::filesystem::path(cfg.out);
@@ -52,6 +61,16 @@ TrainSummary run_train(const TrainConfig& cfg, const core::ProgressFn& progress)
   if (cfg.data.data == "mnist") topts.augment_opts.flip_prob = 0.0;
   topts.seed = cfg.seed;
   topts.checkpoint_path = ckpt;
+  topts.write_checkpoint = comm.is_root();
+  topts.data_parallel.rank = comm.rank();
+  topts.data_parallel.world_size = comm.world_size();
+  topts.data_parallel.sync_gradients = [&comm](std::vector<torch::Tensor>& grads, double weight) {
+    dist::all_reduce_gradients(comm, grads, weight);
+  };
+  topts.data_parallel.sum_stats = [&comm](torch::Tensor& sums) { comm.all_reduce_sum(sums); };
+  topts.data_parallel.broadcast_buffers = [&comm](std::vector<torch::Tensor>& buffers) {
+    dist::broadcast_tensors(comm, buffers, 0);
+  };
 
   models::ResNetConfig mc;
   mc.arch = cfg.model;
@@ -82,6 +101,8 @@ TrainSummary run_train(const TrainConfig& cfg, const core::ProgressFn& progress)
 
   TrainSummary s;
   s.checkpoint = ckpt;
+  s.rank = comm.rank();
+  s.world_size = comm.world_size();
   s.model_description = model.describe();
   s.parameters = models::count_parameters(model);
   s.result = train::train_model(model, splits.train, &splits.test, topts, progress);
@@ -137,13 +158,15 @@ TrainSummary run_train(const TrainConfig& cfg, const core::ProgressFn& progress)
                   {"mi_dims", cfg.losses.mi_dims},
                   {"lambda_curv", cfg.losses.lambda_curv}}},
       {"epochs", epochs},
+      {"step_losses", s.result.step_losses},
+      {"ranks", comm.world_size()},
       {"final_test_acc", s.result.final_test_acc()},
       {"seconds", s.result.seconds},
       {"steps", s.result.steps}};
   s.summary_json_path = (cfg.out.empty() ? std::filesystem::path(ckpt + ".summary.json")
                                          : out_dir / "summary.json")
                             .string();
-  core::write_text_atomically(s.summary_json_path, summary.dump(2) + "\n");
+  if (comm.is_root()) core::write_text_atomically(s.summary_json_path, summary.dump(2) + "\n");
   return s;
 }
 

@@ -53,6 +53,9 @@ struct TrainSummary {
   train::TrainResult result;
   std::string model_description;
   int64_t parameters = 0;
+  /// Data-parallel rank and world size; only rank 0 writes checkpoint and summary.
+  int rank = 0;
+  int world_size = 1;
 };
 
 /// The configuration of the embedded default: ResNet18 (small stem, width
@@ -63,7 +66,9 @@ TrainConfig default_train_config();
 /// The cached default model: <cache_dir>/models/fashion-mnist-resnet18-w16.ckpt
 std::string default_model_path();
 
-/// Runs the whole command. Throws c10::Error / UsageError on bad input.
+/// Runs the whole command. Under `gradlens launch` / torchrun (RANK,
+/// WORLD_SIZE, ... set) the ranks train data-parallel (docs/training.md) and
+/// only rank 0 writes. Throws c10::Error / UsageError on bad input.
 TrainSummary run_train(const TrainConfig& cfg, const core::ProgressFn& progress = {});
 
 }  // namespace gradlens::pipeline

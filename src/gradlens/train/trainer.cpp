@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cmath>
 #include <random>
 
 #include "gradlens/core/check.h"
@@ -60,20 +61,27 @@ EpochStats epoch_from_json(const nlohmann::json& j) {
   return e;
 }
 
-}  // namespace
+// Rows [begin, end) of `rank` in a global batch of `n` rows: contiguous
+// blocks, the first (n % world) ranks one row more.
+std::pair<int64_t, int64_t> trainer_dp_rows(int64_t n, int rank, int world) {
+  const int64_t q = n / world, r = n % world;
+  const int64_t b = rank * q + std::min<int64_t>(rank, r);
+  return {b, b + q + (rank < r ? 1 : 0)};
+}
 
-EvalResult evaluate(models::Classifier& model, const data::Dataset& ds, int64_t batch_size,
-                    bool channels_last) {
-  GRADLENS_CHECK(ds.size() > 0, "cannot evaluate on an empty dataset (", ds.name, ")");
-  GRADLENS_CHECK(batch_size >= 1, "--eval-batch-size must be >= 1");
+// Summed cross-entropy and correct predictions over rows [begin, end) of ds
+// in eval mode; appends predictions / probabilities when asked.
+std::pair<double, int64_t> trainer_eval_range(models::Classifier& model, const data::Dataset& ds,
+                                              int64_t begin, int64_t end, int64_t batch_size,
+                                              bool channels_last, std::vector<torch::Tensor>* preds,
+                                              std::vector<torch::Tensor>* probs) {
   models::ModeGuard mode(model, false);
   torch::NoGradGuard ng;
   const auto dev = model.device();
-  std::vector<torch::Tensor> preds, probs;
   double loss_sum = 0;
   int64_t correct = 0;
-  for (int64_t s = 0; s < ds.size(); s += batch_size) {
-    const int64_t e = std::min(ds.size(), s + batch_size);
+  for (int64_t s = begin; s < end; s += batch_size) {
+    const int64_t e = std::min(end, s + batch_size);
     auto x = prepare(ds, ds.images.slice(0, s, e), dev, channels_last);
     auto y = ds.labels.slice(0, s, e).to(dev);
     auto logits = model.forward(x).to(torch::kFloat32);
@@ -82,9 +90,21 @@ EvalResult evaluate(models::Classifier& model, const data::Dataset& ds, int64_t 
                     .item<double>();
     auto p = logits.argmax(1);
     correct += p.eq(y).sum().item<int64_t>();
-    preds.push_back(p.cpu());
-    probs.push_back(torch::softmax(logits, 1).cpu());
+    if (preds != nullptr) preds->push_back(p.cpu());
+    if (probs != nullptr) probs->push_back(torch::softmax(logits, 1).cpu());
   }
+  return {loss_sum, correct};
+}
+
+}  // namespace
+
+EvalResult evaluate(models::Classifier& model, const data::Dataset& ds, int64_t batch_size,
+                    bool channels_last) {
+  GRADLENS_CHECK(ds.size() > 0, "cannot evaluate on an empty dataset (", ds.name, ")");
+  GRADLENS_CHECK(batch_size >= 1, "--eval-batch-size must be >= 1");
+  std::vector<torch::Tensor> preds, probs;
+  const auto [loss_sum, correct] =
+      trainer_eval_range(model, ds, 0, ds.size(), batch_size, channels_last, &preds, &probs);
   EvalResult r;
   r.loss = loss_sum / static_cast<double>(ds.size());
   r.accuracy = static_cast<double>(correct) / static_cast<double>(ds.size());
@@ -105,6 +125,20 @@ TrainResult train_model(models::ResNet& model, const data::Dataset& train, const
   GRADLENS_CHECK(train.num_classes() <= model.num_classes(), "the data has ", train.num_classes(),
                  " classes but the model only ", model.num_classes());
   GRADLENS_CHECK(!opts.resume || !opts.checkpoint_path.empty(), "--resume needs a checkpoint path");
+  GRADLENS_CHECK(opts.eval_batch_size >= 1, "--eval-batch-size must be >= 1, got ", opts.eval_batch_size);
+  const auto& dp = opts.data_parallel;
+  GRADLENS_CHECK(dp.world_size >= 1 && dp.rank >= 0 && dp.rank < dp.world_size, "data-parallel rank ",
+                 dp.rank, " is not in [0, world size ", dp.world_size, ")");
+  GRADLENS_CHECK(dp.world_size == 1 || (dp.sync_gradients && dp.sum_stats && dp.broadcast_buffers),
+                 "data-parallel training over ", dp.world_size,
+                 " ranks needs the sync_gradients, sum_stats and broadcast_buffers hooks");
+  {
+    const int64_t n = train.size(), bs = opts.batch_size, last = n % bs;
+    GRADLENS_CHECK(std::min(n, bs) >= dp.world_size && (last == 0 || last >= dp.world_size),
+                   "every batch must give each of the ", dp.world_size, " ranks at least one image, but ",
+                   n, " images in batches of --batch-size ", bs, " leave ", (last == 0 ? std::min(n, bs) : last),
+                   " in the smallest batch; change --batch-size (or the number of images or ranks)");
+  }
 
   const auto dev = model.device();
   // Channels-last only for 1-channel data: Debian's LibTorch 1.13 (oneDNN)
@@ -162,7 +196,7 @@ TrainResult train_model(models::ResNet& model, const data::Dataset& train, const
   result.planned_epochs = planned_epochs;
 
   auto save = [&](int64_t epochs_done) {
-    if (opts.checkpoint_path.empty()) return;
+    if (opts.checkpoint_path.empty() || !opts.write_checkpoint) return;
     nlohmann::json hist = nlohmann::json::array();
     for (const auto& e : result.epochs) hist.push_back(epoch_json(e));
     const nlohmann::json state = {{"epochs_done", epochs_done},
@@ -196,11 +230,15 @@ TrainResult train_model(models::ResNet& model, const data::Dataset& train, const
     for (int64_t b = 0; b < steps_per_epoch; ++b, ++step) {
       const int64_t s = b * opts.batch_size;
       const int64_t e = std::min(n, s + opts.batch_size);
+      // The global batch (augmented as a whole, so every rank draws the same
+      // crops and flips as a single process), then this rank's rows of it.
+      const auto [lb, le] = trainer_dp_rows(e - s, dp.rank, dp.world_size);
+      const int64_t local_n = le - lb;
       auto idx = perm.slice(0, s, e);
       auto u8 = train.images.index_select(0, idx);
       if (opts.augment) u8 = data::random_crop_flip(u8, opts.augment_opts, aug_gen);
-      auto x = prepare(train, u8, dev, cl);
-      auto y = train.labels.index_select(0, idx).to(dev);
+      auto x = prepare(train, u8.slice(0, lb, le), dev, cl);
+      auto y = train.labels.index_select(0, idx.slice(0, lb, le)).to(dev);
 
       lr = lr_at(opts.schedule, step, planned_epochs * steps_per_epoch);
       set_lr(*optimizer, lr);
@@ -211,7 +249,17 @@ TrainResult train_model(models::ResNet& model, const data::Dataset& train, const
       if (opts.extra_loss) terms = opts.extra_loss(model, x, y, logits);
       auto total = loss;
       for (auto& [name, t] : terms) total = total + t;
-      const double lv = loss.item<double>();
+      // Per-rank sums [loss, correct, rows, terms...], summed over ranks, so
+      // every rank sees (and checks) the same global-batch values.
+      const double local_w = static_cast<double>(local_n);
+      std::vector<double> sums{loss.item<double>() * local_w,
+                               static_cast<double>(logits.argmax(1).eq(y).sum().item<int64_t>()), local_w};
+      for (auto& [name, t] : terms) sums.push_back(t.item<double>() * local_w);
+      auto sums_t = torch::tensor(sums, torch::dtype(torch::kFloat64));
+      if (dp.sum_stats) dp.sum_stats(sums_t);
+      const auto sa = sums_t.accessor<double, 1>();
+      const double rows = sa[2];
+      const double lv = sa[0] / rows;
       GRADLENS_CHECK(std::isfinite(lv), "training diverged: the cross-entropy loss is ", lv,
                      " at epoch ", epoch + 1, " step ", b + 1,
                      "; lower --lr (the last good checkpoint is kept)");
@@ -220,30 +268,47 @@ TrainResult train_model(models::ResNet& model, const data::Dataset& train, const
         for (auto& [name, t] : terms) term_sums.emplace_back(name, 0.0);
       }
       for (size_t i = 0; i < terms.size(); ++i) {
-        const double v = terms[i].second.item<double>();
+        const double v = sa[3 + static_cast<int64_t>(i)] / rows;
         GRADLENS_CHECK(std::isfinite(v), "training diverged: the loss term ", terms[i].first, " is ",
                        v, " at epoch ", epoch + 1, " step ", b + 1,
                        "; lower its weight or --lr (the last good checkpoint is kept)");
-        term_sums[i].second += v * static_cast<double>(e - s);
+        term_sums[i].second += sa[3 + static_cast<int64_t>(i)];
       }
       optimizer->zero_grad();
       total.backward();
+      if (dp.sync_gradients) {
+        // The mean-over-global-batch gradient: sum over ranks of
+        // (local rows / global rows) x the local mean gradient.
+        std::vector<torch::Tensor> grads;
+        grads.reserve(all_params.size());
+        for (const auto& p : all_params) grads.push_back(p.grad());
+        dp.sync_gradients(grads, local_w / static_cast<double>(e - s));
+        for (size_t i = 0; i < grads.size(); ++i)
+          if (grads[i].defined() && !all_params[i].grad().defined()) all_params[i].mutable_grad() = grads[i];
+      }
       optimizer->step();
 
-      loss_sum += lv * static_cast<double>(e - s);
-      correct += logits.argmax(1).eq(y).sum().item<int64_t>();
-      seen += e - s;
+      loss_sum += sa[0];
+      correct += static_cast<int64_t>(std::llround(sa[1]));
+      seen += static_cast<int64_t>(std::llround(rows));
+      result.step_losses.push_back(lv);
 
       if (!budget_fixed) {
         const int64_t done_here = step - start_epoch * steps_per_epoch;
         if (done_here == 2) t_probe = Clock::now();
         if (done_here == 2 + kBudgetProbeSteps) {
-          const double per_step = seconds_since(t_probe) / kBudgetProbeSteps;
+          // Averaged over ranks, so every rank plans the same number of epochs.
+          auto timing = torch::tensor({seconds_since(t_probe) / kBudgetProbeSteps, seconds_since(t_start)},
+                                      torch::dtype(torch::kFloat64));
+          if (dp.sum_stats) dp.sum_stats(timing);
+          timing.div_(dp.world_size);
+          const double per_step = timing[0].item<double>();
+          const double elapsed = timing[1].item<double>();
           const double eval_cost =
               test != nullptr ? per_step * 0.35 * static_cast<double>(test->size()) / opts.batch_size
                               : 0.0;
           const double per_epoch = per_step * steps_per_epoch + eval_cost;
-          const int64_t fit = static_cast<int64_t>((opts.time_budget_s - seconds_since(t_start)) /
+          const int64_t fit = static_cast<int64_t>((opts.time_budget_s - elapsed) /
                                                    per_epoch) + epoch;
           const int64_t new_plan = std::max<int64_t>(epoch + 1, std::min(planned_epochs, fit));
           if (new_plan < planned_epochs) {
@@ -276,10 +341,23 @@ TrainResult train_model(models::ResNet& model, const data::Dataset& train, const
     st.images_per_s = seen / std::max(1e-9, st.seconds);
     st.lr_last = lr;
     for (auto& [k, v] : term_sums) st.terms.emplace_back(k, v / seen);
+    // BatchNorm running statistics are per rank during training (each rank
+    // normalises with its own rows' moments); as PyTorch DDP's
+    // broadcast_buffers, rank 0's are then given to every rank, so all ranks
+    // evaluate and checkpoint the same model.
+    if (dp.broadcast_buffers) {
+      std::vector<torch::Tensor> buffers;
+      for (auto& [name, t] : model.named_buffers()) buffers.push_back(t);
+      dp.broadcast_buffers(buffers);
+    }
     if (test != nullptr) {
-      auto ev = evaluate(model, *test, opts.eval_batch_size, cl);
-      st.test_loss = ev.loss;
-      st.test_acc = ev.accuracy;
+      GRADLENS_CHECK(test->size() > 0, "cannot evaluate on an empty dataset (", test->name, ")");
+      const auto [tb, te] = trainer_dp_rows(test->size(), dp.rank, dp.world_size);
+      const auto [tl, tc] = trainer_eval_range(model, *test, tb, te, opts.eval_batch_size, cl, nullptr, nullptr);
+      auto eval_t = torch::tensor({tl, static_cast<double>(tc)}, torch::dtype(torch::kFloat64));
+      if (dp.sum_stats) dp.sum_stats(eval_t);
+      st.test_loss = eval_t[0].item<double>() / static_cast<double>(test->size());
+      st.test_acc = eval_t[1].item<double>() / static_cast<double>(test->size());
     }
     result.epochs.push_back(st);
     save(epoch + 1);

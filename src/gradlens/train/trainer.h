@@ -26,6 +26,30 @@ using ExtraLossFn = std::function<std::vector<std::pair<std::string, torch::Tens
     models::Classifier& model, const torch::Tensor& x, const torch::Tensor& y,
     const torch::Tensor& logits)>;
 
+/// Data-parallel training hooks (see docs/training.md "Distributed training").
+/// Every rank runs the same global batches (same shuffled order, same
+/// augmentation draws); rank r trains on rows [b_r, e_r) of each global batch
+/// (contiguous blocks, the first (B % world_size) ranks one row more; every
+/// global batch must have >= world_size rows). The defaults are a single
+/// process; the hooks are then identities and may stay empty. The trainer
+/// knows nothing of how the hooks communicate (pipeline/train.cpp wires them
+/// to dist::Communicator).
+struct DataParallelOptions {
+  int rank = 0;
+  int world_size = 1;
+  /// After backward: `grads` holds this rank's gradient of every optimised
+  /// parameter (an undefined tensor where it has none); `weight` is the local
+  /// batch size over the global batch size. Must replace each gradient by the
+  /// sum over ranks of weight * grad, i.e. the gradient of the mean loss over
+  /// the global batch (a defined tensor where any rank had one).
+  std::function<void(std::vector<torch::Tensor>& grads, double weight)> sync_gradients;
+  /// In place: a float64 vector of per-rank sums becomes the sum over ranks.
+  std::function<void(torch::Tensor& sums)> sum_stats;
+  /// In place: every rank's buffers (BatchNorm running statistics) become
+  /// rank 0's. Called after each epoch, before evaluation and the checkpoint.
+  std::function<void(std::vector<torch::Tensor>& buffers)> broadcast_buffers;
+};
+
 struct TrainOptions {
   int64_t epochs = 8;
   int64_t batch_size = 128;
@@ -42,8 +66,11 @@ struct TrainOptions {
   /// Channels-last tensors for oneDNN convolutions on CPU (~1.3-1.5x faster),
   /// used for 1-channel data only (see trainer.cpp: a LibTorch 1.13 crash).
   bool channels_last = true;
-  /// Written atomically after every epoch when not empty.
+  /// Written atomically after every epoch when not empty (and write_checkpoint).
   std::string checkpoint_path;
+  /// false: read checkpoint_path for --resume but never write it (the ranks
+  /// other than 0 of a data-parallel run).
+  bool write_checkpoint = true;
   /// Continue from checkpoint_path: weights, optimizer, schedule position and
   /// data order. Throws if it is missing or was made for another model.
   bool resume = false;
@@ -52,6 +79,8 @@ struct TrainOptions {
   ExtraLossFn extra_loss;
   /// Parameters optimised together with the model's (e.g. MINE's network).
   std::vector<torch::Tensor> extra_parameters;
+  /// Data-parallel ranks and hooks (default: a single process).
+  DataParallelOptions data_parallel;
 };
 
 struct EpochStats {
@@ -66,6 +95,8 @@ struct TrainResult {
   std::vector<EpochStats> epochs;  ///< all epochs, including resumed ones
   int64_t planned_epochs = 0;
   int64_t steps = 0;
+  /// Cross-entropy of every step of this invocation (mean over the global batch).
+  std::vector<double> step_losses;
   double seconds = 0;  ///< this invocation's wall time
   bool budget_limited = false;
   double final_test_acc() const { return epochs.empty() ? 0.0 : epochs.back().test_acc; }
@@ -82,7 +113,9 @@ EvalResult evaluate(models::Classifier& model, const data::Dataset& ds, int64_t 
                     bool channels_last = false);
 
 /// Trains `model` (already on its device) on `train`, evaluating on `test`
-/// (may be null) after every epoch. Throws c10::Error on a non-finite loss
+/// (may be null) after every epoch (each data-parallel rank evaluates a
+/// contiguous shard of `test`; loss and accuracy are summed over ranks).
+/// Throws c10::Error on a non-finite loss
 /// (naming the term; the last checkpoint stays the last good one), on a
 /// dataset/model mismatch (channels, classes), and on resume problems.
 TrainResult train_model(models::ResNet& model, const data::Dataset& train, const data::Dataset* test,
