@@ -19,9 +19,13 @@ namespace {
 
 constexpr double kTwoPi = 6.283185307179586;
 
-struct Params {
-  torch::Tensor weights, means, covariances, prec_chol;
-};
+using Params = detail::GmmParams;
+using RowSum = detail::GmmRowSum;
+
+// In place: the sum over rows of all shards (nothing in one process).
+void gmm_sum_rows(const RowSum& sum_rows, torch::Tensor& t) {
+  if (sum_rows) sum_rows(t);
+}
 
 
 [[noreturn]] void ill_defined(double reg_covar, const char* what) {
@@ -47,11 +51,18 @@ torch::Tensor precision_cholesky(const torch::Tensor& cov, CovarianceType type, 
   return 1.0 / cov.sqrt();
 }
 
-// sklearn's _estimate_gaussian_parameters: (nk, means, covariances).
-Params estimate_parameters(const torch::Tensor& x, const torch::Tensor& resp, double reg_covar, CovarianceType type) {
+// sklearn's _estimate_gaussian_parameters: (nk, means, covariances). Every
+// sum over rows goes through sum_rows (an all-reduce over row shards in
+// dist::gmm_fit), so the moments are those of all rows.
+Params estimate_parameters(const torch::Tensor& x, const torch::Tensor& resp, double reg_covar, CovarianceType type,
+                           const RowSum& sum_rows = {}) {
   Params p;
-  const torch::Tensor nk = resp.sum(0) + 10 * std::numeric_limits<double>::epsilon();
-  p.means = torch::matmul(resp.t(), x) / nk.unsqueeze(1);
+  torch::Tensor nk = resp.sum(0);
+  gmm_sum_rows(sum_rows, nk);
+  nk = nk + 10 * std::numeric_limits<double>::epsilon();
+  torch::Tensor rx = torch::matmul(resp.t(), x);  // [k, d] sum of r x
+  gmm_sum_rows(sum_rows, rx);
+  p.means = rx / nk.unsqueeze(1);
   const int64_t k = resp.size(1);
   const int64_t d = x.size(1);
   switch (type) {
@@ -59,14 +70,20 @@ Params estimate_parameters(const torch::Tensor& x, const torch::Tensor& resp, do
       p.covariances = torch::empty({k, d, d}, x.options());
       for (int64_t j = 0; j < k; ++j) {
         const torch::Tensor diff = x - p.means[j];
-        torch::Tensor c = torch::matmul((diff * resp.select(1, j).unsqueeze(1)).t(), diff) / nk[j];
+        p.covariances[j].copy_(torch::matmul((diff * resp.select(1, j).unsqueeze(1)).t(), diff));
+      }
+      gmm_sum_rows(sum_rows, p.covariances);
+      for (int64_t j = 0; j < k; ++j) {
+        torch::Tensor c = p.covariances[j] / nk[j];
         c.diagonal().add_(reg_covar);
         p.covariances[j].copy_(c);
       }
       break;
     }
     case CovarianceType::kTied: {
-      torch::Tensor c = torch::matmul(x.t(), x) - torch::matmul((nk.unsqueeze(1) * p.means).t(), p.means);
+      torch::Tensor xx = torch::matmul(x.t(), x);
+      gmm_sum_rows(sum_rows, xx);
+      torch::Tensor c = xx - torch::matmul((nk.unsqueeze(1) * p.means).t(), p.means);
       c = c / nk.sum();
       c.diagonal().add_(reg_covar);
       p.covariances = c;
@@ -74,8 +91,10 @@ Params estimate_parameters(const torch::Tensor& x, const torch::Tensor& resp, do
     }
     case CovarianceType::kDiag:
     case CovarianceType::kSpherical: {
-      const torch::Tensor avg_x2 = torch::matmul(resp.t(), x * x) / nk.unsqueeze(1);
-      const torch::Tensor avg_x_means = p.means * torch::matmul(resp.t(), x) / nk.unsqueeze(1);
+      torch::Tensor rx2 = torch::matmul(resp.t(), x * x);
+      gmm_sum_rows(sum_rows, rx2);
+      const torch::Tensor avg_x2 = rx2 / nk.unsqueeze(1);
+      const torch::Tensor avg_x_means = p.means * rx / nk.unsqueeze(1);
       torch::Tensor c = avg_x2 - 2 * avg_x_means + p.means * p.means + reg_covar;
       p.covariances = type == CovarianceType::kDiag ? c : c.mean(1);
       break;
@@ -344,8 +363,9 @@ void check_shape(const torch::Tensor& t, c10::IntArrayRef want, const char* name
   GRADLENS_CHECK(torch::isfinite(t).all().item<bool>(), "gmm_fit: ", name, " contains NaN or Inf");
 }
 
+// n_total: the rows of all shards (x.size(0) in one process).
 Params initialize(const torch::Tensor& x, const GmmOptions& opts, reduce::NumpyRandomState& rng,
-                  const std::function<Params(const torch::Tensor&)>& estimate) {
+                  const std::function<Params(const torch::Tensor&)>& estimate, int64_t n_total) {
   const int64_t n = x.size(0);
   const int64_t k = opts.n_components;
   const int64_t d = x.size(1);
@@ -366,7 +386,7 @@ Params initialize(const torch::Tensor& x, const GmmOptions& opts, reduce::NumpyR
     GRADLENS_CHECK(resp.ge(0).all().item<bool>(), "gmm_fit: init_resp has negative entries; responsibilities must be >= 0");
   }
   Params p = estimate(resp);
-  p.weights = p.weights / static_cast<double>(n);
+  p.weights = p.weights / static_cast<double>(n_total);
   if (opts.weights_init.defined()) {
     p.weights = opts.weights_init.to(x.device(), torch::kFloat64);
     check_shape(p.weights, {k}, "weights_init");
@@ -419,8 +439,13 @@ GaussianMixture gmm_fit(const torch::Tensor& x, const GmmOptions& opts) {
                  opts.reg_covar);
   GRADLENS_CHECK(opts.max_iter >= 1, "gmm_fit: max_iter must be >= 1, got ", opts.max_iter);
   GRADLENS_CHECK(opts.n_init >= 1, "gmm_fit: n_init must be >= 1, got ", opts.n_init);
+  return detail::gmm_em(x.to(torch::kFloat64), opts, {}, n);
+}
+
+namespace detail {
+
+GaussianMixture gmm_em(const torch::Tensor& x64, const GmmOptions& opts, const GmmRowSum& sum_rows, int64_t n_total) {
   reduce::NumpyRandomState rng(opts.seed);
-  const torch::Tensor x64 = x.to(torch::kFloat64);
   const CovarianceType type = opts.covariance_type;
   const auto t0 = std::chrono::steady_clock::now();
 
@@ -428,17 +453,18 @@ GaussianMixture gmm_fit(const torch::Tensor& x, const GmmOptions& opts) {
   bool have_best = false;
   GaussianMixture best;
   best.covariance_type = type;
-  const bool fast = gmm_fast_path(x64, type);
+  // The fused CPU path sums over its own rows only: not for row shards.
+  const bool fast = gmm_fast_path(x64, type) && !sum_rows;
   GmmWork work;
   if (fast) work = gmm_make_work(x64, opts.n_components, type);
   const std::function<Params(const torch::Tensor&)> estimate = [&](const torch::Tensor& resp) {
-    if (!fast) return estimate_parameters(x64, resp, opts.reg_covar, type);
+    if (!fast) return estimate_parameters(x64, resp, opts.reg_covar, type, sum_rows);
     work.resp.copy_(resp);
     return gmm_m_step(work, opts.reg_covar, type);
   };
   const core::BlasThreadLimit one_blas_thread(1);  // see gmm_gemm
   for (int init = 0; init < opts.n_init; ++init) {
-    Params p = initialize(x64, opts, rng, estimate);
+    Params p = initialize(x64, opts, rng, estimate, n_total);
     double bound = -std::numeric_limits<double>::infinity();
     bool converged = false;
     int iter = 1;
@@ -454,8 +480,14 @@ GaussianMixture gmm_fit(const torch::Tensor& x, const GmmOptions& opts) {
         const torch::Tensor log_norm = torch::logsumexp(wlp, 1);
         const torch::Tensor log_resp = wlp - log_norm.unsqueeze(1);
         // M-step.
-        q = estimate_parameters(x64, log_resp.exp(), opts.reg_covar, type);
-        bound = log_norm.mean().item<double>();
+        q = estimate_parameters(x64, log_resp.exp(), opts.reg_covar, type, sum_rows);
+        if (sum_rows) {
+          torch::Tensor total = log_norm.sum().reshape({1});
+          sum_rows(total);
+          bound = total.item<double>() / static_cast<double>(n_total);
+        } else {
+          bound = log_norm.mean().item<double>();
+        }
       }
       q.weights = q.weights / q.weights.sum();
       q.prec_chol = precision_cholesky(q.covariances, type, opts.reg_covar);
@@ -489,6 +521,8 @@ GaussianMixture gmm_fit(const torch::Tensor& x, const GmmOptions& opts) {
   }
   return best;
 }
+
+}  // namespace detail
 
 torch::Tensor gmm_score_samples(const GaussianMixture& gm, const torch::Tensor& x) {
   check_fitted(gm, x, "gmm_score_samples");

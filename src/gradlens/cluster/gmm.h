@@ -7,6 +7,7 @@
 #include "gradlens/core/progress.h"
 
 #include <cstdint>
+#include <functional>
 
 namespace gradlens::cluster {
 
@@ -91,5 +92,24 @@ int64_t gmm_n_parameters(const GaussianMixture& gm);
 double gmm_bic(const GaussianMixture& gm, const torch::Tensor& x);
 /// Akaike information criterion -2 N score + 2 p (lower is better).
 double gmm_aic(const GaussianMixture& gm, const torch::Tensor& x);
+
+namespace detail {
+
+/// Parameters during EM (prec_chol: Cholesky factors of the precisions).
+struct GmmParams {
+  torch::Tensor weights, means, covariances, prec_chol;
+};
+/// In place: a tensor of sums over this process's rows becomes the sum over
+/// the rows of all shards (an all-reduce); empty in one process.
+using GmmRowSum = std::function<void(torch::Tensor&)>;
+/// gmm_fit's EM after its argument checks, on x64 ([n, d] float64, this
+/// shard's rows): every sum over rows (responsibility moments Nk, sum r x,
+/// sum r (x - mu)(x - mu)^T or sum r x^2 or X^T X, and the log-likelihood)
+/// goes through sum_rows, and n_total is the row count over all shards.
+/// With sum_rows set, CPU full/diag runs the plain (not the fused) path;
+/// init_resp (kGiven) holds this shard's rows.
+GaussianMixture gmm_em(const torch::Tensor& x64, const GmmOptions& opts, const GmmRowSum& sum_rows, int64_t n_total);
+
+}  // namespace detail
 
 }  // namespace gradlens::cluster

@@ -311,27 +311,14 @@ Run lloyd(const torch::Tensor& x, torch::Tensor centers, const KMeansOptions& op
                                  [&] { kmeans_lloyd_pass<scalar_t>(x, centers, chunk, labels, sums, counts, part); });
     } else {
       labels = assign(x, centers, chunk);
-      // M-step: float64 sums and counts.
-      sums.zero_();
-      for (int64_t s = 0; s < n; s += chunk) {
-        const int64_t e = std::min(n, s + chunk);
-        sums.index_add_(0, labels.slice(0, s, e), x.slice(0, s, e).to(torch::kFloat64));
-      }
-      counts = torch::bincount(labels, {}, k).to(torch::kFloat64);
+      std::tie(sums, counts) = detail::kmeans_cluster_sums(x, labels, k, chunk);
     }
     const torch::Tensor empty = (counts == 0).nonzero().view(-1);
     const int64_t n_empty = empty.numel();
     if (n_empty > 0) {
       // Relocate each empty cluster to one of the points farthest from their
       // centre (farthest first), as sklearn's _relocate_empty_clusters_dense.
-      const torch::Tensor c64 = centers.to(torch::kFloat64);
-      std::vector<torch::Tensor> dparts;
-      for (int64_t s = 0; s < n; s += chunk) {
-        const int64_t e = std::min(n, s + chunk);
-        dparts.push_back(
-            (x.slice(0, s, e).to(torch::kFloat64) - c64.index_select(0, labels.slice(0, s, e))).pow(2).sum(1));
-      }
-      const torch::Tensor dist = torch::cat(dparts);
+      const torch::Tensor dist = detail::kmeans_row_sq_dist(x, centers, labels, chunk);
       if (dist.max().item<double>() > 0) {
         const torch::Tensor far = std::get<1>(dist.topk(n_empty, 0, /*largest=*/true, /*sorted=*/true));
         for (int64_t j = 0; j < n_empty; ++j) {
@@ -346,19 +333,7 @@ Run lloyd(const torch::Tensor& x, torch::Tensor centers, const KMeansOptions& op
         }
       }
     }
-    const torch::Tensor denom = torch::where(counts > 0, counts, torch::ones_like(counts)).unsqueeze(1);
-    const torch::Tensor new_centers = (sums / denom).to(x.scalar_type());
-    const double shift = (new_centers.to(torch::kFloat64) - centers.to(torch::kFloat64)).pow(2).sum().item<double>();
-    centers = new_centers;
-    if (opts.progress) {
-      core::ProgressEvent ev;
-      ev.stage = "kmeans";
-      ev.done = i + 1;
-      ev.total = opts.max_iter;
-      ev.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      ev.values = {{"run", run_index}, {"center_shift", shift}};
-      core::report(opts.progress, ev);
-    }
+    const double shift = detail::kmeans_update_centers(centers, sums, counts, opts, i, run_index, t0);
     if (torch::equal(labels, labels_old)) {
       strict = true;
       r.converged = true;
@@ -505,6 +480,46 @@ torch::Tensor kmeans_plusplus_indices(const torch::Tensor& x, int64_t k, uint64_
 double detail::kmeans_inertia(const torch::Tensor& x, const torch::Tensor& centers, const torch::Tensor& labels,
                               int64_t chunk_rows) {
   return inertia_of(x, centers, labels, chunk_rows);
+}
+
+std::pair<torch::Tensor, torch::Tensor> detail::kmeans_cluster_sums(const torch::Tensor& x, const torch::Tensor& labels,
+                                                                   int64_t k, int64_t chunk_rows) {
+  torch::Tensor sums = torch::zeros({k, x.size(1)}, x.options().dtype(torch::kFloat64));
+  for (int64_t s = 0; s < x.size(0); s += chunk_rows) {
+    const int64_t e = std::min(x.size(0), s + chunk_rows);
+    sums.index_add_(0, labels.slice(0, s, e), x.slice(0, s, e).to(torch::kFloat64));
+  }
+  return {sums, torch::bincount(labels, {}, k).to(torch::kFloat64)};
+}
+
+torch::Tensor detail::kmeans_row_sq_dist(const torch::Tensor& x, const torch::Tensor& centers,
+                                         const torch::Tensor& labels, int64_t chunk_rows) {
+  const torch::Tensor c64 = centers.to(torch::kFloat64);
+  std::vector<torch::Tensor> parts;
+  for (int64_t s = 0; s < x.size(0); s += chunk_rows) {
+    const int64_t e = std::min(x.size(0), s + chunk_rows);
+    parts.push_back((x.slice(0, s, e).to(torch::kFloat64) - c64.index_select(0, labels.slice(0, s, e))).pow(2).sum(1));
+  }
+  return torch::cat(parts);
+}
+
+double detail::kmeans_update_centers(torch::Tensor& centers, const torch::Tensor& sums, const torch::Tensor& counts,
+                                     const KMeansOptions& opts, int iteration, int run_index,
+                                     std::chrono::steady_clock::time_point t0) {
+  const torch::Tensor denom = torch::where(counts > 0, counts, torch::ones_like(counts)).unsqueeze(1);
+  const torch::Tensor new_centers = (sums / denom).to(centers.scalar_type());
+  const double shift = (new_centers.to(torch::kFloat64) - centers.to(torch::kFloat64)).pow(2).sum().item<double>();
+  centers = new_centers;
+  if (opts.progress) {
+    core::ProgressEvent ev;
+    ev.stage = "kmeans";
+    ev.done = iteration + 1;
+    ev.total = opts.max_iter;
+    ev.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ev.values = {{"run", run_index}, {"center_shift", shift}};
+    core::report(opts.progress, ev);
+  }
+  return shift;
 }
 
 }  // namespace gradlens::cluster

@@ -4,6 +4,9 @@
 
 #include <torch/types.h>
 
+#include <chrono>
+#include <utility>
+
 #include "gradlens/core/progress.h"
 
 #include <cstdint>
@@ -90,6 +93,23 @@ KMeansResult kmeans_fit_with_rng(const torch::Tensor& x, const KMeansOptions& op
 /// x [N, d] and centers [k, d] of one float dtype, labels int64 [N].
 double kmeans_inertia(const torch::Tensor& x, const torch::Tensor& centers, const torch::Tensor& labels,
                       int64_t chunk_rows);
+
+/// Lloyd's M-step inputs: float64 per-cluster sums of the rows [k, d] (added
+/// by chunks of chunk_rows rows) and counts [k], for labels [N] in [0, k).
+std::pair<torch::Tensor, torch::Tensor> kmeans_cluster_sums(const torch::Tensor& x, const torch::Tensor& labels,
+                                                            int64_t k, int64_t chunk_rows);
+
+/// |x_i - c_{labels_i}|^2 in float64 [N] (empty-cluster relocation).
+torch::Tensor kmeans_row_sq_dist(const torch::Tensor& x, const torch::Tensor& centers, const torch::Tensor& labels,
+                                 int64_t chunk_rows);
+
+/// centers becomes sums / counts (empty clusters: sums, i.e. 0) in centers'
+/// dtype; reports the progress event of Lloyd iteration `iteration` (0-based)
+/// of run `run_index` when opts.progress is set; returns the squared centre
+/// shift (float64).
+double kmeans_update_centers(torch::Tensor& centers, const torch::Tensor& sums, const torch::Tensor& counts,
+                             const KMeansOptions& opts, int iteration, int run_index,
+                             std::chrono::steady_clock::time_point t0);
 
 }  // namespace detail
 

@@ -8,47 +8,20 @@
 
 #include "gradlens/core/check.h"
 #include "gradlens/dist/context.h"
+#include "gradlens/dist/shards.h"
 #include "gradlens/reduce/validate.h"
 
 namespace gradlens::dist {
 
-namespace {
-
-// Squared distance of every row to its assigned centre, float64 [n].
-torch::Tensor dkm_row_dist(const torch::Tensor& x, const torch::Tensor& centers, const torch::Tensor& labels,
-                           int64_t chunk) {
-  const torch::Tensor c64 = centers.to(torch::kFloat64);
-  std::vector<torch::Tensor> parts;
-  for (int64_t s = 0; s < x.size(0); s += chunk) {
-    const int64_t e = std::min(x.size(0), s + chunk);
-    parts.push_back((x.slice(0, s, e).to(torch::kFloat64) - c64.index_select(0, labels.slice(0, s, e))).pow(2).sum(1));
-  }
-  return torch::cat(parts);
-}
-
-}  // namespace
-
 cluster::KMeansResult kmeans_fit(Communicator& comm, const torch::Tensor& x_local, const cluster::KMeansOptions& opts) {
   using cluster::KMeansInit;
-  reduce::check_matrix(x_local, "dist::kmeans_fit: x_local (rank " + std::to_string(comm.rank()) + ")");
+  const ShardLayout layout = shard_layout(comm, x_local, "dist::kmeans_fit");
   const int64_t n_local = x_local.size(0);
-  const int64_t d = x_local.size(1);
+  const int64_t d = layout.d;
+  const int64_t n = layout.n, offset = layout.offset;
   const auto dtype = x_local.scalar_type();
   const auto dev = x_local.device();
   const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
-
-  // Shard sizes and widths of every rank.
-  auto shape_row = torch::tensor({n_local, d, static_cast<int64_t>(dtype)}, torch::kInt64).unsqueeze(0);
-  const torch::Tensor shapes = comm.all_gather_rows(shape_row);
-  int64_t n = 0, offset = 0;
-  for (int64_t r = 0; r < shapes.size(0); ++r) {
-    GRADLENS_CHECK(shapes[r][1].item<int64_t>() == d && shapes[r][2].item<int64_t>() == static_cast<int64_t>(dtype),
-                   "dist::kmeans_fit: rank ", r, " has ", shapes[r][1].item<int64_t>(), " columns (",
-                   c10::toString(static_cast<c10::ScalarType>(shapes[r][2].item<int64_t>())), ") but rank ",
-                   comm.rank(), " has ", d, " (", c10::toString(dtype), "); every rank must pass the same features");
-    if (r < comm.rank()) offset += shapes[r][0].item<int64_t>();
-    n += shapes[r][0].item<int64_t>();
-  }
   GRADLENS_CHECK(opts.k >= 1, "dist::kmeans_fit: k must be >= 1, got ", opts.k);
   GRADLENS_CHECK(opts.k <= n, "dist::kmeans_fit: k = ", opts.k, " is larger than the number of rows (", n,
                  ") over all ranks; use k <= n or pass more samples");
@@ -112,12 +85,7 @@ cluster::KMeansResult kmeans_fit(Communicator& comm, const torch::Tensor& x_loca
   int i = 0;
   for (; i < opts.max_iter; ++i) {
     labels = cluster::kmeans_predict(xc, centers, chunk);
-    torch::Tensor sums = torch::zeros({k, d}, f64.device(dev));
-    for (int64_t s = 0; s < n_local; s += chunk) {
-      const int64_t e = std::min(n_local, s + chunk);
-      sums.index_add_(0, labels.slice(0, s, e), xc.slice(0, s, e).to(torch::kFloat64));
-    }
-    const torch::Tensor counts_local = torch::bincount(labels, {}, k).to(torch::kFloat64);
+    auto [sums, counts_local] = cluster::detail::kmeans_cluster_sums(xc, labels, k, chunk);
     const double changed_local = (labels != labels_old).sum().item<double>();
     // One all-reduce: [sums | counts] and the number of changed labels.
     torch::Tensor packed = torch::cat({sums.reshape(-1).to(torch::kCPU), counts_local.to(torch::kCPU),
@@ -131,7 +99,7 @@ cluster::KMeansResult kmeans_fit(Communicator& comm, const torch::Tensor& x_loca
     const int64_t n_empty = empty.numel();
     if (n_empty > 0) {
       // Each rank proposes its n_empty farthest rows: [dist, global index, label, row...].
-      const torch::Tensor dist = dkm_row_dist(xc, centers, labels, chunk);
+      const torch::Tensor dist = cluster::detail::kmeans_row_sq_dist(xc, centers, labels, chunk);
       const int64_t m = std::min(n_empty, n_local);
       const torch::Tensor far = std::get<1>(dist.topk(m, 0, true, true));
       torch::Tensor cand = torch::cat({dist.index_select(0, far).unsqueeze(1),
@@ -162,19 +130,7 @@ cluster::KMeansResult kmeans_fit(Communicator& comm, const torch::Tensor& x_loca
         }
       }
     }
-    const torch::Tensor denom = torch::where(counts > 0, counts, torch::ones_like(counts)).unsqueeze(1);
-    const torch::Tensor new_centers = (sums / denom).to(dtype);
-    const double shift = (new_centers.to(torch::kFloat64) - centers.to(torch::kFloat64)).pow(2).sum().item<double>();
-    centers = new_centers;
-    if (opts.progress) {
-      core::ProgressEvent ev;
-      ev.stage = "kmeans";
-      ev.done = i + 1;
-      ev.total = opts.max_iter;
-      ev.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      ev.values = {{"run", 0}, {"center_shift", shift}};
-      core::report(opts.progress, ev);
-    }
+    const double shift = cluster::detail::kmeans_update_centers(centers, sums, counts, opts, i, 0, t0);
     if (changed == 0) {
       strict = converged = true;
       break;

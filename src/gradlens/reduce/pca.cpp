@@ -19,10 +19,7 @@ torch::Tensor flip_signs_from(const torch::Tensor& u) {
   return torch::sign(picked);
 }
 
-struct Factors {
-  torch::Tensor s, vt;  // s [k] (descending), vt [k, d]; signs already flipped
-  torch::Tensor all_s;  // every singular value, when available (exact solvers)
-};
+using Factors = detail::PcaFactors;
 
 Factors full_svd(const torch::Tensor& xc) {
   auto [u, s, vt] = torch::linalg_svd(xc, /*full_matrices=*/false);
@@ -37,7 +34,7 @@ Factors full_svd(const torch::Tensor& xc) {
 constexpr int64_t kPcaChunkRows = 2048;
 
 template <typename T>
-torch::Tensor pca_gram64(const torch::Tensor& xc) {
+torch::Tensor pca_gram64_cpu(const torch::Tensor& xc) {
   const int64_t n = xc.size(0);
   const int64_t d = xc.size(1);
   torch::Tensor gram = torch::zeros({d, d}, xc.options().dtype(torch::kFloat64));
@@ -70,7 +67,7 @@ torch::Tensor pca_gram64(const torch::Tensor& xc) {
 }
 
 template <typename T>
-torch::Tensor pca_column_signs(const torch::Tensor& xc, const torch::Tensor& v64) {
+torch::Tensor pca_column_extremes_cpu(const torch::Tensor& xc, const torch::Tensor& v64) {
   const int64_t n = xc.size(0);
   const int64_t d = xc.size(1);
   const int64_t k = v64.size(1);
@@ -102,37 +99,21 @@ torch::Tensor pca_column_signs(const torch::Tensor& xc, const torch::Tensor& v64
       }
     }
   }
-  torch::Tensor signs = torch::empty({k}, v64.options());
-  for (int64_t j = 0; j < k; ++j) signs[j] = best_val[j] > 0 ? 1.0 : (best_val[j] < 0 ? -1.0 : 0.0);
-  return signs;
+  torch::Tensor out = torch::empty({2, k}, v64.options());
+  for (int64_t j = 0; j < k; ++j) {
+    out[0][j] = best_abs[j];
+    out[1][j] = best_val[j];
+  }
+  return out;
 }
 
 // Eigendecomposition of X^T X (float64). Only the first k components get
 // sklearn's sign convention (the others are not returned by pca_fit).
 Factors covariance_eig(const torch::Tensor& xc, int64_t k) {
-  torch::Tensor gram, v;
-  if (xc.device().type() == torch::kCPU) {
-    const torch::Tensor x = xc.contiguous();
-    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "pca_gram", [&] { gram = pca_gram64<scalar_t>(x); });
-  } else {
-    const torch::Tensor x64 = xc.to(torch::kFloat64);
-    gram = torch::matmul(x64.t(), x64);
-  }
-  auto [evals, evecs] = torch::linalg_eigh(gram);
-  evals = evals.flip(0).clamp_min(0.0);
-  v = evecs.flip(1).contiguous();  // [d, d], columns by decreasing eigenvalue
-  torch::Tensor signs;             // u = x v / s has the same argmax/signs
-  if (xc.device().type() == torch::kCPU) {
-    const torch::Tensor x = xc.contiguous();
-    const torch::Tensor vk = v.slice(1, 0, k).contiguous();
-    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "pca_signs", [&] { signs = pca_column_signs<scalar_t>(x, vk); });
-    signs = torch::cat({signs, torch::ones({v.size(1) - k}, signs.options())});
-  } else {
-    signs = flip_signs_from(torch::matmul(xc.to(torch::kFloat64), v));
-  }
-  v = v * signs.unsqueeze(0);
-  const torch::Tensor s = evals.sqrt();
-  return {s.to(xc.scalar_type()), v.t().to(xc.scalar_type()), s.to(xc.scalar_type())};
+  return detail::pca_factors_from_gram(
+      detail::pca_gram64(xc),
+      [&](const torch::Tensor& vk) { return torch::sign(detail::pca_column_extremes(xc, vk)[1]); }, k,
+      xc.scalar_type());
 }
 
 Factors randomized(const torch::Tensor& xc, int64_t k, int64_t n_oversamples, int n_iter, uint64_t seed) {
@@ -174,56 +155,71 @@ void check_against(const Pca& pca, const torch::Tensor& x, int64_t cols, const c
 
 }  // namespace
 
-Pca pca_fit(const torch::Tensor& x, const PcaOptions& opts) {
-  check_matrix(x, "pca_fit: x");
+namespace detail {
+
+torch::Tensor pca_column_sums64(const torch::Tensor& x) {
   const int64_t n = x.size(0);
   const int64_t d = x.size(1);
-  GRADLENS_CHECK(n >= 2, "pca_fit: x has ", n, " row; PCA needs at least 2 samples");
-  const int64_t max_k = std::min(n, d);
-  GRADLENS_CHECK(opts.n_components >= 0 && opts.n_components <= max_k, "pca_fit: n_components = ",
-                 opts.n_components, " must be between 1 and min(n_samples, n_features) = ", max_k,
-                 " (0 keeps all)");
-  GRADLENS_CHECK(opts.n_oversamples >= 0, "pca_fit: n_oversamples must be >= 0, got ", opts.n_oversamples);
-  GRADLENS_CHECK(opts.n_iter >= -1, "pca_fit: n_iter must be >= 0 (or -1 for auto), got ", opts.n_iter);
-  const int64_t k = opts.n_components == 0 ? max_k : opts.n_components;
-
-  Pca p;
-  p.n_samples = n;
-  p.whiten = opts.whiten;
-  p.solver = opts.solver == PcaSolver::kExact ? (n >= 2 * d ? PcaSolver::kCovariance : PcaSolver::kFullSvd)
-                                              : opts.solver;
-  torch::Tensor xc;
-  if (x.device().type() == torch::kCPU) {
-    // Column means in float64 by a plain pass (no float64 copy of x), and the
-    // centred copy in huge-page memory.
-    const torch::Tensor xin = x.contiguous();
-    torch::Tensor mean64 = torch::empty({d}, x.options().dtype(torch::kFloat64));
-    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "pca_mean", [&] {
-      const scalar_t* xp = xin.data_ptr<scalar_t>();
-      double* mp = mean64.data_ptr<double>();
-      at::parallel_for(0, d, 16, [&](int64_t f0, int64_t f1) {
-        std::vector<double> acc(f1 - f0, 0.0);
-        for (int64_t i = 0; i < n; ++i) {
-          for (int64_t j = f0; j < f1; ++j) acc[j - f0] += static_cast<double>(xp[i * d + j]);
-        }
-        for (int64_t j = f0; j < f1; ++j) mp[j] = acc[j - f0] / static_cast<double>(n);
-      });
+  if (x.device().type() != torch::kCPU) return x.to(torch::kFloat64).sum(0);
+  // Column sums in float64 by a plain pass (no float64 copy of x).
+  const torch::Tensor xin = x.contiguous();
+  torch::Tensor sums = torch::empty({d}, x.options().dtype(torch::kFloat64));
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "pca_mean", [&] {
+    const scalar_t* xp = xin.data_ptr<scalar_t>();
+    double* mp = sums.data_ptr<double>();
+    at::parallel_for(0, d, 16, [&](int64_t f0, int64_t f1) {
+      std::vector<double> acc(f1 - f0, 0.0);
+      for (int64_t i = 0; i < n; ++i) {
+        for (int64_t j = f0; j < f1; ++j) acc[j - f0] += static_cast<double>(xp[i * d + j]);
+      }
+      for (int64_t j = f0; j < f1; ++j) mp[j] = acc[j - f0];
     });
-    p.mean = mean64.to(x.scalar_type());
-    xc = core::empty_hugepage({n, d}, x.options());
-    torch::sub_out(xc, xin, p.mean);
+  });
+  return sums;
+}
+
+torch::Tensor pca_gram64(const torch::Tensor& xc) {
+  torch::Tensor gram;
+  if (xc.device().type() == torch::kCPU) {
+    const torch::Tensor x = xc.contiguous();
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "pca_gram", [&] { gram = pca_gram64_cpu<scalar_t>(x); });
   } else {
-    p.mean = x.to(torch::kFloat64).mean(0).to(x.scalar_type());
-    xc = x - p.mean;
+    const torch::Tensor x64 = xc.to(torch::kFloat64);
+    gram = torch::matmul(x64.t(), x64);
   }
-  Factors f;
-  if (p.solver == PcaSolver::kFullSvd) {
-    f = full_svd(xc);
-  } else if (p.solver == PcaSolver::kCovariance) {
-    f = covariance_eig(xc, k);
-  } else {
-    f = randomized(xc, k, opts.n_oversamples, opts.n_iter, opts.seed);
+  return gram;
+}
+
+torch::Tensor pca_column_extremes(const torch::Tensor& xc, const torch::Tensor& v64) {
+  torch::Tensor out;
+  if (xc.device().type() == torch::kCPU) {
+    const torch::Tensor x = xc.contiguous();
+    const torch::Tensor vk = v64.to(torch::kCPU).contiguous();
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "pca_signs", [&] { out = pca_column_extremes_cpu<scalar_t>(x, vk); });
+    return out.to(v64.device());
   }
+  const torch::Tensor u = torch::matmul(xc.to(torch::kFloat64), v64);
+  const torch::Tensor idx = u.abs().argmax(0);
+  const torch::Tensor picked = u.gather(0, idx.unsqueeze(0)).squeeze(0);
+  return torch::stack({picked.abs(), picked});
+}
+
+PcaFactors pca_factors_from_gram(const torch::Tensor& gram,
+                                 const std::function<torch::Tensor(const torch::Tensor&)>& signs_of, int64_t k,
+                                 torch::ScalarType dtype) {
+  auto [evals, evecs] = torch::linalg_eigh(gram);
+  evals = evals.flip(0).clamp_min(0.0);
+  torch::Tensor v = evecs.flip(1).contiguous();  // [d, d], columns by decreasing eigenvalue
+  // u = x v / s has the same argmax and signs as x v.
+  torch::Tensor signs = signs_of(v.slice(1, 0, k).contiguous()).to(v.options());
+  signs = torch::cat({signs, torch::ones({v.size(1) - k}, signs.options())});
+  v = v * signs.unsqueeze(0);
+  const torch::Tensor s = evals.sqrt();
+  return {s.to(dtype), v.t().to(dtype), s.to(dtype)};
+}
+
+void pca_finish(Pca& p, const PcaFactors& f, int64_t k, int64_t max_k, const torch::Tensor& xc) {
+  const int64_t n = p.n_samples;
   const double dof = static_cast<double>(n - 1);
   p.components = f.vt.slice(0, 0, k).contiguous();
   p.singular_values = f.s.slice(0, 0, k).contiguous();
@@ -262,6 +258,49 @@ Pca pca_fit(const torch::Tensor& x, const PcaOptions& opts) {
                   : 0.0;
   }
   p.explained_variance_ratio = p.explained_variance / total_var;
+}
+
+}  // namespace detail
+
+Pca pca_fit(const torch::Tensor& x, const PcaOptions& opts) {
+  check_matrix(x, "pca_fit: x");
+  const int64_t n = x.size(0);
+  const int64_t d = x.size(1);
+  GRADLENS_CHECK(n >= 2, "pca_fit: x has ", n, " row; PCA needs at least 2 samples");
+  const int64_t max_k = std::min(n, d);
+  GRADLENS_CHECK(opts.n_components >= 0 && opts.n_components <= max_k, "pca_fit: n_components = ",
+                 opts.n_components, " must be between 1 and min(n_samples, n_features) = ", max_k,
+                 " (0 keeps all)");
+  GRADLENS_CHECK(opts.n_oversamples >= 0, "pca_fit: n_oversamples must be >= 0, got ", opts.n_oversamples);
+  GRADLENS_CHECK(opts.n_iter >= -1, "pca_fit: n_iter must be >= 0 (or -1 for auto), got ", opts.n_iter);
+  const int64_t k = opts.n_components == 0 ? max_k : opts.n_components;
+
+  Pca p;
+  p.n_samples = n;
+  p.whiten = opts.whiten;
+  p.solver = opts.solver == PcaSolver::kExact ? (n >= 2 * d ? PcaSolver::kCovariance : PcaSolver::kFullSvd)
+                                              : opts.solver;
+  torch::Tensor xc;
+  if (x.device().type() == torch::kCPU) {
+    // Column means in float64 by a plain pass (no float64 copy of x), and the
+    // centred copy in huge-page memory.
+    const torch::Tensor xin = x.contiguous();
+    p.mean = (detail::pca_column_sums64(xin) / static_cast<double>(n)).to(x.scalar_type());
+    xc = core::empty_hugepage({n, d}, x.options());
+    torch::sub_out(xc, xin, p.mean);
+  } else {
+    p.mean = x.to(torch::kFloat64).mean(0).to(x.scalar_type());
+    xc = x - p.mean;
+  }
+  Factors f;
+  if (p.solver == PcaSolver::kFullSvd) {
+    f = full_svd(xc);
+  } else if (p.solver == PcaSolver::kCovariance) {
+    f = covariance_eig(xc, k);
+  } else {
+    f = randomized(xc, k, opts.n_oversamples, opts.n_iter, opts.seed);
+  }
+  detail::pca_finish(p, f, k, max_k, xc);
   return p;
 }
 

@@ -6,6 +6,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <functional>
 
 namespace gradlens::reduce {
 
@@ -66,5 +67,37 @@ torch::Tensor pca_transform(const Pca& pca, const torch::Tensor& x);
 /// Back to the input space: z [m, k] -> [m, d]. Throws c10::Error if z is not
 /// a finite [m, k] float matrix.
 torch::Tensor pca_inverse_transform(const Pca& pca, const torch::Tensor& z);
+
+namespace detail {
+
+/// The pieces of pca_fit's covariance solver, shared with dist::pca_fit
+/// (which all-reduces the sums and the Gram matrix between them).
+
+/// Column sums of x [n, d] in float64 [d] (no float64 copy of x on CPU).
+torch::Tensor pca_column_sums64(const torch::Tensor& x);
+/// X^T X in float64 [d, d] of x [n, d] (float32/float64).
+torch::Tensor pca_gram64(const torch::Tensor& xc);
+/// For each column j of u = xc v64 [n, k] (v64 float64 [d, k]): the largest
+/// |u_ij| and u_ij at its first occurrence (lowest row), as float64 [2, k].
+/// sklearn's svd_flip sign of component j is the sign of row 1.
+torch::Tensor pca_column_extremes(const torch::Tensor& xc, const torch::Tensor& v64);
+
+/// Singular values and flipped components of an exact solver.
+struct PcaFactors {
+  torch::Tensor s, vt;  ///< s [k] (descending), vt [k, d]; signs already flipped
+  torch::Tensor all_s;  ///< every singular value, when available (exact solvers)
+};
+/// Factors from the centred Gram matrix (float64 [d, d]): eigh, eigenvalues
+/// descending and clamped at 0, and the first k eigenvectors flipped by
+/// signs_of(v_k) (v_k float64 [d, k] -> signs [k]). Results in `dtype`.
+PcaFactors pca_factors_from_gram(const torch::Tensor& gram,
+                                 const std::function<torch::Tensor(const torch::Tensor&)>& signs_of, int64_t k,
+                                 torch::ScalarType dtype);
+/// Fills p's components, singular values, explained variance (and ratio) and
+/// noise variance from f for k of max_k components; p.n_samples must be set.
+/// xc (the centred data) is read only when f.all_s is undefined.
+void pca_finish(Pca& p, const PcaFactors& f, int64_t k, int64_t max_k, const torch::Tensor& xc);
+
+}  // namespace detail
 
 }  // namespace gradlens::reduce
