@@ -33,14 +33,8 @@ void check_x_labels(const torch::Tensor& x, const torch::Tensor& labels, const c
                  " rows of x; pass exactly one label per row");
 }
 
-// Dense codes 0..k-1 on x's device, and k; checks 2 <= k <= N-1 as sklearn.
 std::pair<torch::Tensor, int64_t> encode_checked(const torch::Tensor& labels, int64_t n, const char* fn) {
-  torch::Tensor uniq, inverse;
-  std::tie(uniq, inverse, std::ignore) = at::_unique2(labels.to(torch::kInt64), true, true);
-  const int64_t k = uniq.size(0);
-  GRADLENS_CHECK(k >= 2 && k <= n - 1, fn, ": the number of distinct labels is ", k,
-                 "; valid values are 2 to n_samples - 1 = ", n - 1, " (inclusive)");
-  return {inverse, k};
+  return detail::silhouette_codes(labels, n, fn);
 }
 
 // numpy.random.RandomState(seed).permutation(n): MT19937 seeded as
@@ -207,46 +201,63 @@ torch::Tensor silhouette_samples(const torch::Tensor& x, const torch::Tensor& la
   GRADLENS_CHECK(opts.chunk_rows >= 0, "silhouette_samples: chunk_rows must be >= 0, got ", opts.chunk_rows);
   const int64_t n = x.size(0);
   auto [codes, k] = encode_checked(labels.to(x.device()), n, "silhouette_samples");
-  if (x.device().type() == torch::kCPU) {
-    const torch::Tensor sums = silhouette_cluster_sums(x, codes, k, opts.metric == SilhouetteMetric::kCosine);
-    const torch::Tensor freq = torch::bincount(codes, {}, k).to(torch::kFloat64);
-    const torch::Tensor own = codes.unsqueeze(1);
-    const torch::Tensor a = sums.gather(1, own).squeeze(1) / (freq.index_select(0, codes) - 1.0);  // 0/0 -> NaN
-    const torch::Tensor b = (sums / freq).scatter_(1, own, std::numeric_limits<double>::infinity()).amin(1);
-    return torch::nan_to_num((b - a) / torch::maximum(a, b), 0.0, 0.0, 0.0);
-  }
+  const bool cosine = opts.metric == SilhouetteMetric::kCosine;
+  const torch::Tensor freq = torch::bincount(codes, {}, k).to(torch::kFloat64);
+  const torch::Tensor sums = x.device().type() == torch::kCPU
+                                 ? silhouette_cluster_sums(x, codes, k, cosine)
+                                 : detail::silhouette_block_sums(x, codes, k, cosine, 0, n, opts.chunk_rows);
+  return detail::silhouette_from_sums(sums, codes, freq);
+}
+
+namespace detail {
+
+std::pair<torch::Tensor, int64_t> silhouette_codes(const torch::Tensor& labels, int64_t n, const char* fn) {
+  torch::Tensor uniq, inverse;
+  std::tie(uniq, inverse, std::ignore) = at::_unique2(labels.to(torch::kInt64), true, true);
+  const int64_t k = uniq.size(0);
+  GRADLENS_CHECK(k >= 2 && k <= n - 1, fn, ": the number of distinct labels is ", k,
+                 "; valid values are 2 to n_samples - 1 = ", n - 1, " (inclusive)");
+  return {inverse, k};
+}
+
+torch::Tensor silhouette_from_sums(const torch::Tensor& sums, const torch::Tensor& own_codes,
+                                   const torch::Tensor& freq) {
+  const torch::Tensor own = own_codes.unsqueeze(1);
+  const torch::Tensor a = sums.gather(1, own).squeeze(1) / (freq.index_select(0, own_codes) - 1.0);  // 0/0 -> NaN
+  const torch::Tensor b = (sums / freq).scatter_(1, own, std::numeric_limits<double>::infinity()).amin(1);
+  return torch::nan_to_num((b - a) / torch::maximum(a, b), 0.0, 0.0, 0.0);
+}
+
+torch::Tensor silhouette_block_sums(const torch::Tensor& x, const torch::Tensor& codes, int64_t k, bool cosine,
+                                    int64_t begin, int64_t end, int64_t chunk_rows) {
+  const int64_t n = x.size(0);
   torch::Tensor x64 = x.to(torch::kFloat64);
   torch::Tensor sq;
-  if (opts.metric == SilhouetteMetric::kCosine) {
+  if (cosine) {
     const torch::Tensor norm = x64.norm(2, 1, true);
     x64 = x64 / torch::where(norm > 0, norm, torch::ones_like(norm));
   } else {
     sq = (x64 * x64).sum(1);
   }
   const torch::Tensor onehot = torch::nn::functional::one_hot(codes, k).to(torch::kFloat64);  // [N, k]
-  const torch::Tensor freq = onehot.sum(0);                                                     // [k]
-  const int64_t chunk = opts.chunk_rows > 0 ? opts.chunk_rows : std::max<int64_t>(1, (int64_t{1} << 23) / n);
-  std::vector<torch::Tensor> a_parts, b_parts;
-  for (int64_t start = 0; start < n; start += chunk) {
-    const int64_t stop = std::min(n, start + chunk);
+  const int64_t chunk = chunk_rows > 0 ? chunk_rows : std::max<int64_t>(1, (int64_t{1} << 23) / n);
+  std::vector<torch::Tensor> parts;
+  for (int64_t start = begin; start < end; start += chunk) {
+    const int64_t stop = std::min(end, start + chunk);
     const torch::Tensor rows = torch::arange(start, stop, codes.options());
     torch::Tensor d = torch::matmul(x64.slice(0, start, stop), x64.t());  // [b, N]
-    if (opts.metric == SilhouetteMetric::kCosine) {
+    if (cosine) {
       d = (1.0 - d).clamp(0.0, 2.0);
     } else {
       d = (sq.slice(0, start, stop).unsqueeze(1) - 2.0 * d + sq.unsqueeze(0)).clamp_min(0.0).sqrt();
     }
     d.index_put_({torch::arange(stop - start, codes.options()), rows}, 0.0);
-    torch::Tensor sums = torch::matmul(d, onehot);  // [b, k]
-    const torch::Tensor own = codes.slice(0, start, stop).unsqueeze(1);
-    a_parts.push_back(sums.gather(1, own).squeeze(1));
-    sums.scatter_(1, own, std::numeric_limits<double>::infinity());
-    b_parts.push_back((sums / freq).amin(1));
+    parts.push_back(torch::matmul(d, onehot));  // [b, k]
   }
-  const torch::Tensor a = torch::cat(a_parts) / (freq.index_select(0, codes) - 1.0);  // 0/0 -> NaN
-  const torch::Tensor b = torch::cat(b_parts);
-  return torch::nan_to_num((b - a) / torch::maximum(a, b), 0.0, 0.0, 0.0);
+  return parts.empty() ? torch::zeros({0, k}, x64.options()) : torch::cat(parts);
 }
+
+}  // namespace detail
 
 double silhouette_score(const torch::Tensor& x, const torch::Tensor& labels, const SilhouetteOptions& opts) {
   check_x_labels(x, labels, "silhouette_score");

@@ -5,6 +5,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <utility>
 
 namespace gradlens::metrics {
 
@@ -53,5 +54,24 @@ double calinski_harabasz_score(const torch::Tensor& x, const torch::Tensor& labe
 /// are within 1e-8 of 0 (as sklearn's np.allclose); pairs of coincident
 /// centroids are ignored.
 double davies_bouldin_score(const torch::Tensor& x, const torch::Tensor& labels);
+
+namespace detail {
+
+/// Pieces of silhouette_samples, shared with dist::silhouette_samples.
+
+/// Dense label codes 0..k-1 [N] int64 and k; throws c10::Error naming `fn`
+/// unless 2 <= k <= n - 1.
+std::pair<torch::Tensor, int64_t> silhouette_codes(const torch::Tensor& labels, int64_t n, const char* fn);
+/// Sums of the distances from rows [begin, end) of x [N, d] to the rows of
+/// each cluster: [end - begin, k] float64 (self-distance 0), by GEMMs of
+/// chunk_rows rows (0: about 64 MiB) against all N rows.
+torch::Tensor silhouette_block_sums(const torch::Tensor& x, const torch::Tensor& codes, int64_t k, bool cosine,
+                                    int64_t begin, int64_t end, int64_t chunk_rows);
+/// s_i from the per-cluster distance sums [m, k] of m rows with codes
+/// own_codes [m], given the cluster sizes freq [k] float64.
+torch::Tensor silhouette_from_sums(const torch::Tensor& sums, const torch::Tensor& own_codes,
+                                   const torch::Tensor& freq);
+
+}  // namespace detail
 
 }  // namespace gradlens::metrics
