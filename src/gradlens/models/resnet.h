@@ -84,7 +84,7 @@ class ResNet final : public Classifier {
 
   /// Converts conv weights and buffers to channels-last memory format
   /// (faster convolutions with oneDNN on CPU). Inputs should match.
-  void to_channels_last();
+  void to_channels_last() override;
 
   void save(torch::serialize::OutputArchive& archive);
   void load(torch::serialize::InputArchive& archive);

@@ -295,7 +295,7 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
     for (const auto& other : res.models)
       GRADLENS_CHECK(other.slug != me.slug, "--models: '", spec, "' is given twice");
 
-    auto model = open_model_for(ref.path, device, ds.channels(), ds.images.size(3));
+    auto model = open_model_for(ref.path, device, ds.channels(), ds.images.size(3), /*channels_last=*/true);
     GRADLENS_CHECK(model->num_classes() >= k, "--models ", spec, " has ", model->num_classes(),
                    " classes but the data has ", k);
     me.description = model->describe();
@@ -312,8 +312,9 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
     ec.seed = cfg.seed;
     ec.indices = indices;
     ec.dataset_name = cfg.data.data + ":test";
+    // v2: extraction in channels-last layout (1-channel data on the CPU).
     const std::string key =
-        fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|v1", core::file_crc32(ref.path), cfg.data.data, cfg.data.idx_dir,
+        fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|v2", core::file_crc32(ref.path), cfg.data.data, cfg.data.idx_dir,
                     cfg.data.image_size, cfg.data.channels, cfg.per_class, cfg.layer, cfg.target, cfg.device);
     me.run_dir = core::cache_dir() / "runs" / (me.slug + "-" + eval_crc_hex(key));
     ec.out = me.run_dir;
