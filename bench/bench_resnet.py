@@ -47,9 +47,9 @@ class ResNet18(nn.Module):
         return self.fc(self.body(x).mean((2, 3)))
 
 
-def load_small_resnet18(d):
-    """ResNet18 (width 16, 10 classes, 1 channel) with gradlens' weights, in eval mode."""
-    model = ResNet18()
+def load_params(model, d):
+    """Loads <d>/params/<name>.npy into every entry of model's state dict
+    (gradlens uses torchvision's names) and puts the model in eval mode."""
     state = model.state_dict()
     for name in state:
         p = os.path.join(d, "params", name + ".npy")
@@ -57,3 +57,39 @@ def load_small_resnet18(d):
     model.load_state_dict(state)
     model.eval()
     return model
+
+
+def load_small_resnet18(d):
+    """ResNet18 (width 16, 10 classes, 1 channel) with gradlens' weights, in eval mode."""
+    return load_params(ResNet18(), d)
+
+
+REPRESENTATIONS = ("gradcam-weights", "input-grad", "param-grad", "features", "activations", "logits", "probs")
+
+
+def shared_passes(model, x, batch):
+    """Every representation gradlens extracts (Grad-CAM weights at layer4 and
+    input gradients for the predicted class, head parameter gradients with
+    the predicted label, features, layer4 activations, logits, probs) with
+    one forward and two backward passes per batch, as gradlens does: a dict
+    of [N, ...] tensors."""
+    outs = {k: [] for k in REPRESENTATIONS}
+    for s in range(0, x.shape[0], batch):
+        xb = x[s:s + batch].clone().requires_grad_(True)
+        a = model.body(xb)
+        f = a.mean((2, 3))
+        z = model.fc(f)
+        zd = z.detach()
+        probs = torch.softmax(zd, 1)
+        onehot = F.one_hot(zd.argmax(1), z.shape[1]).to(z.dtype)
+        ga, = torch.autograd.grad(z, [a], onehot, retain_graph=True)
+        gx, = torch.autograd.grad(z, [xb], probs - onehot)
+        delta = probs - onehot
+        outs["gradcam-weights"].append(ga.mean((2, 3)))
+        outs["input-grad"].append(gx.flatten(1))
+        outs["param-grad"].append(torch.cat([(delta[:, :, None] * f.detach()[:, None, :]).flatten(1), delta], 1))
+        outs["features"].append(f.detach())
+        outs["activations"].append(a.detach().flatten(1))
+        outs["logits"].append(zd)
+        outs["probs"].append(probs)
+    return {k: torch.cat(v) for k, v in outs.items()}

@@ -35,6 +35,10 @@ int main(int argc, char** argv) {
   cfg.width = 16;
   models::ResNet model(cfg);
   model.train(false);
+  // As `gradlens extract` and `evaluate` run it: channels-last weights for
+  // 1-channel data on the CPU (pipeline::open_model_for). The Python side
+  // keeps torch's default layout, as a user's script would.
+  model.to_channels_last();
 
   const auto test = data::load_fashion_mnist(data::kDefaultFashionMnistDir, data::Split::kTest);
   const auto x = data::to_float(test, test.images.slice(0, 0, n));

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bench_resnet import load_small_resnet18
+from bench_resnet import load_small_resnet18, shared_passes
 
 d, threads, batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 torch.set_num_threads(threads)
@@ -39,26 +39,7 @@ def head_param_grad(f, z, lab):
 
 
 def shared():
-    outs = {k: [] for k in ("gradcam-weights", "input-grad", "param-grad", "features", "activations", "logits", "probs")}
-    for s in range(0, n, batch):
-        xb = x[s:s + batch].clone().requires_grad_(True)
-        a = model.body(xb)
-        f = a.mean((2, 3))
-        z = model.fc(f)
-        zd = z.detach()
-        pred = zd.argmax(1)
-        probs = torch.softmax(zd, 1)
-        g1 = F.one_hot(pred, z.shape[1]).to(z.dtype)
-        ga, = torch.autograd.grad(z, [a], g1, retain_graph=True)
-        gx, = torch.autograd.grad(z, [xb], probs - g1)
-        outs["gradcam-weights"].append(ga.mean((2, 3)))
-        outs["input-grad"].append(gx.flatten(1))
-        outs["param-grad"].append(head_param_grad(f.detach(), zd, pred))
-        outs["features"].append(f.detach())
-        outs["activations"].append(a.detach().flatten(1))
-        outs["logits"].append(zd)
-        outs["probs"].append(probs)
-    return {k: torch.cat(v) for k, v in outs.items()}
+    return shared_passes(model, x, batch)
 
 
 def separate():

@@ -1,11 +1,18 @@
-// Grad-CAM display maps (layer4, predicted class, bilinear upsampling to
-// 28x28, per-image min-max) of 1000 Fashion-MNIST test images with ResNet18
-// (small stem, width 16, seeded weights), against the same computation in
-// Python torch on the same weights and inputs (bench/saliency_bench.py): once
-// as batched torch ops, once along pytorch-grad-cam's code path (hooks, numpy,
-// per-image scaling).
+// Grad-CAM display maps (layer4, predicted class, bilinear upsampling to the
+// input size, per-image min-max) against the same computation in Python torch
+// on the same weights and inputs (bench/saliency_bench.py): once as batched
+// torch ops, once along pytorch-grad-cam's code path (hooks, numpy, per-image
+// scaling). Two data sets:
+//   fashion-mnist  Fashion-MNIST test images, 1x28x28, ResNet18 small stem,
+//                  width 16, channels-last weights as `gradlens saliency`
+//                  and `evaluate` use them for 1-channel data on the CPU
+//   shapes         `make-shapes` images rendered at 224 px, 3x224x224,
+//                  torchvision's ResNet18 (ImageNet stem, width 64, 8
+//                  classes; torchvision.models.resnet18 on the Python side)
+// The weights are seeded (untrained): the timing does not depend on them.
 //
-// usage: saliency_bench [N=1000] [BATCH=100] [THREADS]   (both sides use THREADS)
+// usage: saliency_bench [N=1000] [BATCH=100] [THREADS] [fashion-mnist|shapes]
+//        (both sides use THREADS)
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -13,11 +20,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <string>
 
 #include "gradlens/core/npy.h"
 #include "gradlens/data/mnist.h"
+#include "gradlens/data/shapes.h"
 #include "gradlens/models/resnet.h"
 #include "gradlens/saliency/cam.h"
 
@@ -29,24 +38,44 @@ int main(int argc, char** argv) {
   const int64_t batch = argc > 2 ? std::atoll(argv[2]) : 100;
   if (argc > 3) at::set_num_threads(std::atoi(argv[3]));  // default: LibTorch's (1 with Debian's)
   const int threads = at::get_num_threads();
+  const std::string dataset = argc > 4 ? argv[4] : "fashion-mnist";
+  if (dataset != "fashion-mnist" && dataset != "shapes") {
+    std::cerr << "saliency_bench: the 4th argument must be fashion-mnist or shapes, got '" << dataset << "'\n";
+    return 2;
+  }
+  const bool shapes = dataset == "shapes";
   torch::manual_seed(0);
   models::ResNetConfig cfg;
   cfg.arch = "resnet18";
-  cfg.num_classes = 10;
-  cfg.in_channels = 1;
-  cfg.stem = models::Stem::kSmall;
-  cfg.width = 16;
+  cfg.num_classes = shapes ? 8 : 10;
+  cfg.in_channels = shapes ? 3 : 1;
+  cfg.stem = shapes ? models::Stem::kImageNet : models::Stem::kSmall;
+  cfg.width = shapes ? 64 : 16;
   models::ResNet model(cfg);
   model.train(false);
+  if (!shapes) model.to_channels_last();
 
-  const auto test = data::load_fashion_mnist(data::kDefaultFashionMnistDir, data::Split::kTest);
-  const auto x = data::to_float(test, test.images.slice(0, 0, n));
+  torch::Tensor x;
+  if (shapes) {
+    // Rendered in memory (as make-shapes writes them), normalised with the
+    // ImageNet mean and std.
+    std::vector<torch::Tensor> imgs;
+    for (int64_t i = 0; i < n; ++i)
+      imgs.push_back(data::render_shape(static_cast<int>(i % 8), 224, 0, i).image.permute({2, 0, 1}));
+    const auto mean = torch::tensor({0.485, 0.456, 0.406}, torch::kFloat).view({1, 3, 1, 1});
+    const auto std = torch::tensor({0.229, 0.224, 0.225}, torch::kFloat).view({1, 3, 1, 1});
+    x = ((torch::stack(imgs).to(torch::kFloat) / 255.0 - mean) / std).contiguous();
+  } else {
+    const auto test = data::load_fashion_mnist(data::kDefaultFashionMnistDir, data::Split::kTest);
+    x = data::to_float(test, test.images.slice(0, 0, n));
+  }
 
   const fs::path dir = fs::temp_directory_path() / ("gradlens-saliency-bench-" + std::to_string(::getpid()));
   fs::create_directories(dir / "params");
   for (auto& [name, p] : model.named_parameters()) core::write_npy(dir / "params" / (name + ".npy"), p.detach());
   for (auto& [name, b] : model.named_buffers()) core::write_npy(dir / "params" / (name + ".npy"), b.detach());
   core::write_npy(dir / "x.npy", x);
+  if (shapes) std::ofstream(dir / "arch.txt") << "torchvision-resnet18 8\n";
   {
     torch::NoGradGuard g;
     core::write_npy(dir / "logits.npy", model.forward(x));
@@ -83,9 +112,11 @@ int main(int argc, char** argv) {
     return at == std::string::npos ? -1.0 : std::atof(peer_out.c_str() + at + key.size() + 1);
   };
   const double py_torch = value("python_torch_s"), py_gradcam = value("python_gradcam_s");
-  std::printf("saliency: Grad-CAM maps of %lld Fashion-MNIST test images, resnet18 small stem width 16, layer4, "
-              "batch %lld, %d threads\n",
-              static_cast<long long>(n), static_cast<long long>(batch), threads);
+  std::printf("saliency: Grad-CAM maps of %lld %s, layer4, batch %lld, %d threads\n",
+              static_cast<long long>(n),
+              shapes ? "224-px make-shapes images, resnet18 (ImageNet stem, width 64)"
+                     : "Fashion-MNIST test images, resnet18 small stem width 16 (ours channels-last)",
+              static_cast<long long>(batch), threads);
   std::printf("  gradlens compute_attribution (1 forward + 1 backward per batch): %.3f s (%lld constant maps)\n",
               ours, static_cast<long long>(constant));
   std::printf("  python torch, same batched ops:                             %.3f s  ratio %.2fx\n", py_torch,

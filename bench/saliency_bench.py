@@ -1,8 +1,10 @@
 """Peer side of bench/saliency_bench.cpp: Grad-CAM maps in Python torch.
 
 usage: saliency_bench.py DIR THREADS BATCH
-DIR holds x.npy [N,1,28,28] float32 (normalised) and the weights of the
-gradlens ResNet18 (small stem, width 16) as DIR/params/<name>.npy, and
+DIR holds x.npy [N,C,H,W] float32 (normalised) and the weights of the
+gradlens ResNet18 as DIR/params/<name>.npy: the small stem, width 16 one
+(bench_resnet.py), or, when DIR/arch.txt says "torchvision-resnet18 K",
+torchvision's resnet18 with K classes (gradlens uses torchvision's names), and
 DIR/logits.npy and DIR/ours_maps.npy from gradlens. Builds the same network
 (torchvision's layout with a width option), loads the weights by name, checks
 the logits, and times Grad-CAM display maps at layer4 for the predicted class
@@ -23,13 +25,28 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bench_resnet import load_small_resnet18
+from bench_resnet import load_params, load_small_resnet18
 
 d, threads, batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 torch.set_num_threads(threads)
 
 
-model = load_small_resnet18(d)
+def load_torchvision_resnet18(d, classes):
+    import torchvision
+    net = load_params(torchvision.models.resnet18(num_classes=classes), d)
+
+    def body(x):
+        x = net.maxpool(net.relu(net.bn1(net.conv1(x))))
+        return net.layer4(net.layer3(net.layer2(net.layer1(x))))
+    net.body = body
+    return net
+
+
+try:
+    arch = open(f"{d}/arch.txt").read().split()
+except FileNotFoundError:
+    arch = []
+model = load_torchvision_resnet18(d, int(arch[1])) if arch else load_small_resnet18(d)
 x = torch.from_numpy(np.load(f"{d}/x.npy"))
 n = x.shape[0]
 with torch.no_grad():
