@@ -8,11 +8,10 @@
 #include "gradlens/cluster/kmeans.h"
 #include "gradlens/dist/context.h"
 #include "gradlens/dist/kmeans.h"
+#include "gradlens/dist/port.h"
 
 #include <torch/torch.h>
 
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,20 +30,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr int64_t kN = 100000, kD = 64, kK = 64, kIter = 20;
-
-// A TCP port on 127.0.0.1 that was free a moment ago.
-int bench_free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  const int port = ntohs(a.sin_port);
-  ::close(fd);
-  return port;
-}
 
 double since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -76,7 +61,7 @@ int bench_rank(const std::string& out) {
 // Runs `world` ranks of this binary; returns rank 0's KMeans seconds and iterations.
 std::pair<double, int> run_kmeans(int world, const fs::path& dir) {
   const fs::path out = dir / ("kmeans" + std::to_string(world) + ".txt");
-  const int port = bench_free_port();
+  const int port = gradlens::dist::free_loopback_port();
   std::vector<pid_t> pids;
   for (int r = 0; r < world; ++r) {
     const pid_t pid = ::fork();

@@ -4,6 +4,9 @@
 #include "gradlens/dist/kmeans.h"
 
 #include <torch/torch.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <csignal>

@@ -6,9 +6,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,24 +19,13 @@
 #include <thread>
 #include <vector>
 
+#include "gradlens/dist/port.h"
 #include "support/support.h"
 
 namespace gradlens::test {
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.
-inline int dist_free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  const int port = ntohs(a.sin_port);
-  ::close(fd);
-  return port;
-}
+inline int dist_free_port() { return dist::free_loopback_port(); }
 
 struct RankOutcome {
   int exit_code = -1;  ///< exit status, or -1 when killed by a signal

@@ -5,10 +5,8 @@
 // once one rank has failed, the others get `--timeout` seconds to finish (their
 // collectives fail by themselves when a peer is gone) and are then terminated.
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,6 +19,7 @@
 
 #include "gradlens/commands/commands.h"
 #include "gradlens/core/check.h"
+#include "gradlens/dist/port.h"
 
 extern char** environ;
 
@@ -34,22 +33,6 @@ struct LaunchConfig {
   double timeout = 300;
   std::vector<std::string> command;
 };
-
-// A port on 127.0.0.1 that was free a moment ago (0 on failure).
-int launch_free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return 0;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
-    port = ntohs(a.sin_port);
-  ::close(fd);
-  return port;
-}
 
 struct LaunchRank {
   pid_t pid = -1;
@@ -89,7 +72,7 @@ int launch_run(const LaunchConfig& cfg, Context& ctx) {
   GRADLENS_CHECK(!cfg.command.empty(), "launch: no command given; use 'gradlens launch -n N -- <command ...>'");
   GRADLENS_CHECK(cfg.timeout > 0, "launch --timeout must be > 0 seconds, got ", cfg.timeout);
   const std::string exe = std::filesystem::read_symlink("/proc/self/exe").string();
-  const int port = cfg.port > 0 ? cfg.port : launch_free_port();
+  const int port = cfg.port > 0 ? cfg.port : dist::free_loopback_port();
   GRADLENS_CHECK(port > 0, "launch: could not find a free TCP port on 127.0.0.1; pass --port");
   std::ostream* streams[2] = {ctx.out, ctx.err};
 
