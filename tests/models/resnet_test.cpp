@@ -82,8 +82,14 @@ TEST_F(ResNetTest, ZeroInitResidualMakesBlocksIdentityOnTheirInput) {
   cfg.zero_init_residual = true;
   cfg.width = 8;
   ResNet m(cfg);
-  for (auto& [n, p] : m.named_parameters())
-    if (n == "layer1.0.bn2.weight") EXPECT_EQ(p.abs().sum().item<double>(), 0.0);
+  int zeroed = 0;
+  for (auto& [n, p] : m.named_parameters()) {
+    if (n.size() > 11 && n.compare(n.size() - 11, 11, ".bn2.weight") == 0) {
+      EXPECT_EQ(p.abs().sum().item<double>(), 0.0) << n;
+      ++zeroed;
+    }
+  }
+  EXPECT_EQ(zeroed, 8) << "resnet18 has 8 basic blocks, each with a zero-initialised bn2";
 }
 
 TEST_F(ResNetTest, UnknownModelAndLayerAreClearErrors) {
