@@ -17,9 +17,9 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
-#include <sstream>
 #include <string>
 
+#include "bench_peer.h"
 #include "gradlens/core/npy.h"
 #include "gradlens/core/runtime.h"
 #include "gradlens/data/dataset.h"
@@ -87,26 +87,8 @@ int main(int argc, char** argv) {
   const std::string cmd = std::string("/usr/bin/python3 ") + GRADLENS_SOURCE_DIR + "/bench/evaluate_bench.py " +
                           dir.string() + " " + std::to_string(rt.threads) + " " + std::to_string(cfg.batch_size) +
                           " " + std::to_string(cfg.seed) + " 2>&1";
-  std::string peer_out;
-  if (FILE* p = popen(cmd.c_str(), "r")) {
-    char buf[512];
-    while (fgets(buf, sizeof buf, p)) peer_out += buf;
-    pclose(p);
-  }
-  std::map<std::string, double> peer;  // "key value" lines
-  {
-    std::istringstream lines(peer_out);
-    std::string key;
-    double v = 0.0;
-    for (std::string line; std::getline(lines, line);) {
-      std::istringstream ls(line);
-      if (ls >> key >> v) peer[key] = v;
-    }
-  }
-  auto value = [&](const std::string& key) {
-    const auto it = peer.find(key);
-    return it == peer.end() ? std::nan("") : it->second;
-  };
+  const std::string peer_out = bench::run_peer(cmd);
+  const bench::PeerValues value(peer_out);
   if (std::isnan(value("stage_total"))) {
     std::cerr << "evaluate_bench: the Python side failed:\n" << peer_out;
     return 1;

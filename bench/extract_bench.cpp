@@ -8,12 +8,14 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <string>
 
+#include "bench_peer.h"
 #include "gradlens/core/npy.h"
 #include "gradlens/data/mnist.h"
 #include "gradlens/extract/representations.h"
@@ -97,16 +99,8 @@ int main(int argc, char** argv) {
   const std::string cmd = std::string("/usr/bin/python3 ") + GRADLENS_SOURCE_DIR +
                           "/bench/extract_bench.py " + dir.string() + " " + std::to_string(threads) +
                           " " + std::to_string(batch);
-  std::string peer_out;
-  if (FILE* p = popen(cmd.c_str(), "r")) {
-    char buf[512];
-    while (fgets(buf, sizeof buf, p)) peer_out += buf;
-    pclose(p);
-  }
-  auto value = [&](const std::string& key) {
-    const auto at = peer_out.find(key + " ");
-    return at == std::string::npos ? -1.0 : std::atof(peer_out.c_str() + at + key.size() + 1);
-  };
+  const std::string peer_out = bench::run_peer(cmd);
+  const bench::PeerValues value(peer_out);
   const double shared = value("python_shared_s"), separate = value("python_separate_s");
   std::printf("extract: %lld Fashion-MNIST test images, resnet18 small stem width 16, batch %lld, %d threads\n",
               static_cast<long long>(n), static_cast<long long>(batch), threads);
@@ -118,7 +112,7 @@ int main(int argc, char** argv) {
   std::printf("    python plain forward (reference)     %.3f s\n", value("python_forward_s"));
   std::printf("  logits max abs diff (weights loaded by name): %g\n", value("logits_max_abs_diff"));
   std::printf("  outputs max rel diff vs python:               %g\n", value("max_rel_diff"));
-  if (shared < 0) std::cout << peer_out;
+  if (std::isnan(shared)) std::cout << peer_out;
   std::error_code ec;
   fs::remove_all(dir, ec);
   return 0;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -24,6 +25,7 @@
 #include <iostream>
 #include <string>
 
+#include "bench_peer.h"
 #include "gradlens/core/npy.h"
 #include "gradlens/data/mnist.h"
 #include "gradlens/data/shapes.h"
@@ -101,16 +103,8 @@ int main(int argc, char** argv) {
 
   const std::string cmd = std::string("/usr/bin/python3 ") + GRADLENS_SOURCE_DIR + "/bench/saliency_bench.py " +
                           dir.string() + " " + std::to_string(threads) + " " + std::to_string(batch);
-  std::string peer_out;
-  if (FILE* p = popen(cmd.c_str(), "r")) {
-    char buf[512];
-    while (fgets(buf, sizeof buf, p)) peer_out += buf;
-    pclose(p);
-  }
-  auto value = [&](const std::string& key) {
-    const auto at = peer_out.find(key + " ");
-    return at == std::string::npos ? -1.0 : std::atof(peer_out.c_str() + at + key.size() + 1);
-  };
+  const std::string peer_out = bench::run_peer(cmd);
+  const bench::PeerValues value(peer_out);
   const double py_torch = value("python_torch_s"), py_gradcam = value("python_gradcam_s");
   std::printf("saliency: Grad-CAM maps of %lld %s, layer4, batch %lld, %d threads\n",
               static_cast<long long>(n),
@@ -125,7 +119,7 @@ int main(int argc, char** argv) {
               py_gradcam / ours);
   std::printf("  logits max abs diff (weights loaded by name): %g\n", value("logits_max_abs_diff"));
   std::printf("  maps max abs diff vs python:                  %g\n", value("maps_max_abs_diff"));
-  if (py_torch < 0) std::cout << peer_out;
+  if (std::isnan(py_torch)) std::cout << peer_out;
   std::error_code ec;
   fs::remove_all(dir, ec);
   return 0;
