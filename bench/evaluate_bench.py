@@ -153,7 +153,7 @@ def errors(reps, y, preds, k, seed, kmeans_labels):
     per_class = np.diag(cm) / cm.sum(1)
     probs = reps["probs"].astype(np.float64)
     emb = reps["param-grad"]
-    label_scores(probs, y, emb, 10)
+    label_scores(probs, y, emb, 10)  # on the given labels: gradlens computes (and reports) these too
     rng = np.random.RandomState(seed)
     n_flip = int(round(0.05 * len(y)))
     pos = rng.choice(len(y), n_flip, replace=False)
@@ -166,6 +166,7 @@ def errors(reps, y, preds, k, seed, kmeans_labels):
         quality[name] = (roc_auc_score(flipped, s), flipped[top[:n_flip]].mean(), flipped[top[:10]].mean())
     wrong = np.nonzero(preds != y)[0]
     if len(wrong):
+        # the errors' neighbours, which gradlens reports; timed, not compared
         neighbours(emb, 5, wrong)
         neighbours(reps["features"], 5, wrong)
     per_cluster = {name: np.bincount(kmeans_labels[name][wrong], minlength=k)
