@@ -4,6 +4,7 @@
 #include "gradlens/core/check.h"
 #include "gradlens/saliency/map_checks.h"
 
+#include <algorithm>
 #include <random>
 
 namespace gradlens::saliency {
@@ -62,21 +63,33 @@ std::vector<double> matlab_colon_from_zero(double d, double b) {
 
 /// AUC of one split of AUC_Borji.m / AUC_shuffled.m. `positives` sorted
 /// ascending (normalised saliency at the fixations); `negatives` the split's
-/// normalised values (reordered here).
-double split_auc(const std::vector<double>& positives, std::vector<double>& negatives,
-                 double step) {
-  std::sort(negatives.begin(), negatives.end());
-  const double top = std::max(positives.back(), negatives.back());
+/// normalised values. The ROC needs only #{negatives >= t} at the few
+/// thresholds 0:step:top, so each negative is binned by the number of
+/// thresholds at or below it (no sort; the counts are the reference's).
+double split_auc(const std::vector<double>& positives, const std::vector<double>& negatives,
+                 double step, std::vector<int64_t>& bins) {
+  const double top = std::max(positives.back(), *std::max_element(negatives.begin(), negatives.end()));
   const std::vector<double> thresholds = matlab_colon_from_zero(step, top);
-  const auto count_at_least = [](const std::vector<double>& sorted, double t) {
-    return static_cast<double>(sorted.end() - std::lower_bound(sorted.begin(), sorted.end(), t));
-  };
+  const auto n_thr = static_cast<int64_t>(thresholds.size());
+  bins.assign(static_cast<size_t>(n_thr) + 1, 0);
+  for (double v : negatives) {
+    // #{thresholds <= v}: the thresholds are j * step up to rounding, so
+    // start from floor(v / step) + 1 and step to the exact count.
+    int64_t c = std::clamp<int64_t>(static_cast<int64_t>(v / step) + 1, 0, n_thr);
+    while (c < n_thr && thresholds[c] <= v) ++c;
+    while (c > 0 && thresholds[c - 1] > v) --c;
+    bins[c]++;
+  }
+  // bins[c] = #{v : exactly c thresholds <= v}; suffix sums give
+  // at_least[j] = #{v >= thresholds[j]} = sum over c > j of bins[c].
+  for (int64_t c = n_thr - 1; c >= 0; --c) bins[c] += bins[c + 1];
   const auto n_pos = static_cast<double>(positives.size());
   const auto n_neg = static_cast<double>(negatives.size());
   std::vector<double> tp{0.0}, fp{0.0};
-  for (auto t = thresholds.rbegin(); t != thresholds.rend(); ++t) {
-    tp.push_back(count_at_least(positives, *t) / n_pos);
-    fp.push_back(count_at_least(negatives, *t) / n_neg);
+  for (int64_t j = n_thr - 1; j >= 0; --j) {
+    const auto pos_at_least = positives.end() - std::lower_bound(positives.begin(), positives.end(), thresholds[j]);
+    tp.push_back(static_cast<double>(pos_at_least) / n_pos);
+    fp.push_back(static_cast<double>(bins[j + 1]) / n_neg);
   }
   tp.push_back(1.0);
   fp.push_back(1.0);
@@ -97,12 +110,19 @@ double mean_split_auc(const MapView& map, const std::vector<int64_t>& fixated,
   for (size_t j = 0; j < fixated.size(); ++j) positives[j] = map.norm(fixated[j]);
   std::sort(positives.begin(), positives.end());
   const size_t k = negatives.size() / static_cast<size_t>(n_splits);
-  std::vector<double> values(k);
+  // Splits in parallel, summed in order afterwards (the same value for any
+  // thread count).
+  std::vector<double> per_split(static_cast<size_t>(n_splits));
+  at::parallel_for(0, n_splits, 8, [&](int64_t s0, int64_t s1) {
+    std::vector<double> values(k);
+    std::vector<int64_t> bins;
+    for (int64_t s = s0; s < s1; ++s) {
+      for (size_t j = 0; j < k; ++j) values[j] = map.norm(negatives[s * k + j]);
+      per_split[s] = split_auc(positives, values, step, bins);
+    }
+  });
   double sum = 0;
-  for (int64_t s = 0; s < n_splits; ++s) {
-    for (size_t j = 0; j < k; ++j) values[j] = map.norm(negatives[s * k + j]);
-    sum += split_auc(positives, values, step);
-  }
+  for (double v : per_split) sum += v;
   return sum / static_cast<double>(n_splits);
 }
 
