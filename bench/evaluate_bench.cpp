@@ -81,7 +81,8 @@ int main(int argc, char** argv) {
     ours[stage] = s;
     staged += s;
   }
-  ours["report"] = res.seconds - staged;  // data loading, tables, figures, overlays, HTML, rename
+  ours["report"] = res.report_seconds;                   // tables, figures, overlays, HTML, rename
+  ours["setup"] = res.seconds - staged - res.report_seconds;  // data set and model loading
 
   // Python, on the same inputs.
   const std::string cmd = std::string("/usr/bin/python3 ") + GRADLENS_SOURCE_DIR + "/bench/evaluate_bench.py " +
@@ -108,8 +109,14 @@ int main(int argc, char** argv) {
               "report", ours["report"], "-", "-");
   std::printf("  end to end without the report: %.3f s vs %.3f s, ratio %.2fx\n", ours_common, py_total,
               py_total / ours_common);
-  std::printf("  end to end with our report:    %.3f s vs %.3f s, ratio %.2fx\n", res.seconds, py_total,
-              py_total / res.seconds);
+  // Python's clock starts after it has read the prepared images and weights,
+  // so the like-for-like total leaves out our data set and model loading.
+  const double ours_with_report = ours_common + ours["report"];
+  std::printf("  end to end with our report:    %.3f s vs %.3f s, ratio %.2fx\n", ours_with_report, py_total,
+              py_total / ours_with_report);
+  std::printf("  (gradlens also loaded the data set and the model in %.3f s, outside both clocks;"
+              " its whole run took %.3f s)\n",
+              ours["setup"], res.seconds);
   std::printf("  peak RSS: gradlens %.0f MB (this process, incl. data loading), python %.0f MB\n", our_rss_mb,
               value("peak_rss_mb"));
 

@@ -125,7 +125,8 @@ struct EvaluateResult {
   std::vector<std::string> paths;  ///< source paths (ImageFolder), else empty
   torch::Tensor images;            ///< uint8 [N, C, H, W] (for the overlays)
   std::vector<std::string> warnings;
-  double seconds = 0.0;
+  double seconds = 0.0;         ///< end to end
+  double report_seconds = 0.0;  ///< tables, figures, HTML and the rename
   std::filesystem::path report_html, report_md;
 };
 

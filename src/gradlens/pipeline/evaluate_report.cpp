@@ -9,6 +9,7 @@
 
 #include <ctime>
 #include <filesystem>
+#include <future>
 #include <thread>
 
 #include "gradlens/core/check.h"
@@ -439,14 +440,23 @@ void write_evaluate_report(const EvaluateConfig& cfg, EvaluateResult& res, const
   evrep_write_table(dir, "label-error-ranking", trank);
   core::write_text_atomically(dir / "samples.csv", evrep_samples_csv(cfg, res));
 
-  std::vector<std::pair<fs::path, fs::path>> figures;  // (pca, confusion) per model
+  // The gnuplot figures render in their own processes: start them all, draw
+  // the overlays here meanwhile, then wait (an exception reaches us by get()).
+  std::vector<std::future<fs::path>> pca_jobs, confusion_jobs;
   for (const auto& m : res.models) {
-    figures.emplace_back(evrep_pca_figure(cfg, res, m, dir / "figures"),
-                         evrep_confusion_figure(res, m, dir / "figures"));
+    pca_jobs.push_back(std::async(std::launch::async, [&cfg, &res, &m, &dir] {
+      return evrep_pca_figure(cfg, res, m, dir / "figures");
+    }));
+    confusion_jobs.push_back(std::async(std::launch::async, [&res, &m, &dir] {
+      return evrep_confusion_figure(res, m, dir / "figures");
+    }));
+  }
+  for (const auto& m : res.models) {
     core::write_npy((dir / "figures" / (m.slug + "-gradcam-maps.npy")).string(), m.saliency.maps);
   }
-
   const fs::path overlay = evrep_overlay_figure(cfg, res, dir / "figures");
+  std::vector<std::pair<fs::path, fs::path>> figures;  // (pca, confusion) per model
+  for (size_t i = 0; i < pca_jobs.size(); ++i) figures.emplace_back(pca_jobs[i].get(), confusion_jobs[i].get());
   const std::string protocol = evrep_protocol(cfg, res);
   const std::string when = evrep_now();
   const std::string machine =
