@@ -10,17 +10,30 @@
 
 namespace gradlens::pipeline {
 
+namespace {
+
+bool ds_is_idx(const DataConfig& cfg) { return cfg.data == "fashion-mnist" || cfg.data == "mnist"; }
+
+data::Dataset ds_load_idx(const DataConfig& cfg, data::Split split) {
+  const bool fashion = cfg.data == "fashion-mnist";
+  const std::string dir =
+      !cfg.idx_dir.empty() ? cfg.idx_dir : (fashion ? data::kDefaultFashionMnistDir : "/usr/share/datasets/mnist");
+  return fashion ? data::load_fashion_mnist(dir, split) : data::load_mnist(dir, split);
+}
+
+// The per-class limits of --train-per-class / --test-per-class.
+data::Dataset ds_limit(data::Dataset ds, int64_t per_class, const DataConfig& cfg, uint64_t seed) {
+  if (per_class <= 0) return ds;
+  return data::balanced_subset(ds, per_class, data::parse_subset_mode(cfg.subset, "--subset"), seed);
+}
+
+}  // namespace
+
 Splits load_splits(const DataConfig& cfg, uint64_t seed) {
   Splits s;
-  if (cfg.data == "fashion-mnist" || cfg.data == "mnist") {
-    const bool fashion = cfg.data == "fashion-mnist";
-    const std::string dir =
-        !cfg.idx_dir.empty() ? cfg.idx_dir
-                             : (fashion ? data::kDefaultFashionMnistDir : "/usr/share/datasets/mnist");
-    s.train = fashion ? data::load_fashion_mnist(dir, data::Split::kTrain)
-                      : data::load_mnist(dir, data::Split::kTrain);
-    s.test = fashion ? data::load_fashion_mnist(dir, data::Split::kTest)
-                     : data::load_mnist(dir, data::Split::kTest);
+  if (ds_is_idx(cfg)) {
+    s.train = ds_load_idx(cfg, data::Split::kTrain);
+    s.test = ds_load_idx(cfg, data::Split::kTest);
   } else {
     GRADLENS_CHECK(std::filesystem::is_directory(cfg.data), "--data ", cfg.data,
                    ": not 'fashion-mnist', 'mnist' or an existing ImageFolder directory "
@@ -42,12 +55,22 @@ Splits load_splits(const DataConfig& cfg, uint64_t seed) {
     s.test.mean = s.train.mean;
     s.test.std = s.train.std;
   }
-  const auto mode = data::parse_subset_mode(cfg.subset, "--subset");
-  if (cfg.train_per_class > 0)
-    s.train = data::balanced_subset(s.train, cfg.train_per_class, mode, seed);
-  if (cfg.test_per_class > 0)
-    s.test = data::balanced_subset(s.test, cfg.test_per_class, mode, seed + 1);
+  data::parse_subset_mode(cfg.subset, "--subset");  // checked even without a limit
+  s.train = ds_limit(std::move(s.train), cfg.train_per_class, cfg, seed);
+  s.test = ds_limit(std::move(s.test), cfg.test_per_class, cfg, seed + 1);
   return s;
+}
+
+data::Dataset load_split(const DataConfig& cfg, uint64_t seed, bool train) {
+  if (ds_is_idx(cfg)) {
+    // Each IDX split is its own pair of files with fixed normalisation
+    // constants, so only the split asked for is read.
+    data::parse_subset_mode(cfg.subset, "--subset");
+    return train ? ds_limit(ds_load_idx(cfg, data::Split::kTrain), cfg.train_per_class, cfg, seed)
+                 : ds_limit(ds_load_idx(cfg, data::Split::kTest), cfg.test_per_class, cfg, seed + 1);
+  }
+  Splits s = load_splits(cfg, seed);  // an ImageFolder's test split needs the training statistics
+  return train ? std::move(s.train) : std::move(s.test);
 }
 
 }  // namespace gradlens::pipeline

@@ -18,4 +18,9 @@ struct Splits {
 /// per-class limits. Throws c10::Error naming --data on failure.
 Splits load_splits(const DataConfig& cfg, uint64_t seed);
 
+/// One split of load_splits(cfg, seed): the training split when `train`,
+/// else the test split. For Fashion-MNIST/MNIST only that split's IDX files
+/// are read; an ImageFolder is split (and normalised) as load_splits does.
+data::Dataset load_split(const DataConfig& cfg, uint64_t seed, bool train);
+
 }  // namespace gradlens::pipeline

@@ -261,8 +261,7 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
   const auto device = core::parse_device(cfg.device);
 
   // The evaluation set: the first per_class test images of each class.
-  auto splits = load_splits(cfg.data, cfg.seed);
-  auto& full = splits.test;
+  const data::Dataset full = load_split(cfg.data, cfg.seed, /*train=*/false);
   GRADLENS_CHECK(full.size() > 0, "--data ", cfg.data.data, ": the test split is empty");
   const auto indices = data::per_class_indices(full.labels, cfg.per_class, data::SubsetMode::kFirst, 0,
                                                full.num_classes(), full.class_names);
@@ -375,7 +374,8 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
   res.out = out;
   res.report_html = out / "report.html";
   res.report_md = out / "report.md";
-  core::report(progress, {"report", 1, 1, eval_since(t0), {}, true, "wrote " + out.string()});
+  res.report_seconds = eval_since(t0);
+  core::report(progress, {"report", 1, 1, res.report_seconds, {}, true, "wrote " + out.string()});
   res.seconds = eval_since(t_all);
   return res;
 }

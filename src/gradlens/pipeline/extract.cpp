@@ -40,8 +40,7 @@ extract::ExtractRunResult run_extract_command(const ExtractCommandConfig& cfg,
   auto device = core::parse_device(cfg.device);
   if (comm.world_size() > 1 && device.is_cuda() && !device.has_index())
     device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(comm.local_rank()));
-  auto splits = load_splits(cfg.data, cfg.seed);
-  auto& full = cfg.split == "train" ? splits.train : splits.test;
+  const data::Dataset full = load_split(cfg.data, cfg.seed, cfg.split == "train");
   extract::ExtractConfig ec = cfg.extract;
   data::Dataset ds = full;
   if (cfg.per_class > 0) {

@@ -564,8 +564,7 @@ SaliencyCommandResult run_saliency_command(const SaliencyCommandConfig& cfg, con
                    " exists and is not a gradlens saliency directory (no summary.json); refusing to replace it");
   }
   const auto device = core::parse_device(cfg.device);
-  auto splits = load_splits(cfg.data, cfg.seed);
-  auto& full = cfg.split == "train" ? splits.train : splits.test;
+  const data::Dataset full = load_split(cfg.data, cfg.seed, cfg.split == "train");
   data::Dataset ds = full;
   torch::Tensor indices;
   if (cfg.per_class > 0) {
