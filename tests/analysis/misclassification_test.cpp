@@ -1,6 +1,6 @@
 #include "gradlens/analysis/misclassification.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <cmath>
 

@@ -10,7 +10,7 @@
 #include "analysis/sk_peer.h"
 #include "support/support.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <algorithm>
 #include <fstream>
@@ -38,9 +38,9 @@ torch::Tensor ra_peer_data(const RaPeerCase& c, torch::Tensor& labels) {
   return x.to(torch::kFloat32);
 }
 
-class RaPeerTest : public test::SeededTest {};
+class RepresentationAnalysisPeer : public test::SeededTest {};
 
-TEST_F(RaPeerTest, MatchesScikitLearnOnTheSameProtocol) {
+TEST_F(RepresentationAnalysisPeer, MatchesScikitLearnOnTheSameProtocol) {
   if (!test::python_has("sklearn")) GTEST_SKIP() << "python3-sklearn not installed";
   std::vector<RaPeerCase> cases(3);
   // Wider than 50 features, full covariance on the 50 PCA dims.

@@ -2,7 +2,7 @@
 // messages.
 #include "gradlens/cli.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <nlohmann/json.hpp>
 

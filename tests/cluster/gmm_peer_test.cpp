@@ -6,12 +6,13 @@
 #include "analysis/sk_peer.h"
 #include "support/support.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 namespace gradlens::cluster {
 namespace {
 
 using test::SeededTest;
+class GmmPeer : public SeededTest {};
 
 struct GmmCase {
   torch::Tensor x;
@@ -23,7 +24,7 @@ const char* cov_name(CovarianceType t) {
   return t == CovarianceType::kFull ? "full" : t == CovarianceType::kTied ? "tied" : t == CovarianceType::kDiag ? "diag" : "spherical";
 }
 
-TEST_F(SeededTest, GmmMatchesScikitLearn) {
+TEST_F(GmmPeer, MatchesScikitLearn) {
   if (!test::python_has("sklearn")) GTEST_SKIP() << "scikit-learn is not installed for /usr/bin/python3";
   // Three anisotropic blobs in 3-D, overlapping a little.
   const auto truth = torch::randint(0, 3, {400}, torch::kInt64);

@@ -6,12 +6,13 @@
 #include "analysis/sk_peer.h"
 #include "support/support.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 namespace gradlens::cluster {
 namespace {
 
 using test::SeededTest;
+class KMeansPeer : public SeededTest {};
 
 struct KMeansCase {
   torch::Tensor x;
@@ -19,7 +20,7 @@ struct KMeansCase {
   std::string init_name;
 };
 
-TEST_F(SeededTest, KMeansMatchesScikitLearn) {
+TEST_F(KMeansPeer, MatchesScikitLearn) {
   if (!test::python_has("sklearn")) GTEST_SKIP() << "scikit-learn is not installed for /usr/bin/python3";
   std::vector<KMeansCase> cases;
   auto add = [&cases](torch::Tensor x, int64_t k, KMeansInit init, int n_init, uint64_t seed) {

@@ -2,7 +2,7 @@
 // labels? (Cluster tests must pass whatever numbers the clusters get.)
 #pragma once
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <map>
 

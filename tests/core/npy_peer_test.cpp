@@ -1,7 +1,7 @@
 // numpy loads what gradlens writes (byte-identical to np.save), and gradlens
 // loads what numpy writes.
 #include "gradlens/core/npy.h"
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "support/support.h"
 

@@ -1,6 +1,8 @@
 #include "gradlens/core/runtime.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <torch/cuda.h>
+#include <ATen/Parallel.h>
 
 #include "support/support.h"
 

@@ -1,6 +1,6 @@
 #include "gradlens/data/augment.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "support/support.h"
 

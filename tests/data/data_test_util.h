@@ -2,7 +2,7 @@
 #pragma once
 
 #include <stb_image_write.h>
-#include <torch/torch.h>
+#include <torch/types.h>
 #include <zlib.h>
 
 #include <cstdint>

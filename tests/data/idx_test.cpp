@@ -1,6 +1,6 @@
 #include "gradlens/data/idx.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "data/data_test_util.h"
 #include "support/support.h"

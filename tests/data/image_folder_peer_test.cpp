@@ -9,7 +9,7 @@
 // a maximum absolute difference of 1 grey level, and all test images are
 // lossless (PNG/BMP) so that decoder differences (stb vs libjpeg) cannot enter.
 #include <stb_image_write.h>
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <nlohmann/json.hpp>
 

@@ -1,6 +1,6 @@
 #include "gradlens/data/image_folder.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "data/data_test_util.h"
 #include "gradlens/core/fs.h"

@@ -1,6 +1,6 @@
 #include "gradlens/data/image_ops.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "support/support.h"
 

@@ -1,6 +1,6 @@
 #include "gradlens/data/mnist.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <chrono>
 

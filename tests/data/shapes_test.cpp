@@ -1,6 +1,6 @@
 #include "gradlens/data/shapes.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 #include <unistd.h>
 #include <zlib.h>
 

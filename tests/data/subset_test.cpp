@@ -1,6 +1,6 @@
 #include "gradlens/data/subset.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <set>
 

@@ -3,7 +3,7 @@
 #include "gradlens/dist/context.h"
 #include "gradlens/dist/kmeans.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <cstdlib>
 #include <map>

@@ -1,7 +1,7 @@
 // `gradlens launch -n 2 -- extract ...` equals a single-process extract file
 // by file; a rank killed mid-run makes the run fail naming it, with no
 // complete run directory. Runs the built gradlens binary.
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>

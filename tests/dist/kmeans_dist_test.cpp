@@ -5,7 +5,7 @@
 #include "gradlens/dist/context.h"
 #include "gradlens/dist/kmeans.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "dist/dist_test_util.h"
 #include "gradlens/core/npy.h"

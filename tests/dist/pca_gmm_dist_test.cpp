@@ -8,7 +8,7 @@
 #include "gradlens/dist/pca.h"
 #include "gradlens/reduce/pca.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "dist/dist_test_util.h"
 #include "gradlens/core/npy.h"

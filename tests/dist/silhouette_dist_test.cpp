@@ -4,7 +4,7 @@
 #include "gradlens/dist/silhouette.h"
 #include "gradlens/metrics/internal.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "dist/dist_test_util.h"
 #include "gradlens/core/npy.h"

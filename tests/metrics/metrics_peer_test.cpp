@@ -8,12 +8,13 @@
 #include "analysis/sk_peer.h"
 #include "support/support.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 namespace gradlens::metrics {
 namespace {
 
 using test::SeededTest;
+class MetricsPeer : public SeededTest {};
 
 struct Case {
   torch::Tensor t, p, x;  // x undefined: no internal criteria
@@ -58,7 +59,7 @@ std::vector<Case> make_cases() {
   return cases;
 }
 
-TEST_F(SeededTest, MetricsMatchScikitLearn) {
+TEST_F(MetricsPeer, MetricsMatchScikitLearn) {
   if (!test::python_has("sklearn")) GTEST_SKIP() << "scikit-learn is not installed for /usr/bin/python3";
   const auto cases = make_cases();
   test::TempDir dir;
@@ -135,7 +136,7 @@ TEST_F(SeededTest, MetricsMatchScikitLearn) {
             << "\n";
 }
 
-TEST_F(SeededTest, HungarianMatchesScipy) {
+TEST_F(MetricsPeer, HungarianMatchesScipy) {
   if (!test::python_has("scipy")) GTEST_SKIP() << "scipy is not installed for /usr/bin/python3";
   const std::vector<std::pair<int64_t, int64_t>> shapes = {{5, 5}, {4, 7}, {8, 3}, {30, 30}, {1, 6}, {25, 40}};
   test::TempDir dir;

@@ -1,6 +1,6 @@
 #include "gradlens/models/resnet.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "gradlens/core/fs.h"
 #include "gradlens/models/checkpoint.h"

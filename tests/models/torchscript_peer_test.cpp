@@ -4,7 +4,7 @@
 #include "gradlens/models/torchscript.h"
 
 #include <torch/script.h>
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <fstream>
 
@@ -13,7 +13,7 @@
 namespace gradlens::models {
 namespace {
 
-class TorchvisionParity : public ::testing::Test {
+class TorchvisionParityPeer : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new test::TempDir();
@@ -33,9 +33,9 @@ class TorchvisionParity : public ::testing::Test {
   static bool ok_;
   static std::string log_;
 };
-test::TempDir* TorchvisionParity::dir_ = nullptr;
-bool TorchvisionParity::ok_ = false;
-std::string TorchvisionParity::log_;
+test::TempDir* TorchvisionParityPeer::dir_ = nullptr;
+bool TorchvisionParityPeer::ok_ = false;
+std::string TorchvisionParityPeer::log_;
 
 void check_arch(const test::fs::path& dir, const std::string& arch) {
   TorchScriptClassifier ts((dir / (arch + ".pt")).string(), torch::kCPU, {0, 64});
@@ -67,16 +67,16 @@ void check_arch(const test::fs::path& dir, const std::string& arch) {
   EXPECT_LT(test::max_abs_diff(native.body(x, "layer3"), ts.body(x, "layer3")), 1e-4);
 }
 
-TEST_F(TorchvisionParity, ResNet18LogitsMatchTorchvision) { check_arch(dir_->path(), "resnet18"); }
-TEST_F(TorchvisionParity, ResNet50LogitsMatchTorchvision) { check_arch(dir_->path(), "resnet50"); }
+TEST_F(TorchvisionParityPeer, ResNet18LogitsMatchTorchvision) { check_arch(dir_->path(), "resnet18"); }
+TEST_F(TorchvisionParityPeer, ResNet50LogitsMatchTorchvision) { check_arch(dir_->path(), "resnet50"); }
 
-TEST_F(TorchvisionParity, AModuleThatIsNotAClassifierIsRejected) {
+TEST_F(TorchvisionParityPeer, AModuleThatIsNotAClassifierIsRejected) {
   GRADLENS_EXPECT_THROWS_WITH(
       TorchScriptClassifier((dir_->path() / "not_a_classifier.pt").string(), torch::kCPU, {3, 32}),
       "is not a classifier");
 }
 
-TEST(TorchScriptLoad, AFileThatIsNotTorchScriptNamesThePath) {
+TEST(TorchScriptLoadPeer, AFileThatIsNotTorchScriptNamesThePath) {
   test::TempDir dir;
   { std::ofstream(dir / "junk.pt") << "junk"; }
   GRADLENS_EXPECT_THROWS_WITH(TorchScriptClassifier((dir / "junk.pt").string(), torch::kCPU),

@@ -4,7 +4,7 @@
 #include "pipeline/analyze_test_util.h"
 #include "support/support.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <nlohmann/json.hpp>
 

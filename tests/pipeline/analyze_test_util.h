@@ -3,7 +3,7 @@
 // model and no python.
 #pragma once
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <nlohmann/json.hpp>
 

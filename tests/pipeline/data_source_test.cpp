@@ -1,6 +1,6 @@
 #include "gradlens/pipeline/data_source.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <gtest/gtest.h>
 

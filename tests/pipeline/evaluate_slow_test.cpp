@@ -6,7 +6,7 @@
 // default architecture (ResNet18, small stem, width 16) for one epoch on the
 // full training set (~1 minute on 2 cores). The fully trained default model
 // scores higher (README, "Evaluation": AUROC 0.998 for self-confidence).
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <cstdlib>
 

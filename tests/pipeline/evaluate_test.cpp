@@ -2,7 +2,7 @@
 // the report's numbers are recomputed here from the files it leaves behind.
 #include "gradlens/pipeline/evaluate.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>

@@ -2,7 +2,7 @@
 // directory written by write_saliency_outputs().
 #include "gradlens/pipeline/saliency.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <nlohmann/json.hpp>
 #include <stb_image.h>

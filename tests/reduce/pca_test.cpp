@@ -3,7 +3,7 @@
 
 #include "support/support.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 namespace gradlens::reduce {
 namespace {

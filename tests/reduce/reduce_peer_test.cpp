@@ -6,12 +6,13 @@
 #include "analysis/sk_peer.h"
 #include "support/support.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 namespace gradlens::reduce {
 namespace {
 
 using test::SeededTest;
+class ReducePeer : public SeededTest {};
 
 struct Case {
   torch::Tensor x;
@@ -19,7 +20,7 @@ struct Case {
   std::string sk_solver;
 };
 
-TEST_F(SeededTest, PcaAndRandomStateMatchNumpyAndScikitLearn) {
+TEST_F(ReducePeer, PcaAndRandomStateMatchNumpyAndScikitLearn) {
   if (!test::python_has("sklearn")) GTEST_SKIP() << "scikit-learn is not installed for /usr/bin/python3";
   auto data = [](int64_t n, int64_t d) {
     // A decaying spectrum with distinct gaps, mixed by a random rotation.

@@ -2,7 +2,7 @@
 // the PNG is decoded again with stb_image and checked pixel by pixel.
 #include "gradlens/report/overlay.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <stb_image.h>
 

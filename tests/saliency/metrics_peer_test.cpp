@@ -43,9 +43,9 @@ std::map<std::string, torch::Tensor> parse(const std::string& output) {
   return rows;
 }
 
-class SaliencyMetricsPeerTest : public test::SeededTest {};
+class SaliencyMetricsPeer : public test::SeededTest {};
 
-TEST_F(SaliencyMetricsPeerTest, AllMetricsMatchNumpyReference) {
+TEST_F(SaliencyMetricsPeer, AllMetricsMatchNumpyReference) {
   if (!test::python_has("numpy")) GTEST_SKIP() << "numpy missing for " << kPython;
   const int64_t n = 8, h = 13, w = 17;
   // Continuous maps; images 4-5 quantised to tenths so that ties, exact

@@ -1,6 +1,6 @@
 #include "support/support.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <array>
 #include <map>

@@ -1,6 +1,6 @@
 // gradlens import: copy a TorchScript ResNet's weights into a native ResNet
 // checkpoint, by parameter name.
-#include <torch/torch.h>
+#include <torch/types.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 

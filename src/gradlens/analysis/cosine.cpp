@@ -1,5 +1,5 @@
 #include "gradlens/analysis/cosine.h"
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "gradlens/core/check.h"
 #include "gradlens/reduce/validate.h"

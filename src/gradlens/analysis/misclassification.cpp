@@ -1,6 +1,7 @@
 #include "gradlens/analysis/misclassification.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <cmath>

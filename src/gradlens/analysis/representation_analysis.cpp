@@ -1,5 +1,5 @@
 #include "gradlens/analysis/representation_analysis.h"
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <algorithm>
 #include <chrono>

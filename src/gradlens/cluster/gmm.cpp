@@ -1,5 +1,6 @@
 #include "gradlens/cluster/gmm.h"
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <ATen/Parallel.h>
 
 #include "gradlens/cluster/kmeans.h"
 #include "gradlens/core/blas.h"
@@ -375,7 +376,7 @@ Params initialize(const torch::Tensor& x, const GmmOptions& opts, reduce::NumpyR
     ko.k = k;
     ko.n_init = 1;
     const KMeansResult km = detail::kmeans_fit_with_rng(x, ko, rng);
-    resp = torch::nn::functional::one_hot(km.labels, k).to(x.options());
+    resp = torch::one_hot(km.labels, k).to(x.options());
   } else if (opts.init == GmmInit::kRandom) {
     resp = torch::tensor(rng.uniform(n * k), torch::kFloat64).view({n, k}).to(x.device());
     resp = resp / resp.sum(1, true);

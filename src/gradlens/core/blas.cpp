@@ -1,5 +1,6 @@
 #include "gradlens/core/blas.h"
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <ATen/Parallel.h>
 
 #include <dlfcn.h>
 

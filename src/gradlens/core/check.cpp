@@ -1,5 +1,5 @@
 #include "gradlens/core/check.h"
-#include <torch/torch.h>
+#include <torch/types.h>
 
 namespace gradlens {
 

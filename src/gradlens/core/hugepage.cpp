@@ -1,5 +1,5 @@
 #include "gradlens/core/hugepage.h"
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <sys/mman.h>
 

@@ -1,5 +1,5 @@
 #include "gradlens/core/npy.h"
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <cstdio>
 #include <cstring>

@@ -1,5 +1,7 @@
 #include "gradlens/core/runtime.h"
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <torch/cuda.h>
+#include <torch/utils.h>
 
 #include <torch/version.h>
 

@@ -1,5 +1,5 @@
 #include "gradlens/data/augment.h"
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <cmath>
 

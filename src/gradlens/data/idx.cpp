@@ -1,5 +1,5 @@
 #include "gradlens/data/idx.h"
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <zlib.h>
 

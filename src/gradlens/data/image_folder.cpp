@@ -1,5 +1,6 @@
 #include "gradlens/data/image_folder.h"
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <ATen/Parallel.h>
 
 #include <stb_image.h>
 

@@ -1,5 +1,5 @@
 #include "gradlens/data/image_ops.h"
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <cmath>
 

@@ -1,5 +1,5 @@
 #include "gradlens/data/mnist.h"
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <filesystem>
 

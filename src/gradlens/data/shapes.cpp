@@ -1,5 +1,6 @@
 #include "gradlens/data/shapes.h"
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <ATen/Parallel.h>
 
 #include <stb_image_write.h>
 #include <unistd.h>

@@ -1,5 +1,5 @@
 #include "gradlens/data/subset.h"
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <algorithm>
 #include <cmath>

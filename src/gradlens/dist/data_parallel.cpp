@@ -1,5 +1,5 @@
 #include "gradlens/dist/data_parallel.h"
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <cmath>
 

@@ -1,5 +1,5 @@
 #include "gradlens/dist/kmeans.h"
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <algorithm>
 #include <chrono>

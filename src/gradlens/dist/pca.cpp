@@ -1,5 +1,5 @@
 #include "gradlens/dist/pca.h"
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "gradlens/core/check.h"
 #include "gradlens/dist/context.h"

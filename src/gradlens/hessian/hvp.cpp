@@ -1,5 +1,6 @@
 #include "gradlens/hessian/hvp.h"
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <torch/autograd.h>
 
 #include "gradlens/core/check.h"
 

@@ -1,5 +1,5 @@
 #include "gradlens/hessian/spectrum.h"
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <cmath>
 

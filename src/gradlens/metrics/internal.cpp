@@ -1,5 +1,6 @@
 #include "gradlens/metrics/internal.h"
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <ATen/Parallel.h>
 
 #include "gradlens/core/blas.h"
 #include "gradlens/core/check.h"
@@ -239,7 +240,7 @@ torch::Tensor silhouette_block_sums(const torch::Tensor& x, const torch::Tensor&
   } else {
     sq = (x64 * x64).sum(1);
   }
-  const torch::Tensor onehot = torch::nn::functional::one_hot(codes, k).to(torch::kFloat64);  // [N, k]
+  const torch::Tensor onehot = torch::one_hot(codes, k).to(torch::kFloat64);  // [N, k]
   const int64_t chunk = chunk_rows > 0 ? chunk_rows : std::max<int64_t>(1, (int64_t{1} << 23) / n);
   std::vector<torch::Tensor> parts;
   for (int64_t start = begin; start < end; start += chunk) {

@@ -1,5 +1,5 @@
 #include "gradlens/pipeline/analyze.h"
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>

@@ -1,5 +1,5 @@
 #include "gradlens/pipeline/data_source.h"
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <filesystem>
 

@@ -1,6 +1,6 @@
 #include "gradlens/pipeline/evaluate.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <fmt/format.h>
 #include <unistd.h>

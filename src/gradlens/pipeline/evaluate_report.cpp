@@ -1,7 +1,7 @@
 // The files of an evaluation report: the seed's three tables, the PCA
 // figures, confusion heat maps, the label-error tables, samples.csv,
 // report.json, report.md and report.html.
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>

@@ -1,5 +1,5 @@
 #include "gradlens/pipeline/extract.h"
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <filesystem>
 

@@ -1,5 +1,6 @@
 #include "gradlens/pipeline/hessian.h"
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <torch/nn/functional/loss.h>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>

@@ -1,5 +1,5 @@
 #include "gradlens/pipeline/saliency.h"
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <unistd.h>
 

@@ -1,5 +1,5 @@
 #include "gradlens/pipeline/train.h"
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <nlohmann/json.hpp>
 

@@ -1,5 +1,5 @@
 #include "gradlens/reduce/numpy_random.h"
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include "gradlens/core/check.h"
 

@@ -1,5 +1,6 @@
 #include "gradlens/reduce/pca.h"
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <ATen/Parallel.h>
 
 #include "gradlens/core/blas.h"
 #include "gradlens/core/check.h"

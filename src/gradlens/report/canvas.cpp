@@ -1,5 +1,5 @@
 #include "gradlens/report/canvas.h"
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <algorithm>
 #include <cstring>

@@ -1,5 +1,5 @@
 #include "gradlens/report/colormap.h"
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <algorithm>
 #include <cmath>

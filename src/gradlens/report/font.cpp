@@ -1,5 +1,5 @@
 #include "gradlens/report/font.h"
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <stb_truetype.h>
 

@@ -1,6 +1,6 @@
 #include "gradlens/report/gnuplot.h"
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <cstdlib>
 #include <fstream>

@@ -1,5 +1,5 @@
 #include "gradlens/report/overlay.h"
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <algorithm>
 #include <cmath>

@@ -1,5 +1,5 @@
 #include "gradlens/report/png.h"
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <stb_image_write.h>
 
