@@ -22,9 +22,9 @@ data::Dataset ds_load_idx(const DataConfig& cfg, data::Split split) {
 }
 
 // The per-class limits of --train-per-class / --test-per-class.
-data::Dataset ds_limit(data::Dataset ds, int64_t per_class, const DataConfig& cfg, uint64_t seed) {
+data::Dataset ds_limit(data::Dataset ds, int64_t per_class, data::SubsetMode mode, uint64_t seed) {
   if (per_class <= 0) return ds;
-  return data::balanced_subset(ds, per_class, data::parse_subset_mode(cfg.subset, "--subset"), seed);
+  return data::balanced_subset(ds, per_class, mode, seed);
 }
 
 }  // namespace
@@ -55,9 +55,9 @@ Splits load_splits(const DataConfig& cfg, uint64_t seed) {
     s.test.mean = s.train.mean;
     s.test.std = s.train.std;
   }
-  data::parse_subset_mode(cfg.subset, "--subset");  // checked even without a limit
-  s.train = ds_limit(std::move(s.train), cfg.train_per_class, cfg, seed);
-  s.test = ds_limit(std::move(s.test), cfg.test_per_class, cfg, seed + 1);
+  const auto mode = data::parse_subset_mode(cfg.subset, "--subset");  // checked even without a limit
+  s.train = ds_limit(std::move(s.train), cfg.train_per_class, mode, seed);
+  s.test = ds_limit(std::move(s.test), cfg.test_per_class, mode, seed + 1);
   return s;
 }
 
@@ -65,9 +65,9 @@ data::Dataset load_split(const DataConfig& cfg, uint64_t seed, bool train) {
   if (ds_is_idx(cfg)) {
     // Each IDX split is its own pair of files with fixed normalisation
     // constants, so only the split asked for is read.
-    data::parse_subset_mode(cfg.subset, "--subset");
-    return train ? ds_limit(ds_load_idx(cfg, data::Split::kTrain), cfg.train_per_class, cfg, seed)
-                 : ds_limit(ds_load_idx(cfg, data::Split::kTest), cfg.test_per_class, cfg, seed + 1);
+    const auto mode = data::parse_subset_mode(cfg.subset, "--subset");
+    return train ? ds_limit(ds_load_idx(cfg, data::Split::kTrain), cfg.train_per_class, mode, seed)
+                 : ds_limit(ds_load_idx(cfg, data::Split::kTest), cfg.test_per_class, mode, seed + 1);
   }
   Splits s = load_splits(cfg, seed);  // an ImageFolder's test split needs the training statistics
   return train ? std::move(s.train) : std::move(s.test);

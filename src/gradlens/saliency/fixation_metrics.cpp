@@ -75,7 +75,8 @@ double split_auc(const std::vector<double>& positives, const std::vector<double>
   for (double v : negatives) {
     // #{thresholds <= v}: the thresholds are j * step up to rounding, so
     // start from floor(v / step) + 1 and step to the exact count.
-    int64_t c = std::clamp<int64_t>(static_cast<int64_t>(v / step) + 1, 0, n_thr);
+    // (clamped as a double first, so a huge v / step cannot overflow).
+    int64_t c = static_cast<int64_t>(std::clamp(v / step + 1.0, 0.0, static_cast<double>(n_thr)));
     while (c < n_thr && thresholds[c] <= v) ++c;
     while (c > 0 && thresholds[c - 1] > v) --c;
     bins[c]++;
