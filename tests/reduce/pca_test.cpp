@@ -69,6 +69,40 @@ TEST_F(SeededTest, SolversAgreeAndWhiteningGivesUnitVariance) {
   EXPECT_EQ(pca_transform(f, x.to(torch::kFloat32)).scalar_type(), torch::kFloat32);
 }
 
+TEST_F(SeededTest, Float32DataKeepsFloat32AccuracyAndLeadingEigenpairsEqualFullEigh) {
+  // float32 data: the Gram matrix is sgemm'd per block of 8192 rows and the
+  // blocks summed in float64 (3 full blocks and a tail here). Against the
+  // float64 fit of the very same numbers, the leading variances (down to
+  // 0.05 of the largest) keep ~float32 accuracy; the large mean (10) checks
+  // that the blocks are centred before the products.
+  const int64_t d = 40;
+  const auto scale = torch::pow(0.85, torch::arange(d, torch::kFloat64)) * 4;
+  const auto q = std::get<0>(torch::linalg_qr(torch::randn({d, d}, torch::kFloat64)));
+  const auto x32 = (torch::matmul(torch::randn({30000, d}, torch::kFloat64) * scale, q) + 10.0).to(torch::kFloat32);
+  const auto x64 = x32.to(torch::kFloat64);
+  PcaOptions o;
+  o.n_components = 10;
+  const Pca f = pca_fit(x32, o);
+  const Pca g = pca_fit(x64, o);
+  ASSERT_EQ(f.solver, PcaSolver::kCovariance);
+  const auto rel = [](const torch::Tensor& a, const torch::Tensor& b) {
+    return ((a.to(torch::kFloat64) - b).abs() / b.abs()).max().item<double>();
+  };
+  EXPECT_LT(rel(f.explained_variance, g.explained_variance), 1e-5);
+  EXPECT_LT(rel(f.mean, g.mean), 1e-6);
+  EXPECT_LT(test::max_abs_diff(f.components.to(torch::kFloat64), g.components), 1e-4);  // signs included
+  EXPECT_NEAR(f.noise_variance, g.noise_variance, 1e-4 * g.noise_variance);
+  EXPECT_NEAR(f.explained_variance_ratio.sum().item<double>(), g.explained_variance_ratio.sum().item<double>(), 1e-6);
+  // The k leading eigenpairs (dsyevr by index; total variance from the
+  // trace) equal a full eigendecomposition's (n_components = d).
+  o.n_components = d;
+  const Pca all = pca_fit(x64, o);
+  EXPECT_LT(test::max_abs_diff(all.components.slice(0, 0, 10), g.components), 1e-10);
+  EXPECT_LT(rel(all.explained_variance.slice(0, 0, 10), g.explained_variance), 1e-12);
+  EXPECT_LT(test::max_abs_diff(all.explained_variance_ratio.slice(0, 0, 10), g.explained_variance_ratio), 1e-12);
+  EXPECT_NEAR(all.explained_variance.slice(0, 10).mean().item<double>(), g.noise_variance, 1e-9 * g.noise_variance);
+}
+
 TEST(NumpyRandomTest, MersenneTwisterStream) {
   // MT19937 seeded with 5489 (the reference seed): 10000th output 4123659995.
   NumpyRandomState r(5489);

@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 
 #include <limits>
+#include <vector>
 
 namespace gradlens::core {
 
@@ -81,6 +82,36 @@ bool blas_syrk_upper(int64_t rows, int64_t d, double alpha, const double* a, int
   const int in = static_cast<int>(d), ik = static_cast<int>(rows);
   const int ilda = static_cast<int>(std::max<int64_t>(1, lda)), ildc = static_cast<int>(std::max<int64_t>(1, ldc));
   fn(&uplo, &trans, &in, &ik, &alpha, a, &ilda, &beta, c, &ildc);
+  return true;
+}
+
+bool lapack_syevr_top(int64_t d, int64_t k, double* a, int64_t lda, double* w, double* z) {
+  using FortranSyevr = void (*)(const char*, const char*, const char*, const int*, double*, const int*, const double*,
+                                const double*, const int*, const int*, const double*, int*, double*, double*,
+                                const int*, int*, double*, const int*, int*, const int*, int*);
+  static const FortranSyevr fn = reinterpret_cast<FortranSyevr>(dlsym(RTLD_DEFAULT, "dsyevr_"));
+  constexpr int64_t kMax = std::numeric_limits<int>::max() / 16;
+  if (fn == nullptr || d > kMax || lda > kMax || k < 1 || k > d) return false;
+  const char jobz = 'V', range = 'I', uplo = 'L';  // row-major upper = column-major lower; symmetric anyway
+  const int n = static_cast<int>(d), ilda = static_cast<int>(std::max<int64_t>(1, lda));
+  const int il = static_cast<int>(d - k + 1), iu = static_cast<int>(d);
+  const double vl = 0.0, vu = 0.0, abstol = 0.0;  // abstol 0: LAPACK's default tolerance
+  int found = 0, info = 0;
+  std::vector<int> isuppz(2 * static_cast<size_t>(k));
+  // Workspace query, then the call.
+  double work_query = 0.0;
+  int iwork_query = 0;
+  const int query = -1;
+  fn(&jobz, &range, &uplo, &n, a, &ilda, &vl, &vu, &il, &iu, &abstol, &found, w, z, &n, isuppz.data(), &work_query,
+     &query, &iwork_query, &query, &info);
+  TORCH_CHECK(info == 0, "lapack_syevr_top: dsyevr workspace query failed (info ", info, ")");
+  const int lwork = static_cast<int>(work_query), liwork = iwork_query;
+  std::vector<double> work(static_cast<size_t>(std::max(1, lwork)));
+  std::vector<int> iwork(static_cast<size_t>(std::max(1, liwork)));
+  fn(&jobz, &range, &uplo, &n, a, &ilda, &vl, &vu, &il, &iu, &abstol, &found, w, z, &n, isuppz.data(), work.data(),
+     &lwork, iwork.data(), &liwork, &info);
+  TORCH_CHECK(info == 0 && found == k, "lapack_syevr_top: dsyevr failed (info ", info, ", ", found, " of ", k,
+              " eigenvalues found)");
   return true;
 }
 

@@ -41,4 +41,14 @@ bool blas_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, doub
 bool blas_syrk_upper(int64_t rows, int64_t d, double alpha, const double* a, int64_t lda, double beta, double* c,
                      int64_t ldc);
 
+/// The k largest eigenvalues and their eigenvectors of a symmetric d x d
+/// float64 matrix `a` (leading dimension lda; its lower triangle is read and
+/// the matrix is destroyed) by LAPACK's dsyevr (MRRR, range by index), which
+/// costs a fraction of a full eigendecomposition for k << d. w [k] gets the
+/// eigenvalues in ascending order, z [k, d] (row-major) the matching unit
+/// eigenvectors as rows. Returns false, computing nothing, if the process's
+/// LAPACK has no dsyevr_ or a size exceeds 32-bit ints; throws c10::Error if
+/// LAPACK reports a failure.
+bool lapack_syevr_top(int64_t d, int64_t k, double* a, int64_t lda, double* w, double* z);
+
 }  // namespace gradlens::core

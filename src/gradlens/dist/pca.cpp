@@ -28,14 +28,15 @@ reduce::Pca pca_fit(Communicator& comm, const torch::Tensor& x_local, const redu
   torch::Tensor sums = reduce::detail::pca_column_sums64(x_local).to(torch::kCPU);
   comm.all_reduce_sum(sums);
   p.mean = (sums / static_cast<double>(n)).to(x_local.device(), x_local.scalar_type());
-  const torch::Tensor xc = x_local - p.mean;
 
-  torch::Tensor gram = reduce::detail::pca_gram64(xc).to(torch::kCPU);
+  const torch::Tensor scratch = reduce::detail::pca_scratch(x_local, k);
+  torch::Tensor gram = reduce::detail::pca_gram64(x_local, p.mean, scratch).to(torch::kCPU);
   comm.all_reduce_sum(gram);
   // svd_flip over all rows: each rank's (max |u|, u there) per component; the
   // first rank holding the global maximum (the lowest row index) decides.
   const auto signs_of = [&](const torch::Tensor& vk) {
-    const torch::Tensor ext = reduce::detail::pca_column_extremes(xc, vk.to(xc.device())).to(torch::kCPU);
+    const torch::Tensor ext =
+        reduce::detail::pca_column_extremes(x_local, p.mean, vk.to(x_local.device()), scratch).to(torch::kCPU);
     const torch::Tensor all = comm.all_gather_rows(ext.unsqueeze(0));  // [W, 2, k]
     torch::Tensor signs = torch::empty({vk.size(1)}, torch::kFloat64);
     for (int64_t j = 0; j < vk.size(1); ++j) {
@@ -47,7 +48,7 @@ reduce::Pca pca_fit(Communicator& comm, const torch::Tensor& x_local, const redu
     return signs;
   };
   const auto f = reduce::detail::pca_factors_from_gram(gram.to(x_local.device()), signs_of, k, x_local.scalar_type());
-  reduce::detail::pca_finish(p, f, k, max_k, xc);
+  reduce::detail::pca_finish(p, f, k, max_k, torch::Tensor());  // f.all_s is set
   return p;
 }
 

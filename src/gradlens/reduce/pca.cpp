@@ -28,71 +28,117 @@ Factors full_svd(const torch::Tensor& xc) {
   return {s, vt * signs.unsqueeze(1), s};
 }
 
-// X^T X in float64 of a contiguous CPU matrix by row chunks (float32 rows
-// converted chunk by chunk, never the whole float64 copy; symmetric rank-k
-// updates, half a GEMM's work), and the sign of
-// the largest-|.| entry of each of the first k columns of X v.
+// X^T X in float64 of a contiguous CPU matrix [n, d], by blocks of rows.
+// float64 data: symmetric rank-k updates (dsyrk, half a GEMM's work) of
+// float64 rows. float32 data: each block's products by sgemm in float32
+// (scikit-learn's exact PCA of float32 data is a float32 SVD), the blocks
+// summed in float64, so the rounding error stays near float32 precision of
+// the entries (~kPcaGram32Rows / sqrt(n) ulp) rather than growing with n;
+// sgemm runs ~3x faster than dsyrk here (AVX-512, 2 cores).
 constexpr int64_t kPcaChunkRows = 2048;
+constexpr int64_t kPcaGram32Rows = 8192;
+constexpr int64_t kPcaPanels = 4;
 
+int64_t pca_block_rows(const torch::Tensor& x) {
+  return std::min(x.size(0), x.scalar_type() == torch::kFloat32 ? kPcaGram32Rows : kPcaChunkRows);
+}
+
+// A flat work buffer of at least `numel` elements of x's dtype: `scratch` if
+// it is large enough, else a fresh huge-page one (on a virtual machine each
+// fresh 4 KiB page costs ~40 us, so the passes share one buffer).
+torch::Tensor scratch_or_new(const torch::Tensor& scratch, const torch::Tensor& x, int64_t numel) {
+  if (scratch.defined() && scratch.numel() >= numel && scratch.scalar_type() == x.scalar_type()) return scratch;
+  return core::empty_hugepage({numel}, x.options());
+}
+
+// Rows [s, s + rows) of x minus mean, into buf (reused between blocks, so
+// the centred data is never stored whole). A serial pass: an OpenMP one
+// would leave its threads spinning while the multi-threaded BLAS runs next,
+// and OpenBLAS's threads spin after it.
 template <typename T>
-torch::Tensor pca_gram64_cpu(const torch::Tensor& xc) {
-  const int64_t n = xc.size(0);
-  const int64_t d = xc.size(1);
-  torch::Tensor gram = torch::zeros({d, d}, xc.options().dtype(torch::kFloat64));
-  const T* xp = xc.data_ptr<T>();
-  torch::Tensor buf;
-  if (!std::is_same_v<T, double>) buf = core::empty_hugepage({std::min(n, kPcaChunkRows), d}, gram.options());
-  for (int64_t s = 0; s < n; s += kPcaChunkRows) {
-    const int64_t rows = std::min(n, s + kPcaChunkRows) - s;
-    const double* cp = nullptr;
-    if constexpr (std::is_same_v<T, double>) {
-      cp = xp + s * d;
-    } else {
-      double* bp = buf.data_ptr<double>();
-      // A serial pass: an OpenMP one would leave its threads spinning while
-      // the (multi-threaded) BLAS runs, and OpenBLAS's threads spin after it.
-      for (int64_t i = 0; i < rows * d; ++i) bp[i] = static_cast<double>(xp[s * d + i]);
-      cp = bp;
+const T* centre_rows(const torch::Tensor& x, const torch::Tensor& mean, int64_t s, int64_t rows, T* bp) {
+  const int64_t d = x.size(1);
+  const T* xp = x.data_ptr<T>() + s * d;
+  const T* mp = mean.data_ptr<T>();
+  for (int64_t i = 0; i < rows; ++i) {
+    for (int64_t j = 0; j < d; ++j) bp[i * d + j] = xp[i * d + j] - mp[j];
+  }
+  return bp;
+}
+
+torch::Tensor pca_gram64_cpu(const torch::Tensor& x, const torch::Tensor& mean, const torch::Tensor& scratch) {
+  const int64_t n = x.size(0);
+  const int64_t d = x.size(1);
+  const int64_t chunk = pca_block_rows(x);
+  torch::Tensor gram = torch::zeros({d, d}, x.options().dtype(torch::kFloat64));
+  double* gp = gram.data_ptr<double>();
+  const torch::Tensor buf = scratch_or_new(scratch, x, chunk * d).slice(0, 0, chunk * d).view({chunk, d});
+  if (x.scalar_type() == torch::kFloat32) {
+    torch::Tensor block = core::empty_hugepage({d, d}, x.options());
+    float* bp = block.data_ptr<float>();
+    // The upper triangle by column panels: with X = [A_1 .. A_P], row panel
+    // p of X^T X right of the diagonal is A_p^T [A_p .. A_P] (5/8 of the full
+    // product for P = 4).
+    const int64_t width = (d + kPcaPanels - 1) / kPcaPanels;
+    for (int64_t s = 0; s < n; s += chunk) {
+      const int64_t rows = std::min(n, s + chunk) - s;
+      const float* cp = centre_rows<float>(x, mean, s, rows, buf.data_ptr<float>());
+      bool ok = true;
+      for (int64_t c0 = 0; c0 < d && ok; c0 += width) {
+        const int64_t w = std::min(width, d - c0);
+        ok = core::blas_gemm(true, false, w, d - c0, rows, 1.0F, cp + c0, d, cp + c0, d, 0.0F, bp + c0 * d + c0, d);
+      }
+      if (!ok) {
+        const torch::Tensor c = buf.slice(0, 0, rows);
+        torch::mm_out(block, c.t(), c);
+      }
+      for (int64_t i = 0; i < d; ++i) {
+        for (int64_t j = i; j < d; ++j) gp[i * d + j] += static_cast<double>(bp[i * d + j]);
+      }
     }
-    if (!core::blas_syrk_upper(rows, d, 1.0, cp, d, 1.0, gram.data_ptr<double>(), d)) {
-      const torch::Tensor c = torch::from_blob(const_cast<double*>(cp), {rows, d}, gram.options());
-      gram.addmm_(c.t(), c);  // full matrix; the mirroring below is then a no-op
+  } else {
+    for (int64_t s = 0; s < n; s += chunk) {
+      const int64_t rows = std::min(n, s + chunk) - s;
+      const double* cp = centre_rows<double>(x, mean, s, rows, buf.data_ptr<double>());
+      if (!core::blas_syrk_upper(rows, d, 1.0, cp, d, 1.0, gp, d)) {
+        const torch::Tensor c = buf.slice(0, 0, rows);
+        gram.addmm_(c.t(), c);  // full matrix; the mirroring below is then a no-op
+      }
     }
   }
-  // syrk wrote the upper triangle: mirror it.
-  double* gp = gram.data_ptr<double>();
+  // Both routes hold the upper triangle: mirror it (an exactly symmetric matrix).
   for (int64_t i = 0; i < d; ++i) {
     for (int64_t j = i + 1; j < d; ++j) gp[j * d + i] = gp[i * d + j];
   }
   return gram;
 }
 
+// For each of the k columns of u = (x - mean) v: the largest |u_ij| and u_ij
+// at its first occurrence, as [2, k] float64. u in x's dtype, by blocks of
+// rows (for float32 data, u in float32, as scikit-learn's svd_flip sees it).
 template <typename T>
-torch::Tensor pca_column_extremes_cpu(const torch::Tensor& xc, const torch::Tensor& v64) {
-  const int64_t n = xc.size(0);
-  const int64_t d = xc.size(1);
+torch::Tensor pca_column_extremes_cpu(const torch::Tensor& x, const torch::Tensor& mean, const torch::Tensor& v64,
+                                      const torch::Tensor& scratch) {
+  const int64_t n = x.size(0);
+  const int64_t d = x.size(1);
   const int64_t k = v64.size(1);
-  const T* xp = xc.data_ptr<T>();
-  std::vector<double> best_abs(k, -1.0), best_val(k, 0.0);
-  torch::Tensor buf = core::empty_hugepage({std::min(n, kPcaChunkRows), d}, v64.options());
-  torch::Tensor u = torch::empty({std::min(n, kPcaChunkRows), k}, v64.options());
-  for (int64_t s = 0; s < n; s += kPcaChunkRows) {
-    const int64_t rows = std::min(n, s + kPcaChunkRows) - s;
-    torch::Tensor c = buf.slice(0, 0, rows);
-    if constexpr (std::is_same_v<T, double>) {
-      c = xc.slice(0, s, s + rows);
-    } else {
-      double* bp = buf.data_ptr<double>();
-      // A serial pass: an OpenMP one would leave its threads spinning while
-      // the (multi-threaded) BLAS runs, and OpenBLAS's threads spin after it.
-      for (int64_t i = 0; i < rows * d; ++i) bp[i] = static_cast<double>(xp[s * d + i]);
+  const torch::Tensor v = v64.to(x.scalar_type()).contiguous();
+  std::vector<T> best_abs(k, T(-1)), best_val(k, T(0));
+  const int64_t chunk = pca_block_rows(x);
+  const torch::Tensor work = scratch_or_new(scratch, x, chunk * (d + k));
+  const torch::Tensor buf = work.slice(0, 0, chunk * d).view({chunk, d});
+  const torch::Tensor u = work.slice(0, chunk * d, chunk * (d + k)).view({chunk, k});
+  for (int64_t s = 0; s < n; s += chunk) {
+    const int64_t rows = std::min(n, s + chunk) - s;
+    const T* cp = centre_rows<T>(x, mean, s, rows, buf.data_ptr<T>());
+    T* up = u.data_ptr<T>();
+    if (!core::blas_gemm(false, false, rows, k, d, T(1), cp, d, v.data_ptr<T>(), k, T(0), up, k)) {
+      torch::Tensor uc = u.slice(0, 0, rows);
+      torch::mm_out(uc, buf.slice(0, 0, rows), v);
     }
-    torch::Tensor uc = u.slice(0, 0, rows);
-    torch::mm_out(uc, c, v64);
-    const double* up = uc.data_ptr<double>();
     for (int64_t i = 0; i < rows; ++i) {
       for (int64_t j = 0; j < k; ++j) {
-        const double a = std::abs(up[i * k + j]);
+        const T a = std::abs(up[i * k + j]);
         if (a > best_abs[j]) {  // first occurrence of the maximum, as argmax
           best_abs[j] = a;
           best_val[j] = up[i * k + j];
@@ -102,19 +148,20 @@ torch::Tensor pca_column_extremes_cpu(const torch::Tensor& xc, const torch::Tens
   }
   torch::Tensor out = torch::empty({2, k}, v64.options());
   for (int64_t j = 0; j < k; ++j) {
-    out[0][j] = best_abs[j];
-    out[1][j] = best_val[j];
+    out[0][j] = static_cast<double>(best_abs[j]);
+    out[1][j] = static_cast<double>(best_val[j]);
   }
   return out;
 }
 
 // Eigendecomposition of X^T X (float64). Only the first k components get
 // sklearn's sign convention (the others are not returned by pca_fit).
-Factors covariance_eig(const torch::Tensor& xc, int64_t k) {
+Factors covariance_eig(const torch::Tensor& x, const torch::Tensor& mean, int64_t k) {
+  const torch::Tensor scratch = detail::pca_scratch(x, k);
   return detail::pca_factors_from_gram(
-      detail::pca_gram64(xc),
-      [&](const torch::Tensor& vk) { return torch::sign(detail::pca_column_extremes(xc, vk)[1]); }, k,
-      xc.scalar_type());
+      detail::pca_gram64(x, mean, scratch),
+      [&](const torch::Tensor& vk) { return torch::sign(detail::pca_column_extremes(x, mean, vk, scratch)[1]); },
+      k, x.scalar_type());
 }
 
 Factors randomized(const torch::Tensor& xc, int64_t k, int64_t n_oversamples, int n_iter, uint64_t seed) {
@@ -179,27 +226,30 @@ torch::Tensor pca_column_sums64(const torch::Tensor& x) {
   return sums;
 }
 
-torch::Tensor pca_gram64(const torch::Tensor& xc) {
-  torch::Tensor gram;
-  if (xc.device().type() == torch::kCPU) {
-    const torch::Tensor x = xc.contiguous();
-    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "pca_gram", [&] { gram = pca_gram64_cpu<scalar_t>(x); });
-  } else {
-    const torch::Tensor x64 = xc.to(torch::kFloat64);
-    gram = torch::matmul(x64.t(), x64);
-  }
-  return gram;
+torch::Tensor pca_scratch(const torch::Tensor& x, int64_t k) {
+  if (x.device().type() != torch::kCPU) return {};
+  return core::empty_hugepage({pca_block_rows(x) * (x.size(1) + k)}, x.options());
 }
 
-torch::Tensor pca_column_extremes(const torch::Tensor& xc, const torch::Tensor& v64) {
-  torch::Tensor out;
-  if (xc.device().type() == torch::kCPU) {
-    const torch::Tensor x = xc.contiguous();
+torch::Tensor pca_gram64(const torch::Tensor& x, const torch::Tensor& mean, const torch::Tensor& scratch) {
+  if (x.device().type() == torch::kCPU) {
+    return pca_gram64_cpu(x.contiguous(), mean.to(x.scalar_type()).contiguous(), scratch);
+  }
+  const torch::Tensor x64 = (x - mean).to(torch::kFloat64);
+  return torch::matmul(x64.t(), x64);
+}
+
+torch::Tensor pca_column_extremes(const torch::Tensor& x, const torch::Tensor& mean, const torch::Tensor& v64,
+                                  const torch::Tensor& scratch) {
+  if (x.device().type() == torch::kCPU) {
+    torch::Tensor out;
+    const torch::Tensor xin = x.contiguous();
+    const torch::Tensor m = mean.to(x.scalar_type()).contiguous();
     const torch::Tensor vk = v64.to(torch::kCPU).contiguous();
-    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "pca_signs", [&] { out = pca_column_extremes_cpu<scalar_t>(x, vk); });
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "pca_signs", [&] { out = pca_column_extremes_cpu<scalar_t>(xin, m, vk, scratch); });
     return out.to(v64.device());
   }
-  const torch::Tensor u = torch::matmul(xc.to(torch::kFloat64), v64);
+  const torch::Tensor u = torch::matmul((x - mean).to(torch::kFloat64), v64);
   const torch::Tensor idx = u.abs().argmax(0);
   const torch::Tensor picked = u.gather(0, idx.unsqueeze(0)).squeeze(0);
   return torch::stack({picked.abs(), picked});
@@ -208,6 +258,20 @@ torch::Tensor pca_column_extremes(const torch::Tensor& xc, const torch::Tensor& 
 PcaFactors pca_factors_from_gram(const torch::Tensor& gram,
                                  const std::function<torch::Tensor(const torch::Tensor&)>& signs_of, int64_t k,
                                  torch::ScalarType dtype) {
+  const int64_t d = gram.size(0);
+  if (gram.device().type() == torch::kCPU && k < d) {
+    // Only the k leading eigenpairs (LAPACK dsyevr by index); the total
+    // variance is the trace.
+    torch::Tensor a = gram.to(torch::kFloat64).clone().contiguous();
+    torch::Tensor w = torch::empty({k}, a.options());
+    torch::Tensor z = torch::empty({k, d}, a.options());
+    if (core::lapack_syevr_top(d, k, a.data_ptr<double>(), d, w.data_ptr<double>(), z.data_ptr<double>())) {
+      const torch::Tensor s = w.flip(0).clamp_min(0.0).sqrt();
+      torch::Tensor v = z.flip(0).t().contiguous();  // [d, k], columns by decreasing eigenvalue
+      v = v * signs_of(v).to(v.options()).unsqueeze(0);
+      return {s.to(dtype), v.t().to(dtype), {}, gram.diagonal().sum().item<double>()};
+    }
+  }
   auto [evals, evecs] = torch::linalg_eigh(gram);
   evals = evals.flip(0).clamp_min(0.0);
   torch::Tensor v = evecs.flip(1).contiguous();  // [d, d], columns by decreasing eigenvalue
@@ -230,6 +294,12 @@ void pca_finish(Pca& p, const PcaFactors& f, int64_t k, int64_t max_k, const tor
     const torch::Tensor all_var = f.all_s.to(torch::kFloat64).pow(2) / dof;
     total_var = all_var.sum().item<double>();
     p.noise_variance = k < max_k ? all_var.slice(0, k).mean().item<double>() : 0.0;
+  } else if (f.total_ss >= 0.0) {
+    total_var = f.total_ss / dof;
+    p.noise_variance =
+        k < max_k ? std::max(0.0, total_var - p.explained_variance.to(torch::kFloat64).sum().item<double>()) /
+                        static_cast<double>(max_k - k)
+                  : 0.0;
   } else {
     if (xc.device().type() == torch::kCPU) {
       // Sum of squares in float64 by a plain pass (no float64 copy of xc).
@@ -281,25 +351,27 @@ Pca pca_fit(const torch::Tensor& x, const PcaOptions& opts) {
   p.whiten = opts.whiten;
   p.solver = opts.solver == PcaSolver::kExact ? (n >= 2 * d ? PcaSolver::kCovariance : PcaSolver::kFullSvd)
                                               : opts.solver;
-  torch::Tensor xc;
+  const torch::Tensor xin = x.contiguous();
   if (x.device().type() == torch::kCPU) {
-    // Column means in float64 by a plain pass (no float64 copy of x), and the
-    // centred copy in huge-page memory.
-    const torch::Tensor xin = x.contiguous();
+    // Column means in float64 by a plain pass (no float64 copy of x).
     p.mean = (detail::pca_column_sums64(xin) / static_cast<double>(n)).to(x.scalar_type());
-    xc = core::empty_hugepage({n, d}, x.options());
-    torch::sub_out(xc, xin, p.mean);
   } else {
     p.mean = x.to(torch::kFloat64).mean(0).to(x.scalar_type());
-    xc = x - p.mean;
   }
+  // The covariance solver centres block by block; the others need the
+  // centred copy (on CPU in huge-page memory).
+  torch::Tensor xc;
   Factors f;
-  if (p.solver == PcaSolver::kFullSvd) {
-    f = full_svd(xc);
-  } else if (p.solver == PcaSolver::kCovariance) {
-    f = covariance_eig(xc, k);
+  if (p.solver == PcaSolver::kCovariance) {
+    f = covariance_eig(xin, p.mean, k);
   } else {
-    f = randomized(xc, k, opts.n_oversamples, opts.n_iter, opts.seed);
+    if (x.device().type() == torch::kCPU) {
+      xc = core::empty_hugepage({n, d}, x.options());
+      torch::sub_out(xc, xin, p.mean);
+    } else {
+      xc = x - p.mean;
+    }
+    f = p.solver == PcaSolver::kFullSvd ? full_svd(xc) : randomized(xc, k, opts.n_oversamples, opts.n_iter, opts.seed);
   }
   detail::pca_finish(p, f, k, max_k, xc);
   return p;
