@@ -48,6 +48,16 @@ TEST_F(KMeansPeer, MatchesScikitLearn) {
   add(hard, 5, KMeansInit::kRandom, 3, 11);
   add(blobs.to(torch::kFloat32), 4, KMeansInit::kGiven, 1, 0);
   cases.back().opts.init_centroids = cases[0].opts.init_centroids.to(torch::kFloat32);
+  // float32 overlapping blobs in 67 dimensions (a tail after 4 x 16
+  // features): k = 10 runs the small-k kernel (AVX-512 or AVX2), k = 20 the
+  // BLAS on AVX-512 CPUs; both must give scikit-learn's partitions.
+  const auto c10 = torch::randn({10, 67}, torch::kFloat64) * 1.2;
+  const auto overlap = (c10.index_select(0, torch::randint(0, 10, {3000}, torch::kInt64)) +
+                        torch::randn({3000, 67}, torch::kFloat64))
+                           .to(torch::kFloat32);
+  add(overlap, 10, KMeansInit::kGiven, 1, 0);
+  add(overlap, 10, KMeansInit::kKMeansPlusPlus, 2, 5);
+  add(overlap, 20, KMeansInit::kKMeansPlusPlus, 2, 9);
 
   test::TempDir dir;
   nlohmann::json spec = nlohmann::json::array();

@@ -2,6 +2,7 @@
 #include <torch/types.h>
 #include <ATen/Parallel.h>
 
+#include "gradlens/cluster/kmeans_kernel.h"
 
 #include "gradlens/core/blas.h"
 #include "gradlens/core/check.h"
@@ -62,9 +63,9 @@ std::vector<int64_t> plusplus(const torch::Tensor& x, const torch::Tensor& x_sq6
 // Nearest centre per row: argmin of |c|^2 - 2 x.c in x's dtype (matrix
 // products by row blocks, ties to the lower index). x contiguous.
 template <typename T>
-void kmeans_assign_block(const T* scores, const T* c_sq, int64_t rows, int64_t k, int64_t* labels) {
+void kmeans_assign_block(const T* scores, int64_t ld, const T* c_sq, int64_t rows, int64_t k, int64_t* labels) {
   for (int64_t i = 0; i < rows; ++i) {
-    const T* s = scores + i * k;
+    const T* s = scores + i * ld;
     int64_t best = 0;
     T best_v = static_cast<T>(-2) * s[0] + c_sq[0];
     for (int64_t j = 1; j < k; ++j) {
@@ -94,6 +95,38 @@ void kmeans_scores(const T* x, int64_t rows, const T* c, int64_t k, int64_t d, T
 constexpr int64_t kKMeansSubRows = 256;     // rows per GEMM (sklearn's chunk)
 constexpr int64_t kKMeansGroupRows = 2048;  // rows per partial centre sum
 
+// The dot products of rows with centres, by the small-k kernel for float32
+// data with k <= 32 on CPUs that have it (kmeans_kernel.h), else by the BLAS.
+// Every path (fit, predict, the distributed fit) goes through it, so all
+// assign the same labels.
+template <typename T>
+class BlockScores {
+ public:
+  BlockScores(const T* centers, int64_t k, int64_t d) : c_(centers), k_(k), d_(d) {
+    if constexpr (std::is_same_v<T, float>) {
+      kp_ = detail::small_k_width(k);
+      if (kp_ > 0) {
+        panel_.resize(static_cast<size_t>(detail::small_k_panel_size(k, d)));
+        detail::small_k_pack(centers, k, d, panel_.data());
+      }
+    }
+  }
+  /// Scores per row (and per thread) buffer entries.
+  int64_t width() const { return kp_ > 0 ? kp_ : k_; }
+  /// out [rows, width()] = x [rows, d] . centres^T.
+  void operator()(const T* x, int64_t rows, T* out) const {
+    if constexpr (std::is_same_v<T, float>) {
+      if (kp_ > 0) return detail::small_k_scores(x, rows, d_, k_, panel_.data(), out);
+    }
+    kmeans_scores<T>(x, rows, c_, k_, d_, out);
+  }
+
+ private:
+  const T* c_;
+  int64_t k_, d_, kp_ = 0;
+  std::vector<float> panel_;
+};
+
 torch::Tensor assign(const torch::Tensor& x_in, const torch::Tensor& centers_in, int64_t chunk) {
   const int64_t n = x_in.size(0);
   const int64_t k = centers_in.size(0);
@@ -118,19 +151,32 @@ torch::Tensor assign(const torch::Tensor& x_in, const torch::Tensor& centers_in,
     const scalar_t* xp = x.data_ptr<scalar_t>();
     const scalar_t* cp = centers.data_ptr<scalar_t>();
     const scalar_t* cs = c_sq.data_ptr<scalar_t>();
+    const BlockScores<scalar_t> scores(cp, k, d);
     const int64_t n_blocks = (n + sub - 1) / sub;
     std::atomic<int64_t> next{0};  // dynamic: see kmeans_lloyd_pass
     at::parallel_for(0, std::min<int64_t>(n_blocks, at::get_num_threads()), 1, [&](int64_t, int64_t) {
-      std::vector<scalar_t> sc(sub * k);
+      std::vector<scalar_t> sc(sub * scores.width());
       for (int64_t b = next++; b < n_blocks; b = next++) {
         const int64_t s = b * sub;
         const int64_t rows = std::min(n, s + sub) - s;
-        kmeans_scores<scalar_t>(xp + s * d, rows, cp, k, d, sc.data());
-        kmeans_assign_block<scalar_t>(sc.data(), cs, rows, k, lp + s);
+        if (s + sub < n) detail::prefetch_block(xp + (s + sub) * d, (std::min(n, s + 2 * sub) - s - sub) * d * sizeof(scalar_t));
+        scores(xp + s * d, rows, sc.data());
+        kmeans_assign_block<scalar_t>(sc.data(), scores.width(), cs, rows, k, lp + s);
       }
     });
   });
   return labels;
+}
+
+// |x - c|^2 in float64 (float32 rows: the vectorised kernel).
+double row_sq_dist64(const float* x, const float* c, int64_t d) { return detail::sq_dist_f64(x, c, d); }
+double row_sq_dist64(const double* x, const double* c, int64_t d) {
+  double row = 0.0;
+  for (int64_t j = 0; j < d; ++j) {
+    const double t = x[j] - c[j];
+    row += t * t;
+  }
+  return row;
 }
 
 // Sum over rows of |x_i - c_{labels_i}|^2 in float64 (fixed row blocks summed
@@ -167,12 +213,7 @@ double inertia_of(const torch::Tensor& x_in, const torch::Tensor& centers_in, co
         for (int64_t i = b * kBlock; i < std::min(n, (b + 1) * kBlock); ++i) {
           const scalar_t* xi = xp + i * d;
           const scalar_t* ci = cp + lp[i] * d;
-          double row = 0.0;
-          for (int64_t j = 0; j < d; ++j) {
-            const double t = static_cast<double>(xi[j]) - static_cast<double>(ci[j]);
-            row += t * t;
-          }
-          acc += row;
+          acc += row_sq_dist64(xi, ci, d);
         }
         partial[b] = acc;
       }
@@ -202,11 +243,12 @@ void kmeans_lloyd_pass(const torch::Tensor& x, const torch::Tensor& centers, int
   const int64_t stride = k * (d + 1);
   part.resize(n_groups * stride);
   const int64_t sub = std::min(kKMeansSubRows, chunk);
+  const BlockScores<T> scores(cp, k, d);
   // Groups are handed out dynamically: on a shared machine one thread's core
   // may be busy, and a static split would wait for it.
   std::atomic<int64_t> next{0};
   at::parallel_for(0, std::min<int64_t>(n_groups, at::get_num_threads()), 1, [&](int64_t, int64_t) {
-    std::vector<T> sc(sub * k);
+    std::vector<T> sc(sub * scores.width());
     for (int64_t g = next++; g < n_groups; g = next++) {
       double* psum = part.data() + g * stride;
       double* pcnt = psum + k * d;
@@ -214,12 +256,17 @@ void kmeans_lloyd_pass(const torch::Tensor& x, const torch::Tensor& centers, int
       const int64_t end = std::min(n, (g + 1) * kKMeansGroupRows);
       for (int64_t s = g * kKMeansGroupRows; s < end; s += sub) {
         const int64_t rows = std::min(end, s + sub) - s;
-        kmeans_scores<T>(xp + s * d, rows, cp, k, d, sc.data());
-        kmeans_assign_block<T>(sc.data(), cs, rows, k, lp + s);
+        if (s + sub < end) detail::prefetch_block(xp + (s + sub) * d, (std::min(end, s + 2 * sub) - s - sub) * d * sizeof(T));
+        scores(xp + s * d, rows, sc.data());
+        kmeans_assign_block<T>(sc.data(), scores.width(), cs, rows, k, lp + s);
         for (int64_t i = s; i < s + rows; ++i) {
           const T* xi = xp + i * d;
           double* si = psum + lp[i] * d;
-          for (int64_t j = 0; j < d; ++j) si[j] += static_cast<double>(xi[j]);
+          if constexpr (std::is_same_v<T, float>) {
+            detail::add_row_f64(xi, d, si);
+          } else {
+            for (int64_t j = 0; j < d; ++j) si[j] += static_cast<double>(xi[j]);
+          }
           pcnt[lp[i]] += 1.0;
         }
       }
