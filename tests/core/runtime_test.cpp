@@ -18,6 +18,21 @@ TEST(Runtime, ZeroThreadsMeansAllCores) {
   torch::set_num_threads(1);
 }
 
+TEST(Runtime, ParallelForRunsOnSeveralThreads) {
+  // at::parallel_for is a header template: it splits the range only in
+  // translation units built with OpenMP (as this one and the library are).
+  // Without -fopenmp it silently ran every loop on one thread.
+  RuntimeOptions o;
+  o.threads = 2;
+  init_runtime(o);
+  std::vector<int> seen(2, -1);
+  at::parallel_for(0, 2, 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) seen[i] = at::get_thread_num();
+  });
+  EXPECT_EQ(seen, (std::vector<int>{0, 1}));
+  torch::set_num_threads(1);
+}
+
 TEST(Runtime, NegativeThreadsIsAnError) {
   RuntimeOptions o;
   o.threads = -2;

@@ -21,6 +21,25 @@ using Isa = SimdIsa;
 // AVX2: lanes over centres (the panel is [d, width]). R rows at a time, V
 // vectors of 8 centres per row: R * V accumulators in registers; per feature
 // V centre loads and R broadcasts.
+// The 16 lanes of v added by a fixed tree (lane i with i + 8, then + 4, + 2,
+// + 1). GCC's _mm512_reduce_add_ps does the same but trips
+// -Wuninitialized in its own header.
+__attribute__((target("avx512f"))) inline float hsum16(__m512 v) {
+  alignas(64) float t[16];
+  _mm512_store_ps(t, v);
+  for (int w = 8; w >= 1; w /= 2)
+    for (int i = 0; i < w; ++i) t[i] += t[i + w];
+  return t[0];
+}
+
+__attribute__((target("avx512f"))) inline double hsum8(__m512d v) {
+  alignas(64) double t[8];
+  _mm512_store_pd(t, v);
+  for (int w = 4; w >= 1; w /= 2)
+    for (int i = 0; i < w; ++i) t[i] += t[i + w];
+  return t[0];
+}
+
 // AVX-512: lanes over features. R rows by K centres of accumulators, each a
 // 16-lane partial dot product; per 16 features R row loads, K centre loads
 // (the centres, K x d, stay in L1) and R * K fused multiply-adds with no
@@ -56,7 +75,7 @@ __attribute__((target("avx512f"))) void dots512_rows(const float* x, int64_t d, 
     }
   }
   for (int r = 0; r < R; ++r)
-    for (int j = 0; j < K; ++j) out[r * ld + j] = _mm512_reduce_add_ps(acc[r][j]);
+    for (int j = 0; j < K; ++j) out[r * ld + j] = hsum16(acc[r][j]);
 }
 
 template <int K>
@@ -126,7 +145,7 @@ __attribute__((target("avx512f"))) double sq_dist512(const float* x, const float
                                        _mm512_maskz_cvtps_pd(0xFF, _mm256_loadu_ps(c + t)));
     acc = _mm512_fmadd_pd(diff, diff, acc);
   }
-  double total = _mm512_reduce_add_pd(acc);
+  double total = hsum8(acc);
   for (; t < d; ++t) {
     const double diff = static_cast<double>(x[t]) - static_cast<double>(c[t]);
     total += diff * diff;
