@@ -51,6 +51,14 @@ std::vector<Case> make_cases() {
   {  // both single-class
     cases.push_back({torch::full({10}, 1, torch::kInt64), torch::full({10}, 4, torch::kInt64), {}});
   }
+  {  // float32, 4500 rows, all features near +20: the euclidean silhouette
+     // takes float32 products with float64 re-checks (N >= 4096)
+    const auto t = torch::randint(0, 7, {4500}, torch::kInt64);
+    auto p = t.clone();
+    const auto flip = torch::rand({4500}) < 0.1;
+    p.masked_scatter_(flip, torch::randint(0, 7, {4500}, torch::kInt64).masked_select(flip));
+    cases.push_back({t, p, (blobs(p, 24, 1.5) + 20).to(torch::kFloat32)});
+  }
   {  // larger, 12 x 9
     const auto t = torch::randint(0, 12, {3000}, torch::kInt64);
     const auto p = (t + torch::randint(0, 3, {3000}, torch::kInt64)) % 9;
@@ -123,12 +131,22 @@ TEST_F(MetricsPeer, MetricsMatchScikitLearn) {
     const double ss = silhouette_score(c.x, c.p, sampled);
     worst_sil = std::max(worst_sil, std::abs(ss - r["sil_sampled"].get<double>()));
     EXPECT_NEAR(ss, r["sil_sampled"].get<double>(), 1e-6) << "sampled silhouette case " << i;
+    // float32 data: scikit-learn computes CH and DB in float32 (float32
+    // means and distances), we in float64; so against it 1e-5 relative, and
+    // our float32 result must equal our float64 one of the same numbers.
+    const bool f32 = c.x.scalar_type() == torch::kFloat32;
+    const double sk_tol = f32 ? 1e-5 : 1e-9;
     const double ch = calinski_harabasz_score(c.x, c.p);
-    EXPECT_NEAR(ch, r["ch"].get<double>(), 1e-9 * std::max(1.0, std::abs(ch))) << "calinski_harabasz case " << i;
+    EXPECT_NEAR(ch, r["ch"].get<double>(), sk_tol * std::max(1.0, std::abs(ch))) << "calinski_harabasz case " << i;
     // Relative: sklearn's |x|^2 - 2 x.c + |c|^2 distances put ~1e-8 of rounding
     // noise on a singleton's distance to its own centroid (ours is exactly 0).
     const double db = davies_bouldin_score(c.x, c.p);
-    EXPECT_NEAR(db, r["db"].get<double>(), 1e-9 * std::max(1.0, std::abs(db))) << "davies_bouldin case " << i;
+    EXPECT_NEAR(db, r["db"].get<double>(), sk_tol * std::max(1.0, std::abs(db))) << "davies_bouldin case " << i;
+    if (f32) {
+      const auto x64 = c.x.to(torch::kFloat64);
+      EXPECT_NEAR(ch, calinski_harabasz_score(x64, c.p), 1e-12 * ch) << "float32 vs float64 CH, case " << i;
+      EXPECT_NEAR(db, davies_bouldin_score(x64, c.p), 1e-12 * db) << "float32 vs float64 DB, case " << i;
+    }
   }
   RecordProperty("max_abs_dev_label_metrics", std::to_string(worst));
   RecordProperty("max_abs_dev_silhouette", std::to_string(worst_sil));

@@ -92,6 +92,29 @@ TEST(MetricsTest, InternalCriteriaHandComputed) {
   EXPECT_NEAR(silhouette_score(xc, L({0, 0, 1, 1}), o), 1.0, 1e-12);
 }
 
+TEST(MetricsTest, SilhouetteFloat32ProductsEqualFloat64) {
+  // float32 data, N >= 4096: float32 products of the centred rows, and every
+  // pair with |x_i - x_j|^2 < 5% of |x_i|^2 + |x_j|^2 summed again in
+  // float64. A common offset of 40 and 300 near-duplicates of one row (only
+  // 1e-3 apart: all re-checked) must not matter.
+  torch::manual_seed(21);
+  const int64_t n = 5000, d = 40;
+  const auto labels = torch::randint(0, 6, {n}, torch::kInt64);
+  auto x64 = torch::randn({6, d}, torch::kFloat64).index_select(0, labels) * 2 + torch::randn({n, d}, torch::kFloat64);
+  x64.slice(0, 0, 300).copy_(x64[0] + 1e-3 * torch::randn({300, d}, torch::kFloat64));
+  const auto x = (x64 + 40).to(torch::kFloat32);
+  const auto fast = silhouette_samples(x, labels);
+  SilhouetteOptions exact;
+  exact.float64_products = true;
+  const auto slow = silhouette_samples(x, labels, exact);
+  const auto ref = silhouette_samples(x.to(torch::kFloat64), labels);
+  EXPECT_LT(test::max_abs_diff(slow, ref), 1e-12);
+  EXPECT_LT(test::max_abs_diff(fast, ref), 1e-7);
+  EXPECT_NEAR(fast.mean().item<double>(), ref.mean().item<double>(), 1e-9);
+  std::cout << "[ silhouette ] float32 products vs float64: max |diff| " << test::max_abs_diff(fast, ref)
+            << ", score diff " << std::abs(fast.mean().item<double>() - ref.mean().item<double>()) << "\n";
+}
+
 TEST(MetricsTest, HungarianHandCases) {
   const auto c = torch::tensor({4., 1., 3., 2., 0., 5., 3., 2., 2.}).view({3, 3});
   const Assignment a = linear_sum_assignment(c);

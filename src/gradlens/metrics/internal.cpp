@@ -63,12 +63,22 @@ std::vector<int64_t> numpy_permutation(int64_t n, uint32_t seed) {
   return p;
 }
 
+// float32 products: a pair is re-done in float64 when its squared distance
+// is below this fraction of the rows' squared norms (after centring). The
+// other pairs' distances are then within ~sqrt(d) * 6e-8 / 0.05 relative
+// (d = 512: ~3e-5) before averaging over whole clusters.
+constexpr double kSilhouetteRecheck = 0.05;
+// Rows from which float32 data gets float32 products (below, the float64
+// GEMM costs little anyway).
+constexpr int64_t kSilhouetteF32Rows = 4096;
+
 // CPU silhouette: rows sorted by cluster (contiguous segments), distances by
 // blocks of the upper triangle only (D is symmetric), each block's GEMM on
 // its own thread, then per-cluster sums of its rows and of its columns in
 // task-local buffers added in a fixed order (the same result for any thread
 // count). Returns the per-row cluster sums [N, k] in the original row order.
-torch::Tensor silhouette_cluster_sums(const torch::Tensor& x, const torch::Tensor& codes, int64_t k, bool cosine) {
+torch::Tensor silhouette_cluster_sums(const torch::Tensor& x, const torch::Tensor& codes, int64_t k, bool cosine,
+                                      bool f32_products) {
   const int64_t n = x.size(0);
   const int64_t d = x.size(1);
   const auto f64 = x.options().dtype(torch::kFloat64);
@@ -107,6 +117,32 @@ torch::Tensor silhouette_cluster_sums(const torch::Tensor& x, const torch::Tenso
       });
     });
   }
+  // float32 products: the sorted rows centred (in float64) and rounded to
+  // float32, with the squared norms of the rounded rows; the float64 rows
+  // (uncentred, exact) stay for the pairs that need them.
+  torch::Tensor xs32;
+  if (f32_products) {
+    // A plain pass: torch expressions here would allocate N x d temporaries,
+    // and on a virtual machine every fresh 4 KiB page costs ~40 us.
+    const torch::Tensor mean = xs.mean(0);
+    xs32 = core::empty_hugepage({n, d}, x.options().dtype(torch::kFloat32));
+    const double* mp = mean.data_ptr<double>();
+    const double* src = xs.data_ptr<double>();
+    float* dst = xs32.data_ptr<float>();
+    double* sqw = sq.data_ptr<double>();
+    at::parallel_for(0, n, 64, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        double acc = 0.0;
+        for (int64_t j = 0; j < d; ++j) {
+          const float v = static_cast<float>(src[i * d + j] - mp[j]);
+          dst[i * d + j] = v;
+          acc += static_cast<double>(v) * static_cast<double>(v);
+        }
+        sqw[i] = acc;
+      }
+    });
+  }
+  const float* x32 = f32_products ? xs32.data_ptr<float>() : nullptr;
   const double* xp = xs.data_ptr<double>();
   const double* sqp = sq.data_ptr<double>();
   const int64_t* cp = sorted_codes.data_ptr<int64_t>();
@@ -128,17 +164,47 @@ torch::Tensor silhouette_cluster_sums(const torch::Tensor& x, const torch::Tenso
   const core::BlasThreadLimit one_blas_thread(1);
   at::parallel_for(0, std::min<int64_t>(n_tasks, at::get_num_threads()), 1, [&](int64_t, int64_t) {
     std::vector<double> g(kB * kB);
+    std::vector<float> g32(f32_products ? kB * kB : 0);
     for (int64_t t = next++; t < n_tasks; t = next++) {
       const int64_t r0 = tasks[t].first * kB, r1 = std::min(n, r0 + kB);
       const int64_t c0 = tasks[t].second * kB, c1 = std::min(n, c0 + kB);
       const int64_t nr = r1 - r0, nc = c1 - c0;
       double* gp = g.data();
-      if (!core::blas_gemm(false, true, nr, nc, d, 1.0, xp + r0 * d, d, xp + c0 * d, d, 0.0, gp, nc)) {
+      if (f32_products) {
+        float* hp = g32.data();
+        if (!core::blas_gemm(false, true, nr, nc, d, 1.0F, x32 + r0 * d, d, x32 + c0 * d, d, 0.0F, hp, nc)) {
+          torch::Tensor ht = torch::from_blob(hp, {nr, nc}, torch::kFloat32);
+          const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
+          torch::mm_out(ht, torch::from_blob(const_cast<float*>(x32 + r0 * d), {nr, d}, f32),
+                        torch::from_blob(const_cast<float*>(x32 + c0 * d), {nc, d}, f32).t());
+        }
+        // Distances from the float32 products; where |x_i - x_j|^2 is below
+        // kSilhouetteRecheck of |x_i|^2 + |x_j|^2 the product's rounding
+        // would dominate, so the pair is summed exactly in float64 from the
+        // original rows instead.
+        for (int64_t i = 0; i < nr; ++i) {
+          const double si = sqp[r0 + i];
+          double* row = gp + i * nc;
+          const float* hrow = hp + i * nc;
+          for (int64_t j = 0; j < nc; ++j) {
+            const double sj = sqp[c0 + j];
+            double d2 = si + sj - 2.0 * static_cast<double>(hrow[j]);
+            if (d2 < kSilhouetteRecheck * (si + sj)) {
+              const double* a = xp + (r0 + i) * d;
+              const double* b = xp + (c0 + j) * d;
+              d2 = 0.0;
+              for (int64_t q = 0; q < d; ++q) d2 += (a[q] - b[q]) * (a[q] - b[q]);
+            }
+            row[j] = std::sqrt(std::max(0.0, d2));
+          }
+          if (r0 == c0) row[i] = 0.0;  // the diagonal, as sklearn
+        }
+      } else if (!core::blas_gemm(false, true, nr, nc, d, 1.0, xp + r0 * d, d, xp + c0 * d, d, 0.0, gp, nc)) {
         torch::Tensor gt = torch::from_blob(gp, {nr, nc}, f64);
         torch::mm_out(gt, torch::from_blob(const_cast<double*>(xp + r0 * d), {nr, d}, f64),
                       torch::from_blob(const_cast<double*>(xp + c0 * d), {nc, d}, f64).t());
       }
-      for (int64_t i = 0; i < nr; ++i) {
+      for (int64_t i = 0; i < nr && !f32_products; ++i) {
         double* row = gp + i * nc;
         if (cosine) {
           for (int64_t j = 0; j < nc; ++j) row[j] = std::min(2.0, std::max(0.0, 1.0 - row[j]));
@@ -205,7 +271,10 @@ torch::Tensor silhouette_samples(const torch::Tensor& x, const torch::Tensor& la
   const bool cosine = opts.metric == SilhouetteMetric::kCosine;
   const torch::Tensor freq = torch::bincount(codes, {}, k).to(torch::kFloat64);
   const torch::Tensor sums = x.device().type() == torch::kCPU
-                                 ? silhouette_cluster_sums(x, codes, k, cosine)
+                                 ? silhouette_cluster_sums(x, codes, k, cosine,
+                                                           !cosine && !opts.float64_products &&
+                                                               x.scalar_type() == torch::kFloat32 &&
+                                                               n >= kSilhouetteF32Rows)
                                  : detail::silhouette_block_sums(x, codes, k, cosine, 0, n, opts.chunk_rows);
   return detail::silhouette_from_sums(sums, codes, freq);
 }
