@@ -283,7 +283,7 @@ void kmeans_lloyd_pass(const torch::Tensor& x, const torch::Tensor& centers, int
   }
 }
 
-// Column means of a CPU matrix in float64 (rows summed in order per column),
+// Column means of a CPU matrix in float64 (fixed row blocks summed in order),
 // the centred copy x - mean (mean rounded to x's dtype), and when asked the
 // mean per-feature variance (float64), without a float64 copy of x.
 template <typename T>
@@ -294,27 +294,45 @@ void kmeans_center(const torch::Tensor& x, torch::Tensor& mean64, torch::Tensor&
   xc = core::empty_hugepage({n, d}, x.options());
   const T* xp = x.data_ptr<T>();
   double* mp = mean64.data_ptr<double>();
-  at::parallel_for(0, d, 16, [&](int64_t f0, int64_t f1) {
-    std::vector<double> acc(f1 - f0, 0.0);
-    for (int64_t i = 0; i < n; ++i) {
-      const T* row = xp + i * d;
-      for (int64_t j = f0; j < f1; ++j) acc[j - f0] += static_cast<double>(row[j]);
-    }
-    for (int64_t j = f0; j < f1; ++j) mp[j] = acc[j - f0] / static_cast<double>(n);
-  });
-  if (mean_var != nullptr) {
-    std::vector<double> var(d, 0.0);
-    at::parallel_for(0, d, 16, [&](int64_t f0, int64_t f1) {
-      for (int64_t i = 0; i < n; ++i) {
+  // Column sums by fixed blocks of rows (each read contiguously), the block
+  // sums then added in block order: the same mean for any thread count.
+  constexpr int64_t kRowBlock = 4096;
+  const int64_t n_blocks = (n + kRowBlock - 1) / kRowBlock;
+  std::vector<double> partial(static_cast<size_t>(n_blocks * d), 0.0);
+  at::parallel_for(0, n_blocks, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      double* acc = partial.data() + b * d;
+      for (int64_t i = b * kRowBlock; i < std::min(n, (b + 1) * kRowBlock); ++i) {
         const T* row = xp + i * d;
-        for (int64_t j = f0; j < f1; ++j) {
-          const double t = static_cast<double>(row[j]) - mp[j];
-          var[j] += t * t;
+        for (int64_t j = 0; j < d; ++j) acc[j] += static_cast<double>(row[j]);
+      }
+    }
+  });
+  for (int64_t j = 0; j < d; ++j) {
+    double total = 0.0;
+    for (int64_t b = 0; b < n_blocks; ++b) total += partial[b * d + j];
+    mp[j] = total / static_cast<double>(n);
+  }
+  if (mean_var != nullptr) {
+    std::fill(partial.begin(), partial.end(), 0.0);
+    at::parallel_for(0, n_blocks, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) {
+        double* acc = partial.data() + b * d;
+        for (int64_t i = b * kRowBlock; i < std::min(n, (b + 1) * kRowBlock); ++i) {
+          const T* row = xp + i * d;
+          for (int64_t j = 0; j < d; ++j) {
+            const double t = static_cast<double>(row[j]) - mp[j];
+            acc[j] += t * t;
+          }
         }
       }
     });
     double total = 0.0;
-    for (int64_t j = 0; j < d; ++j) total += var[j] / static_cast<double>(n);
+    for (int64_t j = 0; j < d; ++j) {
+      double var = 0.0;
+      for (int64_t b = 0; b < n_blocks; ++b) var += partial[b * d + j];
+      total += var / static_cast<double>(n);
+    }
     *mean_var = total / static_cast<double>(d);
   }
   std::vector<T> m(d);

@@ -8,6 +8,8 @@
 #include "gradlens/reduce/numpy_random.h"
 #include "gradlens/reduce/validate.h"
 
+#include <atomic>
+
 namespace gradlens::reduce {
 
 namespace {
@@ -60,9 +62,11 @@ const T* centre_rows(const torch::Tensor& x, const torch::Tensor& mean, int64_t 
   const int64_t d = x.size(1);
   const T* xp = x.data_ptr<T>() + s * d;
   const T* mp = mean.data_ptr<T>();
-  for (int64_t i = 0; i < rows; ++i) {
-    for (int64_t j = 0; j < d; ++j) bp[i * d + j] = xp[i * d + j] - mp[j];
-  }
+  at::parallel_for(0, rows, 256, [&](int64_t r0, int64_t r1) {
+    for (int64_t i = r0; i < r1; ++i) {
+      for (int64_t j = 0; j < d; ++j) bp[i * d + j] = xp[i * d + j] - mp[j];
+    }
+  });
   return bp;
 }
 
@@ -79,22 +83,33 @@ torch::Tensor pca_gram64_cpu(const torch::Tensor& x, const torch::Tensor& mean, 
     // The upper triangle by column panels: with X = [A_1 .. A_P], row panel
     // p of X^T X right of the diagonal is A_p^T [A_p .. A_P] (5/8 of the full
     // product for P = 4).
+    // The panels are single-threaded GEMMs shared out over the OpenMP
+    // threads (largest first), with the centring and the float64 sums on
+    // the same threads: OpenBLAS's own pool would spin against OpenMP's.
     const int64_t width = (d + kPcaPanels - 1) / kPcaPanels;
+    const int64_t n_panels = (d + width - 1) / width;
+    const core::BlasThreadLimit one_blas_thread(1);
     for (int64_t s = 0; s < n; s += chunk) {
       const int64_t rows = std::min(n, s + chunk) - s;
       const float* cp = centre_rows<float>(x, mean, s, rows, buf.data_ptr<float>());
-      bool ok = true;
-      for (int64_t c0 = 0; c0 < d && ok; c0 += width) {
-        const int64_t w = std::min(width, d - c0);
-        ok = core::blas_gemm(true, false, w, d - c0, rows, 1.0F, cp + c0, d, cp + c0, d, 0.0F, bp + c0 * d + c0, d);
-      }
+      std::atomic<int64_t> next{0};
+      std::atomic<bool> ok{true};
+      at::parallel_for(0, std::min<int64_t>(n_panels, at::get_num_threads()), 1, [&](int64_t, int64_t) {
+        for (int64_t p = next++; p < n_panels; p = next++) {
+          const int64_t c0 = p * width, w = std::min(width, d - c0);
+          if (!core::blas_gemm(true, false, w, d - c0, rows, 1.0F, cp + c0, d, cp + c0, d, 0.0F, bp + c0 * d + c0, d))
+            ok = false;
+        }
+      });
       if (!ok) {
         const torch::Tensor c = buf.slice(0, 0, rows);
         torch::mm_out(block, c.t(), c);
       }
-      for (int64_t i = 0; i < d; ++i) {
-        for (int64_t j = i; j < d; ++j) gp[i * d + j] += static_cast<double>(bp[i * d + j]);
-      }
+      at::parallel_for(0, d, 16, [&](int64_t r0, int64_t r1) {
+        for (int64_t i = r0; i < r1; ++i) {
+          for (int64_t j = i; j < d; ++j) gp[i * d + j] += static_cast<double>(bp[i * d + j]);
+        }
+      });
     }
   } else {
     for (int64_t s = 0; s < n; s += chunk) {
@@ -128,11 +143,23 @@ torch::Tensor pca_column_extremes_cpu(const torch::Tensor& x, const torch::Tenso
   const torch::Tensor work = scratch_or_new(scratch, x, chunk * (d + k));
   const torch::Tensor buf = work.slice(0, 0, chunk * d).view({chunk, d});
   const torch::Tensor u = work.slice(0, chunk * d, chunk * (d + k)).view({chunk, k});
+  // Single-threaded GEMMs on 512-row pieces over the OpenMP threads (as the
+  // Gram pass), then the extremes in row order.
+  const core::BlasThreadLimit one_blas_thread(1);
+  constexpr int64_t kPiece = 512;
   for (int64_t s = 0; s < n; s += chunk) {
     const int64_t rows = std::min(n, s + chunk) - s;
     const T* cp = centre_rows<T>(x, mean, s, rows, buf.data_ptr<T>());
     T* up = u.data_ptr<T>();
-    if (!core::blas_gemm(false, false, rows, k, d, T(1), cp, d, v.data_ptr<T>(), k, T(0), up, k)) {
+    std::atomic<bool> ok{true};
+    at::parallel_for(0, rows, kPiece, [&](int64_t r0, int64_t r1) {
+      for (int64_t a = r0; a < r1; a += kPiece) {
+        const int64_t m = std::min(r1, a + kPiece) - a;
+        if (!core::blas_gemm(false, false, m, k, d, T(1), cp + a * d, d, v.data_ptr<T>(), k, T(0), up + a * k, k))
+          ok = false;
+      }
+    });
+    if (!ok) {
       torch::Tensor uc = u.slice(0, 0, rows);
       torch::mm_out(uc, buf.slice(0, 0, rows), v);
     }
