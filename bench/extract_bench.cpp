@@ -27,6 +27,10 @@ using namespace gradlens;
 int main(int argc, char** argv) {
   const int64_t n = argc > 1 ? std::atoll(argv[1]) : 1000;
   const int64_t batch = argc > 2 ? std::atoll(argv[2]) : 100;
+  if (n < 1 || batch < 1) {
+    std::cerr << "usage: extract_bench [IMAGES >= 1 [BATCH >= 1]] (threads: OMP_NUM_THREADS or LibTorch's default)\n";
+    return 2;
+  }
   const int threads = at::get_num_threads();
   torch::manual_seed(0);
   models::ResNetConfig cfg;

@@ -38,6 +38,10 @@ using namespace gradlens;
 int main(int argc, char** argv) {
   const int64_t n = argc > 1 ? std::atoll(argv[1]) : 1000;
   const int64_t batch = argc > 2 ? std::atoll(argv[2]) : 100;
+  if (n < 1 || batch < 1 || (argc > 3 && std::atoi(argv[3]) < 1)) {
+    std::cerr << "usage: saliency_bench [IMAGES >= 1 [BATCH >= 1 [THREADS >= 1 [fashion-mnist|shapes]]]]\n";
+    return 2;
+  }
   if (argc > 3) at::set_num_threads(std::atoi(argv[3]));  // default: LibTorch's (1 with Debian's)
   const int threads = at::get_num_threads();
   const std::string dataset = argc > 4 ? argv[4] : "fashion-mnist";

@@ -61,7 +61,9 @@ struct KMeansResult {
 
 /// Lloyd's algorithm as sklearn 1.2: x is centred on its column mean first;
 /// each iteration assigns every row to the centre minimising |c|^2 - 2 x.c
-/// (matrix products in x's dtype, by row blocks, ties to the lower index),
+/// (dot products in x's dtype, by row blocks, ties to the lower index: for
+/// float32 data with k <= 16 (AVX-512) or k <= 32 (AVX2) by the small-k
+/// kernel of kmeans_kernel.h, else by BLAS GEMMs),
 /// recomputes centres (float64 sums), relocates each empty cluster to the
 /// farthest point from its centre (farthest first), then stops on unchanged
 /// labels or on the tol test; otherwise a final assignment matches the
