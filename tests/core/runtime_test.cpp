@@ -30,7 +30,9 @@ TEST(Runtime, ParallelForRunsOnSeveralThreads) {
     for (int64_t i = b; i < e; ++i) seen[i] = at::get_thread_num();
   });
   EXPECT_EQ(seen, (std::vector<int>{0, 1}));
+  EXPECT_TRUE(parallel_for_splits());  // the same, compiled into the library
   torch::set_num_threads(1);
+  EXPECT_FALSE(parallel_for_splits());
 }
 
 TEST(Runtime, NegativeThreadsIsAnError) {

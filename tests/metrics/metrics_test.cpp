@@ -109,8 +109,18 @@ TEST(MetricsTest, SilhouetteFloat32ProductsEqualFloat64) {
   const auto slow = silhouette_samples(x, labels, exact);
   const auto ref = silhouette_samples(x.to(torch::kFloat64), labels);
   EXPECT_LT(test::max_abs_diff(slow, ref), 1e-12);
+  EXPECT_GT(test::max_abs_diff(fast, slow), 0.0);  // the float32 route was taken
   EXPECT_LT(test::max_abs_diff(fast, ref), 1e-7);
   EXPECT_NEAR(fast.mean().item<double>(), ref.mean().item<double>(), 1e-9);
+  // Tight, well-separated clusters (centres ~ N(0, 10^2), unit spread, as
+  // sklearn's make_blobs): nearly every same-cluster pair would need a
+  // re-check, so those tiles are done in float64 whole.
+  const auto tight_labels = torch::randint(0, 5, {n}, torch::kInt64);
+  const auto tight = (torch::randn({5, d}, torch::kFloat64).index_select(0, tight_labels) * 10 +
+                      torch::randn({n, d}, torch::kFloat64))
+                         .to(torch::kFloat32);
+  const auto tight_ref = silhouette_samples(tight.to(torch::kFloat64), tight_labels);
+  EXPECT_LT(test::max_abs_diff(silhouette_samples(tight, tight_labels), tight_ref), 1e-7);
   std::cout << "[ silhouette ] float32 products vs float64: max |diff| " << test::max_abs_diff(fast, ref)
             << ", score diff " << std::abs(fast.mean().item<double>() - ref.mean().item<double>()) << "\n";
 }

@@ -203,7 +203,7 @@ void gmm_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, c
     return;
   }
   TORCH_INTERNAL_ASSERT(!tb && beta == 0.0);
-  constexpr int64_t kChunk = 4096;
+  constexpr int64_t kChunk = 1024;  // >= 10 chunks for N = 10000: an even split over the threads
   const int64_t chunks = (k + kChunk - 1) / kChunk;
   std::vector<double> part(chunks * m * n);
   at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {

@@ -95,6 +95,10 @@ void kmeans_scores(const T* x, int64_t rows, const T* c, int64_t k, int64_t d, T
 constexpr int64_t kKMeansSubRows = 256;     // rows per GEMM (sklearn's chunk)
 constexpr int64_t kKMeansGroupRows = 2048;  // rows per partial centre sum
 
+// The next block of rows into the caches, at most 256 KiB of it (wide rows:
+// a whole block would push the current one out of L2).
+void prefetch_next(const void* p, int64_t bytes) { detail::prefetch_block(p, std::min<int64_t>(bytes, 256 * 1024)); }
+
 // The dot products of rows with centres, by the small-k kernel for float32
 // data with k <= 32 on CPUs that have it (kmeans_kernel.h), else by the BLAS.
 // Every path (fit, predict, the distributed fit) goes through it, so all
@@ -159,7 +163,7 @@ torch::Tensor assign(const torch::Tensor& x_in, const torch::Tensor& centers_in,
       for (int64_t b = next++; b < n_blocks; b = next++) {
         const int64_t s = b * sub;
         const int64_t rows = std::min(n, s + sub) - s;
-        if (s + sub < n) detail::prefetch_block(xp + (s + sub) * d, (std::min(n, s + 2 * sub) - s - sub) * d * sizeof(scalar_t));
+        if (s + sub < n) prefetch_next(xp + (s + sub) * d, (std::min(n, s + 2 * sub) - s - sub) * d * sizeof(scalar_t));
         scores(xp + s * d, rows, sc.data());
         kmeans_assign_block<scalar_t>(sc.data(), scores.width(), cs, rows, k, lp + s);
       }
@@ -256,7 +260,7 @@ void kmeans_lloyd_pass(const torch::Tensor& x, const torch::Tensor& centers, int
       const int64_t end = std::min(n, (g + 1) * kKMeansGroupRows);
       for (int64_t s = g * kKMeansGroupRows; s < end; s += sub) {
         const int64_t rows = std::min(end, s + sub) - s;
-        if (s + sub < end) detail::prefetch_block(xp + (s + sub) * d, (std::min(end, s + 2 * sub) - s - sub) * d * sizeof(T));
+        if (s + sub < end) prefetch_next(xp + (s + sub) * d, (std::min(end, s + 2 * sub) - s - sub) * d * sizeof(T));
         scores(xp + s * d, rows, sc.data());
         kmeans_assign_block<T>(sc.data(), scores.width(), cs, rows, k, lp + s);
         for (int64_t i = s; i < s + rows; ++i) {

@@ -2,6 +2,7 @@
 
 #include <c10/util/Exception.h>
 
+#include <cstdint>
 #include <cstring>
 #include <utility>
 
@@ -18,9 +19,6 @@ using Isa = SimdIsa;
 
 #ifdef GRADLENS_KMEANS_X86
 
-// AVX2: lanes over centres (the panel is [d, width]). R rows at a time, V
-// vectors of 8 centres per row: R * V accumulators in registers; per feature
-// V centre loads and R broadcasts.
 // The 16 lanes of v added by a fixed tree (lane i with i + 8, then + 4, + 2,
 // + 1). GCC's _mm512_reduce_add_ps does the same but trips
 // -Wuninitialized in its own header.
@@ -57,7 +55,10 @@ __attribute__((target("avx512f"))) void dots512_rows(const float* x, int64_t d, 
     for (int r = 0; r < R; ++r) {
       // The rows of the next group, one cache line per 16 features: the
       // hardware prefetchers alone leave this loop waiting on memory.
-      _mm_prefetch(reinterpret_cast<const char*>(x + (R + r) * d + t), _MM_HINT_T0);
+      // (an address past the rows for the last group: prefetches never fault,
+      // and it is formed as an integer, not as a pointer past the array)
+      _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(x) + sizeof(float) * ((R + r) * d + t)),
+                   _MM_HINT_T0);
       xv[r] = _mm512_loadu_ps(x + r * d + t);
     }
     for (int j = 0; j < K; ++j) {
@@ -92,6 +93,9 @@ void dots512_dispatch(int64_t k, const float* x, int64_t rows, int64_t d, const 
   ((k == Ks + 1 ? dots512_all<Ks + 1>(x, rows, d, c, out, ld) : void()), ...);
 }
 
+// AVX2: lanes over centres (the panel is [d, width]). R rows at a time, V
+// vectors of 8 centres per row: R * V accumulators in registers; per feature
+// V centre loads and R broadcasts.
 template <int V, int R>
 __attribute__((target("avx2,fma"))) void scores256_rows(const float* x, int64_t d, const float* ct, float* out) {
   constexpr int64_t kp = 8 * V;
@@ -190,6 +194,7 @@ void small_k_pack(const float* c, int64_t k, int64_t d, float* panel, SimdIsa is
   }
   // AVX2: centres as lanes, [d, width] zero-padded.
   const int64_t width = small_k_width(k, isa);
+  if (width == 0) return;  // no kernel for this isa (callers check small_k_width)
   std::memset(panel, 0, sizeof(float) * static_cast<size_t>(d * width));
   for (int64_t j = 0; j < k; ++j)
     for (int64_t t = 0; t < d; ++t) panel[t * width + j] = c[j * d + t];
@@ -205,6 +210,8 @@ void small_k_scores(const float* x, int64_t rows, int64_t d, int64_t k, const fl
   }
   if (ld == 16) return scores_all<2, 4, scores256_rows<2, 4>, scores256_rows<2, 1>>(x, rows, d, panel, ld, out);
   return scores_all<4, 2, scores256_rows<4, 2>, scores256_rows<4, 1>>(x, rows, d, panel, ld, out);
+#else
+  TORCH_CHECK(false, "small_k_scores: this build has no x86-64 kernels");
 #endif
 }
 

@@ -43,8 +43,9 @@ bool blas_syrk_upper(int64_t rows, int64_t d, double alpha, const double* a, int
 
 /// The k largest eigenvalues and their eigenvectors of a symmetric d x d
 /// float64 matrix `a` (leading dimension lda; its lower triangle is read and
-/// the matrix is destroyed) by LAPACK's dsyevr (MRRR, range by index), which
-/// costs a fraction of a full eigendecomposition for k << d. w [k] gets the
+/// the matrix is destroyed) by LAPACK's dsyevr with a range by index
+/// (tridiagonal reduction, then bisection and inverse iteration for the
+/// subset), which costs a fraction of a full eigendecomposition for k << d. w [k] gets the
 /// eigenvalues in ascending order, z [k, d] (row-major) the matching unit
 /// eigenvectors as rows. Returns false, computing nothing, if the process's
 /// LAPACK has no dsyevr_ or a size exceeds 32-bit ints; throws c10::Error if

@@ -1,5 +1,6 @@
 #include "gradlens/core/runtime.h"
 #include <torch/types.h>
+#include <ATen/Parallel.h>
 #include <torch/cuda.h>
 #include <torch/utils.h>
 
@@ -7,6 +8,8 @@
 
 #include <dlfcn.h>
 #include <link.h>
+
+#include <atomic>
 
 #include <filesystem>
 #include <thread>
@@ -39,6 +42,13 @@ c10::Device parse_device(const std::string& spec) {
                    ": only ", torch::cuda::device_count(), " CUDA device(s) visible");
   }
   return dev;
+}
+
+bool parallel_for_splits() {
+  if (at::get_num_threads() < 2) return false;
+  std::atomic<int> calls{0};
+  at::parallel_for(0, 2, 1, [&](int64_t, int64_t) { ++calls; });
+  return calls.load() == 2;
 }
 
 RuntimeInfo init_runtime(const RuntimeOptions& opts) {

@@ -27,6 +27,12 @@ struct RuntimeInfo {
 /// Number of hardware threads (at least 1).
 int hardware_threads();
 
+/// Whether at::parallel_for, as compiled into the gradlens library, splits a
+/// range of 2 over 2 threads when at least 2 intra-op threads are set (it is
+/// a header template: without OpenMP in our build it runs every loop on one
+/// thread). False when fewer than 2 threads are set.
+bool parallel_for_splits();
+
 /// Parses "cpu", "cuda" or "cuda:N". Throws c10::Error naming --device when
 /// the string is malformed or CUDA is not available in this build/machine.
 c10::Device parse_device(const std::string& spec);

@@ -48,7 +48,7 @@ reduce::Pca pca_fit(Communicator& comm, const torch::Tensor& x_local, const redu
     return signs;
   };
   const auto f = reduce::detail::pca_factors_from_gram(gram.to(x_local.device()), signs_of, k, x_local.scalar_type());
-  reduce::detail::pca_finish(p, f, k, max_k, torch::Tensor());  // f.all_s is set
+  reduce::detail::pca_finish(p, f, k, max_k, torch::Tensor());  // f.all_s or f.total_ss is set
   return p;
 }
 

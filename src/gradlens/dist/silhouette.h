@@ -15,8 +15,11 @@ class Communicator;
 /// dtype everywhere, finite), labels_local [n_r] integer. The rows and labels
 /// are all-gathered (every rank holds N x d once, float64 per GEMM chunk of
 /// chunk_rows rows x N); distances from this rank's rows to all rows give
-/// each row's per-cluster sums. Equal to silhouette_samples on the gathered
-/// rows up to float64 summation order (tested to 1e-9). Returns [n_r]
+/// each row's per-cluster sums, always with float64 products. Equal to
+/// silhouette_samples on the gathered rows up to float64 summation order
+/// (tested to 1e-9) when that takes float64 products too; for float32 data
+/// with N >= 4096 it takes float32 products (SilhouetteOptions::
+/// float64_products), and the two agree to ~1e-7. Returns [n_r]
 /// float64. Throws c10::Error as silhouette_samples (on every rank), plus
 /// shards of different widths or dtypes, an empty shard, and sample_size > 0
 /// (subsample before distributing).

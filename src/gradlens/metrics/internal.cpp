@@ -68,6 +68,9 @@ std::vector<int64_t> numpy_permutation(int64_t n, uint32_t seed) {
 // other pairs' distances are then within ~sqrt(d) * 6e-8 / 0.05 relative
 // (d = 512: ~3e-5) before averaging over whole clusters.
 constexpr double kSilhouetteRecheck = 0.05;
+// A tile with more than this fraction of such pairs is computed in float64
+// (GEMM) instead: the scalar re-checks would cost more.
+constexpr double kSilhouetteTile64 = 0.02;
 // Rows from which float32 data gets float32 products (below, the float64
 // GEMM costs little anyway).
 constexpr int64_t kSilhouetteF32Rows = 4096;
@@ -121,6 +124,7 @@ torch::Tensor silhouette_cluster_sums(const torch::Tensor& x, const torch::Tenso
   // float32, with the squared norms of the rounded rows; the float64 rows
   // (uncentred, exact) stay for the pairs that need them.
   torch::Tensor xs32;
+  std::vector<double> sq32;  // squared norms of the centred float32 rows
   if (f32_products) {
     // A plain pass: torch expressions here would allocate N x d temporaries,
     // and on a virtual machine every fresh 4 KiB page costs ~40 us.
@@ -129,7 +133,8 @@ torch::Tensor silhouette_cluster_sums(const torch::Tensor& x, const torch::Tenso
     const double* mp = mean.data_ptr<double>();
     const double* src = xs.data_ptr<double>();
     float* dst = xs32.data_ptr<float>();
-    double* sqw = sq.data_ptr<double>();
+    sq32.resize(static_cast<size_t>(n));
+    double* sqw = sq32.data();
     at::parallel_for(0, n, 64, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {
         double acc = 0.0;
@@ -170,6 +175,10 @@ torch::Tensor silhouette_cluster_sums(const torch::Tensor& x, const torch::Tenso
       const int64_t c0 = tasks[t].second * kB, c1 = std::min(n, c0 + kB);
       const int64_t nr = r1 - r0, nc = c1 - c0;
       double* gp = g.data();
+      // float32 products first; a tile goes the float64 way below when too
+      // many of its pairs would need re-checking (tight, well-separated
+      // clusters), since each re-check is a scalar pass over d features.
+      bool tile64 = !f32_products;
       if (f32_products) {
         float* hp = g32.data();
         if (!core::blas_gemm(false, true, nr, nc, d, 1.0F, x32 + r0 * d, d, x32 + c0 * d, d, 0.0F, hp, nc)) {
@@ -178,41 +187,58 @@ torch::Tensor silhouette_cluster_sums(const torch::Tensor& x, const torch::Tenso
           torch::mm_out(ht, torch::from_blob(const_cast<float*>(x32 + r0 * d), {nr, d}, f32),
                         torch::from_blob(const_cast<float*>(x32 + c0 * d), {nc, d}, f32).t());
         }
-        // Distances from the float32 products; where |x_i - x_j|^2 is below
-        // kSilhouetteRecheck of |x_i|^2 + |x_j|^2 the product's rounding
-        // would dominate, so the pair is summed exactly in float64 from the
-        // original rows instead.
+        // Squared distances from the float32 products; where |x_i - x_j|^2
+        // is below kSilhouetteRecheck of |x_i|^2 + |x_j|^2 the products'
+        // rounding would dominate: such a pair is marked (-1) and summed
+        // exactly in float64 from the original rows instead.
+        int64_t marked = 0;
         for (int64_t i = 0; i < nr; ++i) {
-          const double si = sqp[r0 + i];
+          const double si = sq32[r0 + i];
           double* row = gp + i * nc;
           const float* hrow = hp + i * nc;
           for (int64_t j = 0; j < nc; ++j) {
-            const double sj = sqp[c0 + j];
-            double d2 = si + sj - 2.0 * static_cast<double>(hrow[j]);
-            if (d2 < kSilhouetteRecheck * (si + sj)) {
-              const double* a = xp + (r0 + i) * d;
-              const double* b = xp + (c0 + j) * d;
-              d2 = 0.0;
-              for (int64_t q = 0; q < d; ++q) d2 += (a[q] - b[q]) * (a[q] - b[q]);
+            const double sj = sq32[c0 + j];
+            const double d2 = si + sj - 2.0 * static_cast<double>(hrow[j]);
+            const bool recheck = d2 < kSilhouetteRecheck * (si + sj);
+            row[j] = recheck ? -1.0 : d2;
+            marked += recheck ? 1 : 0;
+          }
+        }
+        if (static_cast<double>(marked) > kSilhouetteTile64 * static_cast<double>(nr * nc)) {
+          tile64 = true;
+        } else {
+          for (int64_t i = 0; i < nr; ++i) {
+            double* row = gp + i * nc;
+            for (int64_t j = 0; j < nc; ++j) {
+              double d2 = row[j];
+              if (d2 < 0.0) {
+                const double* a = xp + (r0 + i) * d;
+                const double* b = xp + (c0 + j) * d;
+                d2 = 0.0;
+                for (int64_t q = 0; q < d; ++q) d2 += (a[q] - b[q]) * (a[q] - b[q]);
+              }
+              row[j] = std::sqrt(d2);
             }
-            row[j] = std::sqrt(std::max(0.0, d2));
+            if (r0 == c0) row[i] = 0.0;  // the diagonal, as sklearn
+          }
+        }
+      }
+      if (tile64) {
+        if (!core::blas_gemm(false, true, nr, nc, d, 1.0, xp + r0 * d, d, xp + c0 * d, d, 0.0, gp, nc)) {
+          torch::Tensor gt = torch::from_blob(gp, {nr, nc}, f64);
+          torch::mm_out(gt, torch::from_blob(const_cast<double*>(xp + r0 * d), {nr, d}, f64),
+                        torch::from_blob(const_cast<double*>(xp + c0 * d), {nc, d}, f64).t());
+        }
+        for (int64_t i = 0; i < nr; ++i) {
+          double* row = gp + i * nc;
+          if (cosine) {
+            for (int64_t j = 0; j < nc; ++j) row[j] = std::min(2.0, std::max(0.0, 1.0 - row[j]));
+          } else {
+            const double si = sqp[r0 + i];
+            for (int64_t j = 0; j < nc; ++j) row[j] = std::sqrt(std::max(0.0, si - 2.0 * row[j] + sqp[c0 + j]));
           }
           if (r0 == c0) row[i] = 0.0;  // the diagonal, as sklearn
         }
-      } else if (!core::blas_gemm(false, true, nr, nc, d, 1.0, xp + r0 * d, d, xp + c0 * d, d, 0.0, gp, nc)) {
-        torch::Tensor gt = torch::from_blob(gp, {nr, nc}, f64);
-        torch::mm_out(gt, torch::from_blob(const_cast<double*>(xp + r0 * d), {nr, d}, f64),
-                      torch::from_blob(const_cast<double*>(xp + c0 * d), {nc, d}, f64).t());
-      }
-      for (int64_t i = 0; i < nr && !f32_products; ++i) {
-        double* row = gp + i * nc;
-        if (cosine) {
-          for (int64_t j = 0; j < nc; ++j) row[j] = std::min(2.0, std::max(0.0, 1.0 - row[j]));
-        } else {
-          const double si = sqp[r0 + i];
-          for (int64_t j = 0; j < nc; ++j) row[j] = std::sqrt(std::max(0.0, si - 2.0 * row[j] + sqp[c0 + j]));
-        }
-        if (r0 == c0) row[i] = 0.0;  // the diagonal, as sklearn
       }
       double* rs = op + t * 2 * kB * k;
       double* cs = rs + kB * k;

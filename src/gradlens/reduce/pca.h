@@ -101,7 +101,8 @@ torch::Tensor pca_scratch(const torch::Tensor& x, int64_t k);
 struct PcaFactors {
   torch::Tensor s, vt;  ///< s [k] (descending), vt [k, d]; signs already flipped
   torch::Tensor all_s;  ///< every singular value, when available (exact solvers)
-  double total_ss = -1.0;  ///< else the sum of all squared singular values, if known (>= 0)
+  double total_ss = -1.0;   ///< else the sum of all squared singular values, if known (>= 0)
+  double residual_ss = 0.0;  ///< with total_ss: the part beyond the first k (float64 eigenvalues)
 };
 /// Factors from the centred Gram matrix (float64 [d, d]): eigenvalues
 /// descending and clamped at 0, and the first k eigenvectors flipped by
@@ -115,7 +116,7 @@ PcaFactors pca_factors_from_gram(const torch::Tensor& gram,
 /// noise variance from f for k of max_k components; p.n_samples must be set.
 /// xc (the centred data) is read only when neither f.all_s nor f.total_ss is
 /// set. The noise variance is the mean of the other max_k - k eigenvalues
-/// (from all_s, or (total - explained) / (max_k - k) from total_ss).
+/// (from all_s, or residual_ss / (max_k - k) with total_ss).
 void pca_finish(Pca& p, const PcaFactors& f, int64_t k, int64_t max_k, const torch::Tensor& xc);
 
 }  // namespace detail
