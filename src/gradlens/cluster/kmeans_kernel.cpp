@@ -19,23 +19,26 @@ using Isa = SimdIsa;
 
 #ifdef GRADLENS_KMEANS_X86
 
-// The 16 lanes of v added by a fixed tree (lane i with i + 8, then + 4, + 2,
-// + 1). GCC's _mm512_reduce_add_ps does the same but trips
-// -Wuninitialized in its own header.
+// t[0] + ... + t[N - 1] by a fixed tree: lane i with i + N/2, then + N/4,
+// ..., + 1. Used for the AVX-512 lane sums: GCC's _mm512_reduce_add_ps/pd
+// add in the same order but trip -Wuninitialized in its own header.
+template <int N, typename T>
+T tree_sum(T* t) {
+  for (int w = N / 2; w >= 1; w /= 2)
+    for (int i = 0; i < w; ++i) t[i] += t[i + w];
+  return t[0];
+}
+
 __attribute__((target("avx512f"))) inline float hsum16(__m512 v) {
   alignas(64) float t[16];
   _mm512_store_ps(t, v);
-  for (int w = 8; w >= 1; w /= 2)
-    for (int i = 0; i < w; ++i) t[i] += t[i + w];
-  return t[0];
+  return tree_sum<16>(t);
 }
 
 __attribute__((target("avx512f"))) inline double hsum8(__m512d v) {
   alignas(64) double t[8];
   _mm512_store_pd(t, v);
-  for (int w = 4; w >= 1; w /= 2)
-    for (int i = 0; i < w; ++i) t[i] += t[i + w];
-  return t[0];
+  return tree_sum<8>(t);
 }
 
 // AVX-512: lanes over features. R rows by K centres of accumulators, each a
