@@ -8,6 +8,7 @@
 #include "gradlens/core/check.h"
 #include "gradlens/core/hugepage.h"
 #include "gradlens/reduce/numpy_random.h"
+#include "gradlens/reduce/pca.h"
 #include "gradlens/reduce/validate.h"
 
 #include <atomic>
@@ -287,38 +288,24 @@ void kmeans_lloyd_pass(const torch::Tensor& x, const torch::Tensor& centers, int
   }
 }
 
-// Column means of a CPU matrix in float64 (fixed row blocks summed in order),
+// Column means of a CPU matrix in float64 (reduce::detail::pca_column_sums64),
 // the centred copy x - mean (mean rounded to x's dtype), and when asked the
 // mean per-feature variance (float64), without a float64 copy of x.
 template <typename T>
 void kmeans_center(const torch::Tensor& x, torch::Tensor& mean64, torch::Tensor& xc, double* mean_var) {
   const int64_t n = x.size(0);
   const int64_t d = x.size(1);
-  mean64 = torch::empty({d}, x.options().dtype(torch::kFloat64));
   xc = core::empty_hugepage({n, d}, x.options());
   const T* xp = x.data_ptr<T>();
-  double* mp = mean64.data_ptr<double>();
-  // Column sums by fixed blocks of rows (each read contiguously), the block
-  // sums then added in block order: the same mean for any thread count.
+  // The column sums as PCA's (fixed row blocks added in order: the same mean
+  // for any thread count).
+  mean64 = reduce::detail::pca_column_sums64(x) / static_cast<double>(n);
+  const double* mp = mean64.data_ptr<double>();
   constexpr int64_t kRowBlock = 4096;
   const int64_t n_blocks = (n + kRowBlock - 1) / kRowBlock;
-  std::vector<double> partial(static_cast<size_t>(n_blocks * d), 0.0);
-  at::parallel_for(0, n_blocks, 1, [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) {
-      double* acc = partial.data() + b * d;
-      for (int64_t i = b * kRowBlock; i < std::min(n, (b + 1) * kRowBlock); ++i) {
-        const T* row = xp + i * d;
-        for (int64_t j = 0; j < d; ++j) acc[j] += static_cast<double>(row[j]);
-      }
-    }
-  });
-  for (int64_t j = 0; j < d; ++j) {
-    double total = 0.0;
-    for (int64_t b = 0; b < n_blocks; ++b) total += partial[b * d + j];
-    mp[j] = total / static_cast<double>(n);
-  }
   if (mean_var != nullptr) {
-    std::fill(partial.begin(), partial.end(), 0.0);
+    // The variance by the same fixed row blocks.
+    std::vector<double> partial(static_cast<size_t>(n_blocks * d), 0.0);
     at::parallel_for(0, n_blocks, 1, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) {
         double* acc = partial.data() + b * d;

@@ -237,20 +237,31 @@ torch::Tensor pca_column_sums64(const torch::Tensor& x) {
   const int64_t n = x.size(0);
   const int64_t d = x.size(1);
   if (x.device().type() != torch::kCPU) return x.to(torch::kFloat64).sum(0);
-  // Column sums in float64 by a plain pass (no float64 copy of x).
+  // Column sums in float64 by a plain pass (no float64 copy of x): fixed
+  // blocks of rows, each read contiguously, then the block sums added in
+  // block order (the same sums for any thread count).
   const torch::Tensor xin = x.contiguous();
   torch::Tensor sums = torch::empty({d}, x.options().dtype(torch::kFloat64));
+  constexpr int64_t kRowBlock = 4096;
+  const int64_t n_blocks = (n + kRowBlock - 1) / kRowBlock;
+  std::vector<double> partial(static_cast<size_t>(n_blocks * d), 0.0);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "pca_mean", [&] {
     const scalar_t* xp = xin.data_ptr<scalar_t>();
-    double* mp = sums.data_ptr<double>();
-    at::parallel_for(0, d, 16, [&](int64_t f0, int64_t f1) {
-      std::vector<double> acc(f1 - f0, 0.0);
-      for (int64_t i = 0; i < n; ++i) {
-        for (int64_t j = f0; j < f1; ++j) acc[j - f0] += static_cast<double>(xp[i * d + j]);
+    at::parallel_for(0, n_blocks, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) {
+        double* acc = partial.data() + b * d;
+        for (int64_t i = b * kRowBlock; i < std::min(n, (b + 1) * kRowBlock); ++i) {
+          for (int64_t j = 0; j < d; ++j) acc[j] += static_cast<double>(xp[i * d + j]);
+        }
       }
-      for (int64_t j = f0; j < f1; ++j) mp[j] = acc[j - f0];
     });
   });
+  double* mp = sums.data_ptr<double>();
+  for (int64_t j = 0; j < d; ++j) {
+    double total = 0.0;
+    for (int64_t b = 0; b < n_blocks; ++b) total += partial[b * d + j];
+    mp[j] = total;
+  }
   return sums;
 }
 
