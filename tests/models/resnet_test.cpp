@@ -6,6 +6,7 @@
 #include "gradlens/models/checkpoint.h"
 
 #include <fstream>
+#include <map>
 #include <set>
 #include "support/support.h"
 
@@ -90,6 +91,91 @@ TEST_F(ResNetTest, ZeroInitResidualMakesBlocksIdentityOnTheirInput) {
     }
   }
   EXPECT_EQ(zeroed, 8) << "resnet18 has 8 basic blocks, each with a zero-initialised bn2";
+}
+
+// Random BN statistics and affine parameters, so folding has work to do.
+void randomise_batchnorm(ResNet& m) {
+  torch::NoGradGuard ng;
+  for (auto& [name, t] : m.named_parameters())
+    if (name.find("bn") != std::string::npos || name.find("downsample.1") != std::string::npos)
+      t.uniform_(name.find("weight") != std::string::npos ? 0.5 : -0.3, name.find("weight") != std::string::npos ? 1.5 : 0.3);
+  for (auto& [name, t] : m.named_buffers()) {
+    if (name.find("running_mean") != std::string::npos) t.uniform_(-0.3, 0.3);
+    if (name.find("running_var") != std::string::npos) t.uniform_(0.5, 2.0);
+  }
+}
+
+double rel_l2(const torch::Tensor& a, const torch::Tensor& b) {
+  return ((a - b).norm() / b.norm()).item<double>();
+}
+
+TEST_F(ResNetTest, FoldedBatchNormMatchesTheUnfoldedNetworkAndItsGradients) {
+  for (const bool bottleneck : {false, true}) {
+    ResNetConfig cfg;
+    cfg.arch = bottleneck ? "resnet50" : "resnet18";
+    cfg.num_classes = 5;
+    cfg.in_channels = 2;
+    cfg.stem = Stem::kSmall;
+    cfg.width = 4;
+    ResNet m(cfg);
+    randomise_batchnorm(m);
+    m.train(false);
+    EXPECT_TRUE(m.folds_batchnorm());
+    const auto x = torch::randn({6, 2, 16, 16});
+    // Values and gradients with respect to the input and to parameters of a
+    // convolution and of a BN, folded and not.
+    auto run = [&](bool fold) {
+      m.set_fold_batchnorm(fold);
+      for (auto& [name, p] : m.named_parameters())
+        if (p.grad().defined()) p.mutable_grad() = torch::Tensor();
+      auto xg = x.clone().requires_grad_(true);
+      auto z = m.forward(xg);
+      (z * torch::arange(1, 6, z.options())).sum().backward();
+      std::map<std::string, torch::Tensor> g;
+      for (auto& [name, p] : m.named_parameters())
+        if (name == "layer1.0.conv1.weight" || name == "layer1.0.bn1.weight" || name == "layer2.0.bn2.bias" ||
+            name == "layer2.0.downsample.1.weight")
+          g[name] = p.grad().clone();
+      g["x"] = xg.grad().clone();
+      g["z"] = z.detach();
+      return g;
+    };
+    const auto unfolded = run(false);
+    const auto folded = run(true);
+    ASSERT_EQ(folded.size(), 6u) << cfg.arch;
+    for (const auto& [name, ref] : unfolded) {
+      const double err = rel_l2(folded.at(name), ref);
+      EXPECT_LT(err, 1e-5) << cfg.arch << " " << name;
+      EXPECT_GT(ref.abs().max().item<double>(), 0.0) << name;
+    }
+    // Training mode never folds: bit for bit the unfolded network.
+    m.train(true);
+    m.set_fold_batchnorm(true);
+    const auto train_folded = m.forward(x).detach();
+    m.set_fold_batchnorm(false);
+    EXPECT_TRUE(torch::equal(train_folded, m.forward(x).detach())) << cfg.arch;
+  }
+}
+
+TEST_F(ResNetTest, FoldedBatchNormSeesParameterChangesAtOnce) {
+  ResNetConfig cfg;
+  cfg.num_classes = 3;
+  cfg.in_channels = 1;
+  cfg.stem = Stem::kSmall;
+  cfg.width = 4;
+  ResNet m(cfg);
+  randomise_batchnorm(m);
+  m.train(false);
+  torch::NoGradGuard ng;
+  const auto x = torch::randn({2, 1, 12, 12});
+  const auto before = m.forward(x);
+  for (auto& [name, t] : m.named_buffers())
+    if (name == "layer1.0.bn1.running_var") t.mul_(4.0);
+  const auto after = m.forward(x);
+  m.set_fold_batchnorm(false);
+  const auto reference = m.forward(x);
+  EXPECT_GT(test::max_abs_diff(after, before), 1e-3);
+  EXPECT_LT(rel_l2(after, reference), 1e-6);
 }
 
 TEST_F(ResNetTest, UnknownModelAndLayerAreClearErrors) {

@@ -57,7 +57,20 @@ void check_arch(const test::fs::path& dir, const std::string& arch) {
   EXPECT_TRUE(rep.unexpected.empty());
   native.train(false);
   torch::NoGradGuard ng;
+  // Unfolded, the native network computes torchvision's ops in its order.
+  native.set_fold_batchnorm(false);
   EXPECT_LT(test::max_abs_diff(native.forward(x), logits), 1e-4) << arch;
+  const auto unfolded3 = native.body(x, "layer3");
+  // Folded (the default), it agrees to float rounding relative to the
+  // values' scale (the random BN statistics make layer3's maps large).
+  native.set_fold_batchnorm(true);
+  const double scale_z = logits.abs().max().item<double>();
+  const double scale_a = unfolded3.abs().max().item<double>();
+  EXPECT_LT(test::max_abs_diff(native.forward(x), logits) / scale_z, 2e-6)
+      << arch << ": logits up to " << scale_z;
+  EXPECT_LT(test::max_abs_diff(native.body(x, "layer3"), unfolded3) / scale_a, 2e-6)
+      << arch << ": layer3 maps up to " << scale_a;
+  native.set_fold_batchnorm(false);
   // The TorchScript model served through the Classifier interface agrees too,
   // and its split at each layer recomposes to the same logits.
   ts.train(false);

@@ -86,6 +86,15 @@ class ResNet final : public Classifier {
   /// (faster convolutions with oneDNN on CPU). Inputs should match.
   void to_channels_last() override;
 
+  /// In eval mode, run each BatchNorm folded into the convolution before it
+  /// (one convolution with scaled weights and a bias; on by default). The
+  /// outputs and every gradient are those of the unfolded network up to
+  /// float rounding (about 1e-6 relative; tested), with one pass less over
+  /// each activation forward and backward. Training mode never folds (BN then
+  /// normalises with batch statistics).
+  void set_fold_batchnorm(bool on);
+  bool folds_batchnorm() const;
+
   void save(torch::serialize::OutputArchive& archive);
   void load(torch::serialize::InputArchive& archive);
 
