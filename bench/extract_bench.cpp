@@ -17,6 +17,7 @@
 
 #include "bench_peer.h"
 #include "gradlens/core/npy.h"
+#include "gradlens/core/runtime.h"
 #include "gradlens/data/mnist.h"
 #include "gradlens/extract/representations.h"
 #include "gradlens/models/resnet.h"
@@ -32,6 +33,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   const int threads = at::get_num_threads();
+  // As every gradlens program does (core::init_runtime); the peer is run
+  // once with Python's default malloc and once with the same settings.
+  const bool kept = core::keep_freed_memory();
   torch::manual_seed(0);
   models::ResNetConfig cfg;
   cfg.arch = "resnet18";
@@ -106,16 +110,22 @@ int main(int argc, char** argv) {
   const std::string peer_out = bench::run_peer(cmd);
   const bench::PeerValues value(peer_out);
   const double shared = value("python_shared_s"), separate = value("python_separate_s");
+  const bench::PeerValues kept_value(bench::run_peer(bench::kPeerKeepFreedMemoryEnv + cmd + " shared"));
+  const double shared_kept = kept_value("python_shared_s");
   std::printf("extract: %lld Fashion-MNIST test images, resnet18 small stem width 16, batch %lld, %d threads\n",
               static_cast<long long>(n), static_cast<long long>(batch), threads);
   std::printf("  gradlens (1 forward + 2 backward per batch):  %.3f s\n", ours);
   std::printf("  python torch, same shared passes:             %.3f s  ratio %.2fx\n", shared, shared / ours);
   std::printf("  python torch, one pass per representation:    %.3f s  ratio %.2fx\n", separate, separate / ours);
+  std::printf("  python torch, shared passes, gradlens' malloc settings: %.3f s  ratio %.2fx\n", shared_kept,
+              shared_kept / ours);
+  std::printf("    gradlens keeps freed memory (core::keep_freed_memory): %s\n", kept ? "yes" : "no (not glibc)");
   std::printf("    gradlens plain forward (reference)   %.3f s\n", plain_forward);
   for (const auto& [k, v] : stages) std::printf("    gradlens stage %-22s %.3f s\n", k.c_str(), v);
   std::printf("    python plain forward (reference)     %.3f s\n", value("python_forward_s"));
   std::printf("  logits max abs diff (weights loaded by name): %g\n", value("logits_max_abs_diff"));
-  std::printf("  outputs max rel diff vs python:               %g\n", value("max_rel_diff"));
+  std::printf("  outputs' worst relative L2 diff vs python:    %g", value("max_rel_diff"));
+  std::printf(" (input-grad %g)\n", value("rel_diff_input-grad"));
   if (std::isnan(shared)) std::cout << peer_out;
   std::error_code ec;
   fs::remove_all(dir, ec);

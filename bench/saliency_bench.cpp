@@ -27,6 +27,7 @@
 
 #include "bench_peer.h"
 #include "gradlens/core/npy.h"
+#include "gradlens/core/runtime.h"
 #include "gradlens/data/mnist.h"
 #include "gradlens/data/shapes.h"
 #include "gradlens/models/resnet.h"
@@ -50,6 +51,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   const bool shapes = dataset == "shapes";
+  // As every gradlens program does (core::init_runtime); the peer is run
+  // once with Python's default malloc and once with the same settings.
+  const bool kept = core::keep_freed_memory();
   torch::manual_seed(0);
   models::ResNetConfig cfg;
   cfg.arch = "resnet18";
@@ -110,6 +114,8 @@ int main(int argc, char** argv) {
   const std::string peer_out = bench::run_peer(cmd);
   const bench::PeerValues value(peer_out);
   const double py_torch = value("python_torch_s"), py_gradcam = value("python_gradcam_s");
+  const bench::PeerValues kept_value(bench::run_peer(bench::kPeerKeepFreedMemoryEnv + cmd + " torch"));
+  const double py_torch_kept = kept_value("python_torch_s");
   std::printf("saliency: Grad-CAM maps of %lld %s, layer4, batch %lld, %d threads\n",
               static_cast<long long>(n),
               shapes ? "224-px make-shapes images, resnet18 (ImageNet stem, width 64)"
@@ -119,6 +125,9 @@ int main(int argc, char** argv) {
               ours, static_cast<long long>(constant));
   std::printf("  python torch, same batched ops:                             %.3f s  ratio %.2fx\n", py_torch,
               py_torch / ours);
+  std::printf("  python torch, same batched ops, gradlens' malloc settings: %.3f s  ratio %.2fx\n",
+              py_torch_kept, py_torch_kept / ours);
+  std::printf("    gradlens keeps freed memory (core::keep_freed_memory): %s\n", kept ? "yes" : "no (not glibc)");
   std::printf("  python, pytorch-grad-cam code path (hooks, numpy, per image): %.3f s  ratio %.2fx\n", py_gradcam,
               py_gradcam / ours);
   std::printf("  logits max abs diff (weights loaded by name): %g\n", value("logits_max_abs_diff"));

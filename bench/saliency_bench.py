@@ -1,6 +1,6 @@
 """Peer side of bench/saliency_bench.cpp: Grad-CAM maps in Python torch.
 
-usage: saliency_bench.py DIR THREADS BATCH
+usage: saliency_bench.py DIR THREADS BATCH [torch]
 DIR holds x.npy [N,C,H,W] float32 (normalised) and the weights of the
 gradlens ResNet18 as DIR/params/<name>.npy: the small stem, width 16 one
 (bench_resnet.py), or, when DIR/arch.txt says "torchvision-resnet18 K",
@@ -15,7 +15,7 @@ two ways:
   gradcam: pytorch-grad-cam's code path (forward hook + tensor hook on layer4,
            numpy weights and CAM, per-image scale_cam_image twice; resize with
            torch's bilinear interpolate since OpenCV is not installed).
-Prints "python_torch_s S", "python_gradcam_s S" and the maps' max abs
+With a 4th argument "torch", times the batched torch ops only. Prints "python_torch_s S", "python_gradcam_s S" and the maps' max abs
 difference from gradlens' ("maps_max_abs_diff D").
 """
 import sys
@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from bench_resnet import load_params, load_small_resnet18
 
 d, threads, batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+only_torch = len(sys.argv) > 4 and sys.argv[4] == "torch"
 torch.set_num_threads(threads)
 
 
@@ -124,7 +125,7 @@ def gradcam_maps():
 
 ours = torch.from_numpy(np.load(f"{d}/ours_maps.npy"))
 worst = 0.0
-for name, fn in (("torch", torch_maps), ("gradcam", gradcam_maps)):
+for name, fn in (("torch", torch_maps),) + ((("gradcam", gradcam_maps),) if not only_torch else ()):
     fn()  # warm-up
     t0 = time.perf_counter()
     maps = fn()

@@ -26,6 +26,9 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
       ->capture_default_str();
   app.add_option("--seed", ctx.global.runtime.seed, "Seed for every random choice")
       ->capture_default_str();
+  app.add_flag("!--release-freed-memory", ctx.global.runtime.keep_freed_memory,
+               "Let malloc hand freed memory back to the system (slower: by default freed "
+               "memory is kept for reuse, which spares page faults on every batch)");
   app.add_flag("--quiet,-q", ctx.global.quiet, "Only errors and final results");
 
   add_models_command(app, ctx);

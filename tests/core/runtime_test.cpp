@@ -4,6 +4,12 @@
 #include <torch/cuda.h>
 #include <ATen/Parallel.h>
 
+#include <cstdlib>
+#include <cstring>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include "support/support.h"
 
 namespace gradlens::core {
@@ -34,6 +40,28 @@ TEST(Runtime, ParallelForRunsOnSeveralThreads) {
   torch::set_num_threads(1);
   EXPECT_FALSE(parallel_for_splits());
 }
+
+#if defined(__GLIBC__)
+TEST(Runtime, KeepFreedMemoryServesLargeBlocksFromTheUntrimmedHeap) {
+  RuntimeOptions o;
+  o.threads = 1;
+  EXPECT_TRUE(init_runtime(o).keeps_freed_memory);
+  // A 16 MiB block (over glibc's default 128 KiB mmap threshold) now comes
+  // from the heap rather than its own mapping, and stays there once freed.
+  const size_t bytes = size_t{16} << 20;
+  const auto before = mallinfo2();
+  void* p = std::malloc(bytes);
+  ASSERT_NE(p, nullptr);
+  std::memset(p, 1, bytes);
+  const auto during = mallinfo2();
+  std::free(p);
+  const auto after = mallinfo2();
+  EXPECT_EQ(during.hblkhd, before.hblkhd);  // no new mapping
+  EXPECT_GE(during.uordblks, before.uordblks + bytes);
+  EXPECT_GE(after.arena, during.uordblks);  // heap not trimmed
+  EXPECT_GE(after.fordblks, bytes);         // the block is free for reuse
+}
+#endif
 
 TEST(Runtime, NegativeThreadsIsAnError) {
   RuntimeOptions o;

@@ -7,11 +7,13 @@
 #include <torch/version.h>
 
 #include <dlfcn.h>
+#include <malloc.h>
 #include <link.h>
 
 #include <atomic>
 
 #include <filesystem>
+#include <limits>
 #include <thread>
 
 #include "gradlens/core/check.h"
@@ -59,7 +61,21 @@ RuntimeInfo init_runtime(const RuntimeOptions& opts) {
   torch::set_num_threads(info.threads);
   info.seed = opts.seed;
   torch::manual_seed(opts.seed);
+  if (opts.keep_freed_memory) info.keeps_freed_memory = keep_freed_memory();
   return info;
+}
+
+bool keep_freed_memory() {
+#if defined(__GLIBC__)
+  // Setting any of these turns off glibc's dynamic threshold, which would
+  // otherwise settle on the same values only after many frees.
+  bool ok = mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1;
+  ok = mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max()) == 1 && ok;
+  ok = mallopt(M_TOP_PAD, 64 << 20) == 1 && ok;
+  return ok;
+#else
+  return false;
+#endif
 }
 
 std::string torch_version() {
