@@ -26,7 +26,7 @@ inline std::string run_peer(const std::string& command) {
 /// gradlens programs make with core::keep_freed_memory(), so a benchmark can
 /// report the ratio with and without that advantage.
 inline const char* kPeerKeepFreedMemoryEnv =
-    "MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=2147483647 MALLOC_TOP_PAD_=67108864 ";
+    "MALLOC_MMAP_MAX_=0 MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=2147483647 MALLOC_TOP_PAD_=67108864 ";
 
 /// The peer's output lines of the form "key number", by key (a later line
 /// with the same key wins); other lines are ignored.

@@ -46,9 +46,10 @@ TEST(Runtime, KeepFreedMemoryServesLargeBlocksFromTheUntrimmedHeap) {
   RuntimeOptions o;
   o.threads = 1;
   EXPECT_TRUE(init_runtime(o).keeps_freed_memory);
-  // A 16 MiB block (over glibc's default 128 KiB mmap threshold) now comes
-  // from the heap rather than its own mapping, and stays there once freed.
-  const size_t bytes = size_t{16} << 20;
+  // A 48 MiB block (over glibc's default 128 KiB mmap threshold and over
+  // the largest threshold it accepts, 32 MiB) now comes from the heap rather
+  // than its own mapping, and stays there once freed.
+  const size_t bytes = size_t{48} << 20;
   const auto before = mallinfo2();
   void* p = std::malloc(bytes);
   ASSERT_NE(p, nullptr);

@@ -43,8 +43,9 @@ bool parallel_for_splits();
 c10::Device parse_device(const std::string& spec);
 
 /// Tells glibc's malloc to keep freed memory mapped instead of handing it
-/// back to the kernel: blocks up to 32 MiB (glibc's ceiling) come from the
-/// heap, which is never trimmed and grows by 64 MiB at a time. LibTorch's CPU
+/// back to the kernel: every block the main thread allocates comes from the
+/// heap (no block gets its own mapping), which is never trimmed and grows by
+/// 64 MiB at a time. LibTorch's CPU
 /// allocator is plain malloc, so by default every activation over glibc's
 /// mmap threshold is a fresh mapping whose pages fault in again on each
 /// batch (about 40 us per 4 KiB page on the VMs we measured; a ResNet18
