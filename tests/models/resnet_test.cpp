@@ -7,6 +7,7 @@
 
 #include <fstream>
 #include <map>
+#include <memory>
 #include <set>
 #include "support/support.h"
 
@@ -105,21 +106,28 @@ void randomise_batchnorm(ResNet& m) {
   }
 }
 
+// A small-stem, width-4 ResNet in eval mode with random BN statistics.
+std::unique_ptr<ResNet> small_eval_resnet(const std::string& arch, int64_t classes, int64_t channels) {
+  ResNetConfig cfg;
+  cfg.arch = arch;
+  cfg.num_classes = classes;
+  cfg.in_channels = channels;
+  cfg.stem = Stem::kSmall;
+  cfg.width = 4;
+  auto m = std::make_unique<ResNet>(cfg);
+  randomise_batchnorm(*m);
+  m->train(false);
+  return m;
+}
+
 double rel_l2(const torch::Tensor& a, const torch::Tensor& b) {
   return ((a - b).norm() / b.norm()).item<double>();
 }
 
 TEST_F(ResNetTest, FoldedBatchNormMatchesTheUnfoldedNetworkAndItsGradients) {
-  for (const bool bottleneck : {false, true}) {
-    ResNetConfig cfg;
-    cfg.arch = bottleneck ? "resnet50" : "resnet18";
-    cfg.num_classes = 5;
-    cfg.in_channels = 2;
-    cfg.stem = Stem::kSmall;
-    cfg.width = 4;
-    ResNet m(cfg);
-    randomise_batchnorm(m);
-    m.train(false);
+  for (const std::string arch : {"resnet18", "resnet50"}) {
+    auto model = small_eval_resnet(arch, 5, 2);
+    ResNet& m = *model;
     EXPECT_TRUE(m.folds_batchnorm());
     const auto x = torch::randn({6, 2, 16, 16});
     // Values and gradients with respect to the input and to parameters of a
@@ -142,10 +150,10 @@ TEST_F(ResNetTest, FoldedBatchNormMatchesTheUnfoldedNetworkAndItsGradients) {
     };
     const auto unfolded = run(false);
     const auto folded = run(true);
-    ASSERT_EQ(folded.size(), 6u) << cfg.arch;
+    ASSERT_EQ(folded.size(), 6u) << arch;
     for (const auto& [name, ref] : unfolded) {
       const double err = rel_l2(folded.at(name), ref);
-      EXPECT_LT(err, 1e-5) << cfg.arch << " " << name;
+      EXPECT_LT(err, 1e-5) << arch << " " << name;
       EXPECT_GT(ref.abs().max().item<double>(), 0.0) << name;
     }
     // Training mode never folds: bit for bit the unfolded network.
@@ -153,19 +161,13 @@ TEST_F(ResNetTest, FoldedBatchNormMatchesTheUnfoldedNetworkAndItsGradients) {
     m.set_fold_batchnorm(true);
     const auto train_folded = m.forward(x).detach();
     m.set_fold_batchnorm(false);
-    EXPECT_TRUE(torch::equal(train_folded, m.forward(x).detach())) << cfg.arch;
+    EXPECT_TRUE(torch::equal(train_folded, m.forward(x).detach())) << arch;
   }
 }
 
 TEST_F(ResNetTest, FoldedBatchNormSeesParameterChangesAtOnce) {
-  ResNetConfig cfg;
-  cfg.num_classes = 3;
-  cfg.in_channels = 1;
-  cfg.stem = Stem::kSmall;
-  cfg.width = 4;
-  ResNet m(cfg);
-  randomise_batchnorm(m);
-  m.train(false);
+  auto model = small_eval_resnet("resnet18", 3, 1);
+  ResNet& m = *model;
   torch::NoGradGuard ng;
   const auto x = torch::randn({2, 1, 12, 12});
   const auto before = m.forward(x);
