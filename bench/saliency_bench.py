@@ -15,8 +15,9 @@ two ways:
   gradcam: pytorch-grad-cam's code path (forward hook + tensor hook on layer4,
            numpy weights and CAM, per-image scale_cam_image twice; resize with
            torch's bilinear interpolate since OpenCV is not installed).
-With a 4th argument "torch", times the batched torch ops only. Prints "python_torch_s S", "python_gradcam_s S" and the maps' max abs
-difference from gradlens' ("maps_max_abs_diff D").
+With a 4th argument "torch", times the batched torch ops only. Prints
+"python_torch_s S", "python_gradcam_s S" (unless "torch") and the maps' max
+abs difference from gradlens' ("maps_max_abs_diff D").
 """
 import sys
 import time

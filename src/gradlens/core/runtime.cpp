@@ -67,12 +67,13 @@ RuntimeInfo init_runtime(const RuntimeOptions& opts) {
 
 bool keep_freed_memory() {
 #if defined(__GLIBC__)
-  // Setting any of these turns off glibc's dynamic threshold, which would
-  // otherwise settle on the same values only after many frees.
   // No block gets its own mapping (M_MMAP_MAX 0): a 224-px ResNet batch's
   // activations are hundreds of MB, over the largest mmap threshold glibc
-  // accepts (32 MiB). Threads other than the main one still map what their
-  // 64 MiB arenas cannot hold. The threshold is set for the same reason.
+  // accepts (32 MiB), so raising the threshold alone leaves them mapped
+  // afresh on every batch. Threads other than the main one still map what
+  // their 64 MiB arenas cannot hold. The threshold is raised too, in case
+  // the mapping count is ever allowed again; either setting also turns off
+  // glibc's dynamic threshold.
   bool ok = mallopt(M_MMAP_MAX, 0) == 1;
   ok = mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 && ok;
   ok = mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max()) == 1 && ok;

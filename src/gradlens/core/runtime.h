@@ -45,12 +45,12 @@ c10::Device parse_device(const std::string& spec);
 /// Tells glibc's malloc to keep freed memory mapped instead of handing it
 /// back to the kernel: every block the main thread allocates comes from the
 /// heap (no block gets its own mapping), which is never trimmed and grows by
-/// 64 MiB at a time. LibTorch's CPU
-/// allocator is plain malloc, so by default every activation over glibc's
-/// mmap threshold is a fresh mapping whose pages fault in again on each
-/// batch (about 40 us per 4 KiB page on the VMs we measured; a ResNet18
-/// pass over 100 Fashion-MNIST images spends most of its time there). The
-/// cost is memory: the process keeps its peak heap. Process-wide, so only
+/// 64 MiB at a time. LibTorch's CPU allocator is plain malloc, so by default
+/// every activation over glibc's mmap threshold is a fresh mapping whose
+/// pages fault in again on each batch (about 40 us per 4 KiB page on the VMs
+/// we measured: a quarter of a ResNet18 extraction of Fashion-MNIST, 60% of
+/// a Grad-CAM pass over 224-px images). The cost is memory: the process
+/// keeps its peak heap. Process-wide, so only
 /// programs call it (through init_runtime), never library code. Returns
 /// false where the C library is not glibc or refuses a setting.
 bool keep_freed_memory();
