@@ -97,9 +97,11 @@ TEST_F(ResNetTest, ZeroInitResidualMakesBlocksIdentityOnTheirInput) {
 // Random BN statistics and affine parameters, so folding has work to do.
 void randomise_batchnorm(ResNet& m) {
   torch::NoGradGuard ng;
-  for (auto& [name, t] : m.named_parameters())
-    if (name.find("bn") != std::string::npos || name.find("downsample.1") != std::string::npos)
-      t.uniform_(name.find("weight") != std::string::npos ? 0.5 : -0.3, name.find("weight") != std::string::npos ? 1.5 : 0.3);
+  for (auto& [name, t] : m.named_parameters()) {
+    if (name.find("bn") == std::string::npos && name.find("downsample.1") == std::string::npos) continue;
+    const bool gamma = name.find("weight") != std::string::npos;
+    t.uniform_(gamma ? 0.5 : -0.3, gamma ? 1.5 : 0.3);
+  }
   for (auto& [name, t] : m.named_buffers()) {
     if (name.find("running_mean") != std::string::npos) t.uniform_(-0.3, 0.3);
     if (name.find("running_var") != std::string::npos) t.uniform_(0.5, 2.0);

@@ -73,7 +73,8 @@ bool keep_freed_memory() {
   // afresh on every batch. Threads other than the main one still map what
   // their 64 MiB arenas cannot hold. The threshold is raised too, in case
   // the mapping count is ever allowed again; either setting also turns off
-  // glibc's dynamic threshold.
+  // glibc's dynamic threshold. bench/bench_peer.h gives benchmark peers the
+  // same four settings through MALLOC_*_ variables; change both together.
   bool ok = mallopt(M_MMAP_MAX, 0) == 1;
   ok = mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 && ok;
   ok = mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max()) == 1 && ok;
