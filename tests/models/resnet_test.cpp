@@ -182,6 +182,42 @@ TEST_F(ResNetTest, FoldedBatchNormSeesParameterChangesAtOnce) {
   EXPECT_LT(rel_l2(after, reference), 1e-6);
 }
 
+TEST_F(ResNetTest, ChannelsLastReachesTheStemOfA1ChannelNetwork) {
+  // A stem weight [C, 1, 3, 3] in NCHW strides also satisfies channels-last,
+  // so it must be restrided for the stem's convolution to write channels-last;
+  // otherwise layer1 mixes layouts (NCHW identity, channels-last branch).
+  auto model = small_eval_resnet("resnet18", 3, 1);
+  ResNet& m = *model;
+  const auto x = torch::randn({4, 1, 16, 16});
+  auto run = [&] {
+    auto xg = x.clone().requires_grad_(true);
+    auto z = m.forward(xg);
+    z.sum().backward();
+    return std::make_pair(z.detach(), xg.grad().clone());
+  };
+  const auto [z_nchw, gx_nchw] = run();
+  m.to_channels_last();
+  int checked = 0;
+  for (auto& [name, p] : m.named_parameters()) {
+    if (p.dim() != 4) continue;
+    EXPECT_EQ(p.suggest_memory_format(), at::MemoryFormat::ChannelsLast) << name;
+    ++checked;
+  }
+  EXPECT_EQ(checked, 20);  // stem + 16 block convolutions + 3 downsamples
+  torch::Tensor stem_w;
+  for (auto& [name, p] : m.named_parameters())
+    if (name == "conv1.weight") stem_w = p;
+  ASSERT_TRUE(stem_w.defined());
+  EXPECT_EQ(torch::conv2d(x, stem_w, {}, 1, 1).suggest_memory_format(), at::MemoryFormat::ChannelsLast);
+  for (const auto& layer : m.layers()) {
+    torch::NoGradGuard ng;
+    EXPECT_EQ(m.body(x, layer).suggest_memory_format(), at::MemoryFormat::ChannelsLast) << layer;
+  }
+  const auto [z_cl, gx_cl] = run();
+  EXPECT_LT(rel_l2(z_cl, z_nchw), 1e-5);
+  EXPECT_LT(rel_l2(gx_cl, gx_nchw), 1e-5);
+}
+
 TEST_F(ResNetTest, UnknownModelAndLayerAreClearErrors) {
   ResNetConfig cfg;
   cfg.arch = "resnet19";

@@ -270,7 +270,14 @@ void ResNet::to_channels_last() {
   torch::NoGradGuard no_grad;
   for (auto& item : impl_->named_parameters(true)) {
     auto& p = item.value();
-    if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
+    // Restrided explicitly: contiguous() returns a tensor that already
+    // satisfies the format unchanged, and a stem weight [C, 1, kh, kw] in
+    // NCHW strides does, yet suggests NCHW, so the stem's convolution (and
+    // with it layer1's identity branch) would stay NCHW while every later
+    // convolution writes channels-last: each residual addition and ReLU
+    // backward of layer1 then mixes layouts, several times slower.
+    if (p.dim() == 4)
+      p.set_data(at::empty_like(p, at::MemoryFormat::ChannelsLast).copy_(p));
   }
 }
 
