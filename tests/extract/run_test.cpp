@@ -3,6 +3,8 @@
 
 #include <torch/torch.h>
 
+#include <limits>
+
 #include <nlohmann/json.hpp>
 
 #include "extract/extract_test_util.h"
@@ -212,6 +214,38 @@ TEST(Audit, NearestClassMeanAccuracyByHand) {
   EXPECT_EQ(j["distinct_rows"], 5);
   EXPECT_TRUE(j["identity_max_abs_diff"].is_null());
   EXPECT_DOUBLE_EQ(j["ncm_accuracy"].get<double>(), 0.8);
+}
+
+TEST(Audit, NearestClassMeanAccuracyEqualsNormalisingEveryRow) {
+  // The audit never forms the normalised rows; here they are formed, with
+  // zero rows and a class without rows, and each row goes to its nearest
+  // class mean by an explicit loop.
+  torch::manual_seed(5);
+  const int64_t n = 300, d = 40, k = 6;  // no row of class 5
+  const auto y = torch::randint(0, 5, {n}, torch::kLong);
+  auto xd = torch::randn({k, d}, torch::kDouble).index_select(0, y) + 1.5 * torch::randn({n, d}, torch::kDouble);
+  xd.index_put_({torch::arange(0, n, 37)}, 0.0);
+  const auto x = xd.to(torch::kFloat);
+  const auto xr = x.to(torch::kDouble);
+  const auto nr = xr.norm(2, 1, true);
+  const auto xn = torch::where(nr > 0, xr / nr, torch::zeros_like(xr));
+  std::vector<torch::Tensor> means;
+  for (int64_t c = 0; c < 5; ++c) means.push_back(xn.index({y == c}).mean(0));
+  int64_t correct = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t best = 0;
+    double best_d = std::numeric_limits<double>::infinity();
+    for (int64_t c = 0; c < 5; ++c) {
+      const double dist = (xn[i] - means[c]).pow(2).sum().item<double>();
+      if (dist < best_d) best_d = dist, best = c;
+    }
+    correct += best == y[i].item<int64_t>();
+  }
+  const auto r = audit_representation(x, y, k, {"blobs", false, {}});
+  EXPECT_DOUBLE_EQ(r.ncm_accuracy, static_cast<double>(correct) / n);
+  EXPECT_GT(r.ncm_accuracy, 0.5);
+  EXPECT_LT(r.ncm_accuracy, 1.0);
+  EXPECT_EQ(r.zero_rows, 9);
 }
 
 TEST(Audit, HeadIdentityAndErrors) {

@@ -91,13 +91,11 @@ AuditResult audit_representation(const torch::Tensor& x_in, const torch::Tensor&
   r.cols = x.size(1);
   r.uses_true_labels = input.uses_true_labels;
   r.label_informed = input.uses_true_labels;
-  if (r.rows > 0 && r.cols > 0) {
+  if (r.rows > 0 && r.cols > 0 && !torch::isfinite(x).all().item<bool>()) {
     const auto bad = torch::logical_not(torch::isfinite(x)).any(1);
-    if (bad.any().item<bool>()) {
-      const int64_t row = bad.nonzero().min().item<int64_t>();
-      GRADLENS_CHECK(false, "representation '", nm, "' holds NaN or Inf (first in row ", row,
-                     "); the model or its input produced non-finite values");
-    }
+    const int64_t row = bad.nonzero().min().item<int64_t>();
+    GRADLENS_CHECK(false, "representation '", nm, "' holds NaN or Inf (first in row ", row,
+                   "); the model or its input produced non-finite values");
   }
   if (labels.defined())
     GRADLENS_CHECK(labels.dim() == 1 && labels.size(0) == r.rows, "representation '", nm, "' has ",
@@ -107,10 +105,13 @@ AuditResult audit_representation(const torch::Tensor& x_in, const torch::Tensor&
   r.distinct_rows = count_distinct_rows(x);
   if (r.rows > 0) r.zero_rows = (x == 0).all(1).sum().item<int64_t>();
 
+  // One float64 copy serves the rank, the identity check and the leakage check.
+  const auto xd = x.to(torch::kDouble);
+
   // Numerical rank (float64), as numpy.linalg.matrix_rank.
   if (r.rows > 0 && r.cols > 0) {
     r.rank_rows = std::min(r.rows, std::max<int64_t>(1, opts.rank_rows));
-    const auto m = x.slice(0, 0, r.rank_rows).to(torch::kDouble);
+    const auto m = xd.slice(0, 0, r.rank_rows);
     // Singular values from the eigenvalues of the smaller Gram matrix (2-3x
     // faster than an SVD). Accurate enough for this tolerance: the
     // eigenvalues of G = M^T M carry an absolute error of about
@@ -132,7 +133,7 @@ AuditResult audit_representation(const torch::Tensor& x_in, const torch::Tensor&
                    e.sizes(), " does not match the matrix ", x.sizes());
     r.identity_checked = true;
     const double scale = r.rows ? e.abs().max().item<double>() : 0.0;
-    r.identity_max_abs_diff = r.rows ? (x.to(torch::kDouble) - e).abs().max().item<double>() : 0.0;
+    r.identity_max_abs_diff = r.rows ? (xd - e).abs().max().item<double>() : 0.0;
     r.identity_rel_diff = scale > 0 ? r.identity_max_abs_diff / scale : r.identity_max_abs_diff;
     r.equals_head_identity = r.identity_rel_diff <= opts.identity_rtol;
   }
@@ -142,14 +143,18 @@ AuditResult audit_representation(const torch::Tensor& x_in, const torch::Tensor&
     const auto y = labels.to(torch::kCPU, torch::kLong);
     GRADLENS_CHECK(y.min().item<int64_t>() >= 0 && y.max().item<int64_t>() < num_classes,
                    "representation '", nm, "': labels must lie in [0, ", num_classes, ")");
-    const auto xd = x.to(torch::kDouble);
-    const auto norms = xd.norm(2, 1, true);
-    const auto xn = torch::where(norms > 0, xd / norms.clamp_min(1e-300), torch::zeros_like(xd));
-    auto sums = torch::zeros({num_classes, r.cols}, xn.options()).index_add_(0, y, xn);
+    // Without materialising the normalised rows xn = x / |x| (0 for a zero
+    // row): the class sums of xn are (onehot / |x|)^T x, and
+    // |xn - m|^2 = |xn|^2 - 2 (x . m) / |x| + |m|^2, where |xn|^2 is the same
+    // for every class and so drops out of the argmin.
+    const auto norms = xd.norm(2, 1);
+    const auto inv = torch::where(norms > 0, norms.reciprocal(), torch::zeros_like(norms)).unsqueeze(1);
+    const auto onehot = torch::one_hot(y, num_classes).to(torch::kDouble);
+    const auto sums = torch::matmul((onehot * inv).t(), xd);
     const auto counts = torch::bincount(y, {}, num_classes).to(torch::kDouble);
     const auto present = counts > 0;
     auto means = sums / counts.clamp_min(1).unsqueeze(1);
-    auto d2 = (xn * xn).sum(1, true) - 2 * torch::matmul(xn, means.t()) + (means * means).sum(1).unsqueeze(0);
+    auto d2 = (means * means).sum(1).unsqueeze(0) - 2 * torch::matmul(xd, means.t()) * inv;
     d2 = torch::where(present.unsqueeze(0), d2, torch::full_like(d2, std::numeric_limits<double>::infinity()));
     const auto pred = d2.argmin(1);
     r.ncm_accuracy = (pred == y).to(torch::kDouble).mean().item<double>();
