@@ -43,5 +43,25 @@ TEST(BlasTest, SyevrTopGivesTheLeadingEigenpairsInAscendingOrder) {
   EXPECT_FALSE(lapack_syevr_top(d, 0, a.data_ptr<double>(), d, w.data(), z.data()));  // k out of range
 }
 
+TEST(BlasTest, SyevrTopWritesOnlyKEigenvalues) {
+  // dsyevr uses an N-long W internally; lapack_syevr_top must hand the
+  // caller exactly k values. Guards after w[k - 1] and z[k d - 1] must stay
+  // untouched (a 60 x 60 Gram matrix of rank 40, the 10 leading eigenpairs; the
+  // eigenvalues equal a full eigh's).
+  torch::manual_seed(4);
+  const int64_t d = 60, k = 10, guard = 64;
+  // Rank 3: the leading 10 include 7 of the 57 (near-)zero eigenvalues, a
+  // cluster that takes dsyevr off its MRRR path.
+  const auto x = torch::matmul(torch::randn({d, 3}, torch::kFloat64), torch::randn({3, 200}, torch::kFloat64));
+  const auto g = torch::matmul(x, x.t());
+  auto a = g.clone();
+  std::vector<double> w(k + guard, -7.0), z(k * d + guard, -7.0);
+  ASSERT_TRUE(lapack_syevr_top(d, k, a.data_ptr<double>(), d, w.data(), z.data()));
+  for (int64_t i = k; i < k + guard; ++i) ASSERT_EQ(w[i], -7.0) << "w[" << i << "] overwritten";
+  for (int64_t i = k * d; i < k * d + guard; ++i) ASSERT_EQ(z[i], -7.0) << "z[" << i << "] overwritten";
+  const auto all = torch::linalg_eigvalsh(g);  // ascending
+  for (int64_t j = 0; j < k; ++j) EXPECT_NEAR(w[j], all[d - k + j].item<double>(), 1e-9 * all[-1].item<double>());
+}
+
 }  // namespace
 }  // namespace gradlens::core

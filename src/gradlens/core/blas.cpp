@@ -4,6 +4,7 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <limits>
 #include <vector>
 
@@ -98,20 +99,25 @@ bool lapack_syevr_top(int64_t d, int64_t k, double* a, int64_t lda, double* w, d
   const double vl = 0.0, vu = 0.0, abstol = 0.0;  // abstol 0: LAPACK's default tolerance
   int found = 0, info = 0;
   std::vector<int> isuppz(2 * static_cast<size_t>(k));
+  // dsyevr's W must hold N entries (LAPACK: "W (output) DOUBLE PRECISION
+  // array, dimension (N)"), even though only the first M are returned: some
+  // of its paths use the rest. The caller's w holds k.
+  std::vector<double> w_all(static_cast<size_t>(n));
   // Workspace query, then the call.
   double work_query = 0.0;
   int iwork_query = 0;
   const int query = -1;
-  fn(&jobz, &range, &uplo, &n, a, &ilda, &vl, &vu, &il, &iu, &abstol, &found, w, z, &n, isuppz.data(), &work_query,
+  fn(&jobz, &range, &uplo, &n, a, &ilda, &vl, &vu, &il, &iu, &abstol, &found, w_all.data(), z, &n, isuppz.data(), &work_query,
      &query, &iwork_query, &query, &info);
   TORCH_CHECK(info == 0, "lapack_syevr_top: dsyevr workspace query failed (info ", info, ")");
   const int lwork = static_cast<int>(work_query), liwork = iwork_query;
   std::vector<double> work(static_cast<size_t>(std::max(1, lwork)));
   std::vector<int> iwork(static_cast<size_t>(std::max(1, liwork)));
-  fn(&jobz, &range, &uplo, &n, a, &ilda, &vl, &vu, &il, &iu, &abstol, &found, w, z, &n, isuppz.data(), work.data(),
-     &lwork, iwork.data(), &liwork, &info);
+  fn(&jobz, &range, &uplo, &n, a, &ilda, &vl, &vu, &il, &iu, &abstol, &found, w_all.data(), z, &n, isuppz.data(),
+     work.data(), &lwork, iwork.data(), &liwork, &info);
   TORCH_CHECK(info == 0 && found == k, "lapack_syevr_top: dsyevr failed (info ", info, ", ", found, " of ", k,
               " eigenvalues found)");
+  std::copy(w_all.begin(), w_all.begin() + k, w);
   return true;
 }
 
