@@ -21,7 +21,7 @@ TEST(PcaTest, HandComputedTwoDimensional) {
   const auto a = torch::tensor({3., -1., -2., 0.}, torch::kFloat64).unsqueeze(1);
   const auto b = torch::tensor({0., 2., -1., -1.}, torch::kFloat64).unsqueeze(1);
   const auto x = a * u + b * v + torch::tensor({5.0, -1.0}, torch::kFloat64);
-  for (auto solver : {PcaSolver::kFullSvd, PcaSolver::kCovariance, PcaSolver::kRandomized}) {
+  for (auto solver : {PcaSolver::kFullSvd, PcaSolver::kCovariance, PcaSolver::kRowGram, PcaSolver::kRandomized}) {
     PcaOptions o;
     o.solver = solver;
     const Pca p = pca_fit(x, o);
@@ -67,6 +67,42 @@ TEST_F(SeededTest, SolversAgreeAndWhiteningGivesUnitVariance) {
   const Pca f = pca_fit(x.to(torch::kFloat32), o);
   EXPECT_EQ(f.components.scalar_type(), torch::kFloat32);
   EXPECT_EQ(pca_transform(f, x.to(torch::kFloat32)).scalar_type(), torch::kFloat32);
+}
+
+TEST_F(SeededTest, WideDataTakesTheRowGramRouteAndEqualsTheFullSvd) {
+  // n < d: the exact solver decomposes the n x n matrix X_c X_c^T.
+  const auto x = torch::randn({60, 300}, torch::kFloat64) * torch::linspace(0.5, 3.0, 300, torch::kFloat64) +
+                 torch::randn({300}, torch::kFloat64);
+  for (const int64_t k : {10, 0}) {  // 0: all 60 components (a full eigh instead of dsyevr)
+    PcaOptions o;
+    o.n_components = k;
+    o.solver = PcaSolver::kFullSvd;
+    const Pca svd = pca_fit(x, o);
+    o.solver = PcaSolver::kExact;
+    const Pca gram = pca_fit(x, o);
+    EXPECT_EQ(gram.solver, k == 0 ? PcaSolver::kFullSvd : PcaSolver::kRowGram) << k;
+    EXPECT_LT(test::max_abs_diff(gram.components, svd.components), 1e-10) << k;  // signs included
+    EXPECT_LT(test::max_abs_diff(gram.singular_values, svd.singular_values), 1e-9) << k;
+    EXPECT_LT(test::max_abs_diff(gram.explained_variance_ratio, svd.explained_variance_ratio), 1e-12) << k;
+    EXPECT_NEAR(gram.noise_variance, svd.noise_variance, 1e-10) << k;
+  }
+  // float32 data: float64 Gram, float32 results near the float64 fit.
+  PcaOptions o;
+  o.n_components = 10;
+  const Pca f = pca_fit(x.to(torch::kFloat32), o);
+  EXPECT_EQ(f.solver, PcaSolver::kRowGram);
+  EXPECT_EQ(f.components.scalar_type(), torch::kFloat32);
+  EXPECT_LT(test::max_abs_diff(f.components.to(torch::kFloat64), pca_fit(x, o).components), 1e-5);
+  // Rank 3 with 5 components asked: the 4th and 5th singular values are
+  // rounding noise, so the row route would divide by them; it hands over
+  // to the full SVD, whose components stay orthonormal.
+  const auto low = torch::matmul(torch::randn({40, 3}, torch::kFloat64), torch::randn({3, 200}, torch::kFloat64));
+  o.n_components = 5;
+  const Pca r = pca_fit(low, o);
+  EXPECT_EQ(r.solver, PcaSolver::kFullSvd);
+  EXPECT_LT(test::max_abs_diff(torch::matmul(r.components, r.components.t()), torch::eye(5, torch::kFloat64)), 1e-10);
+  o.n_components = 3;
+  EXPECT_EQ(pca_fit(low, o).solver, PcaSolver::kRowGram);
 }
 
 TEST_F(SeededTest, Float32DataKeepsFloat32AccuracyAndLeadingEigenpairsEqualFullEigh) {

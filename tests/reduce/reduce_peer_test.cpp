@@ -43,7 +43,9 @@ TEST_F(ReducePeer, PcaAndRandomStateMatchNumpyAndScikitLearn) {
   const auto wide = data(80, 200);
   add(tall, 5, PcaSolver::kExact, "full", false, 0);          // covariance route
   add(tall, 5, PcaSolver::kFullSvd, "full", false, 0);
-  add(wide, 10, PcaSolver::kExact, "full", false, 0);         // SVD route
+  add(wide, 10, PcaSolver::kExact, "full", false, 0);         // row-Gram route (n < d)
+  add(wide, 10, PcaSolver::kFullSvd, "full", false, 0);
+  add(wide.to(torch::kFloat32), 6, PcaSolver::kExact, "full", true, 0);  // row-Gram, float32, whitened
   add(data(1000, 50), 5, PcaSolver::kRandomized, "randomized", false, 0);
   add(data(60, 300), 4, PcaSolver::kRandomized, "randomized", false, 3);  // transposed
   add(data(300, 10), 3, PcaSolver::kExact, "full", true, 0);

@@ -89,6 +89,7 @@ std::string pca_solver_name(reduce::PcaSolver s) {
     case reduce::PcaSolver::kExact: return "exact";
     case reduce::PcaSolver::kFullSvd: return "full";
     case reduce::PcaSolver::kCovariance: return "covariance";
+    case reduce::PcaSolver::kRowGram: return "row-gram";
     case reduce::PcaSolver::kRandomized: return "randomized";
   }
   return "exact";

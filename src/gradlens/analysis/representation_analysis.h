@@ -35,7 +35,7 @@ std::string covariance_type_name(cluster::CovarianceType t);
 /// Parses sklearn's covariance_type strings; throws c10::Error naming `flag` otherwise.
 cluster::CovarianceType parse_covariance_type(const std::string& s,
                                               const std::string& flag = "--gmm-covariance");
-/// "exact" / "full" / "covariance" / "randomized".
+/// "exact" / "full" / "covariance" / "row-gram" / "randomized".
 std::string pca_solver_name(reduce::PcaSolver s);
 /// Parses "exact" / "randomized"; throws c10::Error naming `flag` otherwise.
 reduce::PcaSolver parse_pca_solver(const std::string& s, const std::string& flag = "--pca-solver");

@@ -223,6 +223,41 @@ Factors randomized(const torch::Tensor& xc, int64_t k, int64_t n_oversamples, in
   return {s.slice(0, 0, k), u.slice(1, 0, k).t(), {}};
 }
 
+// kRowGram (pca.h): the leading eigenpairs of X_c X_c^T [n, n] in float64,
+// V^T = U^T X_c / S. Returns no factors (undefined s) when the last kept
+// singular value is below kRowGramMinRatio of the largest, where V would
+// lose accuracy; the caller then takes the full SVD.
+constexpr double kRowGramMinRatio = 1e-3;
+
+Factors row_gram_eig(const torch::Tensor& xc, int64_t k) {
+  const int64_t n = xc.size(0);
+  const torch::Tensor xt = xc.t().to(torch::kFloat64).contiguous();  // [d, n]
+  torch::Tensor gram;
+  if (xt.device().type() == torch::kCPU) {
+    gram = torch::zeros({n, n}, xt.options());
+    double* gp = gram.data_ptr<double>();
+    if (core::blas_syrk_upper(xt.size(0), n, 1.0, xt.data_ptr<double>(), n, 0.0, gp, n)) {
+      for (int64_t i = 0; i < n; ++i) {
+        for (int64_t j = i + 1; j < n; ++j) gp[j * n + i] = gp[i * n + j];
+      }
+    } else {
+      gram = torch::matmul(xt.t(), xt);
+    }
+  } else {
+    gram = torch::matmul(xt.t(), xt);
+  }
+  Factors f = detail::pca_factors_from_gram(
+      gram, [](const torch::Tensor& u) { return flip_signs_from(u); }, k, torch::kFloat64);
+  const torch::Tensor s = f.s.slice(0, 0, k);
+  const double s_first = s[0].item<double>();
+  const double s_last = s[k - 1].item<double>();
+  if (!(s_first > 0.0) || s_last < kRowGramMinRatio * s_first) return {};
+  // f.vt holds U^T (signs applied): the components are its rows times X_c / S.
+  const torch::Tensor vt = torch::matmul(f.vt.slice(0, 0, k), xt.t()) / s.unsqueeze(1);
+  const auto dtype = xc.scalar_type();
+  return {s.to(dtype), vt.to(dtype), f.all_s.defined() ? f.all_s.to(dtype) : f.all_s, f.total_ss, f.residual_ss};
+}
+
 void check_against(const Pca& pca, const torch::Tensor& x, int64_t cols, const char* fn) {
   check_matrix(x, std::string(fn) + ": x");
   GRADLENS_CHECK(pca.components.defined(), fn, ": the Pca is not fitted; call pca_fit first");
@@ -387,8 +422,11 @@ Pca pca_fit(const torch::Tensor& x, const PcaOptions& opts) {
   Pca p;
   p.n_samples = n;
   p.whiten = opts.whiten;
-  p.solver = opts.solver == PcaSolver::kExact ? (n >= 2 * d ? PcaSolver::kCovariance : PcaSolver::kFullSvd)
-                                              : opts.solver;
+  if (opts.solver == PcaSolver::kExact) {
+    p.solver = n >= 2 * d ? PcaSolver::kCovariance : n < d ? PcaSolver::kRowGram : PcaSolver::kFullSvd;
+  } else {
+    p.solver = opts.solver;
+  }
   const torch::Tensor xin = x.contiguous();
   if (x.device().type() == torch::kCPU) {
     // Column means in float64 by a plain pass (no float64 copy of x).
@@ -409,7 +447,12 @@ Pca pca_fit(const torch::Tensor& x, const PcaOptions& opts) {
     } else {
       xc = x - p.mean;
     }
-    f = p.solver == PcaSolver::kFullSvd ? full_svd(xc) : randomized(xc, k, opts.n_oversamples, opts.n_iter, opts.seed);
+    if (p.solver == PcaSolver::kRowGram) {
+      f = row_gram_eig(xc, k);
+      if (!f.s.defined()) p.solver = PcaSolver::kFullSvd;
+    }
+    if (p.solver == PcaSolver::kFullSvd) f = full_svd(xc);
+    if (p.solver == PcaSolver::kRandomized) f = randomized(xc, k, opts.n_oversamples, opts.n_iter, opts.seed);
   }
   detail::pca_finish(p, f, k, max_k, xc);
   return p;

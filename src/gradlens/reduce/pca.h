@@ -13,8 +13,8 @@ namespace gradlens::reduce {
 enum class PcaSolver {
   /// Exact, by whichever is faster for the shape: kCovariance when
   /// n >= 2 d (a d x d Gram matrix summed in float64, O(n d^2) BLAS-3, then
-  /// the k leading eigenpairs), else kFullSvd. Both give sklearn's
-  /// svd_solver="full" result up to float error. The Gram route loses
+  /// the k leading eigenpairs), kRowGram when n < d, else kFullSvd. All give
+  /// sklearn's svd_solver="full" result up to float error. The covariance route loses
   /// accuracy only for singular values below ~1e-8 (float64 data) or ~1e-3
   /// (float32 data) of the largest; measured on float32 60000 x 784 data, 50
   /// components: explained variances within 1.8e-7 relative and components
@@ -23,6 +23,13 @@ enum class PcaSolver {
   kExact,
   kFullSvd,     ///< SVD of the centred data in x's dtype (sklearn "full")
   kCovariance,  ///< eigendecomposition of X_c^T X_c (see pca_gram64)
+  /// Wide data (n < d): the k leading eigenpairs (U, S^2) of the n x n
+  /// matrix X_c X_c^T, formed in float64 (dsyrk), then V^T = U^T X_c / S;
+  /// sklearn's u-based signs come from U itself. An error in U is magnified
+  /// in V by about (S_1 / S_k)^3 times float64 rounding, so when the last
+  /// kept singular value is below 1e-3 of the largest (or zero, k > rank) the
+  /// fit is redone by kFullSvd, and `solver` says so.
+  kRowGram,
   /// sklearn "randomized": randomized_svd with n_oversamples extra vectors,
   /// n_iter power iterations (-1 = sklearn "auto": 7 if n_components <
   /// 0.1 min(n, d), else 4), the test matrix drawn as numpy
