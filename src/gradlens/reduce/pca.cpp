@@ -230,22 +230,10 @@ Factors randomized(const torch::Tensor& xc, int64_t k, int64_t n_oversamples, in
 constexpr double kRowGramMinRatio = 1e-3;
 
 Factors row_gram_eig(const torch::Tensor& xc, int64_t k) {
-  const int64_t n = xc.size(0);
-  const torch::Tensor xt = xc.t().to(torch::kFloat64).contiguous();  // [d, n]
-  torch::Tensor gram;
-  if (xt.device().type() == torch::kCPU) {
-    gram = torch::zeros({n, n}, xt.options());
-    double* gp = gram.data_ptr<double>();
-    if (core::blas_syrk_upper(xt.size(0), n, 1.0, xt.data_ptr<double>(), n, 0.0, gp, n)) {
-      for (int64_t i = 0; i < n; ++i) {
-        for (int64_t j = i + 1; j < n; ++j) gp[j * n + i] = gp[i * n + j];
-      }
-    } else {
-      gram = torch::matmul(xt.t(), xt);
-    }
-  } else {
-    gram = torch::matmul(xt.t(), xt);
-  }
+  // X_c X_c^T is the Gram matrix of the float64 transpose X_c^T [d, n],
+  // whose rows are already centred (a zero mean): pca_gram64, by dsyrk.
+  const torch::Tensor xt = xc.t().to(torch::kFloat64).contiguous();
+  const torch::Tensor gram = detail::pca_gram64(xt, torch::zeros({xc.size(0)}, xt.options()), {});
   Factors f = detail::pca_factors_from_gram(
       gram, [](const torch::Tensor& u) { return flip_signs_from(u); }, k, torch::kFloat64);
   const torch::Tensor s = f.s.slice(0, 0, k);
