@@ -1,6 +1,6 @@
 // Benchmarks of the analysis core against scikit-learn on the same data in
 // the same run: KMeans, GMM (diag, full), PCA (exact, randomized), silhouette.
-// Usage: gradlens_analysis_bench [--threads N] [--quick] [--repeat R] [--only SUBSTRING]
+// Usage: gradlens_analysis_bench [--threads N] [--blas-threads B] [--quick] [--repeat R] [--only SUBSTRING]
 // Each line prints our time, sklearn's time (bench/analysis_bench.py on the
 // same .npy inputs) and the ratio sklearn / ours (> 1: we are faster).
 // Fairness: both sides run each fit R times (default 3) and report the
@@ -15,6 +15,7 @@
 
 #include <torch/torch.h>
 
+#include "gradlens/core/blas.h"
 #include "gradlens/core/npy.h"
 
 #include <algorithm>
@@ -27,7 +28,6 @@
 #include <map>
 #include <sstream>
 #include <thread>
-#include <dlfcn.h>
 #include <unistd.h>
 #include <string>
 
@@ -48,18 +48,6 @@ double seconds(const std::function<void()>& fn, int repeat) {
   return best;
 }
 
-// OpenBLAS (Debian's pthread build, under libblas.so.3) to `threads` threads,
-// as threadpoolctl does for the Python peer. False if it is not OpenBLAS.
-bool set_blas_threads(int threads) {
-  void* h = dlopen("libblas.so.3", RTLD_LAZY | RTLD_NOLOAD);
-  if (h == nullptr) h = dlopen("libopenblas.so.0", RTLD_LAZY | RTLD_NOLOAD);
-  if (h == nullptr) return false;
-  using SetFn = void (*)(int);
-  auto fn = reinterpret_cast<SetFn>(dlsym(h, "openblas_set_num_threads"));
-  if (fn != nullptr) fn(threads);
-  return fn != nullptr;
-}
-
 torch::Tensor blobs(int64_t n, int64_t d, int64_t k, torch::ScalarType dtype) {
   const auto centres = torch::randn({k, d}, torch::kFloat64) * 3;
   const auto labels = torch::randint(0, k, {n}, torch::kInt64);
@@ -70,19 +58,22 @@ torch::Tensor blobs(int64_t n, int64_t d, int64_t k, torch::ScalarType dtype) {
 
 int main(int argc, char** argv) {
   int threads = 0;
+  int blas_threads = 1;
   bool quick = false;
   int repeat = 3;
   std::string only;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
+    if (a == "--blas-threads" && i + 1 < argc) blas_threads = std::stoi(argv[++i]);
     if (a == "--quick") quick = true;
     if (a == "--repeat" && i + 1 < argc) repeat = std::max(1, std::stoi(argv[++i]));
     if (a == "--only" && i + 1 < argc) only = argv[++i];
   }
   if (threads <= 0) threads = static_cast<int>(std::thread::hardware_concurrency());
   torch::set_num_threads(threads);
-  const bool blas_set = set_blas_threads(threads);
+  if (blas_threads <= 0) blas_threads = threads;
+  const bool blas_set = gradlens::core::set_blas_threads(blas_threads);
   torch::manual_seed(0);
   const int64_t scale = quick ? 10 : 1;  // --quick: 1/10 of the rows
   const fs::path dir = fs::temp_directory_path() / ("gradlens-analysis-bench-" + std::to_string(::getpid()));
@@ -152,7 +143,12 @@ int main(int argc, char** argv) {
     pclose(pipe);
   }
   std::printf("%-34s %10s %10s %8s   (threads %d)\n", "benchmark", "gradlens", "sklearn", "ratio", threads);
-  std::printf("(fastest of %d runs each; OpenBLAS threads %s)\n", repeat, blas_set ? "set" : "not set: not OpenBLAS");
+  if (blas_set) {
+    std::printf("(fastest of %d runs each; OpenBLAS threads: gradlens %d, sklearn %d)\n", repeat, blas_threads,
+                threads);
+  } else {
+    std::printf("(fastest of %d runs each; OpenBLAS threads not set: the BLAS is not OpenBLAS)\n", repeat);
+  }
   for (const auto& [name, t] : ours) {
     const auto it = theirs.find(name);
     if (it == theirs.end()) {

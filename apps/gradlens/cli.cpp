@@ -22,6 +22,12 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   app.add_option("--threads", ctx.global.runtime.threads,
                  "Intra-op threads; 0 = all cores (default)")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--blas-threads", ctx.global.runtime.blas_threads,
+                 "OpenBLAS's own threads; 0 = as many as --threads. Default 1: gradlens "
+                 "parallelises on LibTorch's OpenMP threads, and idle OpenBLAS workers "
+                 "busy-wait and slow them")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--device", ctx.global.runtime.device, "cpu | cuda | cuda:N")
       ->capture_default_str();
   app.add_option("--seed", ctx.global.runtime.seed, "Seed for every random choice")

@@ -40,6 +40,7 @@ TEST(Cli, UsageErrorsExitTwo) {
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("--epochs"), std::string::npos) << r.err;
   EXPECT_EQ(run({"--threads", "-1", "models"}).code, 2);
+  EXPECT_EQ(run({"--blas-threads", "-1", "models"}).code, 2);
 }
 
 TEST(Cli, RuntimeErrorsExitOneWithAOneLineMessage) {

@@ -10,6 +10,7 @@
 #include <malloc.h>
 #endif
 
+#include "gradlens/core/blas.h"
 #include "support/support.h"
 
 namespace gradlens::core {
@@ -68,6 +69,38 @@ TEST(Runtime, NegativeThreadsIsAnError) {
   RuntimeOptions o;
   o.threads = -2;
   GRADLENS_EXPECT_THROWS_WITH(init_runtime(o), "--threads");
+}
+
+TEST(Runtime, NegativeBlasThreadsIsAnError) {
+  RuntimeOptions o;
+  o.blas_threads = -1;
+  GRADLENS_EXPECT_THROWS_WITH(init_runtime(o), "--blas-threads");
+}
+
+TEST(Runtime, OpenBlasGetsOneThreadByDefaultAndFollowsThreadsOnZero) {
+  if (blas_threads() == 0) GTEST_SKIP() << "the BLAS in this process is not OpenBLAS";
+  // OpenBLAS starts with a pool of all cores, whatever LibTorch's count.
+  ASSERT_TRUE(set_blas_threads(3));
+  EXPECT_EQ(blas_threads(), 3);
+  RuntimeOptions o;
+  o.threads = 2;
+  auto info = init_runtime(o);
+  EXPECT_EQ(info.blas_threads, 1);
+  EXPECT_EQ(blas_threads(), 1);
+  o.blas_threads = 0;  // as many as --threads
+  info = init_runtime(o);
+  EXPECT_EQ(info.blas_threads, 2);
+  EXPECT_EQ(blas_threads(), 2);
+  o.blas_threads = 1;
+  o.threads = 1;
+  info = init_runtime(o);
+  EXPECT_EQ(info.blas_threads, 1);
+  {
+    const BlasThreadLimit limit(2);
+    EXPECT_EQ(blas_threads(), 2);
+  }
+  EXPECT_EQ(blas_threads(), 1);  // restored
+  GRADLENS_EXPECT_THROWS_WITH(set_blas_threads(0), "threads must be >= 1");
 }
 
 TEST(Runtime, UnknownDeviceNamesTheFlag) {

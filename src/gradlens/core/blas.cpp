@@ -5,7 +5,9 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <limits>
+#include <utility>
 #include <vector>
 
 namespace gradlens::core {
@@ -41,14 +43,71 @@ bool blas_gemm_impl(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
   return true;
 }
 
+template <typename T>
+bool lu_permuted_l_impl(int64_t m, int64_t n, T* a, int64_t lda) {
+  using FortranGetrf = void (*)(const int*, const int*, T*, const int*, int*, int*);
+  static const FortranGetrf fn =
+      reinterpret_cast<FortranGetrf>(dlsym(RTLD_DEFAULT, std::is_same_v<T, float> ? "sgetrf_" : "dgetrf_"));
+  constexpr int64_t kMax = std::numeric_limits<int>::max();
+  TORCH_CHECK(m >= n && n >= 0 && lda >= std::max<int64_t>(1, m), "lapack_lu_permuted_l: needs m >= n >= 0 and lda >= m (m ",
+              m, ", n ", n, ", lda ", lda, ")");
+  if (fn == nullptr || m > kMax || lda > kMax) return false;
+  if (n == 0) return true;
+  const int im = static_cast<int>(m), in = static_cast<int>(n), ilda = static_cast<int>(lda);
+  std::vector<int> ipiv(static_cast<size_t>(n));
+  int info = 0;
+  fn(&im, &in, a, &ilda, ipiv.data(), &info);
+  // info > 0: U(info, info) is exactly zero; L is complete all the same.
+  TORCH_CHECK(info >= 0, "lapack_lu_permuted_l: ?getrf rejected argument ", -info);
+  // L: ones on the diagonal, zeros above it (U's part).
+  for (int64_t j = 0; j < n; ++j) {
+    T* col = a + j * lda;
+    std::fill(col, col + j, T(0));
+    col[j] = T(1);
+  }
+  // A = P L U with P = P_1 P_2 ... P_n (P_i swaps rows i and ipiv(i)), so
+  // P L applies the swaps to L's rows from the last to the first.
+  for (int64_t i = n - 1; i >= 0; --i) {
+    const int64_t p = ipiv[static_cast<size_t>(i)] - 1;
+    if (p == i) continue;
+    for (int64_t j = 0; j < n; ++j) std::swap(a[i + j * lda], a[p + j * lda]);
+  }
+  return true;
+}
+
+using SetThreadsFn = void (*)(int);
+using GetThreadsFn = int (*)();
+
+// OpenBLAS's thread-count functions, looked up once per process; both null
+// when the BLAS is another library.
+std::pair<SetThreadsFn, GetThreadsFn> openblas_thread_fns() {
+  static const std::pair<SetThreadsFn, GetThreadsFn> fns = [] {
+    auto set = reinterpret_cast<SetThreadsFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+    auto get = reinterpret_cast<GetThreadsFn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+    if (set == nullptr || get == nullptr) return std::pair<SetThreadsFn, GetThreadsFn>{nullptr, nullptr};
+    return std::pair<SetThreadsFn, GetThreadsFn>{set, get};
+  }();
+  return fns;
+}
+
 }  // namespace
 
+bool set_blas_threads(int threads) {
+  TORCH_CHECK(threads >= 1, "set_blas_threads: threads must be >= 1, got ", threads);
+  const auto [set, get] = openblas_thread_fns();
+  if (set == nullptr) return false;
+  set(threads);
+  return true;
+}
+
+int blas_threads() {
+  const auto [set, get] = openblas_thread_fns();
+  return get == nullptr ? 0 : get();
+}
+
 BlasThreadLimit::BlasThreadLimit(int threads) {
-  using SetFn = void (*)(int);
-  using GetFn = int (*)();
-  auto set = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-  auto get = reinterpret_cast<GetFn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
-  if (set == nullptr || get == nullptr) return;
+  const auto [set, get] = openblas_thread_fns();
+  if (set == nullptr) return;
   previous_ = get();
   if (previous_ == threads) return;
   set_ = set;
@@ -119,6 +178,46 @@ bool lapack_syevr_top(int64_t d, int64_t k, double* a, int64_t lda, double* w, d
               " eigenvalues found)");
   std::copy(w_all.begin(), w_all.begin() + k, w);
   return true;
+}
+
+std::string blas_core_name() {
+  using CoreNameFn = char* (*)();
+  const auto fn = reinterpret_cast<CoreNameFn>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+  const char* name = fn == nullptr ? nullptr : fn();
+  return name == nullptr ? std::string() : std::string(name);
+}
+
+std::string select_blas_kernels() {
+  const std::string core = blas_core_name();
+  if (core.empty() || std::getenv("OPENBLAS_CORETYPE") != nullptr) return core;
+  if (core != "Haswell" && core != "Zen") return core;
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();  // libgcc also checks that the OS saves the AVX-512 state
+  if (!(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")))
+    return core;
+  using VoidFn = void (*)();
+  const auto quit = reinterpret_cast<VoidFn>(dlsym(RTLD_DEFAULT, "gotoblas_dynamic_quit"));
+  const auto init = reinterpret_cast<VoidFn>(dlsym(RTLD_DEFAULT, "gotoblas_dynamic_init"));
+  if (quit == nullptr || init == nullptr) return core;
+  // gotoblas_dynamic_init reads OPENBLAS_CORETYPE; it is unset again so
+  // that child processes (benchmark and test peers) keep their own choice.
+  setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
+  quit();
+  init();
+  unsetenv("OPENBLAS_CORETYPE");
+  return blas_core_name();
+#else
+  return core;
+#endif
+}
+
+bool lapack_lu_permuted_l(int64_t m, int64_t n, float* a, int64_t lda) {
+  return lu_permuted_l_impl<float>(m, n, a, lda);
+}
+
+bool lapack_lu_permuted_l(int64_t m, int64_t n, double* a, int64_t lda) {
+  return lu_permuted_l_impl<double>(m, n, a, lda);
 }
 
 }  // namespace gradlens::core

@@ -2,8 +2,35 @@
 // hot loops that call many small GEMMs from inside at::parallel_for.
 #pragma once
 #include <cstdint>
+#include <string>
 
 namespace gradlens::core {
+
+/// Sets the size of OpenBLAS's own pthread pool (openblas_set_num_threads)
+/// for the whole process. Returns false, changing nothing, when the BLAS in
+/// the process is not OpenBLAS. Throws c10::Error for threads < 1.
+bool set_blas_threads(int threads);
+
+/// OpenBLAS's current thread count, or 0 when the BLAS in the process is not
+/// OpenBLAS.
+int blas_threads();
+
+/// The name of the kernel set OpenBLAS runs ("Haswell", "SkylakeX", ...), or
+/// "" when the BLAS in the process is not OpenBLAS.
+std::string blas_core_name();
+
+/// Makes a DYNAMIC_ARCH OpenBLAS (Debian's) run its AVX-512 (SkylakeX)
+/// kernels on a CPU that has AVX-512 F, DQ, BW and VL but for which it
+/// picked its Haswell or Zen (AVX2) kernels: OpenBLAS 0.3.21 does not know
+/// AMD's Zen 4 and 5 and falls back to them, at half the vector width
+/// (matrix products 1.3-1.6x slower on our Zen 5 machine). The same as
+/// OPENBLAS_CORETYPE=SkylakeX at start-up, done by re-running OpenBLAS's
+/// kernel selection (gotoblas_dynamic_init). Does nothing when the user set
+/// OPENBLAS_CORETYPE, when OpenBLAS chose other kernels, or when it has no
+/// dynamic selection. Process-wide and not thread-safe: call it before any
+/// BLAS work starts (core::init_runtime does). Returns blas_core_name()
+/// afterwards.
+std::string select_blas_kernels();
 
 /// While alive, limits OpenBLAS's thread pool to `threads` threads, and
 /// restores the previous count on destruction, as threadpoolctl's
@@ -51,5 +78,15 @@ bool blas_syrk_upper(int64_t rows, int64_t d, double alpha, const double* a, int
 /// LAPACK has no dsyevr_ or a size exceeds 32-bit ints; throws c10::Error if
 /// LAPACK reports a failure.
 bool lapack_syevr_top(int64_t d, int64_t k, double* a, int64_t lda, double* w, double* z);
+
+/// P L of the LU factorisation with partial pivoting A = P L U of a
+/// column-major m x n matrix `a` (m >= n, leading dimension lda), in place:
+/// `a` becomes the m x n unit lower-trapezoidal L with its rows permuted by
+/// P, as scipy.linalg.lu(a, permute_l=True)[0], by LAPACK's ?getrf. A
+/// singular U (an exactly zero pivot) is not an error: L is still defined.
+/// Returns false, computing nothing, if the process's LAPACK has no ?getrf_
+/// or a size exceeds 32-bit ints.
+bool lapack_lu_permuted_l(int64_t m, int64_t n, float* a, int64_t lda);
+bool lapack_lu_permuted_l(int64_t m, int64_t n, double* a, int64_t lda);
 
 }  // namespace gradlens::core

@@ -16,6 +16,7 @@
 #include <limits>
 #include <thread>
 
+#include "gradlens/core/blas.h"
 #include "gradlens/core/check.h"
 
 namespace gradlens::core {
@@ -55,10 +56,16 @@ bool parallel_for_splits() {
 
 RuntimeInfo init_runtime(const RuntimeOptions& opts) {
   GRADLENS_CHECK(opts.threads >= 0, "--threads must be >= 0 (0 = all cores), got ", opts.threads);
+  GRADLENS_CHECK(opts.blas_threads >= 0, "--blas-threads must be >= 0 (0 = as many as --threads), got ",
+                 opts.blas_threads);
   RuntimeInfo info;
   info.device = parse_device(opts.device);
   info.threads = opts.threads == 0 ? hardware_threads() : opts.threads;
   torch::set_num_threads(info.threads);
+  // LibTorch's set_num_threads leaves OpenBLAS's pool at its own default
+  // (all cores), whatever --threads says.
+  info.blas_core = opts.avx512_blas ? select_blas_kernels() : blas_core_name();
+  if (set_blas_threads(opts.blas_threads == 0 ? info.threads : opts.blas_threads)) info.blas_threads = blas_threads();
   info.seed = opts.seed;
   torch::manual_seed(opts.seed);
   if (opts.keep_freed_memory) info.keeps_freed_memory = keep_freed_memory();

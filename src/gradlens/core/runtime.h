@@ -12,6 +12,17 @@ struct RuntimeOptions {
   /// Intra-op threads; 0 means all hardware threads (Debian's LibTorch
   /// starts with 1, which wastes the machine).
   int threads = 0;
+  /// OpenBLAS's own pthread pool (LibTorch's matrix products and LAPACK
+  /// calls go through it). 1 by default: gradlens parallelises with
+  /// LibTorch's OpenMP pool, and OpenBLAS workers busy-wait after each call,
+  /// taking cores from the OpenMP threads (on the 2-core machine, `hessian`
+  /// ran 1.5x slower and `analyze` 1.3x slower idle and up to 10x slower on
+  /// a loaded machine with OpenBLAS on all cores). 0 means the same as
+  /// `threads`.
+  int blas_threads = 1;
+  /// Let OpenBLAS run its AVX-512 kernels where it picked AVX2 ones on an
+  /// AVX-512 CPU (select_blas_kernels in core/blas.h).
+  bool avx512_blas = true;
   /// "cpu", "cuda" or "cuda:N".
   std::string device = "cpu";
   uint64_t seed = 0;
@@ -24,6 +35,11 @@ struct RuntimeOptions {
 struct RuntimeInfo {
   c10::Device device{c10::kCPU};
   int threads = 1;
+  /// OpenBLAS's thread count as set, or 0 when the process's BLAS is not
+  /// OpenBLAS (the setting then has no effect).
+  int blas_threads = 0;
+  /// OpenBLAS's kernel set ("SkylakeX", "Haswell", ...), "" if not OpenBLAS.
+  std::string blas_core;
   uint64_t seed = 0;
   /// Whether keep_freed_memory() took effect.
   bool keeps_freed_memory = false;
@@ -55,8 +71,9 @@ c10::Device parse_device(const std::string& spec);
 /// false where the C library is not glibc or refuses a setting.
 bool keep_freed_memory();
 
-/// Sets the intra-op thread count, seeds LibTorch's generators and resolves
-/// the device, and calls keep_freed_memory() unless told not to. Throws on a bad device or a negative thread count.
+/// Sets the intra-op and OpenBLAS thread counts, seeds LibTorch's generators and resolves
+/// the device, and calls keep_freed_memory() unless told not to. Throws on a bad device or a negative thread
+/// count.
 RuntimeInfo init_runtime(const RuntimeOptions& opts);
 
 /// "1.13.0"-style version of the LibTorch we run against.
