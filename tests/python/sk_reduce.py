@@ -1,7 +1,8 @@
 """numpy / scikit-learn 1.2 reference for tests/reduce/reduce_peer_test.cpp.
 
 Usage: sk_reduce.py DIR — reads DIR/cases.json (a list of {n_components,
-solver, whiten, seed}) and DIR/x_<i>.npy; prints JSON with, per case, the
+solver, whiten, seed, and optionally iterated_power and
+power_iteration_normalizer}) and DIR/x_<i>.npy; prints JSON with, per case, the
 PCA attributes and the transform of x, plus numpy RandomState draws.
 """
 import json
@@ -17,7 +18,8 @@ out = {"pca": []}
 for i, c in enumerate(cases):
     x = np.load(os.path.join(d, f"x_{i}.npy"))
     p = PCA(n_components=c["n_components"], svd_solver=c["solver"], whiten=c["whiten"],
-            random_state=c["seed"]).fit(x)
+            random_state=c["seed"], iterated_power=c.get("iterated_power", "auto"),
+            power_iteration_normalizer=c.get("power_iteration_normalizer", "auto")).fit(x)
     np.save(os.path.join(d, f"components_{i}.npy"), np.ascontiguousarray(p.components_, dtype=np.float64))
     np.save(os.path.join(d, f"scores_{i}.npy"), np.ascontiguousarray(p.transform(x), dtype=np.float64))
     out["pca"].append({

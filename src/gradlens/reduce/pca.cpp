@@ -6,6 +6,7 @@
 #include "gradlens/core/check.h"
 #include "gradlens/core/hugepage.h"
 #include "gradlens/reduce/numpy_random.h"
+#include "gradlens/reduce/range_finder.h"
 #include "gradlens/reduce/validate.h"
 
 #include <atomic>
@@ -192,21 +193,20 @@ Factors covariance_eig(const torch::Tensor& x, const torch::Tensor& mean, int64_
       k, x.scalar_type());
 }
 
-Factors randomized(const torch::Tensor& xc, int64_t k, int64_t n_oversamples, int n_iter, uint64_t seed) {
+Factors randomized(const torch::Tensor& xc, int64_t k, int64_t n_oversamples, int n_iter,
+                   PowerIterationNormalizer normalizer, uint64_t seed) {
   const int64_t n = xc.size(0);
   const int64_t d = xc.size(1);
   if (n_iter < 0) n_iter = k < 0.1 * static_cast<double>(std::min(n, d)) ? 7 : 4;
+  // sklearn factors M = X_c^T for wide data (n < d); the range finder wants
+  // M's rows contiguous.
   const bool transpose = n < d;
-  const torch::Tensor m = transpose ? xc.t() : xc;
+  const torch::Tensor m = transpose ? xc.t().contiguous() : xc;
   NumpyRandomState rng(seed);
   const int64_t n_random = k + n_oversamples;
-  torch::Tensor q = rng.normal(m.size(1), n_random).to(xc.device(), xc.scalar_type());
-  for (int i = 0; i < n_iter; ++i) {
-    q = std::get<0>(torch::linalg_qr(torch::matmul(m, q)));
-    q = std::get<0>(torch::linalg_qr(torch::matmul(m.t(), q)));
-  }
-  q = std::get<0>(torch::linalg_qr(torch::matmul(m, q)));
-  const torch::Tensor b = torch::matmul(q.t(), m);
+  const torch::Tensor q0 = rng.normal(m.size(1), n_random).to(xc.device(), xc.scalar_type());
+  const torch::Tensor q = randomized_range_finder(m, q0, n_iter, normalizer);
+  const torch::Tensor b = range_project(q, m);
   auto [uhat, s, vt] = torch::linalg_svd(b, /*full_matrices=*/false);
   torch::Tensor u = torch::matmul(q, uhat);
   if (!transpose) {
@@ -440,7 +440,7 @@ Pca pca_fit(const torch::Tensor& x, const PcaOptions& opts) {
       if (!f.s.defined()) p.solver = PcaSolver::kFullSvd;
     }
     if (p.solver == PcaSolver::kFullSvd) f = full_svd(xc);
-    if (p.solver == PcaSolver::kRandomized) f = randomized(xc, k, opts.n_oversamples, opts.n_iter, opts.seed);
+    if (p.solver == PcaSolver::kRandomized) f = randomized(xc, k, opts.n_oversamples, opts.n_iter, opts.power_iteration_normalizer, opts.seed);
   }
   detail::pca_finish(p, f, k, max_k, xc);
   return p;

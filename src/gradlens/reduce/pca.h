@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <functional>
 
+#include "gradlens/reduce/range_finder.h"
+
 namespace gradlens::reduce {
 
 enum class PcaSolver {
@@ -33,9 +35,10 @@ enum class PcaSolver {
   /// sklearn "randomized": randomized_svd with n_oversamples extra vectors,
   /// n_iter power iterations (-1 = sklearn "auto": 7 if n_components <
   /// 0.1 min(n, d), else 4), the test matrix drawn as numpy
-  /// RandomState(seed).normal, so the same seed gives sklearn's result up to
-  /// float error. Power iterations are re-orthonormalised by QR (sklearn: LU);
-  /// both keep the same subspace, so the result is the same.
+  /// RandomState(seed).normal, and the power iterations normalised as
+  /// sklearn's (power_iteration_normalizer, "auto" by default: LU for more
+  /// than 2 iterations), so the same seed gives sklearn's result up to float
+  /// error (see randomized_range_finder).
   kRandomized,
 };
 
@@ -47,6 +50,8 @@ struct PcaOptions {
   bool whiten = false;
   int64_t n_oversamples = 10;
   int n_iter = -1;
+  /// kRandomized: sklearn's power_iteration_normalizer.
+  PowerIterationNormalizer power_iteration_normalizer = PowerIterationNormalizer::kAuto;
   /// numpy RandomState seed (0 .. 2^32-1); kRandomized only.
   uint64_t seed = 0;
 };
