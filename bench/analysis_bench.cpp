@@ -4,10 +4,11 @@
 // Each line prints our time, sklearn's time (bench/analysis_bench.py on the
 // same .npy inputs) and the ratio sklearn / ours (> 1: we are faster).
 // Fairness: both sides run each fit R times (default 3) and report the
-// fastest (the first run doubles as warm-up), with the same thread count for
-// the OpenMP pool and for OpenBLAS (threadpoolctl on the Python side,
-// openblas_set_num_threads here: torch::set_num_threads leaves OpenBLAS's
-// pthread pool at its default, all cores).
+// fastest (the first run doubles as warm-up), with the same OpenMP thread
+// count N. OpenBLAS gets N threads and its own kernel choice on the Python
+// side (threadpoolctl; numpy's default is all cores), and here what gradlens
+// programs get from core::init_runtime: B threads (--blas-threads, default
+// 1; 0 = N).
 #include "gradlens/cluster/gmm.h"
 #include "gradlens/cluster/kmeans.h"
 #include "gradlens/metrics/internal.h"
@@ -23,6 +24,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <cstdlib>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -73,6 +75,7 @@ int main(int argc, char** argv) {
   if (threads <= 0) threads = static_cast<int>(std::thread::hardware_concurrency());
   torch::set_num_threads(threads);
   if (blas_threads <= 0) blas_threads = threads;
+  const char* coretype = std::getenv("OPENBLAS_CORETYPE");  // both sides run under it
   const bool blas_set = gradlens::core::set_blas_threads(blas_threads);
   torch::manual_seed(0);
   const int64_t scale = quick ? 10 : 1;  // --quick: 1/10 of the rows
@@ -144,8 +147,8 @@ int main(int argc, char** argv) {
   }
   std::printf("%-34s %10s %10s %8s   (threads %d)\n", "benchmark", "gradlens", "sklearn", "ratio", threads);
   if (blas_set) {
-    std::printf("(fastest of %d runs each; OpenBLAS threads: gradlens %d, sklearn %d)\n", repeat, blas_threads,
-                threads);
+    std::printf("(fastest of %d runs each; OpenBLAS threads: gradlens %d, sklearn %d; OPENBLAS_CORETYPE %s)\n",
+                repeat, blas_threads, threads, coretype == nullptr ? "unset" : coretype);
   } else {
     std::printf("(fastest of %d runs each; OpenBLAS threads not set: the BLAS is not OpenBLAS)\n", repeat);
   }

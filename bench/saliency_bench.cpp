@@ -26,6 +26,7 @@
 #include <string>
 
 #include "bench_peer.h"
+#include "gradlens/core/blas.h"
 #include "gradlens/core/npy.h"
 #include "gradlens/core/runtime.h"
 #include "gradlens/data/mnist.h"
@@ -54,6 +55,7 @@ int main(int argc, char** argv) {
   // As every gradlens program does (core::init_runtime); the peer is run
   // once with Python's default malloc and once with the same settings.
   const bool kept = core::keep_freed_memory();
+  core::set_blas_threads(1);  // as init_runtime sets it
   torch::manual_seed(0);
   models::ResNetConfig cfg;
   cfg.arch = "resnet18";

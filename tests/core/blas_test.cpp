@@ -4,10 +4,7 @@
 
 #include "support/support.h"
 
-#include <dlfcn.h>
-
 #include <cmath>
-#include <cstdlib>
 #include <vector>
 
 namespace gradlens::core {
@@ -31,70 +28,6 @@ TEST(BlasTest, LuPermutedLOfAHandFactoredMatrix) {
     EXPECT_NEAR(f[4 + i], want[3 + i], 1e-6);
   }
   EXPECT_THROW(lapack_lu_permuted_l(2, 3, a.data(), 2), c10::Error);  // needs m >= n
-}
-
-// Re-runs OpenBLAS's kernel selection with OPENBLAS_CORETYPE = name.
-bool force_openblas_core(const char* name) {
-  using VoidFn = void (*)();
-  const auto quit = reinterpret_cast<VoidFn>(dlsym(RTLD_DEFAULT, "gotoblas_dynamic_quit"));
-  const auto init = reinterpret_cast<VoidFn>(dlsym(RTLD_DEFAULT, "gotoblas_dynamic_init"));
-  if (quit == nullptr || init == nullptr) return false;
-  setenv("OPENBLAS_CORETYPE", name, 1);
-  quit();
-  init();
-  unsetenv("OPENBLAS_CORETYPE");
-  return true;
-}
-
-// sgemm, dgemm, dsyrk and dgetrf results of the kernels in use, each as its
-// largest deviation from LibTorch's float64 result relative to the result's
-// largest entry.
-std::vector<double> product_errors() {
-  torch::manual_seed(11);
-  const auto a = torch::randn({300, 200}, torch::kFloat64);
-  const auto b = torch::randn({200, 150}, torch::kFloat64);
-  auto rel = [](const torch::Tensor& x, const torch::Tensor& ref) {
-    return (x.to(torch::kFloat64) - ref).abs().max().item<double>() / ref.abs().max().item<double>();
-  };
-  const auto ab = torch::matmul(a, b);
-  auto a32 = a.to(torch::kFloat), b32 = b.to(torch::kFloat);
-  auto c32 = torch::empty({300, 150}, torch::kFloat);
-  auto c64 = torch::empty({300, 150}, torch::kFloat64);
-  auto g = torch::zeros({200, 200}, torch::kFloat64);
-  EXPECT_TRUE(blas_gemm(false, false, 300, 150, 200, 1.0f, a32.data_ptr<float>(), 200, b32.data_ptr<float>(), 150,
-                        0.0f, c32.data_ptr<float>(), 150));
-  EXPECT_TRUE(blas_gemm(false, false, 300, 150, 200, 1.0, a.data_ptr<double>(), 200, b.data_ptr<double>(), 150, 0.0,
-                        c64.data_ptr<double>(), 150));
-  EXPECT_TRUE(blas_syrk_upper(300, 200, 1.0, a.data_ptr<double>(), 200, 0.0, g.data_ptr<double>(), 200));
-  // P L from ?getrf: A = (P L) U with U (least squares) upper triangular.
-  auto lu = a.t().contiguous();  // column-major a
-  EXPECT_TRUE(lapack_lu_permuted_l(300, 200, lu.data_ptr<double>(), 300));
-  const auto pl = lu.t();
-  const auto u = std::get<0>(torch::linalg_lstsq(pl, a));
-  return {rel(c32, ab), rel(c64, ab), rel(g.triu(), torch::matmul(a.t(), a).triu()),
-          rel(torch::matmul(pl, u), a), u.tril(-1).abs().max().item<double>() / u.abs().max().item<double>()};
-}
-
-TEST(BlasTest, SelectBlasKernelsSwitchesAvx2KernelsToAvx512WhereTheCpuHasIt) {
-  if (blas_core_name().empty() || !force_openblas_core("Haswell")) GTEST_SKIP() << "not a DYNAMIC_ARCH OpenBLAS";
-  ASSERT_EQ(blas_core_name(), "Haswell");
-  const auto before = product_errors();
-  // A user's OPENBLAS_CORETYPE is kept.
-  setenv("OPENBLAS_CORETYPE", "Haswell", 1);
-  EXPECT_EQ(select_blas_kernels(), "Haswell");
-  unsetenv("OPENBLAS_CORETYPE");
-  __builtin_cpu_init();
-  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-                      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
-  const std::string after = select_blas_kernels();
-  EXPECT_EQ(after, avx512 ? "SkylakeX" : "Haswell");
-  EXPECT_EQ(select_blas_kernels(), after);  // nothing more to do
-  const auto now = product_errors();
-  const std::vector<double> tol = {1e-5, 1e-13, 1e-13, 1e-12, 1e-12};
-  for (size_t i = 0; i < tol.size(); ++i) {
-    EXPECT_LT(before[i], tol[i]) << "product " << i << " with Haswell kernels";
-    EXPECT_LT(now[i], tol[i]) << "product " << i << " with " << after << " kernels";
-  }
 }
 
 TEST(BlasTest, GemmRowMajorTransposesEqualTorch) {

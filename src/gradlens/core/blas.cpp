@@ -5,7 +5,6 @@
 #include <dlfcn.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <limits>
 #include <utility>
 #include <vector>
@@ -178,38 +177,6 @@ bool lapack_syevr_top(int64_t d, int64_t k, double* a, int64_t lda, double* w, d
               " eigenvalues found)");
   std::copy(w_all.begin(), w_all.begin() + k, w);
   return true;
-}
-
-std::string blas_core_name() {
-  using CoreNameFn = char* (*)();
-  const auto fn = reinterpret_cast<CoreNameFn>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
-  const char* name = fn == nullptr ? nullptr : fn();
-  return name == nullptr ? std::string() : std::string(name);
-}
-
-std::string select_blas_kernels() {
-  const std::string core = blas_core_name();
-  if (core.empty() || std::getenv("OPENBLAS_CORETYPE") != nullptr) return core;
-  if (core != "Haswell" && core != "Zen") return core;
-#if defined(__x86_64__) && defined(__GNUC__)
-  __builtin_cpu_init();  // libgcc also checks that the OS saves the AVX-512 state
-  if (!(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")))
-    return core;
-  using VoidFn = void (*)();
-  const auto quit = reinterpret_cast<VoidFn>(dlsym(RTLD_DEFAULT, "gotoblas_dynamic_quit"));
-  const auto init = reinterpret_cast<VoidFn>(dlsym(RTLD_DEFAULT, "gotoblas_dynamic_init"));
-  if (quit == nullptr || init == nullptr) return core;
-  // gotoblas_dynamic_init reads OPENBLAS_CORETYPE; it is unset again so
-  // that child processes (benchmark and test peers) keep their own choice.
-  setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
-  quit();
-  init();
-  unsetenv("OPENBLAS_CORETYPE");
-  return blas_core_name();
-#else
-  return core;
-#endif
 }
 
 bool lapack_lu_permuted_l(int64_t m, int64_t n, float* a, int64_t lda) {

@@ -2,7 +2,6 @@
 // hot loops that call many small GEMMs from inside at::parallel_for.
 #pragma once
 #include <cstdint>
-#include <string>
 
 namespace gradlens::core {
 
@@ -14,23 +13,6 @@ bool set_blas_threads(int threads);
 /// OpenBLAS's current thread count, or 0 when the BLAS in the process is not
 /// OpenBLAS.
 int blas_threads();
-
-/// The name of the kernel set OpenBLAS runs ("Haswell", "SkylakeX", ...), or
-/// "" when the BLAS in the process is not OpenBLAS.
-std::string blas_core_name();
-
-/// Makes a DYNAMIC_ARCH OpenBLAS (Debian's) run its AVX-512 (SkylakeX)
-/// kernels on a CPU that has AVX-512 F, DQ, BW and VL but for which it
-/// picked its Haswell or Zen (AVX2) kernels: OpenBLAS 0.3.21 does not know
-/// AMD's Zen 4 and 5 and falls back to them, at half the vector width
-/// (matrix products 1.3-1.6x slower on our Zen 5 machine). The same as
-/// OPENBLAS_CORETYPE=SkylakeX at start-up, done by re-running OpenBLAS's
-/// kernel selection (gotoblas_dynamic_init). Does nothing when the user set
-/// OPENBLAS_CORETYPE, when OpenBLAS chose other kernels, or when it has no
-/// dynamic selection. Process-wide and not thread-safe: call it before any
-/// BLAS work starts (core::init_runtime does). Returns blas_core_name()
-/// afterwards.
-std::string select_blas_kernels();
 
 /// While alive, limits OpenBLAS's thread pool to `threads` threads, and
 /// restores the previous count on destruction, as threadpoolctl's

@@ -64,7 +64,6 @@ RuntimeInfo init_runtime(const RuntimeOptions& opts) {
   torch::set_num_threads(info.threads);
   // LibTorch's set_num_threads leaves OpenBLAS's pool at its own default
   // (all cores), whatever --threads says.
-  info.blas_core = opts.avx512_blas ? select_blas_kernels() : blas_core_name();
   if (set_blas_threads(opts.blas_threads == 0 ? info.threads : opts.blas_threads)) info.blas_threads = blas_threads();
   info.seed = opts.seed;
   torch::manual_seed(opts.seed);

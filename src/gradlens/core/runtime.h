@@ -20,9 +20,6 @@ struct RuntimeOptions {
   /// a loaded machine with OpenBLAS on all cores). 0 means the same as
   /// `threads`.
   int blas_threads = 1;
-  /// Let OpenBLAS run its AVX-512 kernels where it picked AVX2 ones on an
-  /// AVX-512 CPU (select_blas_kernels in core/blas.h).
-  bool avx512_blas = true;
   /// "cpu", "cuda" or "cuda:N".
   std::string device = "cpu";
   uint64_t seed = 0;
@@ -38,8 +35,6 @@ struct RuntimeInfo {
   /// OpenBLAS's thread count as set, or 0 when the process's BLAS is not
   /// OpenBLAS (the setting then has no effect).
   int blas_threads = 0;
-  /// OpenBLAS's kernel set ("SkylakeX", "Haswell", ...), "" if not OpenBLAS.
-  std::string blas_core;
   uint64_t seed = 0;
   /// Whether keep_freed_memory() took effect.
   bool keeps_freed_memory = false;
