@@ -5,7 +5,7 @@
 // lambda 0.1). Prints images/s, the cost of an L_grad step relative to a
 // plain one on each side, and the speed ratios.
 //
-//   build/bench/train_throughput_bench [--width 16] [--batch 128] [--steps 20] [--threads 0]
+//   build/bench/train_throughput_bench [--width 16] [--batch 128] [--steps 20] [--threads 0] [--blas-threads 1]
 #include <torch/torch.h>
 
 #include <chrono>
@@ -66,19 +66,21 @@ double run_ours(int64_t width, int64_t batch, int steps, bool channels_last, boo
 
 int main(int argc, char** argv) {
   int64_t width = 16, batch = 128;
-  int steps = 20, threads = 0;
+  int steps = 20, threads = 0, blas_threads = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     if (a == "--width") width = std::stoll(argv[i + 1]);
     else if (a == "--batch") batch = std::stoll(argv[i + 1]);
     else if (a == "--steps") steps = std::stoi(argv[i + 1]);
     else if (a == "--threads") threads = std::stoi(argv[i + 1]);
+    else if (a == "--blas-threads") blas_threads = std::stoi(argv[i + 1]);
   }
   gradlens::core::RuntimeOptions ro;
   ro.threads = threads;
+  ro.blas_threads = blas_threads;  // gradlens' --blas-threads (default 1; 0 = threads)
   const auto info = gradlens::core::init_runtime(ro);
-  std::printf("ResNet18 small stem, width %lld, batch %lld, %d steps, %d threads\n",
-              static_cast<long long>(width), static_cast<long long>(batch), steps, info.threads);
+  std::printf("ResNet18 small stem, width %lld, batch %lld, %d steps, %d threads (OpenBLAS: %d)\n",
+              static_cast<long long>(width), static_cast<long long>(batch), steps, info.threads, info.blas_threads);
   double ours[2], peer[2];
   for (int lg = 0; lg < 2; ++lg) {
     ours[lg] = run_ours(width, batch, steps, true, lg == 1);
