@@ -29,6 +29,16 @@ for i, c in enumerate(cases):
         "noise_variance": float(p.noise_variance_),
         "mean": p.mean_.tolist(),
     })
+# Optional DIR/range.json: a list of {size, n_iter, normalizer, seed} for
+# sklearn's randomized_range_finder on DIR/range_a.npy; Q saved as
+# DIR/range_q_<i>.npy.
+if os.path.exists(os.path.join(d, "range.json")):
+    from sklearn.utils.extmath import randomized_range_finder
+    a = np.load(os.path.join(d, "range_a.npy"))
+    for i, c in enumerate(json.load(open(os.path.join(d, "range.json")))):
+        q = randomized_range_finder(a, size=c["size"], n_iter=c["n_iter"],
+                                    power_iteration_normalizer=c["normalizer"], random_state=c["seed"])
+        np.save(os.path.join(d, f"range_q_{i}.npy"), np.ascontiguousarray(q, dtype=np.float64))
 rs = np.random.RandomState(12345)
 out["rng"] = {
     "randint": [int(rs.randint(1000)) for _ in range(5)],

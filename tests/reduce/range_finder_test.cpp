@@ -2,6 +2,7 @@
 
 #include <ATen/Parallel.h>
 
+#include "gradlens/core/blas.h"
 #include "support/support.h"
 
 namespace gradlens::reduce {
@@ -10,19 +11,42 @@ namespace {
 using test::SeededTest;
 class RangeFinderTest : public SeededTest {};
 
+// max |A - Q Q^T A| / max |A|.
+double residual(const torch::Tensor& q, const torch::Tensor& a) {
+  return (a - torch::matmul(q, torch::matmul(q.t(), a))).abs().max().item<double>() / a.abs().max().item<double>();
+}
+
 TEST(LuPermutedLTest, HandFactoredTallAndWideMatrices) {
   // A = [[1, 2], [3, 4], [5, 6]] = (P L) U with U = [[5, 6], [0, 0.8]]
   // (pivots 5 and 0.8, multipliers 0.6, 0.2 and 0.5).
   const auto tall = torch::tensor({{1., 2.}, {3., 4.}, {5., 6.}}, torch::kFloat64);
-  EXPECT_LT(test::max_abs_diff(lu_permuted_l(tall), torch::tensor({{0.2, 1.}, {0.6, 0.5}, {1., 0.}}, torch::kFloat64)), 1e-15);
+  const auto want = torch::tensor({{0.2, 1.}, {0.6, 0.5}, {1., 0.}}, torch::kFloat64);
+  EXPECT_LT(test::max_abs_diff(lu_permuted_l(tall), want), 1e-15);
   // Wide: [[1, 2, 3], [4, 5, 6]], pivot 4, multiplier 0.25: P L is 2 x 2.
   const auto wide = torch::tensor({{1., 2., 3.}, {4., 5., 6.}}, torch::kFloat64);
   EXPECT_LT(test::max_abs_diff(lu_permuted_l(wide), torch::tensor({{0.25, 1.}, {1., 0.}}, torch::kFloat64)), 1e-15);
+  // A zero pivot (rank 1) is no error: the second column of L below the
+  // zero pivot stays 0, as scipy.linalg.lu(ones((3, 2)), permute_l=True).
+  const auto ones_pl = torch::tensor({{1., 0.}, {1., 1.}, {1., 0.}}, torch::kFloat64);
+  EXPECT_LT(test::max_abs_diff(lu_permuted_l(torch::ones({3, 2}, torch::kFloat64)), ones_pl), 1e-15);
+  std::vector<double> ones(6, 1.0);  // column-major 3 x 2
+  ASSERT_TRUE(core::lapack_lu_permuted_l(3, 2, ones.data(), 3));
+  EXPECT_EQ(ones, (std::vector<double>{1, 1, 1, 0, 1, 0}));
 }
 
-// max |A - Q Q^T A| / max |A|.
-double residual(const torch::Tensor& q, const torch::Tensor& a) {
-  return (a - torch::matmul(q, torch::matmul(q.t(), a))).abs().max().item<double>() / a.abs().max().item<double>();
+TEST_F(RangeFinderTest, RepeatedRowsAndASingleVectorLeaveTheTestMatrixAlone) {
+  // 3 distinct rows, 6 test vectors: the LU meets zero pivots. And with
+  // l = 1 the transposed q0 is a view of itself: it must still be copied.
+  const auto a = torch::tensor({{1., 0., 2.}, {0., 1., 1.}, {1., 1., 3.}}, torch::kFloat64).repeat({4, 3});
+  const auto q0 = torch::randn({9, 6}, torch::kFloat64);
+  const auto q = randomized_range_finder(a, q0, 3, PowerIterationNormalizer::kLU);
+  EXPECT_LT(residual(q.slice(1, 0, 2), a), 1e-12);  // rank 2: the first two columns span A
+  for (int64_t l : {1, 6}) {
+    const auto q1 = torch::randn({9, l}, torch::kFloat64);
+    const auto before = q1.clone();
+    randomized_range_finder(torch::randn({50, 9}, torch::kFloat64), q1, 3, PowerIterationNormalizer::kLU);
+    EXPECT_TRUE(torch::equal(q1, before)) << "l = " << l;
+  }
 }
 
 TEST_F(RangeFinderTest, SpansALowRankMatrixWithEveryNormalizer) {

@@ -2,6 +2,7 @@
 // by tests/python/sk_reduce.py on the same data.
 #include "gradlens/reduce/numpy_random.h"
 #include "gradlens/reduce/pca.h"
+#include "gradlens/reduce/range_finder.h"
 
 #include "analysis/sk_peer.h"
 #include "support/support.h"
@@ -85,6 +86,27 @@ TEST_F(ReducePeer, PcaAndRandomStateMatchNumpyAndScikitLearn) {
     spec.push_back(c);
   }
   std::ofstream(dir / "cases.json") << spec.dump();
+  // The range finder's Q itself (not only its span) for each normaliser.
+  // They differ in rounding only: each normalised sketch is the plain
+  // product times an upper-triangular matrix (P L = Y U^-1, Q = Y R^-1), so
+  // the final QR returns the same Q up to float error.
+  const auto range_a = data(400, 40);
+  test::save_npy(dir / "range_a.npy", range_a);
+  struct RangeCase {
+    int n_iter;
+    const char* name;
+    PowerIterationNormalizer norm;
+  };
+  const std::vector<RangeCase> range_cases = {{3, "LU", PowerIterationNormalizer::kLU},
+                                              {3, "QR", PowerIterationNormalizer::kQR},
+                                              {2, "none", PowerIterationNormalizer::kNone},
+                                              {2, "auto", PowerIterationNormalizer::kAuto},
+                                              {3, "auto", PowerIterationNormalizer::kAuto}};
+  nlohmann::json range_spec = nlohmann::json::array();
+  for (const auto& rc : range_cases) {
+    range_spec.push_back({{"size", 8}, {"n_iter", rc.n_iter}, {"normalizer", rc.name}, {"seed", 4}});
+  }
+  std::ofstream(dir / "range.json") << range_spec.dump();
   const auto ref = test::run_peer_script("sk_reduce.py", dir.path().string());
   double worst64 = 0, worst32 = 0;
   for (size_t i = 0; i < cases.size(); ++i) {
@@ -110,6 +132,14 @@ TEST_F(ReducePeer, PcaAndRandomStateMatchNumpyAndScikitLearn) {
   }
   std::cout << "[ pca peer ] max deviation from sklearn (components abs, others relative): float64 " << worst64
             << ", float32 " << worst32 << "\n";
+
+  for (size_t i = 0; i < range_cases.size(); ++i) {
+    const auto& rc = range_cases[i];
+    const auto q = randomized_range_finder(range_a, NumpyRandomState(4).normal(40, 8), rc.n_iter, rc.norm);
+    const auto want = test::load_npy(dir / ("range_q_" + std::to_string(i) + ".npy"));
+    EXPECT_LT(test::max_abs_diff(q, want), 1e-10) << "range finder, normalizer " << rc.name << ", n_iter "
+                                                   << rc.n_iter;
+  }
 
   NumpyRandomState rs(12345);
   const auto& g = ref["rng"];

@@ -48,8 +48,8 @@ bool lu_permuted_l_impl(int64_t m, int64_t n, T* a, int64_t lda) {
   static const FortranGetrf fn =
       reinterpret_cast<FortranGetrf>(dlsym(RTLD_DEFAULT, std::is_same_v<T, float> ? "sgetrf_" : "dgetrf_"));
   constexpr int64_t kMax = std::numeric_limits<int>::max();
-  TORCH_CHECK(m >= n && n >= 0 && lda >= std::max<int64_t>(1, m), "lapack_lu_permuted_l: needs m >= n >= 0 and lda >= m (m ",
-              m, ", n ", n, ", lda ", lda, ")");
+  TORCH_CHECK(m >= n && n >= 0 && lda >= std::max<int64_t>(1, m),
+              "lapack_lu_permuted_l: needs m >= n >= 0 and lda >= m (m ", m, ", n ", n, ", lda ", lda, ")");
   if (fn == nullptr || m > kMax || lda > kMax) return false;
   if (n == 0) return true;
   const int im = static_cast<int>(m), in = static_cast<int>(n), ilda = static_cast<int>(lda);
@@ -78,12 +78,19 @@ using SetThreadsFn = void (*)(int);
 using GetThreadsFn = int (*)();
 
 // OpenBLAS's thread-count functions, looked up once per process; both null
-// when the BLAS is another library.
+// when the BLAS is another library, or an OpenBLAS built on OpenMP
+// (openblas_get_parallel() == 2, Debian's libopenblas0-openmp): there its
+// openblas_set_num_threads also sets the caller's OpenMP thread count
+// (0.3.21's blas_server_omp.c), which would shrink LibTorch's own pool.
 std::pair<SetThreadsFn, GetThreadsFn> openblas_thread_fns() {
   static const std::pair<SetThreadsFn, GetThreadsFn> fns = [] {
+    using ParallelFn = int (*)();
     auto set = reinterpret_cast<SetThreadsFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
     auto get = reinterpret_cast<GetThreadsFn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
-    if (set == nullptr || get == nullptr) return std::pair<SetThreadsFn, GetThreadsFn>{nullptr, nullptr};
+    auto parallel = reinterpret_cast<ParallelFn>(dlsym(RTLD_DEFAULT, "openblas_get_parallel"));
+    if (set == nullptr || get == nullptr || (parallel != nullptr && parallel() == 2)) {
+      return std::pair<SetThreadsFn, GetThreadsFn>{nullptr, nullptr};
+    }
     return std::pair<SetThreadsFn, GetThreadsFn>{set, get};
   }();
   return fns;
@@ -165,8 +172,8 @@ bool lapack_syevr_top(int64_t d, int64_t k, double* a, int64_t lda, double* w, d
   double work_query = 0.0;
   int iwork_query = 0;
   const int query = -1;
-  fn(&jobz, &range, &uplo, &n, a, &ilda, &vl, &vu, &il, &iu, &abstol, &found, w_all.data(), z, &n, isuppz.data(), &work_query,
-     &query, &iwork_query, &query, &info);
+  fn(&jobz, &range, &uplo, &n, a, &ilda, &vl, &vu, &il, &iu, &abstol, &found, w_all.data(), z, &n, isuppz.data(),
+     &work_query, &query, &iwork_query, &query, &info);
   TORCH_CHECK(info == 0, "lapack_syevr_top: dsyevr workspace query failed (info ", info, ")");
   const int lwork = static_cast<int>(work_query), liwork = iwork_query;
   std::vector<double> work(static_cast<size_t>(std::max(1, lwork)));

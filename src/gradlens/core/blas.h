@@ -7,11 +7,13 @@ namespace gradlens::core {
 
 /// Sets the size of OpenBLAS's own pthread pool (openblas_set_num_threads)
 /// for the whole process. Returns false, changing nothing, when the BLAS in
-/// the process is not OpenBLAS. Throws c10::Error for threads < 1.
+/// the process is not OpenBLAS with its own pthread pool (an OpenMP build
+/// shares LibTorch's OpenMP threads and is left alone: its setter would
+/// change their count). Throws c10::Error for threads < 1.
 bool set_blas_threads(int threads);
 
-/// OpenBLAS's current thread count, or 0 when the BLAS in the process is not
-/// OpenBLAS.
+/// OpenBLAS's current thread count, or 0 when set_blas_threads does not
+/// apply (not OpenBLAS, or its OpenMP build).
 int blas_threads();
 
 /// While alive, limits OpenBLAS's thread pool to `threads` threads, and

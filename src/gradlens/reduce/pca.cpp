@@ -308,7 +308,8 @@ torch::Tensor pca_column_extremes(const torch::Tensor& x, const torch::Tensor& m
     const torch::Tensor xin = x.contiguous();
     const torch::Tensor m = mean.to(x.scalar_type()).contiguous();
     const torch::Tensor vk = v64.to(torch::kCPU).contiguous();
-    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "pca_signs", [&] { out = pca_column_extremes_cpu<scalar_t>(xin, m, vk, scratch); });
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "pca_signs",
+                               [&] { out = pca_column_extremes_cpu<scalar_t>(xin, m, vk, scratch); });
     return out.to(v64.device());
   }
   const torch::Tensor u = torch::matmul((x - mean).to(torch::kFloat64), v64);
@@ -440,7 +441,9 @@ Pca pca_fit(const torch::Tensor& x, const PcaOptions& opts) {
       if (!f.s.defined()) p.solver = PcaSolver::kFullSvd;
     }
     if (p.solver == PcaSolver::kFullSvd) f = full_svd(xc);
-    if (p.solver == PcaSolver::kRandomized) f = randomized(xc, k, opts.n_oversamples, opts.n_iter, opts.power_iteration_normalizer, opts.seed);
+    if (p.solver == PcaSolver::kRandomized) {
+      f = randomized(xc, k, opts.n_oversamples, opts.n_iter, opts.power_iteration_normalizer, opts.seed);
+    }
   }
   detail::pca_finish(p, f, k, max_k, xc);
   return p;

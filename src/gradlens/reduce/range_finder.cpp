@@ -74,7 +74,7 @@ torch::Tensor range_finder_cpu(const torch::Tensor& a, const torch::Tensor& q0, 
                                PowerIterationNormalizer normalizer) {
   const int64_t m = a.size(0), c = a.size(1), l = q0.size(1);
   const T* ap = a.data_ptr<T>();
-  torch::Tensor qt = q0.t().contiguous();  // Q column-major [c, l]
+  torch::Tensor qt = q0.t().clone(at::MemoryFormat::Contiguous);  // Q column-major [c, l], ours to overwrite
   torch::Tensor yt = torch::empty({l, m}, a.options());  // Y column-major [m, l]
   // t holds a column-major [rows, l] matrix as row-major [l, rows].
   auto normalise = [&](torch::Tensor& t, int64_t rows) {
@@ -102,7 +102,9 @@ torch::Tensor range_finder_cpu(const torch::Tensor& a, const torch::Tensor& q0, 
 torch::Tensor lu_permuted_l(const torch::Tensor& y) {
   GRADLENS_CHECK(y.dim() == 2, "lu_permuted_l: y must be 2-D, got ", y.dim(), " dimensions");
   const int64_t m = y.size(0), n = y.size(1), k = std::min(m, n);
-  auto [lu, pivots] = torch::linalg_lu_factor(y);
+  // An exactly zero pivot (a sketch with fewer distinct rows than columns)
+  // is no error: scipy returns P L then too.
+  auto [lu, pivots, info] = torch::linalg_lu_factor_ex(y, /*pivot=*/true, /*check_errors=*/false);
   const torch::Tensor l = lu.slice(1, 0, k).tril(-1) + torch::eye(m, k, y.options());
   // Applying the row swaps of P = P_1 ... P_k to L, from the last to the
   // first, is a gather by the permuted row index.
@@ -120,7 +122,8 @@ torch::Tensor randomized_range_finder(const torch::Tensor& a, const torch::Tenso
                  "q0 [c, l] expected, got ", a.sizes(), " and ", q0.sizes());
   GRADLENS_CHECK(n_iter >= 0, "randomized_range_finder: n_iter must be >= 0, got ", n_iter);
   normalizer = resolve(normalizer, n_iter);
-  const torch::Tensor q = q0.to(a.scalar_type());
+  // A copy: the CPU route overwrites its Q in place.
+  const torch::Tensor q = q0.to(a.options(), /*non_blocking=*/false, /*copy=*/true);
   const int64_t l = q.size(1);
   if (a.device().is_cpu() && l <= std::min(a.size(0), a.size(1)) &&
       (a.scalar_type() == torch::kFloat || a.scalar_type() == torch::kDouble)) {
@@ -150,6 +153,7 @@ torch::Tensor randomized_range_finder(const torch::Tensor& a, const torch::Tenso
 torch::Tensor range_project(const torch::Tensor& q, const torch::Tensor& a) {
   GRADLENS_CHECK(a.dim() == 2 && q.dim() == 2 && q.size(0) == a.size(0), "range_project: q [m, l] and a [m, c] ",
                  "expected, got ", q.sizes(), " and ", a.sizes());
+  GRADLENS_CHECK(q.device() == a.device(), "range_project: q is on ", q.device(), " but a on ", a.device());
   if (a.device().is_cpu() && q.scalar_type() == a.scalar_type() &&
       (a.scalar_type() == torch::kFloat || a.scalar_type() == torch::kDouble)) {
     const torch::Tensor ac = a.contiguous();

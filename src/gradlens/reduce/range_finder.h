@@ -18,13 +18,14 @@ enum class PowerIterationNormalizer {
 };
 
 /// An orthonormal [m, min(m, l)] basis Q of the range of
-/// (A A^T)^n_iter A Q0 for a [m, c] and the test matrix q0 [c, l] (in a's
-/// dtype and on its device), with `normalizer` between the products (kAuto
-/// resolved as sklearn). On the CPU with OpenBLAS-style BLAS/LAPACK symbols
-/// (and l <= min(m, c)), every product runs as single-threaded GEMMs over
-/// blocks of A's rows on LibTorch's OpenMP threads and the LU by ?getrf on
-/// Q's column-major storage; the result does not depend on the thread
-/// count. Elsewhere, LibTorch's matmul, linalg_lu_factor and linalg_qr.
+/// (A A^T)^n_iter A Q0 for a [m, c] and the test matrix q0 [c, l] (copied
+/// to a's dtype and device: the caller's q0 is never written), with
+/// `normalizer` between the products (kAuto resolved as sklearn). On the
+/// CPU with OpenBLAS-style BLAS/LAPACK symbols (and l <= min(m, c)), every
+/// product runs as single-threaded GEMMs over blocks of A's rows on
+/// LibTorch's OpenMP threads and the LU by ?getrf on Q's column-major
+/// storage; the result does not depend on the thread count. Elsewhere,
+/// LibTorch's matmul, linalg_lu_factor_ex and linalg_qr.
 torch::Tensor randomized_range_finder(const torch::Tensor& a, const torch::Tensor& q0, int n_iter,
                                       PowerIterationNormalizer normalizer);
 
@@ -33,7 +34,8 @@ torch::Tensor randomized_range_finder(const torch::Tensor& a, const torch::Tenso
 torch::Tensor range_project(const torch::Tensor& q, const torch::Tensor& a);
 
 /// scipy.linalg.lu(y, permute_l=True)[0] for y [m, n]: P L, [m, min(m, n)],
-/// by LibTorch's linalg_lu_factor (any device).
+/// by LibTorch's linalg_lu_factor_ex (any device). An exactly zero pivot is
+/// no error, as in scipy.
 torch::Tensor lu_permuted_l(const torch::Tensor& y);
 
 }  // namespace gradlens::reduce
