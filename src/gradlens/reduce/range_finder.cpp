@@ -67,6 +67,19 @@ PowerIterationNormalizer resolve(PowerIterationNormalizer n, int n_iter) {
   return n_iter <= 2 ? PowerIterationNormalizer::kNone : PowerIterationNormalizer::kLU;
 }
 
+// y [rows, l] normalised as `normalizer` says (kAuto already resolved), by
+// LibTorch's LU or QR.
+torch::Tensor normalised(const torch::Tensor& y, PowerIterationNormalizer normalizer) {
+  switch (normalizer) {
+    case PowerIterationNormalizer::kLU:
+      return lu_permuted_l(y);
+    case PowerIterationNormalizer::kQR:
+      return std::get<0>(torch::linalg_qr(y));
+    default:
+      return y;
+  }
+}
+
 // The CPU route: a row-major contiguous [m, c], q0 [c, l], l <= min(m, c).
 // Returns an undefined tensor if the BLAS lacks a symbol.
 template <typename T>
@@ -82,9 +95,7 @@ torch::Tensor range_finder_cpu(const torch::Tensor& a, const torch::Tensor& q0, 
     if (normalizer == PowerIterationNormalizer::kLU &&
         core::lapack_lu_permuted_l(rows, l, t.data_ptr<T>(), rows))
       return;
-    const torch::Tensor q = normalizer == PowerIterationNormalizer::kLU ? lu_permuted_l(t.t())
-                                                                         : std::get<0>(torch::linalg_qr(t.t()));
-    t = q.t().contiguous();
+    t = normalised(t.t(), normalizer).t().contiguous();
   };
   const core::BlasThreadLimit one_blas_thread(1);  // the GEMMs run inside at::parallel_for
   for (int i = 0; i < n_iter; ++i) {
@@ -122,8 +133,8 @@ torch::Tensor randomized_range_finder(const torch::Tensor& a, const torch::Tenso
                  "q0 [c, l] expected, got ", a.sizes(), " and ", q0.sizes());
   GRADLENS_CHECK(n_iter >= 0, "randomized_range_finder: n_iter must be >= 0, got ", n_iter);
   normalizer = resolve(normalizer, n_iter);
-  // A copy: the CPU route overwrites its Q in place.
-  const torch::Tensor q = q0.to(a.options(), /*non_blocking=*/false, /*copy=*/true);
+  // The CPU route works on its own copy of q; the other never writes it.
+  const torch::Tensor q = q0.to(a.options());
   const int64_t l = q.size(1);
   if (a.device().is_cpu() && l <= std::min(a.size(0), a.size(1)) &&
       (a.scalar_type() == torch::kFloat || a.scalar_type() == torch::kDouble)) {
@@ -132,20 +143,10 @@ torch::Tensor randomized_range_finder(const torch::Tensor& a, const torch::Tenso
                                                          : range_finder_cpu<double>(ac, q, n_iter, normalizer);
     if (out.defined()) return out;
   }
-  auto normalise = [normalizer](const torch::Tensor& t) {
-    switch (normalizer) {
-      case PowerIterationNormalizer::kLU:
-        return lu_permuted_l(t);
-      case PowerIterationNormalizer::kQR:
-        return std::get<0>(torch::linalg_qr(t));
-      default:
-        return t;
-    }
-  };
   torch::Tensor qq = q;
   for (int i = 0; i < n_iter; ++i) {
-    qq = normalise(torch::matmul(a, qq));
-    qq = normalise(torch::matmul(a.t(), qq));
+    qq = normalised(torch::matmul(a, qq), normalizer);
+    qq = normalised(torch::matmul(a.t(), qq), normalizer);
   }
   return std::get<0>(torch::linalg_qr(torch::matmul(a, qq)));
 }
