@@ -36,6 +36,14 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
                "Let malloc hand freed memory back to the system (slower: by default freed "
                "memory is kept for reuse, which spares page faults on every batch)");
   app.add_flag("--quiet,-q", ctx.global.quiet, "Only errors and final results");
+  app.add_option("--conv-algorithm", ctx.global.conv_algorithm,
+                 "winograd: a native ResNet's 3x3 stride-1 convolutions on channels-last maps (1-channel "
+                 "data) by Winograd F(4x4,3x3) on AVX-512 CPUs (1.1-2.7x faster per layer), equal to float rounding; "
+                 "direct: LibTorch's convolutions, as Python torch computes them; auto: winograd, except in "
+                 "evaluate (its clustering scores move in the third decimal under float rounding, and its "
+                 "tables are meant to equal Python torch + scikit-learn's)")
+      ->check(CLI::IsMember({"auto", "winograd", "direct"}))
+      ->capture_default_str();
 
   add_models_command(app, ctx);
   add_evaluate_command(app, ctx);

@@ -1,9 +1,13 @@
 // The CLI is tested in-process: run_cli() on argument vectors, no subprocess.
 #include "gradlens/cli.h"
 
+#include <torch/types.h>
+
 #include <sstream>
 
 #include "gradlens/core/fs.h"
+#include "gradlens/core/npy.h"
+#include "gradlens/models/winograd_kernel.h"
 #include "support/support.h"
 
 namespace gradlens::cli {
@@ -41,6 +45,9 @@ TEST(Cli, UsageErrorsExitTwo) {
   EXPECT_NE(r.err.find("--epochs"), std::string::npos) << r.err;
   EXPECT_EQ(run({"--threads", "-1", "models"}).code, 2);
   EXPECT_EQ(run({"--blas-threads", "-1", "models"}).code, 2);
+  auto conv = run({"--conv-algorithm", "fft", "models"});
+  EXPECT_EQ(conv.code, 2);
+  EXPECT_NE(conv.err.find("--conv-algorithm"), std::string::npos) << conv.err;
 }
 
 TEST(Cli, RuntimeErrorsExitOneWithAOneLineMessage) {
@@ -133,8 +140,8 @@ namespace gradlens::cli {
 namespace {
 
 // A width-4 ResNet18 trained for one epoch on 100 images, in `out`.
-void train_tiny(const test::fs::path& out) {
-  auto t = run({"--threads", "1", "--quiet", "train", "--width", "4", "--epochs", "1",
+void train_tiny(const test::fs::path& out, const std::string& width = "4") {
+  auto t = run({"--threads", "1", "--quiet", "train", "--width", width, "--epochs", "1",
                 "--train-per-class", "10", "--test-per-class", "5", "--batch-size", "50", "--out",
                 out.string()});
   ASSERT_EQ(t.code, 0) << t.err;
@@ -158,6 +165,27 @@ TEST(Cli, ExtractWritesARunDirectoryFromACheckpoint) {
   EXPECT_EQ(missing.code, 1);
   EXPECT_NE(missing.err.find("none.ckpt"), std::string::npos) << missing.err;
   EXPECT_FALSE(test::fs::exists(dir / "run2"));
+}
+
+TEST(Cli, ConvAlgorithmReachesExtraction) {
+  // Width 16: channel counts the Winograd kernel takes. extract uses it by
+  // default (auto) and not with --conv-algorithm direct: the same logits up
+  // to float rounding, not the same bits (on CPUs that run the kernel).
+  if (test::fashion_mnist_dir().empty()) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  test::TempDir dir;
+  ASSERT_NO_FATAL_FAILURE(train_tiny(dir / "m", "16"));
+  auto extract = [&](const std::string& algorithm, const std::string& name) {
+    auto e = run({"--threads", "1", "--quiet", "--conv-algorithm", algorithm, "extract", "--model",
+                  (dir / "m" / "model.ckpt").string(), "--per-class", "2", "--representations", "logits",
+                  "--out", (dir / name).string()});
+    EXPECT_EQ(e.code, 0) << e.err;
+    return core::read_npy(dir / name / "logits.npy");
+  };
+  const auto automatic = extract("auto", "a"), winograd = extract("winograd", "w"), direct = extract("direct", "d");
+  ASSERT_EQ(direct.sizes(), at::IntArrayRef({20, 10}));
+  EXPECT_TRUE(torch::equal(automatic, winograd));
+  EXPECT_LT(((winograd - direct).norm() / direct.norm()).item<double>(), 1e-5);
+  if (models::detail::winograd_cpu_supported()) EXPECT_FALSE(torch::equal(winograd, direct));
 }
 
 }  // namespace

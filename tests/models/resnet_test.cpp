@@ -4,6 +4,7 @@
 
 #include "gradlens/core/fs.h"
 #include "gradlens/models/checkpoint.h"
+#include "gradlens/models/winograd_kernel.h"
 
 #include <fstream>
 #include <map>
@@ -122,6 +123,8 @@ std::unique_ptr<ResNet> small_eval_resnet(const std::string& arch, int64_t class
   return m;
 }
 
+bool winograd_cpu_supported_for_tests() { return detail::winograd_cpu_supported(); }
+
 double rel_l2(const torch::Tensor& a, const torch::Tensor& b) {
   return ((a - b).norm() / b.norm()).item<double>();
 }
@@ -164,6 +167,53 @@ TEST_F(ResNetTest, FoldedBatchNormMatchesTheUnfoldedNetworkAndItsGradients) {
     const auto train_folded = m.forward(x).detach();
     m.set_fold_batchnorm(false);
     EXPECT_TRUE(torch::equal(train_folded, m.forward(x).detach())) << arch;
+  }
+}
+
+TEST_F(ResNetTest, WinogradConvolutionsMatchLibTorchsAndLeaveTrainingAlone) {
+  for (const std::string arch : {"resnet18", "resnet50"}) {
+    ResNetConfig cfg;
+    cfg.arch = arch;
+    cfg.num_classes = 10;
+    cfg.in_channels = 1;
+    cfg.stem = Stem::kSmall;
+    cfg.width = 16;  // channel counts the Winograd kernel takes
+    ResNet m(cfg);
+    randomise_batchnorm(m);
+    m.to_channels_last();
+    m.train(false);
+    EXPECT_TRUE(m.uses_winograd());
+    const auto x = at::empty({5, 1, 20, 20}, at::MemoryFormat::ChannelsLast).copy_(torch::randn({5, 1, 20, 20}));
+    auto run = [&](bool winograd) {
+      m.set_winograd(winograd);
+      for (auto& [name, p] : m.named_parameters())
+        if (p.grad().defined()) p.mutable_grad() = torch::Tensor();
+      auto xg = x.clone().requires_grad_(true);
+      auto z = m.forward(xg);
+      (z * torch::arange(1, 11, z.options())).sum().backward();
+      std::map<std::string, torch::Tensor> g;
+      g["z"] = z.detach();
+      g["x"] = xg.grad().clone();
+      for (auto& [name, p] : m.named_parameters())
+        if (name == "layer1.0.conv2.weight" || name == "layer3.1.bn2.weight") g[name] = p.grad().clone();
+      return g;
+    };
+    const auto direct = run(false);
+    const auto winograd = run(true);
+    ASSERT_EQ(winograd.size(), 4u);
+    for (const auto& [name, ref] : direct) {
+      EXPECT_LT(rel_l2(winograd.at(name), ref), 1e-4) << arch << " " << name;
+      EXPECT_GT(ref.abs().max().item<double>(), 0.0) << name;
+    }
+    // The Winograd path did run where the CPU has it (its rounding differs).
+    if (winograd_cpu_supported_for_tests())
+      EXPECT_FALSE(torch::equal(winograd.at("z"), direct.at("z"))) << arch;
+    // Training mode never folds, so never uses Winograd: the same bits.
+    m.train(true);
+    m.set_winograd(true);
+    const auto a = m.forward(x).detach();
+    m.set_winograd(false);
+    EXPECT_TRUE(torch::equal(a, m.forward(x).detach())) << arch;
   }
 }
 

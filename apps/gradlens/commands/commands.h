@@ -15,6 +15,9 @@ namespace gradlens::cli {
 struct GlobalOptions {
   core::RuntimeOptions runtime;
   bool quiet = false;
+  /// --conv-algorithm: "auto" (Winograd where it applies, except in
+  /// evaluate), "winograd" or "direct".
+  std::string conv_algorithm = "auto";
 };
 
 /// What a command needs at run time.

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "gradlens/core/check.h"
+#include "gradlens/models/winograd.h"
 
 namespace gradlens::models {
 
@@ -27,7 +28,18 @@ nn::Conv2d conv1x1(int64_t in, int64_t out, int64_t stride) {
 // differentiable tensor ops, so gradients with respect to the convolution's
 // and the BN's parameters (Hessian products, training in eval mode) are
 // those of the unfolded network, and a changed parameter is always seen.
-torch::Tensor conv_bn(nn::Conv2dImpl& conv, nn::BatchNorm2dImpl& bn, const torch::Tensor& x, bool fold) {
+// With `winograd` (a cache for the conv's transformed kernels) a folded 3x3
+// stride-1 convolution that winograd_applies to runs by Winograd F(4x4, 3x3)
+// (models/winograd.h); the cache transforms the folded kernels again only
+// after the conv's or the BN's tensors change.
+struct FastEval {
+  bool fold = true;
+  bool winograd = true;
+};
+
+torch::Tensor conv_bn(nn::Conv2dImpl& conv, nn::BatchNorm2dImpl& bn, const torch::Tensor& x, const FastEval& fe,
+                      WinogradKernelCache* winograd = nullptr) {
+  const bool fold = fe.fold;
   const auto& co = conv.options;
   const auto* pad = c10::get_if<torch::ExpandingArray<2>>(&co.padding());
   const bool foldable = fold && !bn.is_training() && bn.options.affine() &&
@@ -37,18 +49,24 @@ torch::Tensor conv_bn(nn::Conv2dImpl& conv, nn::BatchNorm2dImpl& bn, const torch
   const auto s = bn.weight * torch::rsqrt(bn.running_var + bn.options.eps());
   auto w = (conv.weight * s.reshape({-1, 1, 1, 1})).contiguous(conv.weight.suggest_memory_format());
   auto b = conv.bias.defined() ? bn.bias + (conv.bias - bn.running_mean) * s : bn.bias - bn.running_mean * s;
+  if (fe.winograd && winograd != nullptr && winograd_applies(x, w, *co.stride(), **pad, *co.dilation(), co.groups())) {
+    const auto& kernels =
+        winograd->get({conv.weight, conv.bias, bn.weight, bn.bias, bn.running_mean, bn.running_var}, w);
+    return winograd_conv3x3(x, w, b, &kernels);
+  }
   return torch::conv2d(x, w, b, *co.stride(), **pad, *co.dilation(), co.groups());
 }
 
-torch::Tensor conv_bn(nn::SequentialImpl& pair, const torch::Tensor& x, bool fold) {
-  return conv_bn(*pair[0]->as<nn::Conv2dImpl>(), *pair[1]->as<nn::BatchNorm2dImpl>(), x, fold);
+torch::Tensor conv_bn(nn::SequentialImpl& pair, const torch::Tensor& x, const FastEval& fe) {
+  return conv_bn(*pair[0]->as<nn::Conv2dImpl>(), *pair[1]->as<nn::BatchNorm2dImpl>(), x, fe);
 }
 
 // Residual block interface; both block kinds are held in nn::Sequential.
 struct BlockImpl : nn::Module {
   virtual torch::Tensor forward(torch::Tensor x) = 0;
-  /// Fold each BN into its convolution in eval mode (conv_bn).
-  bool fold_bn = true;
+  /// Fold each BN into its convolution in eval mode, and use Winograd
+  /// (conv_bn).
+  FastEval fast;
 };
 
 struct BasicBlockImpl : BlockImpl {
@@ -56,6 +74,7 @@ struct BasicBlockImpl : BlockImpl {
   nn::Conv2d conv1{nullptr}, conv2{nullptr};
   nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
   nn::Sequential downsample{nullptr};
+  WinogradKernelCache winograd1, winograd2;
 
   BasicBlockImpl(int64_t inplanes, int64_t planes, int64_t stride, nn::Sequential ds) {
     conv1 = register_module("conv1", conv3x3(inplanes, planes, stride));
@@ -66,11 +85,11 @@ struct BasicBlockImpl : BlockImpl {
   }
 
   torch::Tensor forward(torch::Tensor x) override {
-    auto identity = downsample ? conv_bn(*downsample, x, fold_bn) : x;
+    auto identity = downsample ? conv_bn(*downsample, x, fast) : x;
     // In-place ReLU and addition as torchvision (safe: neither BN's nor the
     // folded convolution's backward needs its output).
-    auto out = conv_bn(*conv1, *bn1, x, fold_bn).relu_();
-    out = conv_bn(*conv2, *bn2, out, fold_bn);
+    auto out = conv_bn(*conv1, *bn1, x, fast, &winograd1).relu_();
+    out = conv_bn(*conv2, *bn2, out, fast, &winograd2);
     out += identity;
     return out.relu_();
   }
@@ -81,6 +100,7 @@ struct BottleneckImpl : BlockImpl {
   nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
   nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
   nn::Sequential downsample{nullptr};
+  WinogradKernelCache winograd2;
 
   BottleneckImpl(int64_t inplanes, int64_t planes, int64_t stride, nn::Sequential ds) {
     conv1 = register_module("conv1", conv1x1(inplanes, planes, 1));
@@ -93,10 +113,10 @@ struct BottleneckImpl : BlockImpl {
   }
 
   torch::Tensor forward(torch::Tensor x) override {
-    auto identity = downsample ? conv_bn(*downsample, x, fold_bn) : x;
-    auto out = conv_bn(*conv1, *bn1, x, fold_bn).relu_();
-    out = conv_bn(*conv2, *bn2, out, fold_bn).relu_();
-    out = conv_bn(*conv3, *bn3, out, fold_bn);
+    auto identity = downsample ? conv_bn(*downsample, x, fast) : x;
+    auto out = conv_bn(*conv1, *bn1, x, fast).relu_();
+    out = conv_bn(*conv2, *bn2, out, fast, &winograd2).relu_();
+    out = conv_bn(*conv3, *bn3, out, fast);
     out += identity;
     return out.relu_();
   }
@@ -170,16 +190,17 @@ struct ResNet::Impl : nn::Module {
     }
   }
 
-  bool fold_bn = true;
+  FastEval fast;
+  WinogradKernelCache winograd_stem;
 
-  void set_fold_bn(bool on) {
-    fold_bn = on;
+  void set_fast(const FastEval& fe) {
+    fast = fe;
     for (auto& m : modules(/*include_self=*/false))
-      if (auto* b = dynamic_cast<BlockImpl*>(m.get())) b->fold_bn = on;
+      if (auto* b = dynamic_cast<BlockImpl*>(m.get())) b->fast = fe;
   }
 
   torch::Tensor stem(const torch::Tensor& x) {
-    auto y = conv_bn(*conv1, *bn1, x, fold_bn).relu_();
+    auto y = conv_bn(*conv1, *bn1, x, fast, &winograd_stem).relu_();
     if (maxpool) y = torch::max_pool2d(y, 3, 2, 1);
     return y;
   }
@@ -251,8 +272,18 @@ std::vector<std::pair<std::string, torch::Tensor>> ResNet::named_buffers() {
 torch::Tensor ResNet::fc_weight() { return impl_->fc->weight; }
 torch::Tensor ResNet::fc_bias() { return impl_->fc->bias; }
 void ResNet::train(bool on) { impl_->train(on); }
-void ResNet::set_fold_batchnorm(bool on) { impl_->set_fold_bn(on); }
-bool ResNet::folds_batchnorm() const { return impl_->fold_bn; }
+void ResNet::set_fold_batchnorm(bool on) {
+  auto fe = impl_->fast;
+  fe.fold = on;
+  impl_->set_fast(fe);
+}
+bool ResNet::folds_batchnorm() const { return impl_->fast.fold; }
+void ResNet::set_winograd(bool on) {
+  auto fe = impl_->fast;
+  fe.winograd = on;
+  impl_->set_fast(fe);
+}
+bool ResNet::uses_winograd() const { return impl_->fast.winograd; }
 bool ResNet::is_training() const { return impl_->is_training(); }
 void ResNet::to(torch::Device device) { impl_->to(device); }
 torch::Device ResNet::device() const { return impl_->fc->weight.device(); }

@@ -294,7 +294,8 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
     for (const auto& other : res.models)
       GRADLENS_CHECK(other.slug != me.slug, "--models: '", spec, "' is given twice");
 
-    auto model = open_model_for(ref.path, device, ds.channels(), ds.images.size(3), /*channels_last=*/true);
+    auto model =
+        open_model_for(ref.path, device, ds.channels(), ds.images.size(3), /*channels_last=*/true, cfg.winograd);
     GRADLENS_CHECK(model->num_classes() >= k, "--models ", spec, " has ", model->num_classes(),
                    " classes but the data has ", k);
     me.description = model->describe();
@@ -311,10 +312,11 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
     ec.seed = cfg.seed;
     ec.indices = indices;
     ec.dataset_name = cfg.data.data + ":test";
-    // v2: extraction in channels-last layout (1-channel data on the CPU).
-    const std::string key =
-        fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|v2", core::file_crc32(ref.path), cfg.data.data, cfg.data.idx_dir,
-                    cfg.data.image_size, cfg.data.channels, cfg.per_class, cfg.layer, cfg.target, cfg.device);
+    // v2: extraction in channels-last layout (1-channel data on the CPU);
+    // v3: with the convolution algorithm.
+    const std::string key = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|v3", core::file_crc32(ref.path), cfg.data.data,
+                                        cfg.data.idx_dir, cfg.data.image_size, cfg.data.channels, cfg.per_class,
+                                        cfg.layer, cfg.target, cfg.device, cfg.winograd ? "winograd" : "direct");
     me.run_dir = core::cache_dir() / "runs" / (me.slug + "-" + eval_crc_hex(key));
     ec.out = me.run_dir;
     me.extraction_cached = cfg.cache && fs::exists(me.run_dir / "manifest.json");

@@ -8,12 +8,14 @@
 #include "gradlens/data/subset.h"
 #include "gradlens/dist/context.h"
 #include "gradlens/models/checkpoint.h"
+#include "gradlens/models/resnet.h"
 #include "gradlens/pipeline/data_source.h"
 
 namespace gradlens::pipeline {
 
 std::unique_ptr<models::Classifier> open_model_for(const std::string& spec, torch::Device device,
-                                                   int64_t channels, int64_t size, bool channels_last) {
+                                                   int64_t channels, int64_t size, bool channels_last,
+                                                   bool winograd) {
   std::string path = spec;
   if (spec == "default") {
     path = default_model_path();
@@ -27,6 +29,7 @@ std::unique_ptr<models::Classifier> open_model_for(const std::string& spec, torc
                  " input channel(s) but the data has ", channels,
                  "; use a model trained on this data (or --channels for an ImageFolder)");
   if (channels_last && device.is_cpu() && channels == 1) m->to_channels_last();
+  if (auto* resnet = dynamic_cast<models::ResNet*>(m.get())) resnet->set_winograd(winograd);
   return m;
 }
 
@@ -48,7 +51,8 @@ extract::ExtractRunResult run_extract_command(const ExtractCommandConfig& cfg,
                                          full.num_classes(), full.class_names);
     ds = data::select(full, ec.indices);
   }
-  auto model = open_model_for(cfg.model, device, ds.channels(), ds.images.size(3), /*channels_last=*/true);
+  auto model = open_model_for(cfg.model, device, ds.channels(), ds.images.size(3), /*channels_last=*/true,
+                              cfg.winograd);
   GRADLENS_CHECK(model->num_classes() >= ds.num_classes(), "--model ", cfg.model, " has ",
                  model->num_classes(), " classes but the data has ", ds.num_classes());
   ec.model_spec = cfg.model == "default" ? default_model_path() : cfg.model;

@@ -577,7 +577,8 @@ SaliencyCommandResult run_saliency_command(const SaliencyCommandConfig& cfg, con
   std::vector<NamedClassifier> named;
   for (size_t i = 0; i < cfg.models.size(); ++i) {
     owned.push_back(
-        open_model_for(cfg.models[i], device, ds.channels(), ds.images.size(3), /*channels_last=*/true));
+        open_model_for(cfg.models[i], device, ds.channels(), ds.images.size(3), /*channels_last=*/true,
+                       cfg.winograd));
     const std::string spec = cfg.models[i] == "default" ? default_model_path() : cfg.models[i];
     named.push_back({names[i], owned.back().get(), spec});
   }

@@ -148,6 +148,8 @@ struct SaliencyCommandConfig {
   bool overwrite = false;
   std::string device = "cpu";
   uint64_t seed = 0;
+  /// Winograd convolutions where they apply (open_model_for).
+  bool winograd = true;
 };
 
 struct SaliencyCommandResult {
