@@ -217,6 +217,32 @@ TEST_F(ResNetTest, WinogradConvolutionsMatchLibTorchsAndLeaveTrainingAlone) {
   }
 }
 
+TEST_F(ResNetTest, WinogradKernelsFollowRunningStatisticsUpdatedInTraining) {
+  // LibTorch 1.13's training-mode BN updates running_mean/var without
+  // bumping their versions; eval after a train-mode forward (no optimizer
+  // step, as in BN recalibration) must still fold the new statistics.
+  ResNetConfig cfg;
+  cfg.arch = "resnet18";
+  cfg.num_classes = 10;
+  cfg.in_channels = 1;
+  cfg.stem = Stem::kSmall;
+  cfg.width = 16;
+  ResNet m(cfg);
+  m.to_channels_last();
+  const auto x = at::empty({4, 1, 12, 12}, at::MemoryFormat::ChannelsLast).copy_(torch::randn({4, 1, 12, 12}));
+  torch::NoGradGuard ng;
+  m.train(false);
+  const auto before = m.forward(x);
+  m.train(true);
+  m.forward(x * 3 + 1);  // new running statistics
+  m.train(false);
+  const auto after = m.forward(x);
+  m.set_winograd(false);
+  const auto reference = m.forward(x);
+  EXPECT_GT(test::max_abs_diff(after, before), 1e-3);
+  EXPECT_LT(rel_l2(after, reference), 1e-5);
+}
+
 TEST_F(ResNetTest, FoldedBatchNormSeesParameterChangesAtOnce) {
   auto model = small_eval_resnet("resnet18", 3, 1);
   ResNet& m = *model;

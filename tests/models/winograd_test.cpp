@@ -181,6 +181,20 @@ TEST_F(WinogradTest, KernelCacheTransformsAgainOnlyAfterAChange) {
   s = torch::rand({16});  // another tensor
   run();
   EXPECT_EQ(cache.transforms(), 3);
+  {
+    torch::NoGradGuard g;
+    s.set_data(torch::rand({16}));  // the same tensor, new storage, same version
+  }
+  run();
+  EXPECT_EQ(cache.transforms(), 4);
+  const auto w = a * s.reshape({-1, 1, 1, 1});
+  cache.get({a, s}, w, {1e-5});  // another scalar
+  EXPECT_EQ(cache.transforms(), 5);
+  cache.get({a, s}, w, {1e-5});
+  EXPECT_EQ(cache.transforms(), 5);
+  cache.clear();
+  cache.get({a, s}, w, {1e-5});
+  EXPECT_EQ(cache.transforms(), 6);
 }
 
 }  // namespace

@@ -45,13 +45,20 @@ torch::Tensor conv_bn(nn::Conv2dImpl& conv, nn::BatchNorm2dImpl& bn, const torch
   const bool foldable = fold && !bn.is_training() && bn.options.affine() &&
                         bn.options.track_running_stats() && pad != nullptr &&
                         c10::get_if<torch::enumtype::kZeros>(&co.padding_mode()) != nullptr;
-  if (!foldable) return bn.forward(conv.forward(x));
+  if (!foldable) {
+    // (A training-mode BN updates its running statistics without bumping
+    // their version counters in LibTorch 1.13: start afresh after it.)
+    if (winograd != nullptr) winograd->clear();
+    return bn.forward(conv.forward(x));
+  }
   const auto s = bn.weight * torch::rsqrt(bn.running_var + bn.options.eps());
   auto w = (conv.weight * s.reshape({-1, 1, 1, 1})).contiguous(conv.weight.suggest_memory_format());
   auto b = conv.bias.defined() ? bn.bias + (conv.bias - bn.running_mean) * s : bn.bias - bn.running_mean * s;
   if (fe.winograd && winograd != nullptr && winograd_applies(x, w, *co.stride(), **pad, *co.dilation(), co.groups())) {
     const auto& kernels =
-        winograd->get({conv.weight, conv.bias, bn.weight, bn.bias, bn.running_mean, bn.running_var}, w);
+        winograd->get({conv.weight, conv.bias, bn.weight, bn.bias, bn.running_mean, bn.running_var,
+                       bn.num_batches_tracked},
+                      w, {bn.options.eps()});
     return winograd_conv3x3(x, w, b, &kernels);
   }
   return torch::conv2d(x, w, b, *co.stride(), **pad, *co.dilation(), co.groups());

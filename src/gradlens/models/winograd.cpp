@@ -141,23 +141,42 @@ torch::Tensor winograd_conv3x3(const torch::Tensor& x, const torch::Tensor& w, c
                              kernels->input_grad);
 }
 
-const WinogradKernels& WinogradKernelCache::get(const std::vector<torch::Tensor>& sources, const torch::Tensor& w) {
-  std::vector<std::pair<const void*, int64_t>> key;
-  key.reserve(2 * sources.size());
-  for (const auto& t : sources) {
-    if (!t.defined()) {
-      key.emplace_back(nullptr, -1);
+const WinogradKernels& WinogradKernelCache::get(const std::vector<torch::Tensor>& sources, const torch::Tensor& w,
+                                                const std::vector<double>& scalars) {
+  bool same = kernels_.forward.defined() && sources.size() == sources_.size() && scalars == scalars_;
+  for (size_t i = 0; same && i < sources.size(); ++i) {
+    const auto& t = sources[i];
+    const auto& s = sources_[i];
+    if (!t.defined() || !s.tensor.defined()) {
+      same = !t.defined() && !s.tensor.defined();
       continue;
     }
-    key.emplace_back(t.unsafeGetTensorImpl(), static_cast<int64_t>(t._version()));
-    key.emplace_back(t.data_ptr(), t.numel());
+    same = s.tensor.is_same(t) && s.storage._unsafe_get_target() == t.storage().unsafeGetStorageImpl() &&
+           s.data == t.data_ptr() && s.version == static_cast<int64_t>(t._version());
   }
-  if (key != key_ || !kernels_.forward.defined()) {
+  if (!same) {
     kernels_ = winograd_kernels(w);
-    key_ = std::move(key);
+    sources_.clear();
+    for (const auto& t : sources) {
+      Source s;
+      if (t.defined()) {
+        s.tensor = t;
+        s.storage = t.storage().getWeakStorageImpl();
+        s.data = t.data_ptr();
+        s.version = static_cast<int64_t>(t._version());
+      }
+      sources_.push_back(std::move(s));
+    }
+    scalars_ = scalars;
     ++transforms_;
   }
   return kernels_;
+}
+
+void WinogradKernelCache::clear() {
+  kernels_ = {};
+  sources_.clear();
+  scalars_.clear();
 }
 
 }  // namespace gradlens::models

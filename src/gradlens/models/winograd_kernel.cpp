@@ -196,6 +196,7 @@ GRADLENS_AVX512 void conv_tiles512(const WinogradShape& s, const float* x, const
   }
 }
 
+#undef GRADLENS_AVX512
 #endif  // GRADLENS_WINOGRAD_X86
 
 }  // namespace
@@ -274,3 +275,5 @@ void winograd_conv_tiles(const WinogradShape& s, const float* x, const float* u,
 }
 
 }  // namespace gradlens::models::detail
+
+#undef GRADLENS_WINOGRAD_X86

@@ -148,6 +148,16 @@ TrainResult train_model(models::ResNet& model, const data::Dataset& train, const
   // unaffected.
   const bool cl = opts.channels_last && dev.is_cpu() && train.channels() == 1;
   if (cl) model.to_channels_last();
+  // Training never folds BatchNorm, so never runs Winograd; the per-epoch
+  // evaluation (eval mode) would: it uses LibTorch's convolutions too, so
+  // that the logged test figures are those Python torch computes. The
+  // caller's setting is restored on return.
+  struct WinogradOff {
+    models::ResNet& m;
+    bool before;
+    explicit WinogradOff(models::ResNet& r) : m(r), before(r.uses_winograd()) { m.set_winograd(false); }
+    ~WinogradOff() { m.set_winograd(before); }
+  } winograd_off(model);
   auto all_params = model.parameters();
   for (const auto& p : opts.extra_parameters) all_params.push_back(p);
   auto optimizer = make_optimizer(all_params, opts.optimizer);
