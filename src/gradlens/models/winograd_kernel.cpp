@@ -51,85 +51,90 @@ GRADLENS_AVX512 inline void output_1d(const __m512 (&m)[6], __m512 (&o)[4]) {
 
 // V[p][row][:] = (B^T d B)[p] for every 16-channel block of one tile's 6 x 6
 // input patch (zeros outside the image). v points at the tile's row of
-// position 0; positions are pstride floats apart.
+// position 0; positions are pstride floats apart. Two passes through a
+// small buffer in L1 (rows, then columns), so that each pass keeps its 12
+// vectors in registers.
 GRADLENS_AVX512 void input_transform(const WinogradShape& s, const float* x, int64_t tile, float* v,
                                      int64_t pstride) {
   const int64_t th = tiles_along(s.h), tw = tiles_along(s.w);
   const int64_t img = tile / (th * tw), rem = tile % (th * tw);
   const int64_t y0 = (rem / tw) * 4 - 1, x0 = (rem % tw) * 4 - 1;
-  const float* base = x + img * s.h * s.w * s.c;
-  // Interior tiles (the whole patch inside the image) load without checks.
-  const bool interior = y0 >= 0 && x0 >= 0 && y0 + 6 <= s.h && x0 + 6 <= s.w;
-  for (int64_t cb = 0; cb < s.c; cb += kLanes) {
-    __m512 t[6][6];
-#pragma GCC unroll 6
-    for (int j = 0; j < 6; ++j) {
-      const int64_t xx = x0 + j;
-      __m512 d[6];
-      if (interior) {
-#pragma GCC unroll 6
-        for (int i = 0; i < 6; ++i) d[i] = _mm512_loadu_ps(base + ((y0 + i) * s.w + xx) * s.c + cb);
-      } else {
-        for (int i = 0; i < 6; ++i) {
-          const int64_t yy = y0 + i;
-          d[i] = (yy >= 0 && yy < s.h && xx >= 0 && xx < s.w)
-                     ? _mm512_loadu_ps(base + (yy * s.w + xx) * s.c + cb)
-                     : _mm512_setzero_ps();
-        }
-      }
-      __m512 col[6];
-      input_1d(d, col);
-#pragma GCC unroll 6
-      for (int i = 0; i < 6; ++i) t[i][j] = col[i];
-    }
-#pragma GCC unroll 6
+  const int64_t cs = s.c;
+  const float* base = x + img * s.h * s.w * cs;
+  bool col_in[6];
+  for (int j = 0; j < 6; ++j) col_in[j] = x0 + j >= 0 && x0 + j < s.w;
+  const bool cols_all_in = x0 >= 0 && x0 + 6 <= s.w;
+  __m512 tmp[36];
+  for (int64_t cb = 0; cb < cs; cb += kLanes) {
+#pragma GCC unroll 1
     for (int i = 0; i < 6; ++i) {
-      __m512 row[6];
-      input_1d(t[i], row);
+      const int64_t yy = y0 + i;
+      __m512 r[6];
+      if (yy < 0 || yy >= s.h) {
 #pragma GCC unroll 6
-      for (int j = 0; j < 6; ++j) _mm512_storeu_ps(v + (i * 6 + j) * pstride + cb, row[j]);
+        for (int j = 0; j < 6; ++j) r[j] = _mm512_setzero_ps();
+      } else {
+        const float* row = base + (yy * s.w + x0) * cs + cb;
+        __m512 d[6];
+        if (cols_all_in) {
+#pragma GCC unroll 6
+          for (int j = 0; j < 6; ++j) d[j] = _mm512_loadu_ps(row + j * cs);
+        } else {
+#pragma GCC unroll 6
+          for (int j = 0; j < 6; ++j) d[j] = col_in[j] ? _mm512_loadu_ps(row + j * cs) : _mm512_setzero_ps();
+        }
+        input_1d(d, r);
+      }
+#pragma GCC unroll 6
+      for (int j = 0; j < 6; ++j) tmp[i * 6 + j] = r[j];
+    }
+#pragma GCC unroll 1
+    for (int j = 0; j < 6; ++j) {
+      __m512 d[6], r[6];
+#pragma GCC unroll 6
+      for (int i = 0; i < 6; ++i) d[i] = tmp[i * 6 + j];
+      input_1d(d, r);
+#pragma GCC unroll 6
+      for (int i = 0; i < 6; ++i) _mm512_storeu_ps(v + (i * 6 + j) * pstride + cb, r[i]);
     }
   }
 }
 
 // y = (A^T M A) + bias for one tile, every 16-channel block, only the pixels
-// inside the image.
+// inside the image; two passes as input_transform.
 GRADLENS_AVX512 void output_transform(const WinogradShape& s, const float* m, int64_t pstride, const float* bias,
                                       float* y, int64_t tile) {
   const int64_t th = tiles_along(s.h), tw = tiles_along(s.w);
   const int64_t img = tile / (th * tw), rem = tile % (th * tw);
   const int64_t y0 = (rem / tw) * 4, x0 = (rem % tw) * 4;
   const int64_t rows = s.h - y0 < 4 ? s.h - y0 : 4, cols = s.w - x0 < 4 ? s.w - x0 : 4;
-  float* base = y + img * s.h * s.w * s.k;
-  for (int64_t kb = 0; kb < s.k; kb += kLanes) {
-    __m512 t[4][6];
+  const int64_t ks = s.k;
+  float* base = y + (img * s.h * s.w + y0 * s.w + x0) * ks;
+  __m512 tmp[24];  // A^T applied along each of the 6 rows: tmp[i][q], q < 4
+  for (int64_t kb = 0; kb < ks; kb += kLanes) {
+#pragma GCC unroll 1
+    for (int i = 0; i < 6; ++i) {
+      __m512 d[6], o[4];
 #pragma GCC unroll 6
-    for (int j = 0; j < 6; ++j) {
-      __m512 col[6];
-#pragma GCC unroll 6
-      for (int i = 0; i < 6; ++i) col[i] = _mm512_loadu_ps(m + (i * 6 + j) * pstride + kb);
-      __m512 o[4];
-      output_1d(col, o);
+      for (int j = 0; j < 6; ++j) d[j] = _mm512_loadu_ps(m + (i * 6 + j) * pstride + kb);
+      output_1d(d, o);
 #pragma GCC unroll 4
-      for (int r = 0; r < 4; ++r) t[r][j] = o[r];
+      for (int q = 0; q < 4; ++q) tmp[i * 4 + q] = o[q];
     }
     const __m512 b = bias != nullptr ? _mm512_loadu_ps(bias + kb) : _mm512_setzero_ps();
-    __m512 out[4][4];
+#pragma GCC unroll 1
+    for (int q = 0; q < cols; ++q) {
+      __m512 d[6], o[4];
+#pragma GCC unroll 6
+      for (int i = 0; i < 6; ++i) d[i] = tmp[i * 4 + q];
+      output_1d(d, o);
+      float* dst = base + q * ks + kb;
+      if (rows == 4) {
 #pragma GCC unroll 4
-    for (int r = 0; r < 4; ++r) {
-      __m512 o[4];
-      output_1d(t[r], o);
-#pragma GCC unroll 4
-      for (int q = 0; q < 4; ++q) out[r][q] = _mm512_add_ps(o[q], b);
-    }
-    if (rows == 4 && cols == 4) {
-#pragma GCC unroll 4
-      for (int r = 0; r < 4; ++r)
-#pragma GCC unroll 4
-        for (int q = 0; q < 4; ++q) _mm512_storeu_ps(base + ((y0 + r) * s.w + x0 + q) * s.k + kb, out[r][q]);
-    } else {
-      for (int r = 0; r < rows; ++r)
-        for (int q = 0; q < cols; ++q) _mm512_storeu_ps(base + ((y0 + r) * s.w + x0 + q) * s.k + kb, out[r][q]);
+        for (int r = 0; r < 4; ++r) _mm512_storeu_ps(dst + r * s.w * ks, _mm512_add_ps(o[r], b));
+      } else {
+        for (int r = 0; r < rows; ++r) _mm512_storeu_ps(dst + r * s.w * ks, _mm512_add_ps(o[r], b));
+      }
     }
   }
 }
