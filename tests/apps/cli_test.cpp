@@ -184,6 +184,13 @@ TEST(Cli, ConvAlgorithmReachesExtraction) {
   const auto automatic = extract("auto", "a"), winograd = extract("winograd", "w"), direct = extract("direct", "d");
   ASSERT_EQ(direct.sizes(), at::IntArrayRef({20, 10}));
   EXPECT_TRUE(torch::equal(automatic, winograd));
+  // The manifest records which algorithm ran.
+  const bool cpu = models::detail::winograd_cpu_supported();
+  EXPECT_NE(core::read_file(dir / "w" / "manifest.json").find(cpu ? "\"convolutions\": \"winograd\""
+                                                                    : "\"convolutions\": \"libtorch\""),
+            std::string::npos);
+  EXPECT_NE(core::read_file(dir / "d" / "manifest.json").find("\"convolutions\": \"libtorch\""),
+            std::string::npos);
   EXPECT_LT(((winograd - direct).norm() / direct.norm()).item<double>(), 1e-5);
   if (models::detail::winograd_cpu_supported()) EXPECT_FALSE(torch::equal(winograd, direct));
 }

@@ -13,6 +13,7 @@
 #include "gradlens/core/npy.h"
 #include "gradlens/data/dataset.h"
 #include "gradlens/models/classifier.h"
+#include "gradlens/models/resnet.h"
 
 namespace gradlens::extract {
 
@@ -80,6 +81,8 @@ ExtractRunResult run_extract(models::Classifier& model, const data::Dataset& ds,
                              const ExtractConfig& cfg, const core::ProgressFn& progress) {
   const auto t_total = Clock::now();
   const auto specs = plan_outputs(cfg.options);  // validate options first
+  const auto* resnet = dynamic_cast<const models::ResNet*>(&model);
+  const int64_t winograd_before = resnet != nullptr ? resnet->winograd_convolutions() : 0;
   GRADLENS_CHECK(ds.images.defined() && ds.images.dim() == 4, "dataset '", ds.name,
                  "' has no [N, C, H, W] images");
   const int64_t n = ds.images.size(0);
@@ -237,6 +240,10 @@ ExtractRunResult run_extract(models::Classifier& model, const data::Dataset& ds,
   m["format"] = "gradlens-extract";
   m["format_version"] = 1;
   m["model"] = model.describe();
+  // Whether some convolutions ran by Winograd F(4x4, 3x3) (equal to
+  // LibTorch's up to float rounding; --conv-algorithm).
+  m["convolutions"] =
+      resnet != nullptr && resnet->winograd_convolutions() > winograd_before ? "winograd" : "libtorch";
   m["model_spec"] = cfg.model_spec;
   m["checkpoint_crc32"] = nullptr;
   if (!cfg.model_spec.empty() && fs::is_regular_file(cfg.model_spec))

@@ -291,6 +291,14 @@ void ResNet::set_winograd(bool on) {
   impl_->set_fast(fe);
 }
 bool ResNet::uses_winograd() const { return impl_->fast.winograd; }
+int64_t ResNet::winograd_convolutions() const {
+  int64_t n = impl_->winograd_stem.calls();
+  for (const auto& m : impl_->modules(/*include_self=*/false)) {
+    if (const auto* b = dynamic_cast<const BasicBlockImpl*>(m.get())) n += b->winograd1.calls() + b->winograd2.calls();
+    if (const auto* b = dynamic_cast<const BottleneckImpl*>(m.get())) n += b->winograd2.calls();
+  }
+  return n;
+}
 bool ResNet::is_training() const { return impl_->is_training(); }
 void ResNet::to(torch::Device device) { impl_->to(device); }
 torch::Device ResNet::device() const { return impl_->fc->weight.device(); }

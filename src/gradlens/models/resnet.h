@@ -98,7 +98,7 @@ class ResNet final : public Classifier {
   /// With BatchNorm folded (above), run each 3x3 stride-1 convolution whose
   /// channel counts are multiples of 16 on channels-last float32 CPU maps by
   /// Winograd's F(4x4, 3x3) on AVX-512F CPUs (models/winograd.h; on by
-  /// default): forward 1.5-2.7x and input gradient 1.1-2.4x faster than
+  /// default): forward 1.5-2.7x and input gradient 1.1-2.5x faster than
   /// oneDNN's direct convolution per layer here (width-16 ResNet18), equal
   /// up to float rounding (about 4e-6 of the largest output against 5e-7
   /// for the direct one), with the folded kernels transformed once and kept
@@ -106,6 +106,9 @@ class ResNet final : public Classifier {
   /// Python torch computes it.
   void set_winograd(bool on);
   bool uses_winograd() const;
+  /// Convolutions run by Winograd so far (a count that grows with each
+  /// forward pass that used it; extraction records whether it did).
+  int64_t winograd_convolutions() const;
 
   void save(torch::serialize::OutputArchive& archive);
   void load(torch::serialize::InputArchive& archive);

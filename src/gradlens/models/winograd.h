@@ -66,6 +66,8 @@ class WinogradKernelCache {
   void clear();
   /// Transforms done so far (tests).
   int64_t transforms() const { return transforms_; }
+  /// get() calls so far: the Winograd convolutions run with this cache.
+  int64_t calls() const { return calls_; }
 
  private:
   struct Source {
@@ -78,6 +80,7 @@ class WinogradKernelCache {
   std::vector<double> scalars_;
   WinogradKernels kernels_;
   int64_t transforms_ = 0;
+  int64_t calls_ = 0;
 };
 
 }  // namespace gradlens::models
