@@ -5,7 +5,8 @@
 // run: per stage and end to end, with the peak resident memory of each side
 // and a cross-check of the numbers both sides report.
 //
-// usage: evaluate_bench [PER_CLASS [THREADS]]   (THREADS 0 = all cores)
+// usage: evaluate_bench [PER_CLASS [THREADS [direct|winograd]]]   (THREADS 0 =
+// all cores; the convolutions as `evaluate --conv-algorithm`, default direct)
 #include <torch/torch.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
 
   pipeline::EvaluateConfig cfg;
   cfg.per_class = per_class;
+  cfg.winograd = argc > 3 && std::string(argv[3]) == "winograd";
   cfg.cache = false;
   cfg.threads = rt.threads;
   const fs::path dir = fs::temp_directory_path() / ("gradlens-evaluate-bench-" + std::to_string(::getpid()));
@@ -95,8 +97,10 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  std::printf("evaluate: %lld Fashion-MNIST test images (first %lld per class), default model, %d threads\n",
-              static_cast<long long>(res.n), static_cast<long long>(per_class), rt.threads);
+  std::printf("evaluate: %lld Fashion-MNIST test images (first %lld per class), default model, %d threads, "
+              "%s convolutions\n",
+              static_cast<long long>(res.n), static_cast<long long>(per_class), rt.threads,
+              cfg.winograd ? "Winograd" : "LibTorch's");
   std::printf("  %-10s %10s %10s %8s\n", "stage", "gradlens", "python", "ratio");
   double ours_common = 0.0;
   for (const std::string stage : {"extract", "analyze", "saliency", "errors"}) {

@@ -192,7 +192,9 @@ TEST(Cli, ConvAlgorithmReachesExtraction) {
   EXPECT_NE(core::read_file(dir / "d" / "manifest.json").find("\"convolutions\": \"libtorch\""),
             std::string::npos);
   EXPECT_LT(((winograd - direct).norm() / direct.norm()).item<double>(), 1e-5);
-  if (models::detail::winograd_cpu_supported()) EXPECT_FALSE(torch::equal(winograd, direct));
+  if (models::detail::winograd_cpu_supported()) {
+    EXPECT_FALSE(torch::equal(winograd, direct));
+  }
 }
 
 }  // namespace

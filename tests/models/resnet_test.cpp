@@ -206,8 +206,9 @@ TEST_F(ResNetTest, WinogradConvolutionsMatchLibTorchsAndLeaveTrainingAlone) {
       EXPECT_GT(ref.abs().max().item<double>(), 0.0) << name;
     }
     // The Winograd path did run where the CPU has it (its rounding differs).
-    if (winograd_cpu_supported_for_tests())
+    if (winograd_cpu_supported_for_tests()) {
       EXPECT_FALSE(torch::equal(winograd.at("z"), direct.at("z"))) << arch;
+    }
     // Training mode never folds, so never uses Winograd: the same bits.
     m.train(true);
     m.set_winograd(true);

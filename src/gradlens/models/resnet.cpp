@@ -10,6 +10,13 @@ namespace gradlens::models {
 
 namespace nn = torch::nn;
 
+// Eval-mode shortcuts of conv_bn (below): fold each BN into its
+// convolution, and run eligible folded convolutions by Winograd.
+struct ResNetFastEval {
+  bool fold = true;
+  bool winograd = true;
+};
+
 namespace {
 
 nn::Conv2d conv3x3(int64_t in, int64_t out, int64_t stride) {
@@ -32,13 +39,8 @@ nn::Conv2d conv1x1(int64_t in, int64_t out, int64_t stride) {
 // stride-1 convolution that winograd_applies to runs by Winograd F(4x4, 3x3)
 // (models/winograd.h); the cache transforms the folded kernels again only
 // after the conv's or the BN's tensors change.
-struct FastEval {
-  bool fold = true;
-  bool winograd = true;
-};
-
-torch::Tensor conv_bn(nn::Conv2dImpl& conv, nn::BatchNorm2dImpl& bn, const torch::Tensor& x, const FastEval& fe,
-                      WinogradKernelCache* winograd = nullptr) {
+torch::Tensor conv_bn(nn::Conv2dImpl& conv, nn::BatchNorm2dImpl& bn, const torch::Tensor& x,
+                      const ResNetFastEval& fe, WinogradKernelCache* winograd = nullptr) {
   const bool fold = fe.fold;
   const auto& co = conv.options;
   const auto* pad = c10::get_if<torch::ExpandingArray<2>>(&co.padding());
@@ -64,7 +66,7 @@ torch::Tensor conv_bn(nn::Conv2dImpl& conv, nn::BatchNorm2dImpl& bn, const torch
   return torch::conv2d(x, w, b, *co.stride(), **pad, *co.dilation(), co.groups());
 }
 
-torch::Tensor conv_bn(nn::SequentialImpl& pair, const torch::Tensor& x, const FastEval& fe) {
+torch::Tensor conv_bn(nn::SequentialImpl& pair, const torch::Tensor& x, const ResNetFastEval& fe) {
   return conv_bn(*pair[0]->as<nn::Conv2dImpl>(), *pair[1]->as<nn::BatchNorm2dImpl>(), x, fe);
 }
 
@@ -73,7 +75,7 @@ struct BlockImpl : nn::Module {
   virtual torch::Tensor forward(torch::Tensor x) = 0;
   /// Fold each BN into its convolution in eval mode, and use Winograd
   /// (conv_bn).
-  FastEval fast;
+  ResNetFastEval fast;
 };
 
 struct BasicBlockImpl : BlockImpl {
@@ -197,10 +199,10 @@ struct ResNet::Impl : nn::Module {
     }
   }
 
-  FastEval fast;
+  ResNetFastEval fast;
   WinogradKernelCache winograd_stem;
 
-  void set_fast(const FastEval& fe) {
+  void set_fast(const ResNetFastEval& fe) {
     fast = fe;
     for (auto& m : modules(/*include_self=*/false))
       if (auto* b = dynamic_cast<BlockImpl*>(m.get())) b->fast = fe;

@@ -98,10 +98,11 @@ class ResNet final : public Classifier {
   /// With BatchNorm folded (above), run each 3x3 stride-1 convolution whose
   /// channel counts are multiples of 16 on channels-last float32 CPU maps by
   /// Winograd's F(4x4, 3x3) on AVX-512F CPUs (models/winograd.h; on by
-  /// default): forward 1.5-2.7x and input gradient 1.1-2.5x faster than
-  /// oneDNN's direct convolution per layer here (width-16 ResNet18), equal
-  /// up to float rounding (about 4e-6 of the largest output against 5e-7
-  /// for the direct one), with the folded kernels transformed once and kept
+  /// default): forward 1.6-2.6x and input gradient 1.1-2.2x faster than
+  /// oneDNN's direct convolution per layer at one thread here (width-16
+  /// ResNet18; bench/winograd_bench.cpp), equal up to float rounding (within
+  /// 1e-5 of the largest output against 5e-7 for the direct one), with the
+  /// folded kernels transformed once and kept
   /// until a parameter or buffer changes. Off: LibTorch's convolution, as
   /// Python torch computes it.
   void set_winograd(bool on);

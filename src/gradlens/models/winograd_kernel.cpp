@@ -74,14 +74,15 @@ GRADLENS_AVX512 void input_transform(const WinogradShape& s, const float* x, int
 #pragma GCC unroll 6
         for (int j = 0; j < 6; ++j) r[j] = _mm512_setzero_ps();
       } else {
-        const float* row = base + (yy * s.w + x0) * cs + cb;
+        const float* row = base + yy * s.w * cs + cb;  // pixel (yy, 0)
         __m512 d[6];
         if (cols_all_in) {
 #pragma GCC unroll 6
-          for (int j = 0; j < 6; ++j) d[j] = _mm512_loadu_ps(row + j * cs);
+          for (int j = 0; j < 6; ++j) d[j] = _mm512_loadu_ps(row + (x0 + j) * cs);
         } else {
+          // (Addresses formed only for columns inside the image.)
 #pragma GCC unroll 6
-          for (int j = 0; j < 6; ++j) d[j] = col_in[j] ? _mm512_loadu_ps(row + j * cs) : _mm512_setzero_ps();
+          for (int j = 0; j < 6; ++j) d[j] = col_in[j] ? _mm512_loadu_ps(row + (x0 + j) * cs) : _mm512_setzero_ps();
         }
         input_1d(d, r);
       }

@@ -313,8 +313,8 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
     ec.indices = indices;
     ec.dataset_name = cfg.data.data + ":test";
     // v2: extraction in channels-last layout (1-channel data on the CPU);
-    // v3: with the convolution algorithm.
-    const std::string key = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|v3", core::file_crc32(ref.path), cfg.data.data,
+    // v3: with the convolution algorithm; v4: manifests record it.
+    const std::string key = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|v4", core::file_crc32(ref.path), cfg.data.data,
                                         cfg.data.idx_dir, cfg.data.image_size, cfg.data.channels, cfg.per_class,
                                         cfg.layer, cfg.target, cfg.device, cfg.winograd ? "winograd" : "direct");
     me.run_dir = core::cache_dir() / "runs" / (me.slug + "-" + eval_crc_hex(key));
