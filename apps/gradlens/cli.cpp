@@ -40,7 +40,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
                  "winograd: a native ResNet's 3x3 stride-1 convolutions on channels-last maps (1-channel "
                  "data) by Winograd F(4x4,3x3) on AVX-512 CPUs (1.1-2.6x faster per layer), equal to float rounding; "
                  "direct: LibTorch's convolutions, as Python torch computes them; auto: winograd, except in "
-                 "evaluate (its clustering scores move in the third decimal under float rounding, and its "
+                 "evaluate (its clustering scores can move in the third decimal under float rounding, and its "
                  "tables are meant to equal Python torch + scikit-learn's)")
       ->check(CLI::IsMember({"auto", "winograd", "direct"}))
       ->capture_default_str();

@@ -62,11 +62,12 @@ struct EvaluateConfig {
   uint64_t seed = 0;
   int threads = 1;  ///< recorded only
   /// Winograd convolutions where they apply (open_model_for). Off by
-  /// default: KMeans and GMM scores move in the third decimal under float
-  /// rounding (with Winograd on the default run, the logits' KMeans ARI is
-  /// 0.855 instead of 0.857 and the input gradients' GMM ARI 0.0007 instead
-  /// of 0.0010), and these tables are meant to equal what Python torch and
-  /// scikit-learn give on the same model (bench/evaluate_bench.cpp).
+  /// default: KMeans and GMM scores can move in the third decimal under
+  /// float rounding (with the first version of the kernel, the default
+  /// run's logits' KMeans ARI was 0.855 instead of 0.857 and the input
+  /// gradients' GMM ARI 0.0007 instead of 0.0010; docs/evaluate.md), and
+  /// these tables are meant to equal what Python torch and scikit-learn give
+  /// on the same model (bench/evaluate_bench.cpp).
   bool winograd = false;
 };
 
