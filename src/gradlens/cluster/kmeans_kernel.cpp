@@ -6,6 +6,8 @@
 #include <cstring>
 #include <utility>
 
+#include "gradlens/core/cpu.h"
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define GRADLENS_KMEANS_X86 1
@@ -166,16 +168,10 @@ __attribute__((target("avx512f"))) double sq_dist512(const float* x, const float
 
 SimdIsa simd_isa() {
 #ifdef GRADLENS_KMEANS_X86
-  static const Isa isa = [] {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return Isa::kAvx512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::kAvx2;
-    return Isa::kNone;
-  }();
-  return isa;
-#else
-  return Isa::kNone;
+  if (core::cpu_has_avx512f()) return Isa::kAvx512;
+  if (core::cpu_has_avx2_fma()) return Isa::kAvx2;
 #endif
+  return Isa::kNone;
 }
 
 int64_t small_k_width(int64_t k, SimdIsa isa) {

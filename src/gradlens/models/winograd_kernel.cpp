@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "gradlens/core/cpu.h"
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define GRADLENS_WINOGRAD_X86 1
@@ -209,11 +211,7 @@ GRADLENS_AVX512 void conv_tiles512(const WinogradShape& s, const float* x, const
 
 bool winograd_cpu_supported() {
 #ifdef GRADLENS_WINOGRAD_X86
-  static const bool ok = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") != 0;
-  }();
-  return ok;
+  return core::cpu_has_avx512f();
 #else
   return false;
 #endif
