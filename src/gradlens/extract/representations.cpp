@@ -296,8 +296,7 @@ ExtractOutputs extract_batch(models::Classifier& model, const torch::Tensor& x_i
 
   const auto layers = model.layers();
   res.layer = opts.layer.empty() ? model.default_layer() : opts.layer;
-  GRADLENS_CHECK(contains(layers, res.layer), "--layer: unknown layer '", res.layer,
-                 "' for ", model.describe(), "; use one of ", join(layers));
+  model.check_layer(res.layer, "--layer");
   const int64_t layer_idx = std::find(layers.begin(), layers.end(), res.layer) - layers.begin();
 
   const bool want_param = contains(opts.representations, kParamGrad);
@@ -337,19 +336,15 @@ ExtractOutputs extract_batch(models::Classifier& model, const torch::Tensor& x_i
     feats = last.mean({2, 3});
     logits = model.classify(feats);
   } else {
-    if (need_x_grad) {
-      maps = model.body(x, res.layer);
-    } else {
-      {
-        torch::NoGradGuard no_grad;
-        maps = model.body(x, res.layer);
-      }
-      maps = maps.detach().requires_grad_(any_backward);
-    }
-    torch::AutoGradMode head_grad(any_backward);
-    feats = model.features(maps, res.layer);
-    logits = model.classify(feats);
+    torch::AutoGradMode record(need_x_grad || any_backward);
+    auto c = model.capture(x, res.layer, /*maps_leaf=*/!need_x_grad);
+    maps = c.maps;
+    feats = c.features;
+    logits = c.logits;
   }
+  GRADLENS_CHECK(feats.defined() || !(want_param || contains(opts.representations, kFeatures)),
+                 "features and param-grad are the input of the final nn.Linear and its gradient, "
+                 "but ", model.describe(), " has no nn.Linear that forward() calls; drop them");
   const int64_t k = logits.size(1);
   if (labels.defined()) {
     const auto lmin = labels.numel() ? labels.min().item<int64_t>() : 0;

@@ -207,12 +207,17 @@ ExtractRunResult run_extract(models::Classifier& model, const data::Dataset& ds,
     const auto probs = torch::cat(probs_parts, 0);
     probs_parts.clear();
     const int64_t k = probs.size(1);
-    const auto w = model.fc_weight().detach().to(torch::kCPU);
+    torch::Tensor w;  // the head's weight, where logits = Linear(features)
+    try {
+      w = model.fc_weight().detach().to(torch::kCPU);
+    } catch (const c10::Error&) {
+      // no plain final nn.Linear: the head identity does not apply
+    }
     for (size_t j = 0; j < specs.size(); ++j) {
       const auto& s = specs[j];
       const auto x = core::read_npy_matrix(tmp.dir / (s.name + ".npy"));
       AuditInput in{s.name, s.uses_true_labels, {}};
-      if (s.representation == "gradcam-weights" && x.size(1) == w.size(1)) {
+      if (s.representation == "gradcam-weights" && w.defined() && x.size(1) == w.size(1)) {
         torch::Tensor g;
         if (s.variant == "pred") g = torch::one_hot(preds, k).to(torch::kDouble);
         if (s.variant == "true") g = torch::one_hot(labels, k).to(torch::kDouble);

@@ -124,6 +124,7 @@ std::unique_ptr<Classifier> open_classifier(const std::string& spec, torch::Devi
   if (is_checkpoint(spec)) return std::move(load_checkpoint(spec, device).model);
   ProbeShape probe;
   probe.size = probe_size;
+  probe.in_channels = fresh.in_channels;
   return std::make_unique<TorchScriptClassifier>(spec, device, probe);
 }
 

@@ -1,7 +1,10 @@
 #include "gradlens/models/classifier.h"
 #include <torch/torch.h>
 
+#include <algorithm>
+
 #include "gradlens/core/check.h"
+#include "gradlens/core/strings.h"
 
 namespace gradlens::models {
 
@@ -9,6 +12,30 @@ std::vector<torch::Tensor> Classifier::parameters() {
   std::vector<torch::Tensor> out;
   for (auto& [name, p] : named_parameters()) out.push_back(p);
   return out;
+}
+
+Capture Classifier::capture(const torch::Tensor& x, const std::string& layer, bool maps_leaf) {
+  Capture c;
+  if (maps_leaf && !x.requires_grad()) {
+    {
+      torch::NoGradGuard no_grad;
+      c.maps = body(x, layer);
+    }
+    c.maps = c.maps.detach().requires_grad_(torch::GradMode::is_enabled());
+  } else {
+    c.maps = body(x, layer);
+  }
+  c.features = features(c.maps, layer);
+  c.logits = classify(c.features);
+  return c;
+}
+
+void Classifier::check_layer(const std::string& layer, const char* flag) const {
+  const auto names = layers();
+  if (std::find(names.begin(), names.end(), layer) != names.end()) return;
+  GRADLENS_CHECK(false, flag, ": unknown layer '", layer, "' for ", describe(), "; nearest: ",
+                 core::join(core::nearest(names, layer, 5), ", "),
+                 names.size() > 5 ? " ('gradlens layers --model FILE' lists all)" : "");
 }
 
 const std::vector<std::string>& resnet_stage_names() {

@@ -17,6 +17,13 @@ class InputArchive;
 
 namespace gradlens::models {
 
+/// What one forward pass keeps (Classifier::capture).
+struct Capture {
+  torch::Tensor logits;    ///< [N, num_classes]
+  torch::Tensor maps;      ///< activations at the layer, [N, C, H, W]
+  torch::Tensor features;  ///< input of the final linear layer, [N, D]; undefined if there is none
+};
+
 /// A convolutional classifier split at a named layer:
 ///   forward(x) == head(body(x, layer), layer)   for every layer in layers().
 /// body() returns the activation maps A at `layer` ([N, C, H, W]); head()
@@ -44,10 +51,23 @@ class Classifier {
     return classify(features(maps, layer));
   }
 
-  /// Names accepted by body()/features(), from the input side to the output.
+  /// One forward pass of x that keeps the maps at `layer` and the features.
+  /// Under grad mode, autograd::grad(logits, maps) is the gradient at the
+  /// layer's output (what a forward hook sees in PyTorch). With `maps_leaf`
+  /// the caller needs gradients only down to the maps: a model that can split
+  /// there computes the body without recording it and makes maps a leaf.
+  /// Without it, gradients flow on through the maps to x and the parameters.
+  /// The default implementation composes body(), features() and classify().
+  virtual Capture capture(const torch::Tensor& x, const std::string& layer, bool maps_leaf);
+
+  /// Names accepted by body()/capture(), from the input side to the output.
   virtual std::vector<std::string> layers() const = 0;
-  /// The default layer for Grad-CAM and activation maps (the last one).
-  std::string default_layer() const { return layers().back(); }
+  /// The default layer for Grad-CAM and activation maps (here the last one).
+  virtual std::string default_layer() const { return layers().back(); }
+
+  /// Throws c10::Error naming `flag`, the model and the nearest names in
+  /// layers() when `layer` is not one of them.
+  void check_layer(const std::string& layer, const char* flag) const;
 
   virtual int64_t num_classes() const = 0;
   virtual int64_t in_channels() const = 0;

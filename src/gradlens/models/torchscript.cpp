@@ -1,7 +1,13 @@
 #include "gradlens/models/torchscript.h"
 #include <torch/torch.h>
 
+#include <torch/csrc/jit/api/function_impl.h>
+#include <torch/csrc/jit/ir/ir.h>
+#include <torch/csrc/jit/runtime/interpreter.h>
 #include <torch/script.h>
+
+#include <functional>
+#include <unordered_map>
 
 #include <map>
 #include <regex>
@@ -13,6 +19,11 @@ namespace gradlens::models {
 
 namespace {
 
+using torch::jit::Block;
+using torch::jit::Graph;
+using torch::jit::Node;
+using torch::jit::Value;
+
 const std::vector<std::string> kResNetChildren = {"conv1",  "bn1",    "relu",   "maxpool", "layer1",
                                                   "layer2", "layer3", "layer4", "avgpool", "fc"};
 
@@ -21,12 +32,141 @@ torch::Tensor call(torch::jit::Module& m, const std::string& child, const torch:
   return sub.forward({x}).toTensor();
 }
 
+std::string type_name(const torch::jit::Module& m) {
+  const auto& q = m.type()->name();
+  return q ? q->name() : std::string("?");
+}
+
+/// The last call of a submodule in the instrumented graph: its first
+/// argument and its result.
+struct CallSite {
+  Value* in = nullptr;
+  Value* out = nullptr;
+};
+
+/// A copy of forward()'s graph in which the calls `expand` accepts are
+/// inlined, with the last call site of every module path it saw.
+struct Instrumented {
+  std::shared_ptr<Graph> graph;
+  std::map<std::string, CallSite> calls;
+};
+
+bool is_module(Value* v) {
+  const auto c = v->type()->cast<c10::ClassType>();
+  return c && c->is_module();
+}
+
+/// Walks `b` in execution order, naming module values by their attribute
+/// path from self and recording calls of forward(). Inlines the first call
+/// that `expand` accepts and returns true (the walk then starts over).
+bool inline_one(Block* b, std::unordered_map<Value*, std::string>& paths,
+                const std::function<bool(const std::string&)>& expand,
+                std::map<std::string, CallSite>& calls) {
+  for (Node* n : b->nodes()) {
+    if (n->kind() == c10::prim::GetAttr && is_module(n->output())) {
+      const auto p = paths.find(n->input(0));
+      if (p != paths.end())
+        paths[n->output()] =
+            p->second.empty() ? n->s(c10::attr::name) : p->second + "." + n->s(c10::attr::name);
+    } else if (n->kind() == c10::prim::CallMethod && n->s(c10::attr::name) != "forward" &&
+               paths.count(n->input(0)) != 0) {
+      // A helper method (torchvision's ResNet._forward_impl): part of its
+      // module's own code, always inlined.
+      auto* fn = torch::jit::tryToGraphFunction(
+          n->input(0)->type()->expect<c10::ClassType>()->getMethod(n->s(c10::attr::name)));
+      if (fn != nullptr) {
+        torch::jit::inlineCallTo(n, fn, /*use_graph=*/false);
+        return true;
+      }
+    } else if (n->kind() == c10::prim::CallMethod && n->s(c10::attr::name) == "forward") {
+      const auto p = paths.find(n->input(0));
+      if (p != paths.end()) {
+        const std::string path = p->second;
+        CallSite site{n->inputs().size() > 1 ? n->input(1) : nullptr,
+                      n->outputs().size() == 1 ? n->output() : nullptr};
+        torch::jit::GraphFunction* fn =
+            expand(path) ? torch::jit::tryToGraphFunction(
+                               n->input(0)->type()->expect<c10::ClassType>()->getMethod("forward"))
+                         : nullptr;
+        if (fn != nullptr) {
+          Value* old = site.out;
+          const auto outs = torch::jit::inlineCallTo(n, fn, /*use_graph=*/false);
+          Value* now = outs.size() == 1 ? outs[0] : nullptr;
+          if (old != nullptr)
+            for (auto& [name, c] : calls) {
+              if (c.in == old) c.in = now;
+              if (c.out == old) c.out = now;
+            }
+          site.out = now;
+          calls[path] = site;
+          return true;
+        }
+        calls[path] = site;
+      }
+    }
+    for (Block* sub : n->blocks())
+      if (inline_one(sub, paths, expand, calls)) return true;
+  }
+  return false;
+}
+
+Instrumented instrument(const torch::jit::Module& m,
+                        const std::function<bool(const std::string&)>& expand) {
+  Instrumented r;
+  r.graph = m.get_method("forward").graph()->copy();
+  std::unordered_map<Value*, std::string> paths;
+  do {
+    paths.clear();
+    paths[r.graph->inputs()[0]] = "";
+  } while (inline_one(r.graph->block(), paths, expand, r.calls));
+  return r;
+}
+
+/// True if `v` can be returned by the graph: defined in its top block.
+bool in_top_block(const Graph& g, Value* v) {
+  return v != nullptr && v->node()->owningBlock() == g.block();
+}
+
+bool is_tensor(Value* v) { return v->type()->isSubtypeOf(*c10::TensorType::get()); }
+
+/// Makes the graph return the tuple (original output, extra...).
+std::shared_ptr<torch::jit::Code> compile_with_outputs(const std::shared_ptr<Graph>& graph,
+                                                       const std::vector<Value*>& extra,
+                                                       const char* name) {
+  Graph& g = *graph;
+  std::vector<Value*> outs = {g.outputs()[0]};
+  outs.insert(outs.end(), extra.begin(), extra.end());
+  Node* tuple = g.insertNode(g.createTuple(outs));
+  g.eraseOutput(0);
+  g.registerOutput(tuple->output());
+  return std::make_shared<torch::jit::Code>(graph, name);
+}
+
+std::vector<torch::Tensor> run_code(const torch::jit::Code& code, const torch::jit::Module& m,
+                               const torch::Tensor& x) {
+  torch::jit::Stack stack = {m._ivalue(), x};
+  torch::jit::InterpreterState(code).run(stack);
+  std::vector<torch::Tensor> out;
+  for (const auto& e : stack.back().toTupleRef().elements()) out.push_back(e.toTensor());
+  return out;
+}
+
+bool is_pooling(const std::string& type) { return type.find("Pool") != std::string::npos; }
 
 }  // namespace
 
+struct TorchScriptClassifier::Graphs {
+  std::map<std::string, std::shared_ptr<torch::jit::Code>> by_layer;
+  torch::jit::Module head;
+  bool probed = false;
+  std::vector<ModuleInfo> modules;
+  std::string default_layer;
+  bool head_is_output = false;
+};
+
 TorchScriptClassifier::TorchScriptClassifier(const std::string& path, torch::Device device,
                                              ProbeShape probe)
-    : path_(path), device_(device) {
+    : path_(path), graphs_(std::make_unique<Graphs>()), device_(device), probe_size_(probe.size) {
   try {
     module_ = std::make_unique<torch::jit::Module>(torch::jit::load(path, device));
   } catch (const std::exception& e) {
@@ -39,15 +179,32 @@ TorchScriptClassifier::TorchScriptClassifier(const std::string& path, torch::Dev
   resnet_style_ = true;
   for (const auto& c : kResNetChildren) resnet_style_ = resnet_style_ && module_->hasattr(c);
 
-  std::map<std::string, torch::Tensor> params;
-  for (const auto& p : module_->named_parameters(true)) params[p.name] = p.value;
+  std::string first_conv;
+  int64_t conv_channels = 0;
+  for (const auto& sub : module_->named_modules()) {
+    const std::string type = type_name(sub.value);
+    if (first_conv.empty() && type == "Conv2d" && sub.value.hasattr("weight")) {
+      const auto w = sub.value.attr("weight");
+      if (w.isTensor() && w.toTensor().dim() == 4) {
+        first_conv = sub.name;
+        conv_channels = w.toTensor().size(1);
+      }
+    }
+    if (type == "Linear" && sub.value.hasattr("weight")) {
+      head_ = sub.name;
+      graphs_->head = sub.value;
+    }
+  }
   if (probe.in_channels > 0) {
+    GRADLENS_CHECK(first_conv.empty() || conv_channels == probe.in_channels, "--channels ",
+                   probe.in_channels, ": ", path, "'s first convolution (", first_conv,
+                   ") takes ", conv_channels, " input channel(s); use data with ", conv_channels,
+                   " channel(s)");
     in_channels_ = probe.in_channels;
-  } else if (params.count("conv1.weight") != 0 && params["conv1.weight"].dim() == 4) {
-    in_channels_ = params["conv1.weight"].size(1);
   } else {
-    GRADLENS_CHECK(false, "cannot tell the input channels of ", path,
-                   " (no conv1.weight); give them with --channels");
+    GRADLENS_CHECK(!first_conv.empty(), "cannot tell the input channels of ", path,
+                   " (it has no Conv2d); give them with --channels");
+    in_channels_ = conv_channels;
   }
   module_->eval();
   torch::Tensor out;
@@ -62,7 +219,7 @@ TorchScriptClassifier::TorchScriptClassifier(const std::string& path, torch::Dev
     const std::string msg = error_message(e);
     if (msg.find("is not a classifier") != std::string::npos) throw;
     GRADLENS_CHECK(false, path, " is not a classifier for [N, ", in_channels_, ", ", probe.size,
-                   ", ", probe.size, "] images: forward() failed: ", msg);
+                   ", ", probe.size, "] images (--image-size, --channels): forward() failed: ", msg);
   }
   GRADLENS_CHECK(out.dim() == 2 && out.size(0) == 2 && out.is_floating_point(), path,
                  " is not a classifier: forward() returned shape ", out.sizes(),
@@ -77,7 +234,123 @@ torch::jit::Module& TorchScriptClassifier::module() { return *module_; }
 void TorchScriptClassifier::require_resnet_style(const char* what) const {
   GRADLENS_CHECK(resnet_style_, path_, ": ", what,
                  " needs torchvision's ResNet submodules (conv1 bn1 relu maxpool layer1..layer4 "
-                 "avgpool fc); this TorchScript model only supports forward()");
+                 "avgpool fc); use capture() for other models");
+}
+
+void TorchScriptClassifier::require_head(const char* what) const {
+  GRADLENS_CHECK(!head_.empty(), path_, ": ", what, " needs a final nn.Linear, and the model has none");
+  GRADLENS_CHECK(probed().head_is_output, path_, ": ", what, " needs logits = ", head_,
+                 "(features), but forward() changes the output of its last nn.Linear (", head_,
+                 ") before returning it");
+}
+
+const TorchScriptClassifier::Graphs& TorchScriptClassifier::probed() const {
+  Graphs& g = *graphs_;
+  if (g.probed) return g;
+  auto inst = instrument(*module_, [](const std::string&) { return true; });
+  Graph& graph = *inst.graph;
+  std::unordered_map<Node*, int64_t> order;
+  int64_t i = 0;
+  for (Node* n : graph.block()->nodes()) order[n] = i++;
+  std::vector<Value*> extra;
+  std::map<std::string, size_t> slot;
+  for (const auto& [name, site] : inst.calls)
+    if (in_top_block(graph, site.out) && is_tensor(site.out)) {
+      slot[name] = extra.size();
+      extra.push_back(site.out);
+    }
+  Value* result = graph.outputs()[0];
+  g.head_is_output = !head_.empty() && inst.calls.count(head_) && inst.calls[head_].out == result;
+  const auto code = compile_with_outputs(inst.graph, extra, "gradlens_probe");
+  std::vector<torch::Tensor> outs;
+  {
+    torch::NoGradGuard ng;
+    outs = run_code(*code, *module_,
+               torch::zeros({2, in_channels_, probe_size_, probe_size_},
+                            torch::TensorOptions().device(device_)));
+  }
+  // Default layer: the latest candidate value, then its outermost name.
+  auto rank = [&](bool need_spatial, Value** best) {
+    int64_t best_pos = -2;
+    for (const auto& sub : module_->named_modules()) {
+      if (sub.name.empty() || is_pooling(type_name(sub.value)) || slot.count(sub.name) == 0) continue;
+      const auto& t = outs[1 + slot[sub.name]];
+      if (t.dim() != 4 || (need_spatial && t.size(2) * t.size(3) <= 1)) continue;
+      Value* v = inst.calls[sub.name].out;
+      const int64_t pos = v->node()->kind() == c10::prim::Param ? -1 : order[v->node()];
+      if (pos > best_pos) best_pos = pos, *best = v;
+    }
+  };
+  Value* best = nullptr;
+  rank(true, &best);
+  if (best == nullptr) rank(false, &best);
+  for (const auto& sub : module_->named_modules()) {
+    if (sub.name.empty()) continue;
+    ModuleInfo info;
+    info.name = sub.name;
+    info.type = type_name(sub.value);
+    info.called = slot.count(sub.name) != 0;
+    if (info.called) {
+      const auto sizes = outs[1 + slot[sub.name]].sizes();
+      info.shape.assign(sizes.begin(), sizes.end());
+      if (best != nullptr && inst.calls[sub.name].out == best && !is_pooling(info.type) &&
+          (g.default_layer.empty() || sub.name.size() < g.default_layer.size()))
+        g.default_layer = sub.name;
+    }
+    info.is_head = sub.name == head_;
+    g.modules.push_back(std::move(info));
+  }
+  for (auto& m : g.modules) m.is_default = m.name == g.default_layer;
+  g.probed = true;
+  return g;
+}
+
+std::vector<ModuleInfo> TorchScriptClassifier::modules() const { return probed().modules; }
+
+std::string TorchScriptClassifier::default_layer() const {
+  const auto& g = probed();
+  GRADLENS_CHECK(!g.default_layer.empty(), path_,
+                 " has no module with a 4-D output [N, C, H, W] for the default layer; name one "
+                 "with --layer ('gradlens layers --model ", path_, "' lists them)");
+  return g.default_layer;
+}
+
+Capture TorchScriptClassifier::capture(const torch::Tensor& x, const std::string& layer, bool) {
+  check_layer(layer, "--layer");
+  GRADLENS_CHECK(x.dim() == 4 && x.size(1) == in_channels_, "input batch of shape ", x.sizes(),
+                 " does not fit ", path_, " with ", in_channels_, " input channel(s)");
+  auto& code = graphs_->by_layer[layer];
+  if (!code) {
+    auto inst = instrument(*module_, [&](const std::string& p) {
+      const auto below = [&](const std::string& t) { return t.compare(0, p.size() + 1, p + ".") == 0; };
+      return below(layer) || (!head_.empty() && below(head_));
+    });
+    const auto site = inst.calls.find(layer);
+    GRADLENS_CHECK(site != inst.calls.end() && in_top_block(*inst.graph, site->second.out), "--layer ",
+                   layer, ": ", path_, "'s forward() does not call it, or calls it only inside an if "
+                   "or a loop; choose another ('gradlens layers --model ", path_, "' shows which run)");
+    GRADLENS_CHECK(is_tensor(site->second.out), "--layer ", layer, ": its output is a ",
+                   site->second.out->type()->str(), ", not a tensor of activation maps; choose "
+                   "another ('gradlens layers --model ", path_, "')");
+    std::vector<Value*> extra = {site->second.out};
+    const auto head = head_.empty() ? inst.calls.end() : inst.calls.find(head_);
+    const bool features = head != inst.calls.end() && in_top_block(*inst.graph, head->second.in) &&
+                          is_tensor(head->second.in);
+    if (features) extra.push_back(head->second.in);
+    code = compile_with_outputs(inst.graph, extra, "gradlens_capture");
+  }
+  torch::Tensor xin = x;
+  if (torch::GradMode::is_enabled() && !x.requires_grad()) xin = x.detach().requires_grad_(true);
+  const auto outs = run_code(*code, *module_, xin);
+  Capture c;
+  c.logits = outs[0];
+  c.maps = outs[1];
+  if (outs.size() > 2) c.features = outs[2];
+  GRADLENS_CHECK(c.maps.dim() == 4, "--layer ", layer, ": its output has shape ", c.maps.sizes(),
+                 ", not activation maps [N, C, H, W]",
+                 c.maps.dim() == 3 ? " (token layers of vision transformers are not supported yet)" : "",
+                 "; choose a convolutional layer ('gradlens layers --model ", path_, "')");
+  return c;
 }
 
 torch::Tensor TorchScriptClassifier::forward(const torch::Tensor& x) {
@@ -85,20 +358,11 @@ torch::Tensor TorchScriptClassifier::forward(const torch::Tensor& x) {
 }
 
 torch::Tensor TorchScriptClassifier::body(const torch::Tensor& x, const std::string& layer) {
-  require_resnet_style("activation maps");
-  const int64_t last = resnet_stage_index(layer);
-  GRADLENS_CHECK(x.dim() == 4 && x.size(1) == in_channels_, "input batch of shape ", x.sizes(),
-                 " does not fit ", path_, " with ", in_channels_, " input channel(s)");
-  auto y = call(*module_, "conv1", x);
-  y = call(*module_, "bn1", y);
-  y = call(*module_, "relu", y);
-  y = call(*module_, "maxpool", y);
-  for (int64_t s = 0; s <= last; ++s) y = call(*module_, resnet_stage_names()[s], y);
-  return y;
+  return capture(x, layer, false).maps;
 }
 
 torch::Tensor TorchScriptClassifier::features(const torch::Tensor& maps, const std::string& layer) {
-  require_resnet_style("features");
+  require_resnet_style("features from activation maps");
   auto y = maps;
   for (int64_t s = resnet_stage_index(layer) + 1; s < 4; ++s) y = call(*module_, resnet_stage_names()[s], y);
   y = call(*module_, "avgpool", y);
@@ -106,13 +370,15 @@ torch::Tensor TorchScriptClassifier::features(const torch::Tensor& maps, const s
 }
 
 torch::Tensor TorchScriptClassifier::classify(const torch::Tensor& f) {
-  require_resnet_style("the final linear layer");
-  return call(*module_, "fc", f);
+  require_head("the final linear layer");
+  return graphs_->head.forward({f}).toTensor();
 }
 
 std::vector<std::string> TorchScriptClassifier::layers() const {
-  if (!resnet_style_) return {};
-  return resnet_stage_names();
+  std::vector<std::string> out;
+  for (const auto& sub : module_->named_modules())
+    if (!sub.name.empty()) out.push_back(sub.name);
+  return out;
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> TorchScriptClassifier::named_parameters() {
@@ -128,13 +394,15 @@ std::vector<std::pair<std::string, torch::Tensor>> TorchScriptClassifier::named_
 }
 
 torch::Tensor TorchScriptClassifier::fc_weight() {
-  require_resnet_style("the final linear layer");
-  return module_->attr("fc").toModule().attr("weight").toTensor();
+  require_head("the final linear layer");
+  return graphs_->head.attr("weight").toTensor();
 }
 
 torch::Tensor TorchScriptClassifier::fc_bias() {
-  require_resnet_style("the final linear layer");
-  return module_->attr("fc").toModule().attr("bias").toTensor();
+  require_head("the final linear layer");
+  const auto b = graphs_->head.attr("bias");
+  if (b.isTensor()) return b.toTensor();
+  return torch::zeros({fc_weight().size(0)}, fc_weight().options());
 }
 
 void TorchScriptClassifier::train(bool on) { module_->train(on); }

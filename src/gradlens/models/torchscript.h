@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "gradlens/models/classifier.h"
 #include "gradlens/models/resnet.h"
@@ -19,14 +20,27 @@ namespace gradlens::models {
 /// What a TorchScript model is probed with when it is loaded: a zero batch
 /// [2, in_channels, size, size] must give 2-D logits.
 struct ProbeShape {
-  int64_t in_channels = 0;  ///< 0: take it from the module's conv1 weight.
+  int64_t in_channels = 0;  ///< 0: take it from the first Conv2d's weight.
   int64_t size = 28;
 };
 
-/// Wraps a torch::jit::Module. forward() works for any classifier; body(),
-/// features() and classify() need torchvision's ResNet submodule names
-/// (conv1 bn1 relu maxpool layer1..layer4 avgpool fc), which scripted and
-/// traced torchvision ResNets keep.
+/// One submodule of a TorchScript model, seen in one probe forward pass.
+struct ModuleInfo {
+  std::string name;            ///< path as in PyTorch's named_modules(): "features.18"
+  std::string type;            ///< class name: "Conv2d", "Sequential", ...
+  std::vector<int64_t> shape;  ///< output shape for the probe batch; empty if none
+  bool called = false;         ///< forward() calls it (outside control flow)
+  bool is_default = false;     ///< the default layer
+  bool is_head = false;        ///< the final linear layer
+};
+
+/// Wraps a torch::jit::Module (scripted or traced) of any architecture whose
+/// forward(x) returns logits [N, classes]. Layers are its submodules, named
+/// as by named_modules(). capture() runs a copy of forward()'s graph in
+/// which the calls leading to the requested layer and to the head (the last
+/// nn.Linear) are inlined, and returns the layer's output and the head's
+/// input next to the logits: what forward hooks record in PyTorch, without
+/// changing the model (docs/HACKING.md, "Capturing a layer").
 class TorchScriptClassifier final : public Classifier {
  public:
   /// Loads and validates `path`. Throws c10::Error naming the file when it
@@ -36,14 +50,26 @@ class TorchScriptClassifier final : public Classifier {
   ~TorchScriptClassifier() override;
 
   torch::Tensor forward(const torch::Tensor& x) override;
+  /// The output of submodule `layer` (capture().maps).
   torch::Tensor body(const torch::Tensor& x, const std::string& layer) override;
+  /// Only for ResNet-style modules and their stage names (layer1..layer4).
   torch::Tensor features(const torch::Tensor& maps, const std::string& layer) override;
+  /// The head (last nn.Linear) applied to features.
   torch::Tensor classify(const torch::Tensor& features) override;
+  Capture capture(const torch::Tensor& x, const std::string& layer, bool maps_leaf) override;
+  /// Every submodule path, in named_modules() order.
   std::vector<std::string> layers() const override;
+  /// The outermost name of the last module output, in execution order, that
+  /// is 4-D with more than one spatial position and does not come from a
+  /// pooling module (falls back to any 4-D one). torchvision: layer4 for
+  /// ResNets, features for VGG, MobileNet, DenseNet, EfficientNet.
+  std::string default_layer() const override;
   int64_t num_classes() const override { return num_classes_; }
   int64_t in_channels() const override { return in_channels_; }
   std::vector<std::pair<std::string, torch::Tensor>> named_parameters() override;
   std::vector<std::pair<std::string, torch::Tensor>> named_buffers() override;
+  /// The head's weight and bias; throws when there is no head or forward()
+  /// changes the head's output before returning it.
   torch::Tensor fc_weight() override;
   torch::Tensor fc_bias() override;
   void train(bool on) override;
@@ -52,18 +78,28 @@ class TorchScriptClassifier final : public Classifier {
   torch::Device device() const override { return device_; }
   std::string describe() const override;
 
+  /// Every submodule with its output shape for the probe batch.
+  std::vector<ModuleInfo> modules() const;
+  /// Path of the last nn.Linear ("" if none).
+  const std::string& head_name() const { return head_; }
   /// True if the module has torchvision's ResNet submodules.
   bool resnet_style() const { return resnet_style_; }
   torch::jit::Module& module();
 
  private:
+  struct Graphs;
   void require_resnet_style(const char* what) const;
+  void require_head(const char* what) const;
+  const Graphs& probed() const;
   std::string path_;
   std::unique_ptr<torch::jit::Module> module_;
+  std::unique_ptr<Graphs> graphs_;
   torch::Device device_{torch::kCPU};
   bool resnet_style_ = false;
+  std::string head_;
   int64_t num_classes_ = 0;
   int64_t in_channels_ = 0;
+  int64_t probe_size_ = 28;
 };
 
 /// Result of copying weights by name into a native ResNet.

@@ -24,7 +24,9 @@ std::unique_ptr<models::Classifier> open_model_for(const std::string& spec, torc
   }
   GRADLENS_CHECK(std::filesystem::exists(path), "--model ", path,
                  ": no such file; give a gradlens checkpoint, a TorchScript file or 'default'");
-  auto m = models::open_classifier(path, device, models::ResNetConfig{}, size);
+  models::ResNetConfig fresh;
+  fresh.in_channels = channels;
+  auto m = models::open_classifier(path, device, fresh, size);
   GRADLENS_CHECK(m->in_channels() == channels, "--model ", path, " takes ", m->in_channels(),
                  " input channel(s) but the data has ", channels,
                  "; use a model trained on this data (or --channels for an ImageFolder)");

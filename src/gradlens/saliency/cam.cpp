@@ -210,10 +210,7 @@ Attribution compute_attribution(models::Classifier& model, const torch::Tensor& 
   const auto& targets = attribution_target_names();
   GRADLENS_CHECK(cam_contains(targets, opts.target), "--target: unknown target '", opts.target,
                  "'; use one of ", cam_join(targets));
-  const auto layers = model.layers();
-  if (!opts.layer.empty())
-    GRADLENS_CHECK(cam_contains(layers, opts.layer), "--layer: unknown layer '", opts.layer,
-                   "' for ", model.describe(), "; use one of ", cam_join(layers));
+  if (!opts.layer.empty()) model.check_layer(opts.layer, "--layer");
   GRADLENS_CHECK(x_in.defined() && x_in.dim() == 4 && x_in.is_floating_point(),
                  "input batch must be float [B, C, H, W], got ",
                  x_in.defined() ? x_in.sizes() : c10::IntArrayRef{}, " ",
@@ -256,13 +253,9 @@ Attribution compute_attribution(models::Classifier& model, const torch::Tensor& 
 
   if (is_cam_method(method)) {
     res.layer = opts.layer.empty() ? model.default_layer() : opts.layer;
-    torch::Tensor maps;
-    {
-      torch::NoGradGuard no_grad;
-      maps = model.body(x_in, res.layer);
-    }
-    maps = maps.detach().requires_grad_(true);
-    const auto logits = model.head(maps, res.layer);
+    const auto cap = model.capture(x_in, res.layer, /*maps_leaf=*/true);
+    const auto& maps = cap.maps;
+    const auto& logits = cap.logits;
     resolve_classes(logits);
     const auto grads =
         torch::autograd::grad({logits}, {maps}, {cam_seed(z, opts.target, classes)})[0];
