@@ -50,6 +50,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   add_train_command(app, ctx);
   add_make_shapes_command(app, ctx);
   add_import_command(app, ctx);
+  add_layers_command(app, ctx);
   add_hessian_command(app, ctx);
   add_extract_command(app, ctx);
   add_saliency_command(app, ctx);

@@ -131,28 +131,28 @@ TEST(DistDataParallel, LaunchTwoRanksFollowsTheSingleProcessLossCurve) {
   const auto l2 = s2.at("step_losses").get<std::vector<double>>();
   ASSERT_EQ(l1.size(), 50u);
   ASSERT_EQ(l2.size(), 50u);
-  double max_diff = 0, mean_diff = 0, early_diff = 0;
+  double max_diff = 0, mean_diff = 0, early_diff = 0, tail1 = 0, tail2 = 0;
   for (size_t i = 0; i < l1.size(); ++i) {
     max_diff = std::max(max_diff, std::abs(l1[i] - l2[i]));
     mean_diff += std::abs(l1[i] - l2[i]) / l1.size();
     if (i < 3) early_diff += std::abs(l1[i] - l2[i]) / 3;
+    if (i >= l1.size() - 10) tail1 += l1[i] / 10, tail2 += l2[i] / 10;
   }
   // Tolerances (docs/training.md "Distributed training"). BatchNorm
   // normalises each rank's 50 rows with their own moments instead of the 100
   // rows', so even the first loss (same weights) differs, and SGD amplifies
   // the differences over the steps. Measured (--threads 1, deterministic):
   // first 3 steps mean |diff| 0.0038 (a doubled gradient, i.e. summed instead
-  // of averaged, gives 0.019: this bound is the sharp one); 50 steps mean
-  // 0.067, max 0.187 (one process with another --seed: mean 0.104, max 0.27,
-  // so the 50-step bounds only catch gross errors such as divergence).
+  // of averaged, gives 0.019: this bound is the sharp one). Over 50 steps the
+  // curves drift apart as far as two single-process runs with different seeds
+  // do (mean |diff| 0.07 to 0.14, max up to 0.28 across machines), so no bound
+  // on the drift is asserted; what must hold is that both runs learn.
   EXPECT_LE(early_diff, 0.01) << "mean |loss difference| over the first 3 steps";
-  EXPECT_LE(mean_diff, 0.1) << "mean |loss difference| over 50 steps";
-  EXPECT_LE(max_diff, 0.3) << "max |loss difference| over 50 steps";
-  // Both runs learnt (the curves fall), so agreement is not agreement at a constant.
-  EXPECT_LT(l1.back(), 0.6 * l1.front());
-  EXPECT_LT(l2.back(), 0.6 * l2.front());
+  // Both runs learnt: the mean of the last 10 losses is well below the first.
+  EXPECT_LT(tail1, 0.6 * l1.front());
+  EXPECT_LT(tail2, 0.6 * l2.front());
   std::cout << "step loss |1 - 2 ranks|: first 3 steps mean " << early_diff << ", 50 steps mean " << mean_diff
-            << ", max " << max_diff << "; last " << l1.back() << " vs " << l2.back() << "\n";
+            << ", max " << max_diff << "; last 10 mean " << tail1 << " vs " << tail2 << "\n";
 }
 
 }  // namespace

@@ -13,29 +13,11 @@
 namespace gradlens::models {
 namespace {
 
-class TorchvisionParityPeer : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    dir_ = new test::TempDir();
-    if (!test::python_has("torchvision")) return;
-    const auto r = test::run_command(std::string(test::kPython) + " " +
-                                     test::source_path("tests/python/models_torchvision_reference.py").string() +
-                                     " " + dir_->path().string());
-    ok_ = r.exit_code == 0;
-    log_ = r.output;
-  }
-  static void TearDownTestSuite() { delete dir_; }
-  void SetUp() override {
-    if (!test::python_has("torchvision")) GTEST_SKIP() << "python3-torchvision not installed";
-    ASSERT_TRUE(ok_) << log_;
-  }
-  static test::TempDir* dir_;
-  static bool ok_;
-  static std::string log_;
+struct TorchvisionParityPeerRef {
+  static constexpr const char* kScript = "tests/python/models_torchvision_reference.py";
+  static constexpr const char* kModule = "torchvision";
 };
-test::TempDir* TorchvisionParityPeer::dir_ = nullptr;
-bool TorchvisionParityPeer::ok_ = false;
-std::string TorchvisionParityPeer::log_;
+class TorchvisionParityPeer : public test::PythonReferenceTest<TorchvisionParityPeerRef> {};
 
 void check_arch(const test::fs::path& dir, const std::string& arch) {
   TorchScriptClassifier ts((dir / (arch + ".pt")).string(), torch::kCPU, {0, 64});
@@ -80,12 +62,12 @@ void check_arch(const test::fs::path& dir, const std::string& arch) {
   EXPECT_LT(test::max_abs_diff(native.body(x, "layer3"), ts.body(x, "layer3")), 1e-4);
 }
 
-TEST_F(TorchvisionParityPeer, ResNet18LogitsMatchTorchvision) { check_arch(dir_->path(), "resnet18"); }
-TEST_F(TorchvisionParityPeer, ResNet50LogitsMatchTorchvision) { check_arch(dir_->path(), "resnet50"); }
+TEST_F(TorchvisionParityPeer, ResNet18LogitsMatchTorchvision) { check_arch(dir(), "resnet18"); }
+TEST_F(TorchvisionParityPeer, ResNet50LogitsMatchTorchvision) { check_arch(dir(), "resnet50"); }
 
 TEST_F(TorchvisionParityPeer, AModuleThatIsNotAClassifierIsRejected) {
   GRADLENS_EXPECT_THROWS_WITH(
-      TorchScriptClassifier((dir_->path() / "not_a_classifier.pt").string(), torch::kCPU, {3, 32}),
+      TorchScriptClassifier((dir() / "not_a_classifier.pt").string(), torch::kCPU, {3, 32}),
       "is not a classifier");
 }
 

@@ -58,6 +58,37 @@ fs::path fashion_mnist_dir();
 /// Largest absolute difference between two tensors (as double).
 double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b);
 
+/// A test suite whose reference values come from one Python script, run
+/// once per suite as `/usr/bin/python3 <Ref::kScript> <dir>` into a fresh
+/// temporary directory (dir()). Tests are skipped when `Ref::kModule` does
+/// not import, and fail with the script's output when it failed.
+template <class Ref>
+class PythonReferenceTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    if (!python_has(Ref::kModule)) return;
+    const auto r = run_command(std::string(kPython) + " " + source_path(Ref::kScript).string() + " " +
+                               dir_->path().string());
+    ok_ = r.exit_code == 0;
+    log_ = r.output;
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+  void SetUp() override {
+    if (!python_has(Ref::kModule)) GTEST_SKIP() << "python3-" << Ref::kModule << " not installed";
+    ASSERT_TRUE(ok_) << log_;
+  }
+  static const fs::path& dir() { return dir_->path(); }
+
+ private:
+  static inline TempDir* dir_ = nullptr;
+  static inline bool ok_ = false;
+  static inline std::string log_;
+};
+
 }  // namespace gradlens::test
 
 /// Asserts that `statement` throws an exception whose message contains

@@ -37,6 +37,7 @@ void add_evaluate_command(CLI::App& app, Context& ctx);
 void add_train_command(CLI::App& app, Context& ctx);
 void add_make_shapes_command(CLI::App& app, Context& ctx);
 void add_import_command(CLI::App& app, Context& ctx);
+void add_layers_command(CLI::App& app, Context& ctx);
 void add_hessian_command(CLI::App& app, Context& ctx);
 void add_extract_command(CLI::App& app, Context& ctx);
 void add_saliency_command(CLI::App& app, Context& ctx);

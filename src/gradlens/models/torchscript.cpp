@@ -3,6 +3,7 @@
 
 #include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/ir/ir.h>
+#include <torch/csrc/jit/passes/constant_propagation.h>
 #include <torch/csrc/jit/runtime/interpreter.h>
 #include <torch/script.h>
 
@@ -56,19 +57,87 @@ bool is_module(Value* v) {
   return c && c->is_module();
 }
 
+const c10::Symbol kSite = c10::Symbol::attr("gradlens_site");
+const c10::Symbol kMarked = c10::Symbol::attr("gradlens_marked");
+
+/// Routes the use `use` of `v` (all uses but the marker's own if null)
+/// through a pair TupleUnpack(TupleConstruct(v)) tagged `tag`, inserted
+/// before `at` or after it. Inlining and constant propagation rewrite and
+/// move values; the markers follow them and are read back at the end.
+void mark(Graph& g, Value* v, Node* at, bool after, const std::string& tag, Node* user, size_t offset) {
+  Node* tuple = g.createTuple({v});
+  tuple->s_(kSite, tag);
+  Node* unpack = g.createTupleUnpack(tuple->output());
+  if (after) {
+    unpack->insertAfter(at);
+    tuple->insertAfter(at);
+  } else {
+    tuple->insertBefore(at);
+    unpack->insertBefore(at);
+  }
+  Value* routed = unpack->outputs()[0];
+  if (user != nullptr) {
+    user->replaceInput(offset, routed);
+    return;
+  }
+  const auto uses = v->uses();
+  for (const auto& u : uses)
+    if (u.user != tuple) u.user->replaceInput(u.offset, routed);
+}
+
+/// A module call: forward(), or one of its @torch.jit._overload_method
+/// variants, which TorchScript names forward__0, forward__1, ...
+bool is_forward(const std::string& method) {
+  return method == "forward" || (method.rfind("forward__", 0) == 0 && method.size() > 9 &&
+                                 method.find_first_not_of("0123456789", 9) == std::string::npos);
+}
+
+bool is_marker(Node* n) {
+  return n->kind() == c10::prim::TupleUnpack && n->input(0)->node()->kind() == c10::prim::TupleConstruct &&
+         n->input(0)->node()->hasAttribute(kSite);
+}
+
+void collect_markers(Block* b, std::vector<Node*>& out) {
+  for (Node* n : b->nodes()) {
+    if (is_marker(n)) out.push_back(n);
+    for (Block* sub : n->blocks()) collect_markers(sub, out);
+  }
+}
+
+/// Removes the markers, recording the value each one carried.
+std::map<std::string, CallSite> read_markers(Graph& g) {
+  std::vector<Node*> markers;
+  collect_markers(g.block(), markers);
+  std::map<std::string, CallSite> calls;
+  for (Node* unpack : markers) {
+    Node* tuple = unpack->input(0)->node();
+    const std::string tag = tuple->s(kSite);
+    Value* v = tuple->input(0);
+    unpack->outputs()[0]->replaceAllUsesWith(v);
+    unpack->destroy();
+    tuple->destroy();
+    CallSite& site = calls[tag.substr(2)];
+    if (tag[0] == 'i') site = CallSite{v, nullptr};  // a new call: forget the previous one
+    else site.out = v;
+  }
+  for (auto it = calls.begin(); it != calls.end();) it = it->second.out ? std::next(it) : calls.erase(it);
+  return calls;
+}
+
 /// Walks `b` in execution order, naming module values by their attribute
-/// path from self and recording calls of forward(). Inlines the first call
-/// that `expand` accepts and returns true (the walk then starts over).
+/// path from self and marking the input and output of every forward() call.
+/// Inlines the first call that `expand` accepts and returns true (the walk
+/// then starts over).
 bool inline_one(Block* b, std::unordered_map<Value*, std::string>& paths,
-                const std::function<bool(const std::string&)>& expand,
-                std::map<std::string, CallSite>& calls) {
+                const std::function<bool(const std::string&)>& expand) {
+  Graph& g = *b->owningGraph();
   for (Node* n : b->nodes()) {
     if (n->kind() == c10::prim::GetAttr && is_module(n->output())) {
       const auto p = paths.find(n->input(0));
       if (p != paths.end())
         paths[n->output()] =
             p->second.empty() ? n->s(c10::attr::name) : p->second + "." + n->s(c10::attr::name);
-    } else if (n->kind() == c10::prim::CallMethod && n->s(c10::attr::name) != "forward" &&
+    } else if (n->kind() == c10::prim::CallMethod && !is_forward(n->s(c10::attr::name)) &&
                paths.count(n->input(0)) != 0) {
       // A helper method (torchvision's ResNet._forward_impl): part of its
       // module's own code, always inlined.
@@ -78,36 +147,90 @@ bool inline_one(Block* b, std::unordered_map<Value*, std::string>& paths,
         torch::jit::inlineCallTo(n, fn, /*use_graph=*/false);
         return true;
       }
-    } else if (n->kind() == c10::prim::CallMethod && n->s(c10::attr::name) == "forward") {
+    } else if (n->kind() == c10::prim::CallMethod && is_forward(n->s(c10::attr::name))) {
       const auto p = paths.find(n->input(0));
       if (p != paths.end()) {
         const std::string path = p->second;
-        CallSite site{n->inputs().size() > 1 ? n->input(1) : nullptr,
-                      n->outputs().size() == 1 ? n->output() : nullptr};
+        if (!n->hasAttribute(kMarked) && n->inputs().size() > 1 && n->outputs().size() == 1) {
+          n->i_(kMarked, 1);
+          mark(g, n->input(1), n, false, "i:" + path, n, 1);
+          mark(g, n->output(), n, true, "o:" + path, nullptr, 0);
+        }
         torch::jit::GraphFunction* fn =
             expand(path) ? torch::jit::tryToGraphFunction(
-                               n->input(0)->type()->expect<c10::ClassType>()->getMethod("forward"))
+                               n->input(0)->type()->expect<c10::ClassType>()->getMethod(n->s(c10::attr::name)))
                          : nullptr;
         if (fn != nullptr) {
-          Value* old = site.out;
-          const auto outs = torch::jit::inlineCallTo(n, fn, /*use_graph=*/false);
-          Value* now = outs.size() == 1 ? outs[0] : nullptr;
-          if (old != nullptr)
-            for (auto& [name, c] : calls) {
-              if (c.in == old) c.in = now;
-              if (c.out == old) c.out = now;
-            }
-          site.out = now;
-          calls[path] = site;
+          torch::jit::inlineCallTo(n, fn, /*use_graph=*/false);
           return true;
         }
-        calls[path] = site;
       }
     }
     for (Block* sub : n->blocks())
-      if (inline_one(sub, paths, expand, calls)) return true;
+      if (inline_one(sub, paths, expand)) return true;
   }
   return false;
+}
+
+/// The submodule of `root` at a dotted attribute path ("" is root).
+torch::jit::Module submodule_at(const torch::jit::Module& root, const std::string& path) {
+  torch::jit::Module m = root;
+  size_t b = 0;
+  while (b < path.size()) {
+    const size_t e = std::min(path.find('.', b), path.size());
+    m = m.attr(path.substr(b, e - b)).toModule();
+    b = e + 1;
+  }
+  return m;
+}
+
+void collect_set_attrs(Block* b, std::set<std::string>& names) {
+  for (Node* n : b->nodes()) {
+    if (n->kind() == c10::prim::SetAttr) names.insert(n->s(c10::attr::name));
+    for (Block* sub : n->blocks()) collect_set_attrs(sub, names);
+  }
+}
+
+/// Replaces reads of a submodule's bool/int/float/str/None attributes by
+/// their values in `root` (as torch.jit.freeze does), except `training` and
+/// any attribute the graph assigns. Returns true if it replaced any.
+bool specialize_block(Block* b, const torch::jit::Module& root, std::unordered_map<Value*, std::string>& paths,
+                      const std::set<std::string>& assigned) {
+  bool changed = false;
+  for (auto it = b->nodes().begin(); it != b->nodes().end();) {
+    Node* n = *it++;
+    if (n->kind() == c10::prim::GetAttr) {
+      const auto p = paths.find(n->input(0));
+      const std::string name = n->s(c10::attr::name);
+      if (p != paths.end() && is_module(n->output())) {
+        paths[n->output()] = p->second.empty() ? name : p->second + "." + name;
+      } else if (p != paths.end() && name != "training" && assigned.count(name) == 0) {
+        const auto kind = n->output()->type()->kind();
+        if (kind == c10::TypeKind::BoolType || kind == c10::TypeKind::IntType ||
+            kind == c10::TypeKind::FloatType || kind == c10::TypeKind::StringType ||
+            kind == c10::TypeKind::NoneType) {
+          const auto value = submodule_at(root, p->second).attr(name);
+          torch::jit::WithInsertPoint guard(n);
+          Value* c = b->owningGraph()->insertConstant(value);
+          n->output()->replaceAllUsesWith(c);
+          n->destroy();
+          changed = true;
+        }
+      }
+    }
+    for (Block* sub : n->blocks()) changed |= specialize_block(sub, root, paths, assigned);
+  }
+  return changed;
+}
+
+/// Specializes the graph to `root`'s configuration attributes, so that an
+/// `if self.use_res_connect:` becomes straight-line code whose module calls
+/// can be captured.
+void specialize(std::shared_ptr<Graph>& graph, const torch::jit::Module& root) {
+  std::set<std::string> assigned;
+  collect_set_attrs(graph->block(), assigned);
+  std::unordered_map<Value*, std::string> paths{{graph->inputs()[0], ""}};
+  if (specialize_block(graph->block(), root, paths, assigned)) torch::jit::ConstantPropagation(graph);
 }
 
 Instrumented instrument(const torch::jit::Module& m,
@@ -116,9 +239,11 @@ Instrumented instrument(const torch::jit::Module& m,
   r.graph = m.get_method("forward").graph()->copy();
   std::unordered_map<Value*, std::string> paths;
   do {
+    specialize(r.graph, m);
     paths.clear();
     paths[r.graph->inputs()[0]] = "";
-  } while (inline_one(r.graph->block(), paths, expand, r.calls));
+  } while (inline_one(r.graph->block(), paths, expand));
+  r.calls = read_markers(*r.graph);
   return r;
 }
 

@@ -1,0 +1,54 @@
+// gradlens layers: every submodule of a TorchScript classifier with its
+// output shape for one probe image, the default layer and the head.
+#include <torch/types.h>
+#include <fmt/format.h>
+
+#include <ostream>
+
+#include "gradlens/commands/commands.h"
+#include "gradlens/models/torchscript.h"
+
+namespace gradlens::cli {
+
+void add_layers_command(CLI::App& app, Context& ctx) {
+  struct Opts {
+    std::string model;
+    int64_t size = 28;
+    int64_t channels = 0;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = app.add_subcommand(
+      "layers", "List a TorchScript model's submodules (the names --layer takes) with output shapes");
+  cmd->add_option("--model", o->model, "TorchScript file (torch.jit.script or torch.jit.trace)")
+      ->required();
+  cmd->add_option("--image-size", o->size, "Side of the probe image")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--channels", o->channels,
+                  "Input channels of the probe image (default: the first Conv2d's)")
+      ->check(CLI::PositiveNumber);
+  cmd->callback([&ctx, o] {
+    ctx.action = [&ctx, o] {
+      models::TorchScriptClassifier ts(o->model, torch::kCPU, {o->channels, o->size});
+      const auto mods = ts.modules();
+      size_t width = 6;
+      for (const auto& m : mods) width = std::max(width, m.name.size());
+      auto& out = *ctx.out;
+      out << fmt::format("{}\nprobe batch [2, {}, {}, {}]\n", ts.describe(), ts.in_channels(), o->size,
+                         o->size);
+      out << fmt::format("{:<{}}  {:<22}  {}\n", "module", width, "type", "output");
+      for (const auto& m : mods) {
+        std::string shape = m.called ? "-" : "(not captured: not called, or only inside a data-dependent if or loop)";
+        if (!m.shape.empty()) {
+          shape = "[N";
+          for (size_t i = 1; i < m.shape.size(); ++i) shape += ", " + std::to_string(m.shape[i]);
+          shape += "]";
+        }
+        const std::string mark = m.is_default ? "  <- default layer" : m.is_head ? "  <- head" : "";
+        out << fmt::format("{:<{}}  {:<22}  {}{}\n", m.name, width, m.type, shape, mark);
+      }
+      return 0;
+    };
+  });
+}
+
+}  // namespace gradlens::cli
