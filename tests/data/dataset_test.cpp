@@ -50,6 +50,11 @@ TEST(Dataset, ToFloatNormalisesPerChannel) {
   const auto z = to_float(x[0], {0.2}, {0.5});
   EXPECT_EQ(z.sizes(), x[0].sizes());
   EXPECT_NEAR(z[1][0][0].item<float>(), (1.0 - 0.2) / 0.5, 1e-6);
+  // Raw pixels (--input-range 0-255): (x - mean) / std in byte units.
+  const auto r = to_float(x, {100.0, 0.0}, {50.0, 1.0}, /*pixel_scale=*/1.0);
+  EXPECT_NEAR(r[0][0][0][1].item<float>(), (51.0 - 100.0) / 50.0, 1e-5);
+  EXPECT_NEAR(r[0][1][0][0].item<float>(), 255.0, 1e-4);
+  GRADLENS_EXPECT_THROWS_WITH(to_float(x, {0.0}, {1.0}, 0.0), "pixel scale");
 }
 
 TEST(Dataset, ToFloatRejectsBadInput) {

@@ -23,11 +23,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-nlohmann::json run_peer(const fs::path& root, int64_t size, int channels) {
+nlohmann::json run_peer(const fs::path& root, int64_t size, int channels, int64_t resize) {
   const std::string cmd = std::string(test::kPython) + " " +
                           test::source_path("tests/python/data_image_folder_peer.py").string() +
                           " '" + root.string() + "' " + std::to_string(size) + " " +
-                          std::to_string(channels);
+                          std::to_string(channels) + " " + std::to_string(resize > 0 ? resize : size);
   const auto r = test::run_command(cmd);
   EXPECT_EQ(r.exit_code, 0) << r.output;
   // The JSON is the last line; warnings may precede it.
@@ -77,11 +77,12 @@ class ImageFolderPeer : public ::testing::Test {
   void SetUp() override {
     if (dir_ == nullptr) GTEST_SKIP() << "/usr/bin/python3 has no torchvision";
   }
-  void compare(int64_t size, int channels) {
+  void compare(int64_t size, int channels, int64_t resize = 0) {
     const fs::path root = dir_->path() / "data";
-    const auto peer = run_peer(root, size, channels);
+    const auto peer = run_peer(root, size, channels, resize);
     ImageFolderOptions o;
     o.size = size;
+    o.resize = resize;
     o.channels = channels;
     o.load_masks = false;  // the hand-made Zebra images have none
     const auto res = load_image_folder(root.string(), o);
@@ -109,6 +110,8 @@ test::TempDir* ImageFolderPeer::dir_ = nullptr;
 TEST_F(ImageFolderPeer, RgbResizeCrop) { compare(24, 3); }
 TEST_F(ImageFolderPeer, GrayResizeCrop) { compare(24, 1); }
 TEST_F(ImageFolderPeer, Upscale) { compare(64, 3); }
+// torchvision's evaluation transform: Resize(R) then CenterCrop(S < R).
+TEST_F(ImageFolderPeer, ResizeThenSmallerCrop) { compare(24, 3, 32); }
 
 }  // namespace
 }  // namespace gradlens::data

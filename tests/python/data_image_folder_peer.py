@@ -2,7 +2,8 @@
 torchvision's ImageFolder and prints the class list, the (path, target)
 samples and the transformed pixels as JSON.
 
-Usage: data_image_folder_peer.py ROOT SIZE CHANNELS
+Usage: data_image_folder_peer.py ROOT SIZE CHANNELS [RESIZE]
+(RESIZE: Resize(RESIZE) + CenterCrop(SIZE); default Resize(SIZE) + CenterCrop(SIZE))
 Masks (*.mask.png) are excluded, as gradlens treats them as masks, not samples.
 """
 import json
@@ -15,9 +16,10 @@ from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extensi
 
 def main():
     root, size, channels = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    resize = int(sys.argv[4]) if len(sys.argv) > 4 else size
     steps = []
     if size > 0:
-        steps += [transforms.Resize(size), transforms.CenterCrop(size)]
+        steps += [transforms.Resize(resize), transforms.CenterCrop(size)]
     if channels == 1:
         steps.append(transforms.Grayscale(1))
     ds = datasets.ImageFolder(

@@ -9,8 +9,22 @@ void add_data_flags(CLI::App* cmd, pipeline::DataConfig& d) {
   cmd->add_option("--data-dir", d.idx_dir,
                   "Directory of the IDX files (default /usr/share/datasets/fashion-mnist)");
   cmd->add_option("--image-size", d.image_size,
-                  "ImageFolder: resize + centre-crop side (0: 28 for 1 channel, else 224)")
+                  "Centre-crop side after the resize (0: ImageFolder 28 for 1 channel, else 224; IDX keeps 28)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--resize", d.resize,
+                  "Shorter side before the centre crop, as torchvision's Resize(R) + CenterCrop(S) "
+                  "(0: the --image-size)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--mean", d.mean,
+                  "The model's per-channel input mean, in the units of --input-range (e.g. "
+                  "0.485,0.456,0.406); default: the data's own statistics")
+      ->delimiter(',')->expected(1, 3);
+  cmd->add_option("--std", d.std, "The model's per-channel input std (e.g. 0.229,0.224,0.225); with --mean")
+      ->delimiter(',')->expected(1, 3);
+  cmd->add_option("--input-range", d.input_range,
+                  "Pixel range the model takes before --mean/--std: 0-1 (x/255) | 0-255 (raw); "
+                  "alone: no mean/std normalisation")
+      ->check(CLI::IsMember({"0-1", "0-255"}));
   cmd->add_option("--channels", d.channels, "ImageFolder: 1 (grayscale) or 3 (RGB)")
       ->check(CLI::IsMember({0, 1, 3}));
   cmd->add_flag("--skip-bad-images", d.skip_bad_images,

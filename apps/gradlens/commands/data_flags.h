@@ -7,8 +7,9 @@
 
 namespace gradlens::cli {
 
-/// Adds --data, --data-dir, --image-size, --channels, --skip-bad-images,
-/// --test-fraction, --train-per-class, --per-class to `cmd`, bound to `d`.
+/// Adds --data, --data-dir, --image-size, --resize, --mean, --std,
+/// --input-range, --channels, --skip-bad-images, --test-fraction,
+/// --train-per-class, --test-per-class, --subset to `cmd`, bound to `d`.
 void add_data_flags(CLI::App* cmd, pipeline::DataConfig& d);
 
 }  // namespace gradlens::cli

@@ -2,6 +2,8 @@
 #include <torch/types.h>
 
 #include <cmath>
+#include <iomanip>
+#include <sstream>
 
 #include "gradlens/core/check.h"
 
@@ -45,7 +47,9 @@ void validate(const Dataset& ds) {
 }
 
 torch::Tensor to_float(const torch::Tensor& uint8_batch, const std::vector<double>& mean,
-                       const std::vector<double>& std) {
+                       const std::vector<double>& std, double pixel_scale) {
+  GRADLENS_CHECK(std::isfinite(pixel_scale) && pixel_scale > 0, "to_float: pixel scale ", pixel_scale,
+                 " must be finite and > 0");
   GRADLENS_CHECK(uint8_batch.defined() && uint8_batch.scalar_type() == torch::kUInt8,
                  "to_float: expected a uint8 image batch, got ",
                  uint8_batch.defined() ? c10::toString(uint8_batch.scalar_type()) : "undefined");
@@ -66,11 +70,11 @@ torch::Tensor to_float(const torch::Tensor& uint8_batch, const std::vector<doubl
   const auto opts = torch::TensorOptions().dtype(torch::kFloat32).device(uint8_batch.device());
   std::vector<float> m(mean.begin(), mean.end());
   std::vector<float> s(std.begin(), std.end());
-  // Fold 1/255 into the scale: (x/255 - m)/s = x * (1/(255 s)) - m/s.
+  // Fold the pixel scale p into the scale: (x p - m)/s = x * (p/s) - m/s.
   std::vector<float> scale(s.size());
   std::vector<float> shift(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
-    scale[i] = static_cast<float>(1.0 / (255.0 * std[i]));
+    scale[i] = static_cast<float>(pixel_scale / std[i]);
     shift[i] = static_cast<float>(mean[i] / std[i]);
   }
   std::vector<int64_t> shape(static_cast<size_t>(uint8_batch.dim()), 1);
@@ -81,7 +85,23 @@ torch::Tensor to_float(const torch::Tensor& uint8_batch, const std::vector<doubl
 }
 
 torch::Tensor to_float(const Dataset& ds, const torch::Tensor& uint8_batch) {
-  return to_float(uint8_batch, ds.mean, ds.std);
+  return to_float(uint8_batch, ds.mean, ds.std, ds.pixel_scale);
+}
+
+std::string input_range_name(const Dataset& ds) { return ds.pixel_scale == 1.0 ? "0-255" : "0-1"; }
+
+std::string describe_input(const Dataset& ds) {
+  auto list = [](const std::vector<double>& v) {
+    std::ostringstream ss;
+    ss << "[";
+    for (size_t i = 0; i < v.size(); ++i) ss << (i ? ", " : "") << std::setprecision(4) << v[i];
+    return ss.str() + "]";
+  };
+  std::ostringstream ss;
+  if (ds.images.defined() && ds.images.dim() == 4) ss << ds.images.size(3) << "x" << ds.images.size(2) << ", ";
+  ss << "(" << (ds.pixel_scale == 1.0 ? "x" : "x/255") << " - " << list(ds.mean) << ") / " << list(ds.std);
+  if (!ds.normalization.empty()) ss << " (" << ds.normalization << ")";
+  return ss.str();
 }
 
 Dataset select(const Dataset& ds, const torch::Tensor& indices) {
@@ -101,6 +121,8 @@ Dataset select(const Dataset& ds, const torch::Tensor& indices) {
   out.class_names = ds.class_names;
   out.mean = ds.mean;
   out.std = ds.std;
+  out.pixel_scale = ds.pixel_scale;
+  out.normalization = ds.normalization;
   out.name = ds.name;
   out.images = ds.images.index_select(0, idx.to(ds.images.device()));
   out.labels = ds.labels.index_select(0, idx.to(ds.labels.device()));

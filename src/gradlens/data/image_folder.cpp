@@ -160,7 +160,9 @@ ImageFolderIndex scan_image_folder(const std::string& root) {
 
 ImageFolderResult load_image_folder(const std::string& root, const ImageFolderOptions& opts,
                                     const core::ProgressFn& progress) {
-  GRADLENS_CHECK(opts.size >= 0, "image size (--size) must be >= 0, got ", opts.size);
+  GRADLENS_CHECK(opts.size >= 0, "image size (--image-size) must be >= 0, got ", opts.size);
+  GRADLENS_CHECK(opts.resize == 0 || (opts.size > 0 && opts.resize >= opts.size), "--resize ", opts.resize,
+                 " needs --image-size (the centre crop) of at most ", opts.resize, ", got ", opts.size);
   GRADLENS_CHECK(opts.channels == 1 || opts.channels == 3, "channels must be 1 or 3, got ",
                  opts.channels);
   GRADLENS_CHECK(opts.mean.size() == opts.std.size() &&
@@ -209,8 +211,8 @@ ImageFolderResult load_image_folder(const std::string& root, const ImageFolderOp
                            "; masks must have their image's size");
           }
           if (opts.size > 0) {
-            img = resize_center_crop(img, opts.size, /*nearest=*/false);
-            if (use_masks) mask = resize_center_crop(mask, opts.size, /*nearest=*/true);
+            img = resize_center_crop(img, opts.size, /*nearest=*/false, opts.resize);
+            if (use_masks) mask = resize_center_crop(mask, opts.size, /*nearest=*/true, opts.resize);
           }
           images[si] = to_channels(img, opts.channels).permute({2, 0, 1}).contiguous();
           if (use_masks) masks[si] = mask.permute({2, 0, 1}).contiguous();

@@ -40,6 +40,9 @@ struct ImageFolderOptions {
   /// antialiasing) then CenterCrop(S), as torchvision. 0 keeps the decoded
   /// size, and then every image must have the same size.
   int64_t size = 0;
+  /// Shorter side before the centre crop to `size` (torchvision's
+  /// Resize(resize) + CenterCrop(size)); 0: `size`. Must be >= size.
+  int64_t resize = 0;
   /// 3: RGB (grey images are replicated, alpha dropped, as PIL's
   /// convert("RGB")); 1: luminance as PIL's convert("L"), applied after the
   /// resize and crop (torchvision's Compose([Resize, CenterCrop, Grayscale])).

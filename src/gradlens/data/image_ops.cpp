@@ -1,6 +1,8 @@
 #include "gradlens/data/image_ops.h"
 #include <torch/types.h>
 
+#include <ATen/Parallel.h>
+
 #include <cmath>
 
 #include "gradlens/core/check.h"
@@ -185,11 +187,25 @@ torch::Tensor center_crop(const torch::Tensor& hwc, int64_t crop_h, int64_t crop
   return hwc.narrow(0, top, crop_h).narrow(1, left, crop_w).contiguous();
 }
 
-torch::Tensor resize_center_crop(const torch::Tensor& hwc, int64_t size, bool nearest) {
+torch::Tensor resize_center_crop(const torch::Tensor& hwc, int64_t crop, bool nearest, int64_t resize) {
   check_hwc(hwc, "resize_center_crop");
-  const auto [nh, nw] = shorter_side_size(hwc.size(0), hwc.size(1), size);
+  const auto [nh, nw] = shorter_side_size(hwc.size(0), hwc.size(1), resize > 0 ? resize : crop);
   const auto resized = nearest ? resize_nearest(hwc, nh, nw) : resize_bilinear(hwc, nh, nw);
-  return center_crop(resized, size, size);
+  return center_crop(resized, crop, crop);
+}
+
+torch::Tensor resize_center_crop_batch(const torch::Tensor& nchw, int64_t crop, int64_t resize) {
+  GRADLENS_CHECK(nchw.defined() && nchw.scalar_type() == torch::kUInt8 && nchw.dim() == 4,
+                 "resize_center_crop_batch: expected uint8 [N, C, H, W], got ",
+                 nchw.defined() ? nchw.sizes() : c10::IntArrayRef{});
+  const int64_t n = nchw.size(0);
+  auto out = torch::empty({n, nchw.size(1), crop, crop}, torch::kUInt8);
+  const auto in = nchw.contiguous();
+  at::parallel_for(0, n, 64, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i)
+      out[i].copy_(resize_center_crop(in[i].permute({1, 2, 0}).contiguous(), crop, false, resize).permute({2, 0, 1}));
+  });
+  return out;
 }
 
 torch::Tensor rgb_to_gray(const torch::Tensor& hwc_in) {

@@ -34,9 +34,16 @@ torch::Tensor resize_nearest(const torch::Tensor& hwc, int64_t out_h, int64_t ou
 /// c10::Error if the crop is larger than the image.
 torch::Tensor center_crop(const torch::Tensor& hwc, int64_t crop_h, int64_t crop_w);
 
-/// Resize(size) followed by CenterCrop(size): [H, W, C] -> [size, size, C],
-/// bilinear (`nearest` = false) or nearest-neighbour.
-torch::Tensor resize_center_crop(const torch::Tensor& hwc, int64_t size, bool nearest = false);
+/// Resize(resize) followed by CenterCrop(crop): [H, W, C] -> [crop, crop, C],
+/// bilinear (`nearest` = false) or nearest-neighbour; `resize` 0 means
+/// `crop` (torchvision's Resize(S) + CenterCrop(S)). Throws c10::Error when
+/// the crop is larger than the resized image.
+torch::Tensor resize_center_crop(const torch::Tensor& hwc, int64_t crop, bool nearest = false,
+                                 int64_t resize = 0);
+
+/// resize_center_crop() of every image of a uint8 batch [N, C, H, W]
+/// (bilinear), in parallel on LibTorch's intra-op threads.
+torch::Tensor resize_center_crop_batch(const torch::Tensor& nchw, int64_t crop, int64_t resize = 0);
 
 /// RGB [H, W, 3] to luminance [H, W, 1] as Pillow's convert("L"):
 /// L = (19595 R + 38470 G + 7471 B + 32768) >> 16, i.e. R*299/1000 +

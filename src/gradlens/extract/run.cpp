@@ -257,6 +257,12 @@ ExtractRunResult run_extract(models::Classifier& model, const data::Dataset& ds,
   m["dataset"] = cfg.dataset_name.empty() ? ds.name : cfg.dataset_name;
   m["n"] = n;
   m["num_classes"] = ds.num_classes();
+  m["input"] = {{"mean", ds.mean},
+                {"std", ds.std},
+                {"input_range", data::input_range_name(ds)},
+                {"image_size", {ds.images.size(2), ds.images.size(3)}},
+                {"normalization", ds.normalization},
+                {"text", data::describe_input(ds)}};
   m["class_names"] = ds.class_names;
   if (cfg.indices.defined()) {
     const auto idx = cfg.indices.to(torch::kCPU).contiguous();

@@ -15,6 +15,7 @@
 #include <set>
 
 #include "gradlens/core/check.h"
+#include "gradlens/models/metadata.h"
 
 namespace gradlens::models {
 
@@ -301,6 +302,7 @@ TorchScriptClassifier::TorchScriptClassifier(const std::string& path, torch::Dev
   GRADLENS_CHECK(module_->find_method("forward").has_value(), path,
                  " is not a classifier: the TorchScript module has no forward() method "
                  "(a gradlens checkpoint? pass it as --checkpoint)");
+  metadata_layer_ = read_model_metadata(path).layer;
   resnet_style_ = true;
   for (const auto& c : kResNetChildren) resnet_style_ = resnet_style_ && module_->hasattr(c);
 
@@ -424,6 +426,11 @@ const TorchScriptClassifier::Graphs& TorchScriptClassifier::probed() const {
     }
     info.is_head = sub.name == head_;
     g.modules.push_back(std::move(info));
+  }
+  if (!metadata_layer_.empty()) {
+    const std::string flag = path_ + " (gradlens.json's \"layer\")";
+    check_layer(metadata_layer_, flag.c_str());
+    g.default_layer = metadata_layer_;
   }
   for (auto& m : g.modules) m.is_default = m.name == g.default_layer;
   g.probed = true;

@@ -97,6 +97,7 @@ class TorchScriptClassifier final : public Classifier {
   torch::Device device_{torch::kCPU};
   bool resnet_style_ = false;
   std::string head_;
+  std::string metadata_layer_;  ///< gradlens.json's "layer", or ""
   int64_t num_classes_ = 0;
   int64_t in_channels_ = 0;
   int64_t probe_size_ = 28;

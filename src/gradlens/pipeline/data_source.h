@@ -13,6 +13,28 @@ struct Splits {
   data::Dataset test;
 };
 
+/// The data options for models `model_files`: each field the flags in
+/// `flags` leave unset (mean/std, input_range, image_size, resize,
+/// channels) is taken from the models' gradlens.json (models/metadata.h),
+/// and `source` names the file it came from. Throws c10::Error when two
+/// models' gradlens.json ask for different inputs (evaluate them
+/// separately, or give the flags). Files that are not TorchScript archives
+/// are skipped.
+struct ModelData {
+  DataConfig data;
+  std::string source;  ///< "gradlens.json in m.pt", or "" when none was used
+  /// class_names of the gradlens.json files, with their file.
+  std::vector<std::pair<std::string, std::vector<std::string>>> class_names;
+  /// A warning when a TorchScript model gets the data's own normalisation
+  /// because neither the flags nor its file say what it expects; else "".
+  std::string assumed;
+};
+ModelData data_for_models(const DataConfig& flags, const std::vector<std::string>& model_files);
+
+/// Throws c10::Error when a gradlens.json's class_names do not match the
+/// number of classes of `ds`, naming the file.
+void check_model_classes(const ModelData& md, const data::Dataset& ds);
+
 /// Loads the splits for `cfg` (Fashion-MNIST/MNIST from IDX files, or an
 /// ImageFolder split by a seeded stratified fraction), applying the
 /// per-class limits. Throws c10::Error naming --data on failure.

@@ -261,7 +261,9 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
   const auto device = core::parse_device(cfg.device);
 
   // The evaluation set: the first per_class test images of each class.
-  const data::Dataset full = load_split(cfg.data, cfg.seed, /*train=*/false);
+  const ModelData md = data_for_models(cfg.data, cfg.models);
+  const data::Dataset full = load_split(md.data, cfg.seed, /*train=*/false);
+  check_model_classes(md, full);
   GRADLENS_CHECK(full.size() > 0, "--data ", cfg.data.data, ": the test split is empty");
   const auto indices = data::per_class_indices(full.labels, cfg.per_class, data::SubsetMode::kFirst, 0,
                                                full.num_classes(), full.class_names);
@@ -278,6 +280,11 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
 
   EvaluateResult res;
   res.class_names = ds.class_names;
+  res.input = data::describe_input(ds);
+  if (!md.assumed.empty()) res.warnings.push_back(md.assumed);
+  res.input_mean = ds.mean;
+  res.input_std = ds.std;
+  res.input_range = data::input_range_name(ds);
   res.n = ds.size();
   res.indices = indices;
   res.paths = ds.paths;

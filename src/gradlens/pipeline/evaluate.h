@@ -128,6 +128,10 @@ struct EvaluateResult {
   std::filesystem::path out;
   std::vector<ModelEvaluation> models;
   std::vector<std::string> class_names;
+  /// The model input: data::describe_input(), and its parts.
+  std::string input;
+  std::vector<double> input_mean, input_std;
+  std::string input_range;
   int64_t n = 0;
   torch::Tensor indices;           ///< int64 [N] positions in the test split
   std::vector<std::string> paths;  ///< source paths (ImageFolder), else empty

@@ -59,12 +59,12 @@ std::string evrep_protocol(const EvaluateConfig& cfg, const EvaluateResult& res)
   return fmt::format(
       "{} test images ({} per class of {}); layer {}; Grad-CAM target '{}' ({}); input-grad and param-grad "
       "with the predicted label (label-free); clustering input: {}{}; k = {}; KMeans k-means++ n_init {}; "
-      "GMM {} covariance, reg_covar {}; silhouette: Euclidean on the clustering input; seed {}.",
-      res.n, cfg.per_class, cfg.data.data, cfg.layer.empty() ? "layer4 (last)" : cfg.layer, cfg.target,
+      "GMM {} covariance, reg_covar {}; silhouette: Euclidean on the clustering input; seed {}; input {}.",
+      res.n, cfg.per_class, cfg.data.data, cfg.layer.empty() ? "each model's default" : cfg.layer, cfg.target,
       cfg.target == "pred" ? "label-free" : "label-informed", input,
       o.normalize == analysis::RowNormalization::kL2 ? " of l2-normalised rows" : "",
       o.k > 0 ? std::to_string(o.k) : std::string("number of classes"), o.kmeans_n_init,
-      analysis::covariance_type_name(o.gmm_covariance), o.reg_covar, cfg.seed);
+      analysis::covariance_type_name(o.gmm_covariance), o.reg_covar, cfg.seed, res.input);
 }
 
 Table evrep_table1(const EvaluateConfig& cfg, const EvaluateResult& res) {
@@ -342,6 +342,11 @@ nlohmann::json evrep_json(const EvaluateConfig& cfg, const EvaluateResult& res) 
   j["protocol"] = {{"text", evrep_protocol(cfg, res)},
                    {"data", cfg.data.data},
                    {"per_class", cfg.per_class},
+                   {"input", {{"mean", res.input_mean},
+                              {"std", res.input_std},
+                              {"input_range", res.input_range},
+                              {"resize", cfg.data.resize},
+                              {"text", res.input}}},
                    {"images", res.n},
                    {"layer", cfg.layer.empty() ? "last" : cfg.layer},
                    {"target", cfg.target},

@@ -45,7 +45,9 @@ extract::ExtractRunResult run_extract_command(const ExtractCommandConfig& cfg,
   auto device = core::parse_device(cfg.device);
   if (comm.world_size() > 1 && device.is_cuda() && !device.has_index())
     device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(comm.local_rank()));
-  const data::Dataset full = load_split(cfg.data, cfg.seed, cfg.split == "train");
+  const ModelData md = data_for_models(cfg.data, {cfg.model});
+  const data::Dataset full = load_split(md.data, cfg.seed, cfg.split == "train");
+  check_model_classes(md, full);
   extract::ExtractConfig ec = cfg.extract;
   data::Dataset ds = full;
   if (cfg.per_class > 0) {
@@ -69,7 +71,9 @@ extract::ExtractRunResult run_extract_command(const ExtractCommandConfig& cfg,
     ec.ranks.row_end = e;
     ec.ranks.gather_rows = [&comm](const torch::Tensor& t) { return comm.gather_rows(t); };
   }
-  return extract::run_extract(*model, ds, ec, progress);
+  auto r = extract::run_extract(*model, ds, ec, progress);
+  if (!md.assumed.empty()) r.warnings.push_back(md.assumed);
+  return r;
 }
 
 }  // namespace gradlens::pipeline

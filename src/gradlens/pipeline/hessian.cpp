@@ -90,7 +90,9 @@ HessianReport run_hessian(const HessianConfig& cfg, const core::ProgressFn& prog
   GRADLENS_CHECK(cfg.batch_size >= 1, "--batch-size must be >= 1");
   if (!cfg.out.empty()) core::ensure_writable_dir(cfg.out, "--out");
   const auto dev = core::parse_device(cfg.device);
-  const data::Dataset test = load_split(cfg.data, cfg.seed, /*train=*/false);
+  const ModelData md = data_for_models(cfg.data, {cfg.model});
+  const data::Dataset test = load_split(md.data, cfg.seed, /*train=*/false);
+  check_model_classes(md, test);
   auto ds = cfg.per_class > 0 ? data::balanced_subset(test, cfg.per_class) : test;
   auto model = open_model_for(cfg.model, dev, ds.channels(), ds.images.size(3));
   models::ModeGuard eval(*model, false);

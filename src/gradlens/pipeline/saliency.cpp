@@ -564,7 +564,9 @@ SaliencyCommandResult run_saliency_command(const SaliencyCommandConfig& cfg, con
                    " exists and is not a gradlens saliency directory (no summary.json); refusing to replace it");
   }
   const auto device = core::parse_device(cfg.device);
-  const data::Dataset full = load_split(cfg.data, cfg.seed, cfg.split == "train");
+  const ModelData md = data_for_models(cfg.data, cfg.models);
+  const data::Dataset full = load_split(md.data, cfg.seed, cfg.split == "train");
+  check_model_classes(md, full);
   data::Dataset ds = full;
   torch::Tensor indices;
   if (cfg.per_class > 0) {
@@ -587,6 +589,7 @@ SaliencyCommandResult run_saliency_command(const SaliencyCommandConfig& cfg, con
   if (sc.compare_options.auc_borji.seed == 0) sc.compare_options.auc_borji.seed = cfg.seed;
   SaliencyCommandResult res;
   res.run = run_saliency(named, ds, sc, progress);
+  if (!md.assumed.empty()) res.run.warnings.push_back(md.assumed);
   write_saliency_outputs(res.run, ds, sc, out, cfg.overwrite, indices, cfg.data.data + ":" + cfg.split);
   res.out = out;
   return res;

@@ -17,7 +17,20 @@ struct DataConfig {
   /// Directory of the IDX files for fashion-mnist / mnist.
   std::string idx_dir;  ///< empty: /usr/share/datasets/fashion-mnist (or mnist)
   /// ImageFolder options.
-  int64_t image_size = 0;  ///< 0: 28 for 1-channel data, 224 otherwise
+  int64_t image_size = 0;  ///< 0: 28 for 1-channel data, 224 otherwise (IDX: 0 keeps 28)
+  /// Shorter side before the centre crop to image_size, as torchvision's
+  /// Resize(resize) + CenterCrop(image_size); 0: image_size.
+  int64_t resize = 0;
+  /// The model's input normalisation, (x * s - mean[c]) / std[c] with s =
+  /// 1/255 for input_range "0-1" and 1 for "0-255" (mean/std in those
+  /// units). Neither given: the data's own (Fashion-MNIST/MNIST constants, an
+  /// ImageFolder's training-split statistics). Only input_range: mean 0, std
+  /// 1. mean and std come together, one value per channel.
+  std::vector<double> mean, std;
+  std::string input_range;  ///< "", "0-1" or "0-255"
+  /// Where the fields above came from when not from flags ("gradlens.json in
+  /// m.pt"), for manifests and reports; set by data_for_models().
+  std::string preprocess_source;
   int64_t channels = 0;    ///< 0: keep (IDX) / 3 (ImageFolder)
   bool skip_bad_images = false;
   /// Fraction of an ImageFolder held out as the test split.

@@ -1,0 +1,77 @@
+#include "gradlens/models/metadata.h"
+
+#include <caffe2/serialize/inline_container.h>
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "gradlens/core/check.h"
+#include "gradlens/core/strings.h"
+
+namespace gradlens::models {
+
+bool is_torchscript_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  char magic[4] = {};
+  return f.read(magic, 4) && magic[0] == 'P' && magic[1] == 'K' && magic[2] == 3 && magic[3] == 4;
+}
+
+ModelMetadata read_model_metadata(const std::string& path) {
+  ModelMetadata m;
+  m.path = path;
+  if (!is_torchscript_file(path)) return m;
+  std::string text;
+  {
+    caffe2::serialize::PyTorchStreamReader reader(path);
+    if (!reader.hasRecord("extra/gradlens.json")) return m;
+    const auto [data, size] = reader.getRecord("extra/gradlens.json");
+    text.assign(static_cast<const char*>(data.get()), size);
+  }
+  m.present = true;
+  const std::string where = path + " (its gradlens.json)";
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    GRADLENS_CHECK(false, where, " is not valid JSON: ", e.what(),
+                   "; save it with json.dumps({...}) in torch.jit.save's _extra_files");
+  }
+  GRADLENS_CHECK(j.is_object(), where, " must be a JSON object, got ", j.type_name());
+  static const std::vector<std::string> kKeys = {"mean",     "std",      "input_range", "image_size",
+                                                 "resize",   "channels", "class_names", "layer"};
+  for (const auto& [key, value] : j.items()) {
+    bool known = false;
+    for (const auto& k : kKeys) known |= k == key;
+    GRADLENS_CHECK(known, where, ": unknown key '", key, "'; the keys are ", core::join(kKeys, ", "));
+  }
+  try {
+    if (j.contains("mean")) m.mean = j.at("mean").get<std::vector<double>>();
+    if (j.contains("std")) m.std = j.at("std").get<std::vector<double>>();
+    if (j.contains("input_range")) m.input_range = j.at("input_range").get<std::string>();
+    if (j.contains("image_size")) m.image_size = j.at("image_size").get<int64_t>();
+    if (j.contains("resize")) m.resize = j.at("resize").get<int64_t>();
+    if (j.contains("channels")) m.channels = j.at("channels").get<int64_t>();
+    if (j.contains("class_names")) m.class_names = j.at("class_names").get<std::vector<std::string>>();
+    if (j.contains("layer")) m.layer = j.at("layer").get<std::string>();
+  } catch (const nlohmann::json::exception& e) {
+    GRADLENS_CHECK(false, where, ": a value has the wrong type (", e.what(),
+                   "); mean/std are lists of numbers, image_size/resize/channels integers, "
+                   "class_names a list of strings, input_range and layer strings");
+  }
+  GRADLENS_CHECK(m.mean.size() == m.std.size(), where, ": mean has ", m.mean.size(), " value(s) and std ",
+                 m.std.size(), "; give both, one per channel");
+  for (size_t i = 0; i < m.mean.size(); ++i)
+    GRADLENS_CHECK(std::isfinite(m.mean[i]) && std::isfinite(m.std[i]) && m.std[i] > 0, where, ": channel ", i,
+                   " has mean ", m.mean[i], " and std ", m.std[i], "; both must be finite and std > 0");
+  GRADLENS_CHECK(m.input_range.empty() || m.input_range == "0-1" || m.input_range == "0-255", where,
+                 ": input_range '", m.input_range, "'; use \"0-1\" or \"0-255\"");
+  GRADLENS_CHECK(m.channels == 0 || m.channels == 1 || m.channels == 3, where, ": channels ", m.channels,
+                 "; use 1 or 3");
+  GRADLENS_CHECK(m.image_size >= 0 && m.resize >= 0, where, ": image_size and resize must be positive");
+  GRADLENS_CHECK(m.resize == 0 || m.resize >= m.image_size, where, ": resize ", m.resize,
+                 " is smaller than image_size ", m.image_size);
+  return m;
+}
+
+}  // namespace gradlens::models
