@@ -153,6 +153,11 @@ TEST_F(ModelInputPeer, ExtractRecordsTheInputAndWarnsWhenAssumed) {
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.output.find("is not valid JSON"), std::string::npos) << bad.output;
   EXPECT_FALSE(test::fs::exists(dir() / "run3"));
+  // `layers` probes at the file's image_size and marks its layer as the default.
+  const auto l = test::run_command(g.string() + " layers --model " + model("model.pt"));
+  ASSERT_EQ(l.exit_code, 0) << l.output;
+  EXPECT_NE(l.output.find("probe batch [2, 3, 24, 24]"), std::string::npos) << l.output;
+  EXPECT_NE(l.output.find("[N, 4, 22, 22]  <- default layer"), std::string::npos) << l.output;
 }
 
 }  // namespace

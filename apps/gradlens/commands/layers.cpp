@@ -6,6 +6,7 @@
 #include <ostream>
 
 #include "gradlens/commands/commands.h"
+#include "gradlens/models/metadata.h"
 #include "gradlens/models/torchscript.h"
 
 namespace gradlens::cli {
@@ -13,7 +14,7 @@ namespace gradlens::cli {
 void add_layers_command(CLI::App& app, Context& ctx) {
   struct Opts {
     std::string model;
-    int64_t size = 28;
+    int64_t size = 0;
     int64_t channels = 0;
   };
   auto o = std::make_shared<Opts>();
@@ -21,20 +22,22 @@ void add_layers_command(CLI::App& app, Context& ctx) {
       "layers", "List a TorchScript model's submodules (the names --layer takes) with output shapes");
   cmd->add_option("--model", o->model, "TorchScript file (torch.jit.script or torch.jit.trace)")
       ->required();
-  cmd->add_option("--image-size", o->size, "Side of the probe image")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--image-size", o->size, "Side of the probe image (default: gradlens.json's image_size, else 28)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--channels", o->channels,
                   "Input channels of the probe image (default: the first Conv2d's)")
       ->check(CLI::PositiveNumber);
   cmd->callback([&ctx, o] {
     ctx.action = [&ctx, o] {
-      models::TorchScriptClassifier ts(o->model, torch::kCPU, {o->channels, o->size});
+      const auto meta = models::read_model_metadata(o->model);
+      const int64_t size = o->size > 0 ? o->size : meta.image_size > 0 ? meta.image_size : 28;
+      const int64_t channels = o->channels > 0 ? o->channels : meta.channels;
+      models::TorchScriptClassifier ts(o->model, torch::kCPU, {channels, size});
       const auto mods = ts.modules();
       size_t width = 6;
       for (const auto& m : mods) width = std::max(width, m.name.size());
       auto& out = *ctx.out;
-      out << fmt::format("{}\nprobe batch [2, {}, {}, {}]\n", ts.describe(), ts.in_channels(), o->size,
-                         o->size);
+      out << fmt::format("{}\nprobe batch [2, {}, {}, {}]\n", ts.describe(), ts.in_channels(), size, size);
       out << fmt::format("{:<{}}  {:<22}  {}\n", "module", width, "type", "output");
       for (const auto& m : mods) {
         std::string shape = m.called ? "-" : "(not captured: not called, or only inside a data-dependent if or loop)";
