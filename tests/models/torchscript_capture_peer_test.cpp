@@ -30,7 +30,7 @@ void check(const test::fs::path& dir, const std::string& arch, const std::string
            const std::string& inner) {
   auto ref = torch::jit::load((dir / (arch + ".ref.pt")).string());
   const auto x = ref.attr("x").toTensor();
-  for (const std::string file : {arch + ".pt", arch + ".traced.pt"}) {
+  for (const std::string& file : {arch + ".pt", arch + ".traced.pt"}) {
     SCOPED_TRACE(file);
     TorchScriptClassifier ts((dir / file).string(), torch::kCPU, {3, 64});
     EXPECT_EQ(ts.num_classes(), 10);

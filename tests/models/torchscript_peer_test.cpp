@@ -44,13 +44,16 @@ void check_arch(const test::fs::path& dir, const std::string& arch) {
   EXPECT_LT(test::max_abs_diff(native.forward(x), logits), 1e-4) << arch;
   const auto unfolded3 = native.body(x, "layer3");
   // Folded (the default), it agrees to float rounding relative to the
-  // values' scale (the random BN statistics make layer3's maps large).
+  // values' scale (the random BN statistics make layer3's maps large):
+  // measured up to 1.2e-6 with AVX-512 kernels and 2.1e-6 with AVX2 ones
+  // after ResNet50's 40 convolutions; a wrong fold (e.g. without BN's eps)
+  // is off by more than 1e-4.
   native.set_fold_batchnorm(true);
   const double scale_z = logits.abs().max().item<double>();
   const double scale_a = unfolded3.abs().max().item<double>();
-  EXPECT_LT(test::max_abs_diff(native.forward(x), logits) / scale_z, 2e-6)
+  EXPECT_LT(test::max_abs_diff(native.forward(x), logits) / scale_z, 5e-6)
       << arch << ": logits up to " << scale_z;
-  EXPECT_LT(test::max_abs_diff(native.body(x, "layer3"), unfolded3) / scale_a, 2e-6)
+  EXPECT_LT(test::max_abs_diff(native.body(x, "layer3"), unfolded3) / scale_a, 5e-6)
       << arch << ": layer3 maps up to " << scale_a;
   native.set_fold_batchnorm(false);
   // The TorchScript model served through the Classifier interface agrees too,

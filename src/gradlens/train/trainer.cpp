@@ -8,6 +8,8 @@
 #include <random>
 
 #include "gradlens/core/check.h"
+#include "gradlens/core/cpu.h"
+#include "gradlens/core/timer.h"
 #include "gradlens/data/rng.h"
 #include "gradlens/models/checkpoint.h"
 
@@ -15,11 +17,6 @@ namespace gradlens::train {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
 
 torch::Tensor prepare(const data::Dataset& ds, const torch::Tensor& u8, torch::Device dev,
                       bool channels_last) {
@@ -141,12 +138,13 @@ TrainResult train_model(models::ResNet& model, const data::Dataset& train, const
   }
 
   const auto dev = model.device();
-  // Channels-last only for 1-channel data: Debian's LibTorch 1.13 (oneDNN)
-  // crashes in the channels-last backward of 3-channel small-stem ResNets
-  // at 64 px (a double free; plain python3-torch crashes the same way), while
-  // 1-channel data (Fashion-MNIST, where it was measured 1.3-1.5x faster) is
-  // unaffected.
-  const bool cl = opts.channels_last && dev.is_cpu() && train.channels() == 1;
+  // Channels-last only for 1-channel data on AVX-512 CPUs. Debian's LibTorch
+  // 1.13 (oneDNN) corrupts the heap in the channels-last backward of
+  // 3-channel small-stem ResNets at 64 px on every CPU, and of 1-channel ones
+  // on AVX2-only CPUs (valgrind: an invalid write from oneDNN's JIT code; the
+  // Trainer tests abort with "double free"), while 1-channel data on AVX-512
+  // CPUs (Fashion-MNIST, 1.3-1.5x faster there) is unaffected.
+  const bool cl = opts.channels_last && dev.is_cpu() && train.channels() == 1 && core::cpu_has_avx512f();
   if (cl) model.to_channels_last();
   // Training never folds BatchNorm, so never runs Winograd; the per-epoch
   // evaluation (eval mode) would: it uses LibTorch's convolutions too, so
@@ -223,20 +221,20 @@ TrainResult train_model(models::ResNet& model, const data::Dataset& train, const
                             });
   };
 
-  const auto t_start = Clock::now();
+  const core::Stopwatch t_start;
   bool budget_fixed = opts.time_budget_s <= 0;
   const int64_t kBudgetProbeSteps = 20;
 
   for (int64_t epoch = start_epoch; epoch < planned_epochs; ++epoch) {
     model.train(true);
-    const auto t_epoch = Clock::now();
+    const core::Stopwatch t_epoch;
     auto perm = epoch_permutation(n, opts.seed, epoch);
     std::mt19937_64 aug_gen(data::mix_seed(opts.seed ^ (0xA5A5ULL + static_cast<uint64_t>(epoch))));
     double loss_sum = 0;
     int64_t correct = 0, seen = 0;
     std::vector<std::pair<std::string, double>> term_sums;
     double lr = 0;
-    Clock::time_point t_probe;
+    core::Stopwatch t_probe;
     for (int64_t b = 0; b < steps_per_epoch; ++b, ++step) {
       const int64_t s = b * opts.batch_size;
       const int64_t e = std::min(n, s + opts.batch_size);
@@ -305,10 +303,10 @@ TrainResult train_model(models::ResNet& model, const data::Dataset& train, const
 
       if (!budget_fixed) {
         const int64_t done_here = step - start_epoch * steps_per_epoch;
-        if (done_here == 2) t_probe = Clock::now();
+        if (done_here == 2) t_probe.restart();
         if (done_here == 2 + kBudgetProbeSteps) {
           // Averaged over ranks, so every rank plans the same number of epochs.
-          auto timing = torch::tensor({seconds_since(t_probe) / kBudgetProbeSteps, seconds_since(t_start)},
+          auto timing = torch::tensor({t_probe.seconds() / kBudgetProbeSteps, t_start.seconds()},
                                       torch::dtype(torch::kFloat64));
           if (dp.sum_stats) dp.sum_stats(timing);
           timing.div_(dp.world_size);
@@ -334,7 +332,7 @@ TrainResult train_model(models::ResNet& model, const data::Dataset& train, const
         ev.stage = "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(planned_epochs);
         ev.done = b + 1;
         ev.total = steps_per_epoch;
-        ev.elapsed_s = seconds_since(t_epoch);
+        ev.elapsed_s = t_epoch.seconds();
         ev.values = {{"loss", loss_sum / seen},
                      {"acc", static_cast<double>(correct) / seen},
                      {"img/s", seen / std::max(1e-9, ev.elapsed_s)},
@@ -347,7 +345,7 @@ TrainResult train_model(models::ResNet& model, const data::Dataset& train, const
     st.epoch = epoch + 1;
     st.train_loss = loss_sum / seen;
     st.train_acc = static_cast<double>(correct) / seen;
-    st.seconds = seconds_since(t_epoch);
+    st.seconds = t_epoch.seconds();
     st.images_per_s = seen / std::max(1e-9, st.seconds);
     st.lr_last = lr;
     for (auto& [k, v] : term_sums) st.terms.emplace_back(k, v / seen);
@@ -375,7 +373,7 @@ TrainResult train_model(models::ResNet& model, const data::Dataset& train, const
       core::ProgressEvent ev;
       ev.stage = "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(planned_epochs);
       ev.done = ev.total = steps_per_epoch;
-      ev.elapsed_s = seconds_since(t_epoch);
+      ev.elapsed_s = t_epoch.seconds();
       ev.stage_end = true;
       ev.values = {{"loss", st.train_loss}, {"acc", st.train_acc}, {"img/s", st.images_per_s}};
       if (test != nullptr) {
@@ -387,7 +385,7 @@ TrainResult train_model(models::ResNet& model, const data::Dataset& train, const
     }
   }
   result.steps = step;
-  result.seconds = seconds_since(t_start);
+  result.seconds = t_start.seconds();
   return result;
 }
 

@@ -64,7 +64,8 @@ struct TrainOptions {
   int64_t eval_batch_size = 500;
   uint64_t seed = 0;
   /// Channels-last tensors for oneDNN convolutions on CPU (~1.3-1.5x faster),
-  /// used for 1-channel data only (see trainer.cpp: a LibTorch 1.13 crash).
+  /// used for 1-channel data on AVX-512 CPUs only (see trainer.cpp: LibTorch
+  /// 1.13's oneDNN corrupts the heap in other cases).
   bool channels_last = true;
   /// Written atomically after every epoch when not empty (and write_checkpoint).
   std::string checkpoint_path;
