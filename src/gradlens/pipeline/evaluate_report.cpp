@@ -18,7 +18,7 @@
 #include "gradlens/core/runtime.h"
 #include "gradlens/pipeline/evaluate.h"
 #include "gradlens/report/gnuplot.h"
-#include "gradlens/report/html.h"
+#include "gradlens/report/document.h"
 #include "gradlens/report/overlay.h"
 #include "gradlens/report/table.h"
 
@@ -472,65 +472,45 @@ void write_evaluate_report(const EvaluateConfig& cfg, EvaluateResult& res, const
       "layer of a GAP + linear head equal the head weights of the target class: at most one distinct row per "
       "class, so clustering them returns the predicted labels); 'label-informed' = computed with the true labels.";
 
-  // report.md
-  std::string md = "# gradlens evaluation report\n\n";
-  md += fmt::format("{} · {}\n\n**Protocol.** {}\n\n", when, machine, protocol);
-  md += "## Table 1: cosine similarity and Grad-CAM saliency\n\nCos_Sim_* = mean within-class cosine similarity "
-        "of the Grad-CAM weights (GW), final predictions (P, softmax) and feature maps (FM, the layer's "
-        "activations); Grad_Cam_* = each image's Grad-CAM map against the mean map of its class (AUC = AUC-Judd).\n\n" +
-        report::to_markdown(t1) + "\n";
-  md += "## Table 2: KMeans\n\n" + report::to_markdown(t2) + "\n" + flags_note + "\n\n";
-  md += "## Table 3: GMM\n\n" + report::to_markdown(t3) + "\n";
-  md += "## Grad-CAM overlays\n\n![overlays](figures/" + overlay.filename().string() +
-        ")\n\nRed frames: misclassified by that model.\n\n";
-  md += "## Misclassifications\n\n### Per-class accuracy\n\n" + report::to_markdown(tpc) + "\n";
-  md += fmt::format("### Label-error ranking\n\n{:.0f}% of the evaluation labels were flipped at random (seed {}); "
-                    "each score ranks all images, and AUROC / precision measure how well it finds the flipped "
-                    "ones.\n\n",
-                    100.0 * cfg.flip_fraction, cfg.seed) +
-        report::to_markdown(trank) + "\n";
-  for (size_t i = 0; i < res.models.size(); ++i) {
-    const auto& m = res.models[i];
-    md += fmt::format("### {}\n\n![PCA](figures/{})\n\n![confusion](figures/{})\n\n", m.name,
-                      figures[i].first.filename().string(), figures[i].second.filename().string());
-    md += "Most suspicious given labels:\n\n" + report::to_markdown(evrep_suspects_table(res, m, 15)) + "\n";
-    md += "Misclassified images and the classes of their nearest neighbours:\n\n" +
-          report::to_markdown(evrep_neighbors_table(res, m, 15)) + "\n";
-  }
-  if (!res.warnings.empty()) {
-    md += "## Warnings\n\n";
-    for (const auto& w : res.warnings) md += "- " + w + "\n";
-  }
-  core::write_text_atomically(dir / "report.md", md);
-
-  // report.html
-  report::HtmlDocument doc("gradlens evaluation report");
+  // One document, rendered as report.md and report.html.
+  report::Document doc("gradlens evaluation report");
   doc.paragraph(when + " · " + machine);
   doc.paragraph("Protocol: " + protocol);
   for (const auto& w : res.warnings) doc.warning(w);
   doc.heading("Table 1: cosine similarity and Grad-CAM saliency");
+  doc.paragraph("Cos_Sim_* = mean within-class cosine similarity of the Grad-CAM weights (GW), final predictions "
+                "(P, softmax) and feature maps (FM, the layer's activations); Grad_Cam_* = each image's Grad-CAM "
+                "map against the mean map of its class (AUC = AUC-Judd).");
   doc.table(t1);
   doc.heading("Table 2: KMeans");
   doc.table(t2);
+  doc.paragraph(flags_note);
   doc.heading("Table 3: GMM");
   doc.table(t3);
-  doc.paragraph(flags_note);
   doc.heading("Grad-CAM overlays");
-  doc.image(overlay, "Grad-CAM overlays", "Correct and misclassified images per class; red frames mark "
-                                           "misclassifications; one column per model.");
+  doc.image(fs::path("figures") / overlay.filename(), "Grad-CAM overlays",
+            "Correct and misclassified images per class, one column per model; red frames mark "
+            "misclassifications.");
   doc.heading("Misclassifications");
-  doc.table(tpc, "Per-class accuracy");
-  doc.table(trank, "Label-error ranking on flipped labels");
+  doc.heading("Per-class accuracy", 3);
+  doc.table(tpc);
+  doc.heading("Label-error ranking", 3);
+  doc.paragraph(fmt::format("{:.0f}% of the evaluation labels were flipped at random (seed {}); each score ranks "
+                            "all images, and AUROC / precision measure how well it finds the flipped ones.",
+                            100.0 * cfg.flip_fraction, cfg.seed));
+  doc.table(trank);
   for (size_t i = 0; i < res.models.size(); ++i) {
     const auto& m = res.models[i];
     doc.heading(m.name, 3);
-    doc.image(figures[i].first, m.name + " PCA", "The seed's figure: PCA of gradient weights, final predictions "
-                                                  "and feature maps, coloured by class, KMeans and GMM clusters.");
-    doc.image(figures[i].second, m.name + " confusion matrix");
+    doc.image(fs::path("figures") / figures[i].first.filename(), m.name + " PCA",
+              "The seed's figure: PCA of gradient weights, final predictions and feature maps, coloured by class, "
+              "KMeans and GMM clusters.");
+    doc.image(fs::path("figures") / figures[i].second.filename(), m.name + " confusion matrix");
     doc.table(evrep_suspects_table(res, m, 15), "Most suspicious given labels");
     doc.table(evrep_neighbors_table(res, m, 15), "Misclassified images: classes of their nearest neighbours");
   }
-  core::write_text_atomically(dir / "report.html", doc.render());
+  core::write_text_atomically(dir / "report.md", doc.to_markdown());
+  core::write_text_atomically(dir / "report.html", doc.to_html(dir));
   // Last: report.json marks a complete report.
   core::write_text_atomically(dir / "report.json", evrep_json(cfg, res).dump(2) + "\n");
 }
