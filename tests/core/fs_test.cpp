@@ -43,6 +43,35 @@ TEST(FileCrc32, MatchesTheKnownCheckValue) {
   EXPECT_EQ(file_crc32(dir / "c"), "cbf43926");
 }
 
+TEST(StagedDirectory, PublishesWholeOnCommitAndLeavesNothingOtherwise) {
+  TempDir dir;
+  const auto target = dir / "out";
+  {
+    StagedDirectory staged(target, "--out");
+    EXPECT_EQ(staged.path().parent_path(), fs::absolute(dir.path()).lexically_normal());
+    EXPECT_EQ(staged.path().filename().string().rfind(".out.partial-", 0), 0u);  // hidden
+    write_text_atomically(staged.path() / "a.txt", "one");
+    EXPECT_FALSE(fs::exists(target));
+  }  // no commit: removed
+  EXPECT_TRUE(fs::is_empty(dir.path()));
+  {
+    StagedDirectory staged(target, "--out");
+    write_text_atomically(staged.path() / "a.txt", "one");
+    staged.commit();
+  }
+  EXPECT_EQ(read_file(target / "a.txt"), "one");
+  {
+    // A later run replaces the earlier output as a whole.
+    StagedDirectory staged(target, "--out");
+    write_text_atomically(staged.path() / "b.txt", "two");
+    staged.commit();
+  }
+  EXPECT_FALSE(fs::exists(target / "a.txt"));
+  EXPECT_EQ(read_file(target / "b.txt"), "two");
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()), 1);
+  GRADLENS_EXPECT_THROWS_WITH(StagedDirectory("/proc/gradlens-nope/out", "--report"), "--report");
+}
+
 TEST(ReadFile, NamesTheMissingPath) {
   GRADLENS_EXPECT_THROWS_WITH(read_file("/nonexistent/file.bin"), "/nonexistent/file.bin");
 }

@@ -34,5 +34,17 @@ TEST(Strings, NearestPrefersRelatedThenClosest) {
   EXPECT_TRUE(nearest({}, "x", 3).empty());
 }
 
+TEST(Strings, SafeFileStemsKeepPlainNamesAndReplaceTheRest) {
+  EXPECT_TRUE(is_safe_file_stem("gradcam-weights.true"));
+  EXPECT_TRUE(is_safe_file_stem("model_2"));
+  for (const char* bad : {"", ".", "..", ".hidden", "a/b", "a b", "x\n"}) EXPECT_FALSE(is_safe_file_stem(bad)) << bad;
+  EXPECT_EQ(safe_file_stem("x y.pt", '_'), "x_y.pt");
+  EXPECT_EQ(safe_file_stem("runs/a:b"), "runs-a-b");
+  EXPECT_EQ(safe_file_stem("..hidden"), "--hidden");
+  EXPECT_EQ(safe_file_stem(""), "model");
+  EXPECT_EQ(safe_file_stem("..", '.'), "model");
+  EXPECT_EQ(safe_file_stem("", '-', "x"), "x");
+}
+
 }  // namespace
 }  // namespace gradlens::core

@@ -64,6 +64,36 @@ void ensure_writable_dir(const fs::path& dir, const std::string& flag) {
                  ": the directory is not writable; choose a writable location");
 }
 
+StagedDirectory::StagedDirectory(fs::path target, const std::string& flag)
+    : target_(fs::absolute(target).lexically_normal()), flag_(flag) {
+  const fs::path parent = target_.has_parent_path() ? target_.parent_path() : fs::path(".");
+  ensure_writable_dir(parent, flag_);
+  staging_ = parent / ("." + target_.filename().string() + ".partial-" + std::to_string(::getpid()));
+  std::error_code ec;
+  fs::remove_all(staging_, ec);
+  fs::create_directories(staging_, ec);
+  GRADLENS_CHECK(!ec, flag_, ": cannot create ", staging_.string(), ": ", ec.message(),
+                 "; choose a writable location");
+}
+
+StagedDirectory::~StagedDirectory() {
+  if (committed_) return;
+  std::error_code ec;
+  fs::remove_all(staging_, ec);
+}
+
+void StagedDirectory::commit() {
+  std::error_code ec;
+  if (fs::exists(target_)) {
+    fs::remove_all(target_, ec);
+    GRADLENS_CHECK(!ec, flag_, ": cannot replace ", target_.string(), ": ", ec.message());
+  }
+  fs::rename(staging_, target_, ec);
+  GRADLENS_CHECK(!ec, flag_, ": cannot move ", staging_.string(), " to ", target_.string(), ": ",
+                 ec.message());
+  committed_ = true;
+}
+
 std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   GRADLENS_CHECK(in.good(), "cannot open ", path.string(), ": no such file or not readable");

@@ -20,6 +20,35 @@ void write_atomically(const fs::path& path, const std::function<void(const fs::p
 /// write_atomically() for a string payload.
 void write_text_atomically(const fs::path& path, const std::string& text);
 
+/// An output directory built under a temporary name and published whole.
+///
+/// The constructor refuses nothing; it creates an empty staging directory
+/// next to `target`, named ".<target name>.partial-<pid>" (hidden, so that an
+/// interrupted run never leaves anything that looks like a finished output),
+/// after checking that the parent is writable (errors name `flag`). Write
+/// into path(); commit() replaces `target` (whatever it was: the caller
+/// decides beforehand whether it may be replaced) and renames the staging
+/// directory to it. Without commit() the destructor removes the staging
+/// directory, so an exception leaves `target` as it was.
+class StagedDirectory {
+ public:
+  StagedDirectory(fs::path target, const std::string& flag);
+  ~StagedDirectory();
+  StagedDirectory(const StagedDirectory&) = delete;
+  StagedDirectory& operator=(const StagedDirectory&) = delete;
+
+  const fs::path& path() const { return staging_; }
+  const fs::path& target() const { return target_; }
+  /// Publishes: removes `target` if it exists, then renames path() to it.
+  /// Throws c10::Error naming `flag` and the paths when either step fails.
+  void commit();
+
+ private:
+  fs::path target_, staging_;
+  std::string flag_;
+  bool committed_ = false;
+};
+
 /// Creates `dir` (and parents) and checks that a file can be created in it.
 /// Throws c10::Error naming `flag` and the directory otherwise.
 void ensure_writable_dir(const fs::path& dir, const std::string& flag);

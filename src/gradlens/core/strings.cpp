@@ -1,6 +1,7 @@
 #include "gradlens/core/strings.h"
 
 #include <algorithm>
+#include <cctype>
 #include <numeric>
 #include <utility>
 
@@ -40,6 +41,28 @@ std::vector<std::string> nearest(const std::vector<std::string>& names, const st
   std::vector<std::string> out;
   for (size_t i = 0; i < ranked.size() && i < count; ++i) out.push_back(names[ranked[i].second]);
   return out;
+}
+
+namespace {
+bool str_stem_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '-' || c == '_';
+}
+}  // namespace
+
+bool is_safe_file_stem(const std::string& name) {
+  if (name.empty() || name[0] == '.') return false;
+  return std::all_of(name.begin(), name.end(), str_stem_char);
+}
+
+std::string safe_file_stem(const std::string& name, char replacement, const std::string& fallback) {
+  std::string out = name;
+  for (char& c : out)
+    if (!str_stem_char(c)) c = replacement;
+  for (char& c : out) {  // no hidden names
+    if (c != '.') break;
+    c = replacement;
+  }
+  return is_safe_file_stem(out) ? out : fallback;
 }
 
 }  // namespace gradlens::core
