@@ -3,6 +3,7 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
 #include <limits>
 
 #include <nlohmann/json.hpp>
@@ -31,6 +32,67 @@ class RunExtractTest : public test::SeededTest {
   data::Dataset ds;
   test::TempDir dir;
 };
+
+TEST_F(RunExtractTest, KeepsTheOutputsInMemoryEqualToTheFilesAndTheManifestRoundTrips) {
+  ExtractConfig cfg;
+  cfg.out = dir / "run";
+  cfg.batch_size = 7;
+  cfg.options.gradcam_targets = {"pred", "loss"};
+  cfg.keep_in_memory = true;
+  cfg.model_spec = "resnet18";
+  const auto res = run_extract(*model, ds, cfg);
+  const ExtractRun& run = res.run;
+  EXPECT_EQ(run.dir, fs::absolute(cfg.out).lexically_normal());
+  EXPECT_EQ(run.size(), 23);
+  ASSERT_EQ(run.values.size(), res.outputs.size());
+  for (const auto& o : res.outputs) {
+    const auto file = core::read_npy(cfg.out / (o.name + ".npy"));
+    EXPECT_TRUE(torch::equal(run.values.at(o.name), file)) << o.name;  // bit for bit
+    EXPECT_TRUE(torch::equal(run.load(o.name), file)) << o.name;
+  }
+  EXPECT_TRUE(torch::equal(run.labels, core::read_npy(cfg.out / "labels.npy")));
+  EXPECT_TRUE(torch::equal(run.preds, core::read_npy(cfg.out / "preds.npy")));
+  GRADLENS_EXPECT_THROWS_WITH(run.load("nope"), "no output 'nope'");
+
+  // The manifest file is the struct's JSON, and reads back to the same JSON.
+  const auto j = nlohmann::json::parse(core::read_file(cfg.out / "manifest.json"));
+  EXPECT_EQ(j, nlohmann::json(run.manifest));
+  EXPECT_EQ(nlohmann::json(j.get<RunManifest>()), j);
+  EXPECT_EQ(run.manifest.n, 23);
+  EXPECT_EQ(run.manifest.layer, "layer4");
+  EXPECT_EQ(run.manifest.map_size.size(), 2u);
+  ASSERT_NE(run.manifest.find("gradcam-weights.loss"), nullptr);
+  EXPECT_TRUE(run.manifest.find("gradcam-weights.loss")->uses_true_labels);
+  EXPECT_EQ(run.manifest.audits.size(), res.outputs.size());
+  EXPECT_EQ(run.manifest.float_entries().size(), res.outputs.size());
+
+  // A run read from its directory loads the same values from the files.
+  ExtractRun stored;
+  stored.dir = run.dir;
+  stored.manifest = run.manifest;
+  stored.labels = run.labels;
+  EXPECT_TRUE(torch::equal(stored.load("probs"), run.values.at("probs")));
+  stored.check_outputs({"probs", "gradcam-weights.loss"});
+  core::write_npy(cfg.out / "probs.npy", torch::zeros({22, 4}));
+  GRADLENS_EXPECT_THROWS_WITH(stored.check_outputs({"probs"}), "22 rows but ");
+}
+
+TEST(RunManifestJson, OlderManifestsReadWithDefaultsAndOtherFilesAreRefused) {
+  const auto j = nlohmann::json::parse(R"({"format": "gradlens-extract", "n": 3,
+      "representations": [{"name": "features"}, {"file": "nameless.npy"}, {"name": "labels", "dtype": "int64"}],
+      "audit": {"features": {"rank": 2, "identity_rel_diff": null}}})");
+  const auto m = j.get<RunManifest>();
+  EXPECT_EQ(m.n, 3);
+  ASSERT_EQ(m.representations.size(), 2u);  // the nameless entry is skipped
+  EXPECT_EQ(m.representations[0].file, "features.npy");
+  EXPECT_EQ(m.float_entries().size(), 1u);  // int64 labels are not a representation
+  EXPECT_EQ(m.labels_file, "labels.npy");
+  EXPECT_FALSE(m.checkpoint_crc32.has_value());
+  EXPECT_EQ(m.audits.at("features").rank, 2);
+  EXPECT_TRUE(std::isnan(m.audits.at("features").identity_rel_diff));
+  GRADLENS_EXPECT_THROWS_WITH(nlohmann::json::parse(R"({"format": "other"})").get<RunManifest>(),
+                              "not a gradlens-extract manifest");
+}
 
 TEST_F(RunExtractTest, StreamsEveryRepresentationToAFinishedRunDirectory) {
   ExtractConfig cfg;

@@ -16,6 +16,12 @@
 #include "gradlens/analysis/misclassification.h"
 #include "gradlens/core/fs.h"
 #include "gradlens/core/npy.h"
+#include "gradlens/data/dataset.h"
+#include "gradlens/data/subset.h"
+#include "gradlens/models/classifier.h"
+#include "gradlens/pipeline/data_source.h"
+#include "gradlens/pipeline/extract.h"
+#include "gradlens/saliency/cam.h"
 #include "gradlens/saliency/compare.h"
 #include "support/support.h"
 
@@ -100,6 +106,19 @@ TEST_F(EvaluateTest, ReportHoldsTheSeedTablesAndTheirNumbersAreReproducible) {
   // Grad-CAM columns: the saved maps against their class means.
   const auto maps = core::read_npy((cfg.out / "figures" / (m.slug + "-gradcam-maps.npy")).string());
   EXPECT_EQ(maps.sizes(), torch::IntArrayRef({120, 28, 28}));
+  // They come from the extracted Grad-CAM weights and activations, without a
+  // second network pass, and equal what a Grad-CAM pass computes.
+  {
+    const data::Dataset full = load_split(data_for_models(cfg.data, cfg.models).data, cfg.seed, false);
+    const data::Dataset ds = data::select(full, res.indices);
+    auto model = open_model_for(ckpt_, torch::Device(torch::kCPU), ds.channels(), ds.images.size(3),
+                                /*channels_last=*/true, /*winograd=*/false);
+    const auto ref = saliency::compute_attribution(*model, data::to_float(ds, ds.images), ds.labels, {});
+    EXPECT_LT((ref.maps - maps).abs().max().item<float>(), 1e-5);
+  }
+  // The analysis stays in memory: nothing is written into the cached run.
+  EXPECT_FALSE(fs::exists(m.run_dir / "analysis.json"));
+  EXPECT_FALSE(fs::exists(m.run_dir / "clusters"));
   const auto cmp = saliency::compare_to_class_mean(maps, labels, 10);
   EXPECT_NEAR(jm["grad_cam"]["metrics"]["CC"]["mean"].get<double>(), cmp.get("CC").summary.mean, 1e-9);
   EXPECT_NEAR(jm["grad_cam"]["metrics"]["KLD"]["mean"].get<double>(), cmp.get("KLD").summary.mean, 1e-9);

@@ -4,6 +4,8 @@
 // axiom, SmoothGrad with no noise, and bilinear upsampling in closed form.
 #include "gradlens/saliency/cam.h"
 
+#include "gradlens/extract/representations.h"
+
 #include <torch/torch.h>
 
 #include "extract/extract_test_util.h"
@@ -106,6 +108,31 @@ TEST_F(CamTest, GradCamEqualsPerSampleAutogradAndAHandWeightedSum) {
       }
     }
   }
+}
+
+TEST_F(CamTest, MapsFromExtractedWeightsAndActivationsEqualAGradCamPass) {
+  auto model = tiny_resnet(5);
+  const auto x = torch::randn({6, 1, 12, 12});
+  const auto y = torch::tensor({4, 0, 2, 1, 3, 0}, torch::kLong);
+  for (const std::string target : {"pred", "true", "loss"}) {
+    extract::ExtractOptions eo;
+    eo.representations = {"gradcam-weights", "activations"};
+    eo.layer = "layer3";
+    eo.gradcam_targets = {target};
+    const auto ex = extract::extract_batch(*model, x, y, eo);
+    const auto w = ex.values[0];
+    const auto a = ex.values[1].view({6, w.size(1), ex.map_height, ex.map_width});
+    const auto got = cam_maps_from(w, a, 12, 12);
+    AttributionOptions o;
+    o.layer = "layer3";
+    o.target = target;
+    const auto ref = compute_attribution(*model, x, y, o);
+    EXPECT_LT(test::max_abs_diff(got.maps, ref.maps), 1e-6) << target;
+    EXPECT_TRUE(torch::equal(got.constant, ref.constant)) << target;
+    EXPECT_EQ(got.num_constant, ref.num_constant);
+  }
+  GRADLENS_EXPECT_THROWS_WITH(cam_maps_from(torch::zeros({2, 3}), torch::zeros({2, 4, 2, 2}), 8, 8),
+                              "class_activation_map");
 }
 
 TEST_F(CamTest, ResNetLayer4GradCamWeightsAreTheHeadRowOverTheMapArea) {

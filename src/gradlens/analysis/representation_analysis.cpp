@@ -9,6 +9,7 @@
 
 #include "gradlens/cluster/kmeans.h"
 #include "gradlens/core/check.h"
+#include "gradlens/core/timer.h"
 #include "gradlens/metrics/contingency.h"
 #include "gradlens/metrics/information.h"
 #include "gradlens/metrics/internal.h"
@@ -19,11 +20,6 @@ namespace gradlens::analysis {
 
 namespace {
 
-using RaClock = std::chrono::steady_clock;
-
-double ra_since(RaClock::time_point t0) {
-  return std::chrono::duration<double>(RaClock::now() - t0).count();
-}
 
 // Distinct values of an int64 label vector.
 int64_t ra_distinct(const torch::Tensor& labels) {
@@ -105,7 +101,7 @@ reduce::PcaSolver parse_pca_solver(const std::string& s, const std::string& flag
 RepresentationAnalysis analyze_representation(const torch::Tensor& x, const torch::Tensor& labels,
                                               int64_t num_classes, const AnalyzeOptions& opts,
                                               const core::ProgressFn& progress) {
-  const auto t_total = RaClock::now();
+  const core::Stopwatch t_total;
   reduce::check_matrix(x, "analyze_representation: x");
   const int64_t n = x.size(0);
   const int64_t d = x.size(1);
@@ -147,20 +143,20 @@ RepresentationAnalysis analyze_representation(const torch::Tensor& x, const torc
     ev.stage = "analyze";
     ev.done = done;
     ev.total = steps;
-    ev.elapsed_s = ra_since(t_total);
+    ev.elapsed_s = t_total.seconds();
     ev.note = note;
     ev.stage_end = done == steps;
     core::report(progress, ev);
   };
 
   // 1. Cos_Sim on the raw rows.
-  auto t0 = RaClock::now();
+  core::Stopwatch t0;
   r.cosine = class_cosine_similarity(x, truth);
-  r.seconds.emplace_back("cosine", ra_since(t0));
+  r.seconds.emplace_back("cosine", t0.seconds());
   step(1, "cosine");
 
   // 2. Normalisation and PCA.
-  t0 = RaClock::now();
+  t0.restart();
   torch::Tensor xn = x;
   if (opts.normalize == RowNormalization::kL2) {
     const torch::Tensor norm = x.norm(2, 1, /*keepdim=*/true);
@@ -193,11 +189,11 @@ RepresentationAnalysis analyze_representation(const torch::Tensor& x, const torc
     r.clustering_input = prefix.empty() ? "raw" : prefix;
   }
   r.clustering_dims = z.size(1);
-  r.seconds.emplace_back("pca", ra_since(t0));
+  r.seconds.emplace_back("pca", t0.seconds());
   step(2, "pca");
 
   // 3. KMeans.
-  t0 = RaClock::now();
+  t0.restart();
   try {
     cluster::KMeansOptions ko;
     ko.k = k;
@@ -218,13 +214,13 @@ RepresentationAnalysis analyze_representation(const torch::Tensor& x, const torc
     r.kmeans.error = error_message(e);
   }
   r.kmeans.method = "kmeans";
-  r.kmeans.seconds = ra_since(t0);
+  r.kmeans.seconds = t0.seconds();
   r.seconds.emplace_back("kmeans", r.kmeans.seconds);
   step(3, "kmeans");
 
   // 4. GMM: a fit that fails (e.g. a covariance that is not positive
   // definite) is recorded, not thrown.
-  t0 = RaClock::now();
+  t0.restart();
   try {
     cluster::GmmOptions go;
     go.n_components = k;
@@ -247,9 +243,9 @@ RepresentationAnalysis analyze_representation(const torch::Tensor& x, const torc
     r.gmm.error = error_message(e);
   }
   r.gmm.method = "gmm";
-  r.gmm.seconds = ra_since(t0);
+  r.gmm.seconds = t0.seconds();
   r.seconds.emplace_back("gmm", r.gmm.seconds);
-  r.seconds.emplace_back("total", ra_since(t_total));
+  r.seconds.emplace_back("total", t_total.seconds());
   step(4, "gmm");
   return r;
 }

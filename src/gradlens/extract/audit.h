@@ -90,5 +90,8 @@ AuditResult audit_representation(const torch::Tensor& x, const torch::Tensor& la
 
 /// JSON object with every field of AuditResult (NaN written as null).
 void to_json(nlohmann::json& j, const AuditResult& r);
+/// Reads what to_json writes; missing fields keep their defaults, nulls read
+/// as NaN, "label_informed" defaults to "uses_true_labels".
+void from_json(const nlohmann::json& j, AuditResult& r);
 
 }  // namespace gradlens::extract

@@ -6,6 +6,8 @@
 #include <sstream>
 
 #include "gradlens/core/check.h"
+#include "gradlens/core/timer.h"
+#include "gradlens/extract/logit_seed.h"
 #include "gradlens/models/classifier.h"
 #include "gradlens/models/resnet.h"
 
@@ -52,10 +54,6 @@ std::string name_of(const std::string& rep, const std::string& variant) {
 
 bool is_head_layer(const std::string& param_layer) {
   return param_layer.empty() || param_layer == "fc";
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 // ---------------------------------------------------------------------------
@@ -234,8 +232,7 @@ torch::Tensor head_param_grad(const torch::Tensor& features, const torch::Tensor
   GRADLENS_CHECK(labels.dim() == 1 && labels.size(0) == logits.size(0),
                  "head_param_grad: labels [B] expected, got ", labels.sizes());
   const int64_t k = logits.size(1);
-  auto delta = torch::softmax(logits, 1) -
-               torch::one_hot(labels.to(torch::kLong), k).to(logits.scalar_type());
+  const auto delta = logit_seed(SeedKind::kCrossEntropy, labels, k, torch::softmax(logits, 1));
   auto gw = delta.unsqueeze(2) * features.to(logits.scalar_type()).unsqueeze(1);  // [B, K, D]
   return torch::cat({gw.flatten(1), delta}, 1);
 }
@@ -270,7 +267,6 @@ std::vector<std::string> param_layer_names(models::Classifier& model) {
 
 ExtractOutputs extract_batch(models::Classifier& model, const torch::Tensor& x_in,
                              const torch::Tensor& labels, const ExtractOptions& opts) {
-  using Clock = std::chrono::steady_clock;
   ExtractOutputs res;
   res.specs = plan_outputs(opts);
   const auto seeds = plan_backward_seeds(opts);
@@ -323,7 +319,7 @@ ExtractOutputs extract_batch(models::Classifier& model, const torch::Tensor& x_i
   const bool any_backward = !seeds.empty();
 
   // ---- forward (one pass)
-  auto t0 = Clock::now();
+  core::Stopwatch t0;
   torch::Tensor x = x_in;
   if (need_x_grad) x = x_in.detach().requires_grad_(true);
   torch::Tensor maps, feats, logits;
@@ -358,20 +354,16 @@ ExtractOutputs extract_batch(models::Classifier& model, const torch::Tensor& x_i
   const auto probs = torch::softmax(zd, 1);
   res.map_height = maps.size(2);
   res.map_width = maps.size(3);
-  res.seconds.emplace_back("forward", std::chrono::duration<double>(Clock::now() - t0).count());
+  res.seconds.emplace_back("forward", t0.seconds());
 
   // ---- backward passes, one per seed
-  const auto opts_z = zd.options();
   torch::Tensor y = labels.defined() ? labels.to(zd.device(), torch::kLong) : torch::Tensor();
   std::map<std::string, torch::Tensor> gradcam, input_grad, conv_grad;
   for (size_t si = 0; si < seeds.size(); ++si) {
     const auto& seed = seeds[si];
-    auto t1 = Clock::now();
-    torch::Tensor g;
-    if (seed == "logit-pred") g = torch::one_hot(res.preds, k).to(opts_z.dtype());
-    if (seed == "logit-true") g = torch::one_hot(y, k).to(opts_z.dtype());
-    if (seed == "ce-true") g = probs - torch::one_hot(y, k).to(opts_z.dtype());
-    if (seed == "ce-pred") g = probs - torch::one_hot(res.preds, k).to(opts_z.dtype());
+    core::Stopwatch t1;
+    const SeedKind kind = seed.rfind("ce-", 0) == 0 ? SeedKind::kCrossEntropy : SeedKind::kLogit;
+    const auto g = logit_seed(kind, seed == "logit-pred" || seed == "ce-pred" ? res.preds : y, k, probs);
     std::vector<torch::Tensor> inputs;
     std::vector<std::string> roles;
     if (spec_needs(kGradcam, seed)) inputs.push_back(maps), roles.push_back("maps");
@@ -398,12 +390,12 @@ ExtractOutputs extract_batch(models::Classifier& model, const torch::Tensor& x_i
                                             cap.conv->options.bias());
       }
     }
-    res.seconds.emplace_back("backward." + seed, seconds_since(t1));
+    res.seconds.emplace_back("backward." + seed, t1.seconds());
   }
   res.backward_passes = static_cast<int64_t>(seeds.size());
 
   // ---- assemble outputs in spec order
-  auto t2 = Clock::now();
+  core::Stopwatch t2;
   bool timed_param = false;
   for (const auto& s : res.specs) {
     torch::Tensor v;
@@ -428,7 +420,7 @@ ExtractOutputs extract_batch(models::Classifier& model, const torch::Tensor& x_i
     TORCH_INTERNAL_ASSERT(v.defined(), "no value computed for ", s.name);
     res.values.push_back(v.to(torch::kFloat).contiguous());
   }
-  if (timed_param) res.seconds.emplace_back("param-grad", seconds_since(t2));
+  if (timed_param) res.seconds.emplace_back("param-grad", t2.seconds());
   return res;
 }
 

@@ -9,8 +9,11 @@
 #include <torch/version.h>
 
 #include "gradlens/core/check.h"
+#include "gradlens/core/timer.h"
+#include "gradlens/extract/logit_seed.h"
 #include "gradlens/core/fs.h"
 #include "gradlens/core/npy.h"
+#include "gradlens/core/strings.h"
 #include "gradlens/data/dataset.h"
 #include "gradlens/models/classifier.h"
 #include "gradlens/models/resnet.h"
@@ -20,12 +23,6 @@ namespace gradlens::extract {
 namespace fs = std::filesystem;
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
 
 // Accumulates named stage times in first-seen order.
 struct Timings {
@@ -37,18 +34,6 @@ struct Timings {
         return;
       }
     items.emplace_back(k, s);
-  }
-};
-
-// Removes the temporary run directory unless released.
-struct TempDirGuard {
-  fs::path dir;
-  bool keep = false;
-  ~TempDirGuard() {
-    if (!keep && !dir.empty()) {
-      std::error_code ec;
-      fs::remove_all(dir, ec);
-    }
   }
 };
 
@@ -77,9 +62,50 @@ torch::Tensor run_gather_shards(const fs::path& dir, const std::vector<OutputSpe
 
 }  // namespace
 
+torch::Tensor ExtractRun::load(const std::string& name) const {
+  const auto it = values.find(name);
+  if (it != values.end()) return it->second;
+  const RunEntry* e = manifest.find(name);
+  GRADLENS_CHECK(e != nullptr, "the run ", dir.string(), " has no output '", name, "'");
+  GRADLENS_CHECK(!dir.empty(), "the output '", name, "' of an in-memory run was not kept");
+  return core::read_npy_matrix(dir / e->file);
+}
+
+void ExtractRun::check_outputs(const std::vector<std::string>& names) const {
+  const int64_t n = size();
+  const fs::path labels_path = dir / manifest.labels_file;
+  for (const auto& name : names) {
+    if (values.count(name) != 0) continue;
+    const RunEntry* e = manifest.find(name);
+    GRADLENS_CHECK(e != nullptr, "the run ", dir.string(), " has no output '", name, "'");
+    GRADLENS_CHECK(core::is_safe_file_stem(name), dir.string(), "/manifest.json: representation name '", name,
+                   "' is not a plain file name (letters, digits, '.', '-', '_'); the manifest is damaged");
+    const fs::path p = dir / e->file;
+    GRADLENS_CHECK(fs::exists(p), "representation '", name, "': ", p.string(),
+                   " listed in manifest.json is missing; re-run 'gradlens extract'");
+    core::NpyHeader h;
+    try {
+      h = core::read_npy_header(p);
+    } catch (const std::exception& ex) {
+      GRADLENS_CHECK(false, error_message(ex), " (representation '", name,
+                     "'); the file is damaged: re-run 'gradlens extract'");
+    }
+    GRADLENS_CHECK(h.dtype == torch::kFloat || h.dtype == torch::kDouble, p.string(), ": holds ", h.descr,
+                   " data, not float; representation '", name,
+                   "' must be a float32 [N, D] matrix (re-run 'gradlens extract')");
+    GRADLENS_CHECK(h.shape.size() == 2, p.string(), ": is ", h.shape.size(), "-D; representation '", name,
+                   "' must be a 2-D [N, D] matrix");
+    GRADLENS_CHECK(h.shape[1] >= 1, p.string(), ": representation '", name,
+                   "' has zero features per row (shape [", h.shape[0], ", 0]); nothing to analyse; "
+                   "leave it out with --representations");
+    GRADLENS_CHECK(h.shape[0] == n, p.string(), ": ", h.shape[0], " rows but ", labels_path.string(), " has ", n,
+                   " labels; the run directory is inconsistent: re-run 'gradlens extract'");
+  }
+}
+
 ExtractRunResult run_extract(models::Classifier& model, const data::Dataset& ds,
                              const ExtractConfig& cfg, const core::ProgressFn& progress) {
-  const auto t_total = Clock::now();
+  const core::Stopwatch t_total;
   const auto specs = plan_outputs(cfg.options);  // validate options first
   const auto* resnet = dynamic_cast<const models::ResNet*>(&model);
   const int64_t winograd_before = resnet != nullptr ? resnet->winograd_convolutions() : 0;
@@ -109,14 +135,7 @@ ExtractRunResult run_extract(models::Classifier& model, const data::Dataset& ds,
                    " exists and is not a gradlens run directory (no manifest.json); refusing to "
                    "replace it");
   }
-  core::ensure_writable_dir(parent, "--out");
-  TempDirGuard tmp{parent / ("." + out.filename().string() + ".partial-" + std::to_string(::getpid()))};
-  {
-    std::error_code ec;
-    fs::remove_all(tmp.dir, ec);
-    fs::create_directories(tmp.dir, ec);
-    GRADLENS_CHECK(!ec, "--out: cannot create ", tmp.dir.string(), ": ", ec.message());
-  }
+  core::StagedDirectory tmp(out, "--out");
 
   ExtractRunResult res;
   res.out = out;
@@ -126,9 +145,12 @@ ExtractRunResult run_extract(models::Classifier& model, const data::Dataset& ds,
 
   const torch::Device device = model.device();
   std::vector<core::NpyWriter> writers;
-  core::NpyWriter labels_w(tmp.dir / "labels.npy", torch::kLong, {});
-  core::NpyWriter preds_w(tmp.dir / "preds.npy", torch::kLong, {});
+  core::NpyWriter labels_w(tmp.path() / "labels.npy", torch::kLong, {});
+  core::NpyWriter preds_w(tmp.path() / "preds.npy", torch::kLong, {});
   std::vector<torch::Tensor> probs_parts;  // [N, K] in all: kept for the audit's identity check
+  const bool keep = cfg.keep_in_memory && cfg.ranks.world_size <= 1;
+  std::vector<std::vector<torch::Tensor>> kept;  // per output, its batches (keep)
+  std::vector<torch::Tensor> kept_labels, kept_preds;
   int64_t correct = 0, map_h = 0, map_w = 0;
   std::string layer;
   const bool need_probs = cfg.audit;
@@ -146,10 +168,10 @@ ExtractRunResult run_extract(models::Classifier& model, const data::Dataset& ds,
     const auto y = ds.labels.slice(0, start, end);
     auto o = extract_batch(model, x, y.to(device), cfg.options);
     for (const auto& [k, s] : o.seconds) timings.add(k, s);
-    const auto t_write = Clock::now();
+    const core::Stopwatch t_write;
     if (writers.empty()) {
       for (size_t j = 0; j < o.specs.size(); ++j)
-        writers.emplace_back(tmp.dir / (o.specs[j].name + ".npy"), torch::kFloat,
+        writers.emplace_back(tmp.path() / (o.specs[j].name + ".npy"), torch::kFloat,
                              std::vector<int64_t>{o.values[j].size(1)});
       map_h = o.map_height;
       map_w = o.map_width;
@@ -157,18 +179,24 @@ ExtractRunResult run_extract(models::Classifier& model, const data::Dataset& ds,
     }
     for (size_t j = 0; j < o.specs.size(); ++j) writers[j].append(o.values[j]);
     const auto preds = o.preds.to(torch::kCPU);
+    if (keep) {
+      kept.resize(o.specs.size());
+      for (size_t j = 0; j < o.specs.size(); ++j) kept[j].push_back(o.values[j].to(torch::kCPU, torch::kFloat));
+      kept_labels.push_back(y.to(torch::kCPU, torch::kLong));
+      kept_preds.push_back(preds.to(torch::kLong));
+    }
     labels_w.append(y);
     preds_w.append(preds);
     correct += (preds == y.to(torch::kLong)).sum().item<int64_t>();
     if (need_probs) probs_parts.push_back(torch::softmax(o.logits, 1).to(torch::kCPU, torch::kDouble));
-    timings.add("write", since(t_write));
+    timings.add("write", t_write.seconds());
     ++res.batches;
     res.backward_passes_per_batch = o.backward_passes;
     core::ProgressEvent ev;
     ev.stage = "extract";
     ev.done = end;
     ev.total = n;
-    ev.elapsed_s = since(t_total);
+    ev.elapsed_s = t_total.seconds();
     core::report(progress, ev);
   }
   for (auto& w : writers) {
@@ -179,31 +207,40 @@ ExtractRunResult run_extract(models::Classifier& model, const data::Dataset& ds,
   preds_w.close();
   if (multi) {
     // Rank 0 gathers every file in rank order; the other ranks are done.
-    const auto all_probs = run_gather_shards(tmp.dir, specs, !writers.empty(), probs_parts, ranks);
+    const auto all_probs = run_gather_shards(tmp.path(), specs, !writers.empty(), probs_parts, ranks);
     if (!root) {
       res.out.clear();
       res.n = row_end - ranks.row_begin;
-      timings.add("total", since(t_total));
+      timings.add("total", t_total.seconds());
       res.seconds = timings.items;
       return res;
     }
     probs_parts.assign(1, all_probs);
-    const auto labels_all = core::read_npy(tmp.dir / "labels.npy");
-    correct = (core::read_npy(tmp.dir / "preds.npy") == labels_all).sum().item<int64_t>();
+    const auto labels_all = core::read_npy(tmp.path() / "labels.npy");
+    correct = (core::read_npy(tmp.path() / "preds.npy") == labels_all).sum().item<int64_t>();
     res.batches = (n + cfg.batch_size - 1) / cfg.batch_size;
     res.shapes.clear();
     for (size_t j = 0; j < specs.size(); ++j) res.shapes.push_back({n, 0});
   }
   for (size_t j = 0; j < specs.size(); ++j)
-    res.shapes[j][1] = core::read_npy_header(tmp.dir / (specs[j].name + ".npy")).shape.at(1);
+    res.shapes[j][1] = core::read_npy_header(tmp.path() / (specs[j].name + ".npy")).shape.at(1);
+  if (keep) {
+    for (size_t j = 0; j < specs.size(); ++j) res.run.values[specs[j].name] = torch::cat(kept[j], 0);
+    res.run.labels = torch::cat(kept_labels, 0);
+    res.run.preds = torch::cat(kept_preds, 0);
+    kept.clear();
+  } else {
+    res.run.labels = core::read_npy(tmp.path() / "labels.npy");
+    res.run.preds = core::read_npy(tmp.path() / "preds.npy");
+  }
   res.accuracy = static_cast<double>(correct) / static_cast<double>(n);
 
   // Audit, one representation at a time.
-  nlohmann::json audit_json = nlohmann::json::object();
+  RunManifest& m = res.run.manifest;
   if (cfg.audit) {
-    const auto t_audit = Clock::now();
+    const core::Stopwatch t_audit;
     const auto labels = ds.labels.to(torch::kCPU, torch::kLong);
-    const auto preds = core::read_npy(tmp.dir / "preds.npy");
+    const auto& preds = res.run.preds;
     const auto probs = torch::cat(probs_parts, 0);
     probs_parts.clear();
     const int64_t k = probs.size(1);
@@ -215,106 +252,79 @@ ExtractRunResult run_extract(models::Classifier& model, const data::Dataset& ds,
     }
     for (size_t j = 0; j < specs.size(); ++j) {
       const auto& s = specs[j];
-      const auto x = core::read_npy_matrix(tmp.dir / (s.name + ".npy"));
+      const auto x = keep ? res.run.values.at(s.name) : core::read_npy_matrix(tmp.path() / (s.name + ".npy"));
       AuditInput in{s.name, s.uses_true_labels, {}};
       if (s.representation == "gradcam-weights" && w.defined() && x.size(1) == w.size(1)) {
-        torch::Tensor g;
-        if (s.variant == "pred") g = torch::one_hot(preds, k).to(torch::kDouble);
-        if (s.variant == "true") g = torch::one_hot(labels, k).to(torch::kDouble);
-        if (s.variant == "loss") g = probs - torch::one_hot(labels, k).to(torch::kDouble);
-        in.head_identity = gradcam_head_identity(w, g, map_h * map_w);
+        GradientTarget target = GradientTarget::kPred;
+        if (parse_gradient_target(s.variant, target)) {
+          const auto g = logit_seed(seed_kind(target), target == GradientTarget::kPred ? preds : labels, k, probs);
+          in.head_identity = gradcam_head_identity(w, g, map_h * map_w);
+        }
       }
       auto a = audit_representation(x, labels, std::max<int64_t>(k, ds.num_classes()), in,
                                     cfg.audit_options);
       for (const auto& wmsg : a.warnings) res.warnings.push_back(wmsg);
-      audit_json[s.name] = a;
+      m.audits[s.name] = a;
       res.audits.push_back(std::move(a));
       core::ProgressEvent ev;
       ev.stage = "audit";
       ev.done = static_cast<int64_t>(j + 1);
       ev.total = static_cast<int64_t>(specs.size());
-      ev.elapsed_s = since(t_total);
+      ev.elapsed_s = t_total.seconds();
       ev.note = s.name;
       core::report(progress, ev);
     }
-    timings.add("audit", since(t_audit));
+    timings.add("audit", t_audit.seconds());
   }
 
   // Manifest.
-  nlohmann::json m;
-  m["format"] = "gradlens-extract";
-  m["format_version"] = 1;
-  m["model"] = model.describe();
+  m.model = model.describe();
   // Whether some convolutions ran by Winograd F(4x4, 3x3) (equal to
   // LibTorch's up to float rounding; --conv-algorithm).
-  m["convolutions"] =
+  m.convolutions =
       resnet != nullptr && resnet->winograd_convolutions() > winograd_before ? "winograd" : "libtorch";
-  m["model_spec"] = cfg.model_spec;
-  m["checkpoint_crc32"] = nullptr;
+  m.model_spec = cfg.model_spec;
   if (!cfg.model_spec.empty() && fs::is_regular_file(cfg.model_spec))
-    m["checkpoint_crc32"] = core::file_crc32(cfg.model_spec);
-  m["device"] = device.str();
-  m["dataset"] = cfg.dataset_name.empty() ? ds.name : cfg.dataset_name;
-  m["n"] = n;
-  m["num_classes"] = ds.num_classes();
-  m["input"] = {{"mean", ds.mean},
-                {"std", ds.std},
-                {"input_range", data::input_range_name(ds)},
-                {"image_size", {ds.images.size(2), ds.images.size(3)}},
-                {"normalization", ds.normalization},
-                {"text", data::describe_input(ds)}};
-  m["class_names"] = ds.class_names;
+    m.checkpoint_crc32 = core::file_crc32(cfg.model_spec);
+  m.device = device.str();
+  m.dataset = cfg.dataset_name.empty() ? ds.name : cfg.dataset_name;
+  m.n = n;
+  m.num_classes = ds.num_classes();
+  m.input = {ds.mean,
+             ds.std,
+             data::input_range_name(ds),
+             {ds.images.size(2), ds.images.size(3)},
+             ds.normalization,
+             data::describe_input(ds)};
+  m.class_names = ds.class_names;
   if (cfg.indices.defined()) {
     const auto idx = cfg.indices.to(torch::kCPU).contiguous();
-    m["indices"] = std::vector<int64_t>(idx.data_ptr<int64_t>(), idx.data_ptr<int64_t>() + n);
-  } else {
-    m["indices"] = nullptr;
+    m.indices = std::vector<int64_t>(idx.data_ptr<int64_t>(), idx.data_ptr<int64_t>() + n);
   }
-  m["layer"] = layer;
-  m["map_size"] = {map_h, map_w};
-  m["gradcam_targets"] = cfg.options.gradcam_targets;
-  m["grad_labels"] = cfg.options.grad_labels;
-  m["param_layer"] = cfg.options.param_layer.empty() ? "fc" : cfg.options.param_layer;
-  m["pool"] = cfg.options.pool;
-  m["batch_size"] = cfg.batch_size;
-  m["passes_per_batch"] = {{"forward", 1}, {"backward", res.backward_passes_per_batch}};
-  m["seed"] = cfg.seed;
-  m["libtorch_version"] = TORCH_VERSION;
-  m["accuracy"] = res.accuracy;
-  m["labels"] = "labels.npy";
-  m["preds"] = "preds.npy";
-  nlohmann::json reps = nlohmann::json::array();
+  m.layer = layer;
+  m.map_size = {map_h, map_w};
+  m.gradcam_targets = cfg.options.gradcam_targets;
+  m.grad_labels = cfg.options.grad_labels;
+  m.param_layer = cfg.options.param_layer.empty() ? "fc" : cfg.options.param_layer;
+  m.pool = cfg.options.pool;
+  m.batch_size = cfg.batch_size;
+  m.backward_passes_per_batch = res.backward_passes_per_batch;
+  m.seed = cfg.seed;
+  m.libtorch_version = TORCH_VERSION;
+  m.accuracy = res.accuracy;
   for (size_t j = 0; j < specs.size(); ++j) {
     const auto& s = specs[j];
-    reps.push_back({{"name", s.name},
-                    {"file", s.name + ".npy"},
-                    {"representation", s.representation},
-                    {"variant", s.variant},
-                    {"uses_true_labels", s.uses_true_labels},
-                    {"gradient_seed", s.seed},
-                    {"shape", res.shapes[j]},
-                    {"dtype", "float32"}});
+    m.representations.push_back(
+        {s.name, s.name + ".npy", s.representation, s.variant, s.uses_true_labels, s.seed, res.shapes[j], "float32"});
   }
-  m["representations"] = reps;
-  m["audit"] = audit_json;
-  m["warnings"] = res.warnings;
-  timings.add("total", since(t_total));
+  m.warnings = res.warnings;
+  timings.add("total", t_total.seconds());
   res.seconds = timings.items;
-  nlohmann::json secs = nlohmann::json::object();
-  for (const auto& [k, s] : res.seconds) secs[k] = s;
-  m["seconds"] = secs;
-  core::write_text_atomically(tmp.dir / "manifest.json", m.dump(2) + "\n");
+  m.seconds = res.seconds;
+  core::write_text_atomically(tmp.path() / "manifest.json", nlohmann::json(m).dump(2) + "\n");
 
-  // Publish.
-  std::error_code ec;
-  if (fs::exists(out)) {
-    fs::remove_all(out, ec);
-    GRADLENS_CHECK(!ec, "--out: cannot replace ", out.string(), ": ", ec.message());
-  }
-  fs::rename(tmp.dir, out, ec);
-  GRADLENS_CHECK(!ec, "--out: cannot move ", tmp.dir.string(), " to ", out.string(), ": ",
-                 ec.message());
-  tmp.keep = true;
+  tmp.commit();
+  res.run.dir = out;
   return res;
 }
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "gradlens/core/progress.h"
 #include "gradlens/extract/audit.h"
 #include "gradlens/extract/representations.h"
+#include "gradlens/extract/run_manifest.h"
 
 namespace gradlens::models {
 class Classifier;
@@ -40,6 +42,30 @@ struct ExtractRanks {
   std::function<torch::Tensor(const torch::Tensor&)> gather_rows;
 };
 
+/// An extraction run: its manifest, labels and predictions, and its float
+/// outputs, held in memory or stored in a run directory (io::read_run) and
+/// read one at a time by load(), so that a consumer that takes one output at a
+/// time holds one N x D matrix.
+struct ExtractRun {
+  std::filesystem::path dir;  ///< the run directory; empty for a run held only in memory
+  RunManifest manifest;
+  torch::Tensor labels, preds;  ///< int64 [N]
+  /// Float outputs held in memory, by manifest name.
+  std::map<std::string, torch::Tensor> values;
+
+  int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
+  /// The output `name` as float [N, D]: from `values`, else read from
+  /// dir/<entry file>. Throws c10::Error naming the output (and the file)
+  /// when the manifest does not list it or the file cannot be read.
+  torch::Tensor load(const std::string& name) const;
+  /// Checks, before a long computation, that each named stored output is a
+  /// readable float [N, D] matrix with D >= 1 and N = size(); outputs held in
+  /// memory are not checked. Throws c10::Error naming the output and its
+  /// file: not listed, missing, damaged, not float, not 2-D, zero width, or a
+  /// row count different from the labels'.
+  void check_outputs(const std::vector<std::string>& names) const;
+};
+
 struct ExtractConfig {
   /// The run directory to create. It must not exist unless `overwrite`, and
   /// then only a previous run directory (holding manifest.json) is replaced.
@@ -62,6 +88,10 @@ struct ExtractConfig {
   torch::Tensor indices;
   /// Free-form dataset description; "" = Dataset::name.
   std::string dataset_name;
+  /// Also return every output in memory (ExtractRunResult::run.values), so
+  /// that a caller that goes on with them reads nothing back. Single-process
+  /// runs only (ignored when ranks.world_size > 1).
+  bool keep_in_memory = false;
   /// Multi-process extraction: each rank extracts its rows, rank 0 gathers
   /// them (one representation at a time) into the run directory, audits and
   /// writes the manifest; the other ranks write nothing and return n = their
@@ -82,6 +112,9 @@ struct ExtractRunResult {
   /// Seconds per stage summed over batches ("forward", "backward.<seed>",
   /// "param-grad", "write", "audit", "total").
   std::vector<std::pair<std::string, double>> seconds;
+  /// The run as written (rank 0): dir = out, the manifest, labels and preds;
+  /// `values` filled when ExtractConfig::keep_in_memory.
+  ExtractRun run;
 };
 
 /// Extracts every output of cfg.options for every image of `ds` (in order),

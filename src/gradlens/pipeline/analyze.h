@@ -1,7 +1,7 @@
-// `gradlens analyze RUN_DIR`: the seed's analysis (Cos_Sim, PCA, KMeans and
-// GMM scored by ARI/NMI/AMI/silhouette/accuracy) of every representation of
-// an extraction run directory, with the validity audit, written back into the
-// run directory (see docs/formats.md, "analyze").
+// `gradlens analyze RUN_DIR`: io::read_run, analysis::analyze_run (Cos_Sim,
+// PCA, KMeans and GMM scored by ARI/NMI/AMI/silhouette/accuracy, with the
+// validity audit) and io::write_analysis into the run directory (see
+// docs/formats.md, "analyze").
 #pragma once
 
 #include <cstdint>
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "gradlens/analysis/representation_analysis.h"
+#include "gradlens/analysis/run_analysis.h"
 #include "gradlens/core/progress.h"
 #include "gradlens/extract/audit.h"
 
@@ -23,41 +23,16 @@ struct AnalyzeConfig {
   /// representations).
   std::vector<std::string> representations;
   analysis::AnalyzeOptions options;
-  /// Report the validity audit: reuse manifest.json's when it has one for the
-  /// representation, else compute it (extract::audit_representation; the
-  /// Grad-CAM head identity only when the manifest names a gradlens
-  /// checkpoint whose CRC-32 still matches, the layer is the model's last and
-  /// the seed's inputs are in the run directory; otherwise that check is
-  /// skipped).
+  /// Report the validity audit (see analysis::RunAnalysisOptions::audit).
   bool audit = true;
   extract::AuditOptions audit_options;
 };
 
-/// One analysed representation.
-struct AnalyzedRepresentation {
-  std::string name;  ///< e.g. "gradcam-weights.true"
-  std::string file;  ///< its .npy file name inside the run directory
-  analysis::RepresentationAnalysis analysis;
-  /// "manifest" (reused), "computed", or "none" (audit off).
-  std::string audit_source = "none";
-  extract::AuditResult audit;  ///< meaningful unless audit_source == "none"
-  bool degenerate = false;      ///< audit.degenerate (false when not audited)
-  bool label_informed = false;  ///< computed with the true labels (from the manifest or the audit)
-  std::vector<std::string> warnings;
-};
+using AnalyzedRepresentation = analysis::AnalyzedRepresentation;
 
-struct AnalyzeResult {
-  std::filesystem::path run_dir;
-  int64_t n = 0;            ///< samples
-  int64_t num_classes = 0;  ///< from the manifest (else max label + 1)
-  int64_t k = 0;            ///< clusters used
-  std::vector<std::string> class_names;
-  std::vector<AnalyzedRepresentation> representations;
-  /// Degenerate / label-informed representations, failed fits, in order; one
-  /// line each, naming the representation.
-  std::vector<std::string> warnings;
+/// analysis::analyze_run()'s result and where `gradlens analyze` wrote it.
+struct AnalyzeResult : analysis::RunAnalysis {
   std::filesystem::path json_path, csv_path, markdown_path;
-  double seconds = 0.0;
 };
 
 /// The float representations listed in `run_dir`/manifest.json, in manifest
@@ -65,7 +40,7 @@ struct AnalyzeResult {
 /// directory (no or unreadable manifest.json).
 std::vector<std::string> list_representations(const std::filesystem::path& run_dir);
 
-/// Analyses each representation of cfg.run_dir and writes, into it,
+/// Reads cfg.run_dir, analyses each representation and writes, into it,
 /// clusters/<name>.kmeans.npy and clusters/<name>.gmm.npy (int64 [N]),
 /// pca2/<name>.npy (float32 [N, 2]), analysis.csv, analysis.md and, last,
 /// analysis.json (so its presence means the analysis is complete). Every

@@ -14,6 +14,9 @@
 #include "gradlens/core/fs.h"
 #include "gradlens/core/npy.h"
 #include "gradlens/core/runtime.h"
+#include "gradlens/core/strings.h"
+#include "gradlens/core/timer.h"
+#include "gradlens/io/run_dir.h"
 #include "gradlens/data/dataset.h"
 #include "gradlens/data/subset.h"
 #include "gradlens/extract/run.h"
@@ -29,21 +32,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double eval_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
 const std::vector<std::string>& eval_architectures() {
   static const std::vector<std::string> a = {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152"};
   return a;
-}
-
-std::string eval_slug(const std::string& s) {
-  std::string out;
-  for (char c : s) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') ? c : '-';
-  return out.empty() ? "model" : out;
 }
 
 std::string eval_crc_hex(const std::string& s) {
@@ -63,7 +54,7 @@ struct EvalModelRef {
 
 EvalModelRef eval_resolve_model(const std::string& spec, const EvaluateConfig& cfg,
                                 const core::ProgressFn& progress, double& train_seconds) {
-  const auto t0 = Clock::now();
+  const core::Stopwatch t0;
   EvalModelRef m;
   if (spec == "default") {
     m = {"ResNet18 (default)", "resnet18-default", default_model_path()};
@@ -78,7 +69,7 @@ EvalModelRef eval_resolve_model(const std::string& spec, const EvaluateConfig& c
              eval_architectures().end()) {
     std::string data_name = cfg.data.data;
     if (data_name != "fashion-mnist" && data_name != "mnist")
-      data_name = eval_slug(fs::path(data_name).filename().string()) + "-" + eval_crc_hex(cfg.data.data);
+      data_name = core::safe_file_stem(fs::path(data_name).filename().string()) + "-" + eval_crc_hex(cfg.data.data);
     std::string key = fmt::format("{}-{}-w16-e{}", data_name, spec, cfg.arch_epochs);
     if (cfg.arch_train_per_class > 0) key += fmt::format("-n{}", cfg.arch_train_per_class);
     const fs::path dir = core::cache_dir() / "models" / key;
@@ -102,38 +93,42 @@ EvalModelRef eval_resolve_model(const std::string& spec, const EvaluateConfig& c
                    "' is neither an existing checkpoint/TorchScript file, 'default', nor one of "
                    "resnet18, resnet34, resnet50, resnet101, resnet152");
     const fs::path p(spec);
-    m = {p.stem().string(), eval_slug(p.stem().string()), spec};
+    m = {p.stem().string(), core::safe_file_stem(p.stem().string()), spec};
   }
-  train_seconds = eval_since(t0);
+  train_seconds = t0.seconds();
   return m;
 }
 
-torch::Tensor eval_read(const fs::path& run, const std::string& name) {
-  return core::read_npy((run / (name + ".npy")).string());
-}
-
-// Grad-CAM display maps of every image, batch by batch.
-torch::Tensor eval_gradcam_maps(models::Classifier& model, const data::Dataset& ds, const EvaluateConfig& cfg,
-                                int64_t& constant, const core::ProgressFn& progress, const std::string& stage) {
-  saliency::AttributionOptions ao;
-  ao.method = saliency::AttributionMethod::kGradCam;
-  ao.layer = cfg.layer;
-  ao.target = cfg.target;
-  ao.seed = cfg.seed;
-  const int64_t n = ds.size();
-  std::vector<torch::Tensor> maps;
-  constant = 0;
-  const auto t0 = Clock::now();
-  for (int64_t s = 0; s < n; s += cfg.batch_size) {
-    const int64_t e = std::min(n, s + cfg.batch_size);
-    auto x = data::to_float(ds, ds.images.slice(0, s, e)).to(model.device());
-    auto y = ds.labels.slice(0, s, e).to(model.device());
-    auto a = saliency::compute_attribution(model, x, y, ao, s);
-    maps.push_back(a.maps.cpu());
-    constant += a.num_constant;
-    core::report(progress, {stage, e, n, eval_since(t0), {}, e == n, ""});
+// Grad-CAM display maps of every image from the run's Grad-CAM weights for
+// `target` and its unpooled activations at the same layer (no network pass),
+// in blocks of `batch` rows to bound the temporaries.
+saliency::NormalizedMaps eval_gradcam_maps(const extract::ExtractRun& run, const std::string& target,
+                                           int64_t height, int64_t width, int64_t batch) {
+  const auto& m = run.manifest;
+  const extract::RunEntry *we = nullptr, *ae = nullptr;
+  for (const auto& e : m.representations) {
+    if (e.representation == "gradcam-weights" && e.variant == target) we = &e;
+    if (e.representation == "activations" && e.name == "activations") ae = &e;
   }
-  return torch::cat(maps);
+  GRADLENS_CHECK(we != nullptr && ae != nullptr && m.map_size.size() == 2,
+                 "the extraction run has no Grad-CAM weights for target '", target,
+                 "' and unpooled activations; re-run without the cache (--no-cache)");
+  const auto w = run.load(we->name);
+  const auto a = run.load(ae->name).view({run.size(), w.size(1), m.map_size[0], m.map_size[1]});
+  std::vector<torch::Tensor> maps, constant;
+  int64_t num_constant = 0;
+  for (int64_t s = 0; s < run.size(); s += batch) {
+    const int64_t e = std::min(run.size(), s + batch);
+    auto part = saliency::cam_maps_from(w.slice(0, s, e), a.slice(0, s, e), height, width);
+    maps.push_back(part.maps);
+    constant.push_back(part.constant);
+    num_constant += part.num_constant;
+  }
+  saliency::NormalizedMaps out;
+  out.maps = torch::cat(maps);
+  out.constant = torch::cat(constant);
+  out.num_constant = num_constant;
+  return out;
 }
 
 SaliencyScores eval_saliency_scores(const torch::Tensor& maps, const torch::Tensor& labels, int64_t k,
@@ -148,8 +143,10 @@ SaliencyScores eval_saliency_scores(const torch::Tensor& maps, const torch::Tens
   return s;
 }
 
-MisclassificationSummary eval_errors(const fs::path& run, const torch::Tensor& labels, const torch::Tensor& preds,
-                                     int64_t k, const EvaluateConfig& cfg, const AnalyzeResult& ar) {
+MisclassificationSummary eval_errors(const extract::ExtractRun& run, const torch::Tensor& probs, int64_t k,
+                                     const EvaluateConfig& cfg, const analysis::RunAnalysis& ar) {
+  const auto& labels = run.labels;
+  const auto& preds = run.preds;
   MisclassificationSummary m;
   m.confusion = analysis::confusion_matrix(labels, preds, k);
   m.per_class_accuracy = analysis::per_class_accuracy(m.confusion);
@@ -157,9 +154,8 @@ MisclassificationSummary eval_errors(const fs::path& run, const torch::Tensor& l
   m.errors = wrong.sum().item<int64_t>();
   m.accuracy = 1.0 - static_cast<double>(m.errors) / static_cast<double>(labels.size(0));
 
-  const auto probs = eval_read(run, "probs");
-  const auto embedding = eval_read(run, cfg.label_error_embedding);
-  const auto features = eval_read(run, "features");
+  const auto embedding = run.load(cfg.label_error_embedding);
+  const auto features = run.load("features");
   const int64_t kn = std::min<int64_t>(cfg.neighbors, labels.size(0) - 1);
   const auto given = analysis::label_error_scores(probs, labels, embedding, kn);
   for (const auto& name : given.names()) m.scores.emplace_back(name, given.get(name));
@@ -202,24 +198,6 @@ MisclassificationSummary eval_errors(const fs::path& run, const torch::Tensor& l
   return m;
 }
 
-// Removes a partial report directory unless released.
-class EvalPartialDir {
- public:
-  explicit EvalPartialDir(fs::path p) : path_(std::move(p)) {}
-  ~EvalPartialDir() {
-    if (!released_) {
-      std::error_code ec;
-      fs::remove_all(path_, ec);
-    }
-  }
-  void release() { released_ = true; }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-  bool released_ = false;
-};
-
 }  // namespace
 
 const std::vector<std::pair<std::string, std::string>>& evaluate_representation_rows() {
@@ -238,7 +216,7 @@ double SaliencyScores::value(const std::string& metric) const {
 }
 
 EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& progress) {
-  const auto t_all = Clock::now();
+  const core::Stopwatch t_all;
   GRADLENS_CHECK(!cfg.models.empty(), "--models: give at least one model");
   GRADLENS_CHECK(cfg.per_class >= 1, "--per-class must be >= 1, got ", cfg.per_class);
   GRADLENS_CHECK(cfg.batch_size >= 1, "--batch-size must be >= 1, got ", cfg.batch_size);
@@ -272,11 +250,7 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
                  " evaluation image(s); need at least 2");
   const int64_t k = ds.num_classes();
 
-  const fs::path parent = out.parent_path().empty() ? fs::path(".") : out.parent_path();
-  core::ensure_writable_dir(parent, "--out");
-  EvalPartialDir partial(parent / (out.filename().string() + fmt::format(".partial-{}", ::getpid())));
-  fs::remove_all(partial.path());
-  fs::create_directories(partial.path());
+  core::StagedDirectory partial(out, "--out");
 
   EvaluateResult res;
   res.class_names = ds.class_names;
@@ -307,8 +281,8 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
                    " classes but the data has ", k);
     me.description = model->describe();
 
-    // 1. Extraction (cached by model file, data and options).
-    auto t0 = Clock::now();
+    // 1. Extraction (cached by model file, data and options), kept in memory.
+    core::Stopwatch t0;
     extract::ExtractConfig ec;
     ec.options.layer = cfg.layer;
     ec.options.gradcam_targets = {cfg.target};
@@ -319,6 +293,7 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
     ec.seed = cfg.seed;
     ec.indices = indices;
     ec.dataset_name = cfg.data.data + ":test";
+    ec.keep_in_memory = true;
     // v2: extraction in channels-last layout (1-channel data on the CPU);
     // v3: with the convolution algorithm; v4: manifests record it.
     const std::string key = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|v4", core::file_crc32(ref.path), cfg.data.data,
@@ -327,65 +302,67 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
     me.run_dir = core::cache_dir() / "runs" / (me.slug + "-" + eval_crc_hex(key));
     ec.out = me.run_dir;
     me.extraction_cached = cfg.cache && fs::exists(me.run_dir / "manifest.json");
-    if (!me.extraction_cached) {
+    extract::ExtractRun run;
+    if (me.extraction_cached) {
+      run = io::read_run(me.run_dir);
+    } else {
       fs::create_directories(me.run_dir.parent_path());
-      extract::run_extract(*model, ds, ec, [&](const core::ProgressEvent& ev) {
-        auto e = ev;
-        e.stage = "extract " + me.name;
-        core::report(progress, e);
-      });
+      run = extract::run_extract(*model, ds, ec, [&](const core::ProgressEvent& ev) {
+              auto e = ev;
+              e.stage = "extract " + me.name;
+              core::report(progress, e);
+            }).run;
     }
-    me.seconds.emplace_back("extract", eval_since(t0));
+    GRADLENS_CHECK(run.size() == ds.size() && run.preds.defined(), "the cached extraction ", me.run_dir.string(),
+                   " does not match the evaluation set; re-run with --no-cache");
+    me.seconds.emplace_back("extract", t0.restart());
 
-    // 2. Analysis of every representation (+ the audit).
-    t0 = Clock::now();
-    AnalyzeConfig ac;
-    ac.run_dir = me.run_dir;
-    ac.options = cfg.analyze;
-    ac.options.seed = cfg.seed;
-    me.analysis = run_analyze(ac, [&](const core::ProgressEvent& ev) {
+    // 2. Analysis of every representation (+ the audit), in memory.
+    analysis::RunAnalysisOptions ao;
+    ao.options = cfg.analyze;
+    ao.options.seed = cfg.seed;
+    me.analysis = analysis::analyze_run(run, ao, [&](const core::ProgressEvent& ev) {
       auto e = ev;
       e.stage = "analyze " + me.name;
       core::report(progress, e);
     });
-    me.seconds.emplace_back("analyze", eval_since(t0));
+    me.seconds.emplace_back("analyze", t0.restart());
     for (const auto& w : me.analysis.warnings) res.warnings.push_back(me.name + ": " + w);
 
-    me.labels = eval_read(me.run_dir, "labels");
-    me.preds = eval_read(me.run_dir, "preds");
-    me.confidence = std::get<0>(eval_read(me.run_dir, "probs").max(1));
+    me.labels = run.labels;
+    me.preds = run.preds;
+    const auto probs = run.load("probs");
+    me.confidence = std::get<0>(probs.max(1));
 
-    // 3. Grad-CAM maps against each image's class-mean map.
-    t0 = Clock::now();
-    int64_t constant = 0;
-    auto maps = eval_gradcam_maps(*model, ds, cfg, constant, progress, "grad-cam " + me.name);
-    me.saliency = eval_saliency_scores(maps, ds.labels, k, constant, cfg.seed);
-    me.seconds.emplace_back("saliency", eval_since(t0));
+    // 3. Grad-CAM maps from the extracted weights and activations, against
+    // each image's class-mean map.
+    const auto cam = eval_gradcam_maps(run, cfg.target, ds.images.size(2), ds.images.size(3), cfg.batch_size);
+    const int64_t constant = cam.num_constant;
+    me.saliency = eval_saliency_scores(cam.maps, ds.labels, k, constant, cfg.seed);
+    core::report(progress, {"grad-cam " + me.name, ds.size(), ds.size(), t0.seconds(), {}, true, ""});
+    me.seconds.emplace_back("saliency", t0.restart());
     if (constant > 0)
       res.warnings.push_back(fmt::format("{}: {} of {} Grad-CAM maps are constant (no positive evidence at the "
                                          "layer); they are scored at the metrics' chance values",
                                          me.name, constant, ds.size()));
 
     // 4. Misclassifications and label errors.
-    t0 = Clock::now();
-    me.errors = eval_errors(me.run_dir, me.labels, me.preds, k, cfg, me.analysis);
-    me.seconds.emplace_back("errors", eval_since(t0));
+    me.errors = eval_errors(run, probs, k, cfg, me.analysis);
+    me.seconds.emplace_back("errors", t0.restart());
     res.models.push_back(std::move(me));
   }
 
   // 5. Tables, figures and the report, then the atomic rename.
-  const auto t0 = Clock::now();
+  const core::Stopwatch t0;
   core::report(progress, {"report", 0, 1, 0.0, {}, false, ""});
   write_evaluate_report(cfg, res, partial.path());
-  if (fs::exists(out)) fs::remove_all(out);
-  fs::rename(partial.path(), out);
-  partial.release();
+  partial.commit();
   res.out = out;
   res.report_html = out / "report.html";
   res.report_md = out / "report.md";
-  res.report_seconds = eval_since(t0);
+  res.report_seconds = t0.seconds();
   core::report(progress, {"report", 1, 1, res.report_seconds, {}, true, "wrote " + out.string()});
-  res.seconds = eval_since(t_all);
+  res.seconds = t_all.seconds();
   return res;
 }
 

@@ -30,7 +30,7 @@ struct EvaluateConfig {
   DataConfig data;
   /// Images per class of the test split (first N of each class).
   int64_t per_class = 100;
-  /// Report directory. Written as <out>.partial-<pid> and renamed at the end;
+  /// Report directory. Written as .<out>.partial-<pid> and renamed at the end;
   /// a previous report there (a directory holding report.json) is replaced,
   /// any other existing path is refused.
   std::filesystem::path out = "gradlens-report";
@@ -114,9 +114,9 @@ struct ModelEvaluation {
   std::string slug;      ///< file-name-safe name
   std::string checkpoint;
   std::string description;
-  std::filesystem::path run_dir;  ///< the (cached) extraction run
+  std::filesystem::path run_dir;  ///< the cached extraction run (read once when cached; never written to after extraction)
   bool extraction_cached = false;
-  AnalyzeResult analysis;
+  analysis::RunAnalysis analysis;
   SaliencyScores saliency;
   MisclassificationSummary errors;
   torch::Tensor labels, preds, confidence;  ///< [N]

@@ -16,6 +16,8 @@
 #include "gradlens/core/fs.h"
 #include "gradlens/core/npy.h"
 #include "gradlens/core/runtime.h"
+#include "gradlens/core/strings.h"
+#include "gradlens/core/timer.h"
 #include "gradlens/data/dataset.h"
 #include "gradlens/data/subset.h"
 #include "gradlens/models/classifier.h"
@@ -30,43 +32,11 @@ namespace {
 // translation units, which merge the anonymous namespaces of its files).
 
 namespace fs = std::filesystem;
-using SalClock = std::chrono::steady_clock;
-
-double sal_since(SalClock::time_point t0) {
-  return std::chrono::duration<double>(SalClock::now() - t0).count();
-}
-
-bool sal_safe_name(const std::string& s) {
-  if (s.empty() || s == "." || s == "..") return false;
-  for (char c : s)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) return false;
-  return true;
-}
-
-std::string sal_sanitize(const std::string& s) {
-  std::string out;
-  for (char c : s)
-    out += std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' ? c : '_';
-  if (out.empty() || out == "." || out == "..") out = "model";
-  return out;
-}
 
 std::string sal_class(const data::Dataset& ds, int64_t k) {
   if (k >= 0 && k < ds.num_classes()) return ds.class_names[static_cast<size_t>(k)];
   return "class " + std::to_string(k);
 }
-
-// Removes the temporary output directory unless released.
-struct SalTempDir {
-  fs::path dir;
-  bool keep = false;
-  ~SalTempDir() {
-    if (!keep && !dir.empty()) {
-      std::error_code ec;
-      fs::remove_all(dir, ec);
-    }
-  }
-};
 
 nlohmann::json sal_metric_json(const saliency::MetricColumn& m) {
   nlohmann::json j;
@@ -94,7 +64,7 @@ std::string sal_method_title(const std::string& method) {
 
 std::vector<std::string> saliency_model_names(const std::vector<std::string>& specs) {
   std::vector<std::string> names;
-  for (const auto& s : specs) names.push_back(s == "default" ? "default" : sal_sanitize(fs::path(s).stem().string()));
+  for (const auto& s : specs) names.push_back(s == "default" ? "default" : core::safe_file_stem(fs::path(s).stem().string(), '_'));
   // Same stems (e.g. run1/model.ckpt, run2/model.ckpt): prefix the folder.
   const auto stems = names;
   for (size_t i = 0; i < names.size(); ++i) {
@@ -102,7 +72,7 @@ std::vector<std::string> saliency_model_names(const std::vector<std::string>& sp
     for (size_t j = 0; j < stems.size(); ++j) dup = dup || (i != j && stems[i] == stems[j]);
     if (dup && specs[i] != "default") {
       const auto parent = fs::path(specs[i]).parent_path().filename().string();
-      if (!parent.empty()) names[i] = sal_sanitize(parent + "-" + names[i]);
+      if (!parent.empty()) names[i] = core::safe_file_stem(parent + "-" + names[i], '_');
     }
   }
   // Still equal: number them.
@@ -141,12 +111,12 @@ torch::Tensor overlay_sample(const torch::Tensor& labels, const torch::Tensor& p
 
 SaliencyRun run_saliency(const std::vector<NamedClassifier>& models, const data::Dataset& ds,
                          const SaliencyConfig& cfg, const core::ProgressFn& progress) {
-  const auto t_total = SalClock::now();
+  const core::Stopwatch t_total;
   GRADLENS_CHECK(!models.empty(), "--models: no model given");
   std::set<std::string> names;
   for (const auto& m : models) {
     GRADLENS_CHECK(m.model != nullptr, "run_saliency: model '", m.name, "' is null");
-    GRADLENS_CHECK(sal_safe_name(m.name), "model name '", m.name,
+    GRADLENS_CHECK(core::is_safe_file_stem(m.name), "model name '", m.name,
                    "' cannot be a file name; use letters, digits, '.', '_' and '-'");
     GRADLENS_CHECK(names.insert(m.name).second, "model name '", m.name, "' is used twice");
   }
@@ -191,7 +161,7 @@ SaliencyRun run_saliency(const std::vector<NamedClassifier>& models, const data:
   }
 
   for (const auto& nm : models) {
-    const auto t0 = SalClock::now();
+    const core::Stopwatch t0;
     auto& model = *nm.model;
     const auto device = model.device();
     SaliencyModelMaps mm;
@@ -217,14 +187,14 @@ SaliencyRun run_saliency(const std::vector<NamedClassifier>& models, const data:
       mm.layer = a.layer;
       mm.raw_height = a.raw.size(1);
       mm.raw_width = a.raw.size(2);
-      core::report(progress, {stage, e, n, sal_since(t0), {}, e == n, ""});
+      core::report(progress, {stage, e, n, t0.seconds(), {}, e == n, ""});
     }
     mm.maps = torch::cat(maps);
     mm.preds = torch::cat(preds);
     mm.confidence = torch::cat(conf).to(torch::kFloat);
     mm.constant = torch::cat(constant);
     mm.accuracy = mm.preds.eq(ds.labels.to(torch::kCPU)).to(torch::kDouble).mean().item<double>();
-    mm.seconds = sal_since(t0);
+    mm.seconds = t0.seconds();
     if (saliency::is_cam_method(cfg.attribution.method) && mm.raw_height * mm.raw_width == 1)
       run.warnings.push_back(nm.name + ": the maps at " + mm.layer +
                              " are 1x1, so " + run.method +
@@ -238,7 +208,7 @@ SaliencyRun run_saliency(const std::vector<NamedClassifier>& models, const data:
     run.models.push_back(std::move(mm));
   }
 
-  const auto t_cmp = SalClock::now();
+  const core::Stopwatch t_cmp;
   const auto labels = ds.labels.to(torch::kCPU);
   if (cfg.compare == "class-mean") {
     for (const auto& mm : run.models)
@@ -262,9 +232,9 @@ SaliencyRun run_saliency(const std::vector<NamedClassifier>& models, const data:
                              " reference map(s) are constant (" + c.reference +
                              "); those images are scored with chance values and counted as degenerate");
   core::report(progress, {"compare", static_cast<int64_t>(run.comparisons.size()),
-                          static_cast<int64_t>(run.comparisons.size()), sal_since(t_cmp), {}, true, ""});
-  run.seconds.emplace_back("compare", sal_since(t_cmp));
-  run.seconds.emplace_back("total", sal_since(t_total));
+                          static_cast<int64_t>(run.comparisons.size()), t_cmp.seconds(), {}, true, ""});
+  run.seconds.emplace_back("compare", t_cmp.seconds());
+  run.seconds.emplace_back("total", t_total.seconds());
   return run;
 }
 
@@ -324,7 +294,7 @@ report::OverlayGrid saliency_overlay_grid(const SaliencyRun& run, const data::Da
 void write_saliency_outputs(const SaliencyRun& run, const data::Dataset& ds, const SaliencyConfig& cfg,
                             const fs::path& out_in, bool overwrite, const torch::Tensor& indices,
                             const std::string& dataset_name) {
-  const auto t0 = SalClock::now();
+  const core::Stopwatch t0;
   GRADLENS_CHECK(!out_in.empty(), "--out: no output directory given");
   GRADLENS_CHECK(!run.models.empty() && run.n == ds.size(), "write_saliency_outputs: the run has ",
                  run.n, " images but the dataset has ", ds.size());
@@ -338,21 +308,15 @@ void write_saliency_outputs(const SaliencyRun& run, const data::Dataset& ds, con
     GRADLENS_CHECK(fs::is_directory(out) && fs::exists(out / "summary.json"), "--out ", out.string(),
                    " exists and is not a gradlens saliency directory (no summary.json); refusing to replace it");
   }
-  core::ensure_writable_dir(parent, "--out");
-  SalTempDir tmp{parent / ("." + out.filename().string() + ".partial-" + std::to_string(::getpid()))};
-  {
-    std::error_code ec;
-    fs::remove_all(tmp.dir, ec);
-    fs::create_directories(tmp.dir / "maps", ec);
-    GRADLENS_CHECK(!ec, "--out: cannot create ", tmp.dir.string(), ": ", ec.message());
-  }
+  core::StagedDirectory tmp(out, "--out");
+  fs::create_directories(tmp.path() / "maps");
   const int64_t n = run.n;
   const auto labels = ds.labels.to(torch::kCPU, torch::kLong).contiguous();
   const auto idx = indices.defined() ? indices.to(torch::kCPU, torch::kLong).contiguous()
                                      : torch::arange(n, torch::kLong);
 
   // maps/<model>.npy
-  for (const auto& mm : run.models) core::write_npy(tmp.dir / "maps" / (mm.name + ".npy"), mm.maps.to(torch::kFloat));
+  for (const auto& mm : run.models) core::write_npy(tmp.path() / "maps" / (mm.name + ".npy"), mm.maps.to(torch::kFloat));
 
   // per_image.csv: one row per (image, comparison).
   const auto& metric_names = saliency::comparison_metric_names();
@@ -391,14 +355,14 @@ void write_saliency_outputs(const SaliencyRun& run, const data::Dataset& ds, con
       csv.rows.push_back(std::move(row));
     }
   }
-  core::write_text_atomically(tmp.dir / "per_image.csv", report::to_csv(csv));
+  core::write_text_atomically(tmp.path() / "per_image.csv", report::to_csv(csv));
 
   // overlay.png
   const auto rows = overlay_sample(labels, run.models.front().preds, ds.num_classes(), cfg.overlay_per_class);
   nlohmann::json overlay_json = nullptr;
   if (rows.numel() > 0) {
     const auto grid = saliency_overlay_grid(run, ds, rows, cfg, idx);
-    const auto layout = report::write_overlay_grid(tmp.dir / "overlay.png", grid, cfg.overlay);
+    const auto layout = report::write_overlay_grid(tmp.path() / "overlay.png", grid, cfg.overlay);
     std::vector<int64_t> rows_v, rows_ds;
     for (int64_t r = 0; r < rows.size(0); ++r) {
       rows_v.push_back(rows[r].item<int64_t>());
@@ -479,7 +443,7 @@ void write_saliency_outputs(const SaliencyRun& run, const data::Dataset& ds, con
   j["warnings"] = run.warnings;
   nlohmann::json secs = nlohmann::json::object();
   for (const auto& [name, s] : run.seconds) secs[name] = s;
-  secs["write"] = sal_since(t0);
+  secs["write"] = t0.seconds();
   j["seconds"] = secs;
   j["libtorch_version"] = core::torch_version();
 
@@ -536,18 +500,10 @@ void write_saliency_outputs(const SaliencyRun& run, const data::Dataset& ds, con
   }
   md << "Per image: `per_image.csv`; maps: `maps/<model>.npy` (float32 [N, H, W]); everything in "
         "`summary.json`.\n";
-  core::write_text_atomically(tmp.dir / "summary.md", md.str());
-  core::write_text_atomically(tmp.dir / "summary.json", j.dump(2) + "\n");
+  core::write_text_atomically(tmp.path() / "summary.md", md.str());
+  core::write_text_atomically(tmp.path() / "summary.json", j.dump(2) + "\n");
 
-  // Publish.
-  std::error_code ec;
-  if (fs::exists(out)) {
-    fs::remove_all(out, ec);
-    GRADLENS_CHECK(!ec, "--out: cannot replace ", out.string(), ": ", ec.message());
-  }
-  fs::rename(tmp.dir, out, ec);
-  GRADLENS_CHECK(!ec, "--out: cannot move ", tmp.dir.string(), " to ", out.string(), ": ", ec.message());
-  tmp.keep = true;
+  tmp.commit();
 }
 
 SaliencyCommandResult run_saliency_command(const SaliencyCommandConfig& cfg, const core::ProgressFn& progress) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "gradlens/core/check.h"
+#include "gradlens/extract/logit_seed.h"
 #include "gradlens/models/classifier.h"
 
 namespace gradlens::saliency {
@@ -47,9 +48,8 @@ void cam_check_finite(const torch::Tensor& t, int64_t first_index, const std::st
 
 /// The per-sample seed dt_i/dz_i [B, K] for logits z (detached).
 torch::Tensor cam_seed(const torch::Tensor& z, const std::string& target, const torch::Tensor& classes) {
-  const auto onehot = torch::one_hot(classes, z.size(1)).to(z.scalar_type());
-  if (target == "loss") return torch::softmax(z, 1) - onehot;
-  return onehot;
+  if (target == "loss") return extract::logit_seed(extract::SeedKind::kCrossEntropy, classes, z.size(1), torch::softmax(z, 1));
+  return extract::logit_seed(extract::SeedKind::kLogit, classes, z.size(1), z);
 }
 
 /// t_i as float64 [B].
@@ -202,6 +202,11 @@ NormalizedMaps upsample_and_normalize(const torch::Tensor& raw, int64_t height, 
   out.constant = constant;
   out.num_constant = constant.sum().item<int64_t>();
   return out;
+}
+
+NormalizedMaps cam_maps_from(const torch::Tensor& weights, const torch::Tensor& activations, int64_t height,
+                             int64_t width) {
+  return upsample_and_normalize(class_activation_map(weights, activations).to(torch::kFloat), height, width);
 }
 
 Attribution compute_attribution(models::Classifier& model, const torch::Tensor& x_in,

@@ -195,4 +195,13 @@ struct NormalizedMaps {
 /// when raw is not 3-D floating, holds NaN/Inf, or a size is < 1.
 NormalizedMaps upsample_and_normalize(const torch::Tensor& raw, int64_t height, int64_t width);
 
+/// Grad-CAM display maps [B, height, width] from Grad-CAM weights [B, C] and
+/// the layer's activations [B, C, h, w] computed earlier (e.g. by
+/// extraction): upsample_and_normalize(class_activation_map(weights,
+/// activations)), the maps compute_attribution() returns for kGradCam at that
+/// layer and target, without a network pass. Throws c10::Error on mismatched
+/// shapes or NaN/Inf.
+NormalizedMaps cam_maps_from(const torch::Tensor& weights, const torch::Tensor& activations, int64_t height,
+                             int64_t width);
+
 }  // namespace gradlens::saliency

@@ -1,0 +1,160 @@
+#include "gradlens/extract/run_manifest.h"
+
+#include <nlohmann/json.hpp>
+
+#include "gradlens/core/check.h"
+
+namespace gradlens::extract {
+
+namespace {
+
+using json = nlohmann::json;
+
+// The value at `key` when present and of type T, else `fallback` (older
+// manifests lack some fields; a damaged one may hold nulls).
+template <typename T>
+T mf_get(const json& j, const char* key, T fallback) {
+  const auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return fallback;
+  try {
+    return it->get<T>();
+  } catch (const json::exception&) {
+    return fallback;
+  }
+}
+
+}  // namespace
+
+std::vector<const RunEntry*> RunManifest::float_entries() const {
+  std::vector<const RunEntry*> out;
+  for (const auto& e : representations) {
+    if (e.dtype != "float32" && e.dtype != "float64") continue;
+    if (e.name == "labels" || e.name == "preds") continue;
+    out.push_back(&e);
+  }
+  return out;
+}
+
+const RunEntry* RunManifest::find(const std::string& name) const {
+  for (const auto& e : representations)
+    if (e.name == name) return &e;
+  return nullptr;
+}
+
+void to_json(json& j, const RunManifest& m) {
+  json reps = json::array();
+  for (const auto& e : m.representations)
+    reps.push_back({{"name", e.name},
+                    {"file", e.file},
+                    {"representation", e.representation},
+                    {"variant", e.variant},
+                    {"uses_true_labels", e.uses_true_labels},
+                    {"gradient_seed", e.gradient_seed},
+                    {"shape", e.shape},
+                    {"dtype", e.dtype}});
+  json audit = json::object();
+  for (const auto& [name, a] : m.audits) audit[name] = a;
+  json secs = json::object();
+  for (const auto& [stage, s] : m.seconds) secs[stage] = s;
+  j = json::object();
+  j["format"] = RunManifest::kFormat;
+  j["format_version"] = m.format_version;
+  j["model"] = m.model;
+  j["convolutions"] = m.convolutions;
+  j["model_spec"] = m.model_spec;
+  j["checkpoint_crc32"] = m.checkpoint_crc32 ? json(*m.checkpoint_crc32) : json(nullptr);
+  j["device"] = m.device;
+  j["dataset"] = m.dataset;
+  j["n"] = m.n;
+  j["num_classes"] = m.num_classes;
+  j["input"] = {{"mean", m.input.mean},
+                {"std", m.input.std},
+                {"input_range", m.input.input_range},
+                {"image_size", m.input.image_size},
+                {"normalization", m.input.normalization},
+                {"text", m.input.text}};
+  j["class_names"] = m.class_names;
+  j["indices"] = m.indices ? json(*m.indices) : json(nullptr);
+  j["layer"] = m.layer;
+  j["map_size"] = m.map_size;
+  j["gradcam_targets"] = m.gradcam_targets;
+  j["grad_labels"] = m.grad_labels;
+  j["param_layer"] = m.param_layer;
+  j["pool"] = m.pool;
+  j["batch_size"] = m.batch_size;
+  j["passes_per_batch"] = {{"forward", 1}, {"backward", m.backward_passes_per_batch}};
+  j["seed"] = m.seed;
+  j["libtorch_version"] = m.libtorch_version;
+  j["accuracy"] = m.accuracy;
+  j["labels"] = m.labels_file;
+  j["preds"] = m.preds_file;
+  j["representations"] = reps;
+  j["audit"] = audit;
+  j["warnings"] = m.warnings;
+  j["seconds"] = secs;
+}
+
+void from_json(const json& j, RunManifest& m) {
+  GRADLENS_CHECK(j.is_object() && mf_get<std::string>(j, "format", "") == RunManifest::kFormat &&
+                     j.contains("representations") && j["representations"].is_array(),
+                 "not a gradlens-extract manifest (no \"representations\" list)");
+  m = RunManifest();
+  m.format_version = mf_get<int>(j, "format_version", 1);
+  m.model = mf_get<std::string>(j, "model", "");
+  m.convolutions = mf_get<std::string>(j, "convolutions", "");
+  m.model_spec = mf_get<std::string>(j, "model_spec", "");
+  const auto crc = mf_get<std::string>(j, "checkpoint_crc32", "");
+  if (!crc.empty()) m.checkpoint_crc32 = crc;
+  m.device = mf_get<std::string>(j, "device", "");
+  m.dataset = mf_get<std::string>(j, "dataset", "");
+  m.n = mf_get<int64_t>(j, "n", 0);
+  m.num_classes = mf_get<int64_t>(j, "num_classes", 0);
+  if (j.contains("input") && j["input"].is_object()) {
+    const auto& in = j["input"];
+    m.input.mean = mf_get<std::vector<double>>(in, "mean", {});
+    m.input.std = mf_get<std::vector<double>>(in, "std", {});
+    m.input.input_range = mf_get<std::string>(in, "input_range", "");
+    m.input.image_size = mf_get<std::vector<int64_t>>(in, "image_size", {});
+    m.input.normalization = mf_get<std::string>(in, "normalization", "");
+    m.input.text = mf_get<std::string>(in, "text", "");
+  }
+  m.class_names = mf_get<std::vector<std::string>>(j, "class_names", {});
+  if (j.contains("indices") && j["indices"].is_array())
+    m.indices = mf_get<std::vector<int64_t>>(j, "indices", {});
+  m.layer = mf_get<std::string>(j, "layer", "");
+  m.map_size = mf_get<std::vector<int64_t>>(j, "map_size", {});
+  m.gradcam_targets = mf_get<std::vector<std::string>>(j, "gradcam_targets", {});
+  m.grad_labels = mf_get<std::vector<std::string>>(j, "grad_labels", {});
+  m.param_layer = mf_get<std::string>(j, "param_layer", "");
+  m.pool = mf_get<std::string>(j, "pool", "");
+  m.batch_size = mf_get<int64_t>(j, "batch_size", 0);
+  if (j.contains("passes_per_batch") && j["passes_per_batch"].is_object())
+    m.backward_passes_per_batch = mf_get<int64_t>(j["passes_per_batch"], "backward", 0);
+  m.seed = mf_get<uint64_t>(j, "seed", 0);
+  m.libtorch_version = mf_get<std::string>(j, "libtorch_version", "");
+  m.accuracy = mf_get<double>(j, "accuracy", 0.0);
+  m.labels_file = mf_get<std::string>(j, "labels", "labels.npy");
+  m.preds_file = mf_get<std::string>(j, "preds", "preds.npy");
+  for (const auto& e : j["representations"]) {
+    if (!e.is_object() || !e.contains("name") || !e["name"].is_string()) continue;
+    RunEntry r;
+    r.name = e["name"].get<std::string>();
+    r.file = mf_get<std::string>(e, "file", r.name + ".npy");
+    r.representation = mf_get<std::string>(e, "representation", "");
+    r.variant = mf_get<std::string>(e, "variant", "");
+    r.uses_true_labels = mf_get<bool>(e, "uses_true_labels", false);
+    r.gradient_seed = mf_get<std::string>(e, "gradient_seed", "");
+    r.shape = mf_get<std::vector<int64_t>>(e, "shape", {});
+    r.dtype = mf_get<std::string>(e, "dtype", "float32");
+    m.representations.push_back(std::move(r));
+  }
+  if (j.contains("audit") && j["audit"].is_object())
+    for (const auto& [name, a] : j["audit"].items())
+      if (a.is_object()) m.audits[name] = a.get<AuditResult>();
+  m.warnings = mf_get<std::vector<std::string>>(j, "warnings", {});
+  if (j.contains("seconds") && j["seconds"].is_object())
+    for (const auto& [stage, s] : j["seconds"].items())
+      if (s.is_number()) m.seconds.emplace_back(stage, s.get<double>());
+}
+
+}  // namespace gradlens::extract
