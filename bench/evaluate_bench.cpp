@@ -26,6 +26,7 @@
 #include "gradlens/data/dataset.h"
 #include "gradlens/data/subset.h"
 #include "gradlens/pipeline/data_source.h"
+#include "gradlens/models/model_spec.h"
 #include "gradlens/pipeline/evaluate.h"
 #include "gradlens/pipeline/extract.h"
 #include "gradlens/pipeline/train.h"
@@ -38,7 +39,7 @@ int main(int argc, char** argv) {
   core::RuntimeOptions ro;
   ro.threads = argc > 2 ? std::atoi(argv[2]) : 0;
   const auto rt = core::init_runtime(ro);
-  const std::string model_path = pipeline::default_model_path();
+  const std::string model_path = models::default_model_path();
   if (!fs::exists(model_path)) {
     std::cerr << "evaluate_bench: the default model " << model_path
               << " does not exist; run `build/gradlens evaluate` (or `gradlens train`) once first\n";

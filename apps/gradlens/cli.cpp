@@ -1,5 +1,6 @@
 #include "gradlens/cli.h"
 
+#include <map>
 #include <ostream>
 
 #include "gradlens/commands/commands.h"
@@ -42,8 +43,11 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
                  "direct: LibTorch's convolutions, as Python torch computes them; auto: winograd, except in "
                  "evaluate (its clustering scores can move in the third decimal under float rounding, and its "
                  "tables are meant to equal Python torch + scikit-learn's)")
-      ->check(CLI::IsMember({"auto", "winograd", "direct"}))
-      ->capture_default_str();
+      ->transform(CLI::CheckedTransformer(
+          std::map<std::string, models::ConvAlgorithm>{{"auto", models::ConvAlgorithm::kAuto},
+                                                       {"winograd", models::ConvAlgorithm::kWinograd},
+                                                       {"direct", models::ConvAlgorithm::kDirect}}))
+      ->default_str("auto");
 
   add_models_command(app, ctx);
   add_evaluate_command(app, ctx);

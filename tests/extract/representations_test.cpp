@@ -174,7 +174,7 @@ TEST_F(ExtractTest, ConvParamGradMatchesAPerSampleLoop) {
     o.grad_labels = {"pred", "true"};
     const auto out = extract_batch(*model, x, y, o);
     EXPECT_EQ(out.backward_passes, 3);  // logit-pred, ce-true, ce-pred
-    // The piecewise replay gives the model's own logits.
+    // The capture pass gives the model's own logits.
     EXPECT_LT(rel_diff(out.logits, model->forward(x)), 1e-6) << layer;
     const auto w = param(layer + ".weight");
     ASSERT_EQ(out.get("param-grad").size(1), w.numel()) << layer;
@@ -187,7 +187,7 @@ TEST_F(ExtractTest, ConvParamGradMatchesAPerSampleLoop) {
                         rel_diff(out.get("param-grad.true")[i], gt.flatten())});
     }
     EXPECT_LT(worst, 1e-5) << layer;
-    // Input gradients through the replayed graph are the same as without it.
+    // Input gradients through the capture pass are the same as without it.
     ExtractOptions plain = only({"input-grad"});
     EXPECT_LT(rel_diff(out.get("input-grad"), extract_batch(*model, x, y, plain).get("input-grad")), 1e-5);
   }

@@ -1,11 +1,12 @@
 #include "gradlens/models/resnet.h"
 
-#include <torch/types.h>
+#include <torch/torch.h>
 
 #include "gradlens/core/fs.h"
 #include "gradlens/models/checkpoint.h"
 #include "gradlens/models/winograd_kernel.h"
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -170,6 +171,33 @@ TEST_F(ResNetTest, FoldedBatchNormMatchesTheUnfoldedNetworkAndItsGradients) {
   }
 }
 
+TEST_F(ResNetTest, CaptureConvKeepsTheNamedConvolutionsInputAndOutputInTheModelsOwnPass) {
+  for (const std::string arch : {"resnet18", "resnet50"}) {
+    auto model = small_eval_resnet(arch, 5, 2);
+    ResNet& m = *model;
+    const auto x = torch::randn({3, 2, 16, 16});
+    const auto names = m.conv_layer_names();
+    EXPECT_EQ(names.front(), "conv1");
+    EXPECT_NE(std::find(names.begin(), names.end(), "layer2.0.downsample.0"), names.end()) << arch;
+    for (const std::string conv : {"conv1", "layer2.0.downsample.0", "layer3.1.conv2"}) {
+      const auto c = m.capture_conv(x, "layer3", conv);
+      EXPECT_LT(rel_l2(c.logits, m.forward(x)), 1e-5) << arch << " " << conv;
+      EXPECT_LT(rel_l2(c.maps, m.body(x, "layer3")), 1e-5) << arch << " " << conv;
+      // The output is that convolution applied to the kept input, before its BN.
+      torch::Tensor w;
+      for (auto& [name, p] : m.named_parameters())
+        if (name == conv + ".weight") w = p;
+      ASSERT_TRUE(w.defined()) << conv;
+      const auto& g = c.geometry;
+      const auto expect = torch::conv2d(c.conv_input, w, {}, g.stride, g.padding, g.dilation);
+      EXPECT_LT(rel_l2(c.conv_output.detach(), expect), 1e-6) << arch << " " << conv;
+      // ... and in the graph of the logits.
+      EXPECT_TRUE(torch::autograd::grad({c.logits.sum()}, {c.conv_output})[0].abs().sum().item<double>() > 0);
+    }
+    GRADLENS_EXPECT_THROWS_WITH(m.capture_conv(x, "layer4", "layer1.0.bn1"), "unknown layer 'layer1.0.bn1'");
+  }
+}
+
 TEST_F(ResNetTest, WinogradConvolutionsMatchLibTorchsAndLeaveTrainingAlone) {
   for (const std::string arch : {"resnet18", "resnet50"}) {
     ResNetConfig cfg;
@@ -266,11 +294,14 @@ TEST_F(ResNetTest, ChannelsLastReachesTheStemOfA1ChannelNetwork) {
   auto model = small_eval_resnet("resnet18", 3, 1);
   ResNet& m = *model;
   const auto x = torch::randn({4, 1, 16, 16});
+  // The input gradient only, as extraction takes it: the parameters'
+  // gradients in channels-last are what LibTorch 1.13's oneDNN corrupts the
+  // heap computing on AVX2-only CPUs (train/trainer.cpp).
   auto run = [&] {
     auto xg = x.clone().requires_grad_(true);
     auto z = m.forward(xg);
-    z.sum().backward();
-    return std::make_pair(z.detach(), xg.grad().clone());
+    const auto gx = torch::autograd::grad({z.sum()}, {xg})[0];
+    return std::make_pair(z.detach(), gx.clone());
   };
   const auto [z_nchw, gx_nchw] = run();
   m.to_channels_last();

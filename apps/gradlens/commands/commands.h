@@ -8,6 +8,7 @@
 #include <string>
 
 #include "gradlens/core/runtime.h"
+#include "gradlens/models/classifier.h"
 
 namespace gradlens::cli {
 
@@ -15,9 +16,8 @@ namespace gradlens::cli {
 struct GlobalOptions {
   core::RuntimeOptions runtime;
   bool quiet = false;
-  /// --conv-algorithm: "auto" (Winograd where it applies, except in
-  /// evaluate), "winograd" or "direct".
-  std::string conv_algorithm = "auto";
+  /// --conv-algorithm (kAuto: Winograd where it applies, except in evaluate).
+  models::ConvAlgorithm conv_algorithm = models::ConvAlgorithm::kAuto;
 };
 
 /// What a command needs at run time.

@@ -9,11 +9,9 @@
 #include "gradlens/core/timer.h"
 #include "gradlens/extract/logit_seed.h"
 #include "gradlens/models/classifier.h"
-#include "gradlens/models/resnet.h"
 
 namespace gradlens::extract {
 
-namespace nn = torch::nn;
 
 namespace {
 
@@ -57,94 +55,6 @@ bool is_head_layer(const std::string& param_layer) {
 }
 
 // ---------------------------------------------------------------------------
-// Piecewise replay of a native ResNet's forward pass (torchvision layout),
-// which exposes the input and output of any Conv2d without forward hooks
-// (LibTorch's C++ modules have none). Verified against ResNet::forward in
-// tests/extract/representations_test.cpp.
-
-struct ConvCapture {
-  std::string name;         // "" = capture nothing
-  nn::Conv2dImpl* conv = nullptr;
-  torch::Tensor input;      // detached
-  torch::Tensor output;     // part of the graph
-};
-
-struct ResNetReplay {
-  std::shared_ptr<nn::Module> root;
-  bool maxpool = true;
-
-  std::shared_ptr<nn::Module> child(const nn::Module& m, const std::string& name) const {
-    for (const auto& item : m.named_children())
-      if (item.key() == name) return item.value();
-    return nullptr;
-  }
-
-  torch::Tensor conv(const nn::Module& parent, const std::string& name, const std::string& full,
-                     const torch::Tensor& x, ConvCapture& cap) const {
-    auto m = child(parent, name);
-    TORCH_INTERNAL_ASSERT(m, "ResNet replay: no submodule ", full);
-    auto* c = m->as<nn::Conv2dImpl>();
-    TORCH_INTERNAL_ASSERT(c, "ResNet replay: ", full, " is not a Conv2d");
-    auto y = c->forward(x);
-    if (full == cap.name) {
-      if (!y.requires_grad()) y = y.detach().requires_grad_(true);
-      cap.conv = c;
-      cap.input = x.detach();
-      cap.output = y;
-    }
-    return y;
-  }
-
-  torch::Tensor bn(const nn::Module& parent, const std::string& name, const torch::Tensor& x) const {
-    auto m = child(parent, name);
-    TORCH_INTERNAL_ASSERT(m && m->as<nn::BatchNorm2dImpl>(), "ResNet replay: no BatchNorm ", name);
-    return m->as<nn::BatchNorm2dImpl>()->forward(x);
-  }
-
-  torch::Tensor block(const nn::Module& b, const std::string& prefix, const torch::Tensor& x,
-                      ConvCapture& cap) const {
-    torch::Tensor identity = x;
-    if (auto ds = child(b, "downsample")) {
-      identity = conv(*ds, "0", prefix + "downsample.0", x, cap);
-      identity = bn(*ds, "1", identity);
-    }
-    auto out = torch::relu(bn(b, "bn1", conv(b, "conv1", prefix + "conv1", x, cap)));
-    if (child(b, "conv3")) {  // Bottleneck
-      out = torch::relu(bn(b, "bn2", conv(b, "conv2", prefix + "conv2", out, cap)));
-      out = bn(b, "bn3", conv(b, "conv3", prefix + "conv3", out, cap));
-    } else {
-      out = bn(b, "bn2", conv(b, "conv2", prefix + "conv2", out, cap));
-    }
-    return torch::relu(out + identity);
-  }
-
-  // Runs the network up to the maps of every stage; returns layer4's maps and
-  // stores the maps of stage `keep` (0..3) in *kept.
-  torch::Tensor run(const torch::Tensor& x, int64_t keep, torch::Tensor* kept, ConvCapture& cap) const {
-    auto y = torch::relu(bn(*root, "bn1", conv(*root, "conv1", "conv1", x, cap)));
-    if (maxpool) y = torch::max_pool2d(y, 3, 2, 1);
-    for (int64_t s = 0; s < 4; ++s) {
-      const std::string stage_name = "layer" + std::to_string(s + 1);
-      auto stage = child(*root, stage_name);
-      TORCH_INTERNAL_ASSERT(stage, "ResNet replay: no ", stage_name);
-      for (const auto& item : stage->named_children())
-        y = block(*item.value(), stage_name + "." + item.key() + ".", y, cap);
-      if (s == keep) {
-        if (!y.requires_grad()) y = y.detach().requires_grad_(true);
-        *kept = y;
-      }
-    }
-    return y;
-  }
-};
-
-std::vector<std::string> resnet_conv_names(models::ResNet& r) {
-  std::vector<std::string> names;
-  for (const auto& item : r.module()->named_modules("", /*include_self=*/false))
-    if (item.value()->as<nn::Conv2dImpl>()) names.push_back(item.key());
-  return names;
-}
-
 }  // namespace
 
 const std::vector<std::string>& representation_names() {
@@ -258,10 +168,8 @@ torch::Tensor conv2d_param_grad(const torch::Tensor& input, const torch::Tensor&
 }
 
 std::vector<std::string> param_layer_names(models::Classifier& model) {
-  auto* r = dynamic_cast<models::ResNet*>(&model);
-  if (!r) return {};
-  auto names = resnet_conv_names(*r);
-  names.push_back("fc");
+  auto names = model.conv_layer_names();
+  if (!names.empty()) names.push_back("fc");
   return names;
 }
 
@@ -290,17 +198,14 @@ ExtractOutputs extract_batch(models::Classifier& model, const torch::Tensor& x_i
                                "label true) but none were given");
   }
 
-  const auto layers = model.layers();
   res.layer = opts.layer.empty() ? model.default_layer() : opts.layer;
   model.check_layer(res.layer, "--layer");
-  const int64_t layer_idx = std::find(layers.begin(), layers.end(), res.layer) - layers.begin();
 
   const bool want_param = contains(opts.representations, kParamGrad);
   const bool conv_param = want_param && !is_head_layer(opts.param_layer);
-  models::ResNet* resnet = dynamic_cast<models::ResNet*>(&model);
   if (conv_param) {
     const auto names = param_layer_names(model);
-    GRADLENS_CHECK(resnet != nullptr, "--param-layer '", opts.param_layer,
+    GRADLENS_CHECK(!names.empty(), "--param-layer '", opts.param_layer,
                    "': per-sample gradients of inner layers need a native ResNet (", model.describe(),
                    " is not one); use --param-layer fc");
     GRADLENS_CHECK(contains(names, opts.param_layer), "--param-layer: unknown layer '",
@@ -323,14 +228,12 @@ ExtractOutputs extract_batch(models::Classifier& model, const torch::Tensor& x_i
   torch::Tensor x = x_in;
   if (need_x_grad) x = x_in.detach().requires_grad_(true);
   torch::Tensor maps, feats, logits;
-  ConvCapture cap;
+  models::ConvCapture cap;
   if (conv_param) {
-    ResNetReplay replay{resnet->module(), resnet->config().stem == models::Stem::kImageNet};
-    cap.name = opts.param_layer;
-    auto last = replay.run(x, layer_idx, &maps, cap);
-    TORCH_INTERNAL_ASSERT(cap.conv != nullptr, "ResNet replay did not reach ", cap.name);
-    feats = last.mean({2, 3});
-    logits = model.classify(feats);
+    cap = model.capture_conv(x, res.layer, opts.param_layer);
+    maps = cap.maps;
+    feats = cap.features;
+    logits = cap.logits;
   } else {
     torch::AutoGradMode record(need_x_grad || any_backward);
     auto c = model.capture(x, res.layer, /*maps_leaf=*/!need_x_grad);
@@ -368,7 +271,7 @@ ExtractOutputs extract_batch(models::Classifier& model, const torch::Tensor& x_i
     std::vector<std::string> roles;
     if (spec_needs(kGradcam, seed)) inputs.push_back(maps), roles.push_back("maps");
     if (spec_needs(kInputGrad, seed)) inputs.push_back(x), roles.push_back("x");
-    if (conv_param && spec_needs(kParamGrad, seed)) inputs.push_back(cap.output), roles.push_back("conv");
+    if (conv_param && spec_needs(kParamGrad, seed)) inputs.push_back(cap.conv_output), roles.push_back("conv");
     const bool last = si + 1 == seeds.size();
     auto grads = torch::autograd::grad({logits}, inputs, {g}, /*retain_graph=*/!last,
                                        /*create_graph=*/false, /*allow_unused=*/false);
@@ -376,18 +279,9 @@ ExtractOutputs extract_batch(models::Classifier& model, const torch::Tensor& x_i
       if (roles[j] == "maps") gradcam[seed] = grads[j].mean({2, 3});
       if (roles[j] == "x") input_grad[seed] = grads[j].flatten(1);
       if (roles[j] == "conv") {
-        const auto& o = cap.conv->options;
-        const auto& ks = *o.kernel_size();
-        const auto& st = *o.stride();
-        const auto& dl = *o.dilation();
-        GRADLENS_CHECK(o.groups() == 1, "--param-layer ", opts.param_layer,
-                       ": grouped convolutions are not supported");
-        const auto* pad = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
-        GRADLENS_CHECK(pad != nullptr, "--param-layer ", opts.param_layer,
-                       ": 'same'/'valid' padding modes are not supported");
-        conv_grad[seed] = conv2d_param_grad(cap.input, grads[j], {ks[0], ks[1]}, {st[0], st[1]},
-                                            {(**pad)[0], (**pad)[1]}, {dl[0], dl[1]},
-                                            cap.conv->options.bias());
+        const auto& geo = cap.geometry;
+        conv_grad[seed] = conv2d_param_grad(cap.conv_input, grads[j], geo.kernel, geo.stride, geo.padding,
+                                            geo.dilation, geo.has_bias);
       }
     }
     res.seconds.emplace_back("backward." + seed, t1.seconds());

@@ -16,7 +16,6 @@
 #include "gradlens/core/strings.h"
 #include "gradlens/data/dataset.h"
 #include "gradlens/models/classifier.h"
-#include "gradlens/models/resnet.h"
 
 namespace gradlens::extract {
 
@@ -107,8 +106,7 @@ ExtractRunResult run_extract(models::Classifier& model, const data::Dataset& ds,
                              const ExtractConfig& cfg, const core::ProgressFn& progress) {
   const core::Stopwatch t_total;
   const auto specs = plan_outputs(cfg.options);  // validate options first
-  const auto* resnet = dynamic_cast<const models::ResNet*>(&model);
-  const int64_t winograd_before = resnet != nullptr ? resnet->winograd_convolutions() : 0;
+  const int64_t winograd_before = model.winograd_convolutions();
   GRADLENS_CHECK(ds.images.defined() && ds.images.dim() == 4, "dataset '", ds.name,
                  "' has no [N, C, H, W] images");
   const int64_t n = ds.images.size(0);
@@ -281,8 +279,7 @@ ExtractRunResult run_extract(models::Classifier& model, const data::Dataset& ds,
   m.model = model.describe();
   // Whether some convolutions ran by Winograd F(4x4, 3x3) (equal to
   // LibTorch's up to float rounding; --conv-algorithm).
-  m.convolutions =
-      resnet != nullptr && resnet->winograd_convolutions() > winograd_before ? "winograd" : "libtorch";
+  m.convolutions = model.winograd_convolutions() > winograd_before ? "winograd" : "libtorch";
   m.model_spec = cfg.model_spec;
   if (!cfg.model_spec.empty() && fs::is_regular_file(cfg.model_spec))
     m.checkpoint_crc32 = core::file_crc32(cfg.model_spec);

@@ -30,6 +30,29 @@ Capture Classifier::capture(const torch::Tensor& x, const std::string& layer, bo
   return c;
 }
 
+ConvCapture Classifier::capture_conv(const torch::Tensor& x, const std::string& layer, const std::string& conv) {
+  (void)x;
+  (void)layer;
+  GRADLENS_CHECK(false, "--param-layer '", conv, "': per-sample gradients of inner layers need a native ResNet (",
+                 describe(), " is not one); use --param-layer fc");
+  return {};
+}
+
+const std::vector<std::string>& conv_algorithm_names() {
+  static const std::vector<std::string> names = {"auto", "winograd", "direct"};
+  return names;
+}
+
+ConvAlgorithm parse_conv_algorithm(const std::string& name) {
+  const auto& names = conv_algorithm_names();
+  for (size_t i = 0; i < names.size(); ++i)
+    if (names[i] == name) return static_cast<ConvAlgorithm>(i);
+  GRADLENS_CHECK(false, "--conv-algorithm: unknown algorithm '", name, "'; use one of ", core::join(names, ", "));
+  return ConvAlgorithm::kAuto;
+}
+
+std::string conv_algorithm_name(ConvAlgorithm a) { return conv_algorithm_names().at(static_cast<size_t>(a)); }
+
 void Classifier::check_layer(const std::string& layer, const char* flag) const {
   const auto names = layers();
   if (std::find(names.begin(), names.end(), layer) != names.end()) return;

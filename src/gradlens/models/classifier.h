@@ -24,6 +24,34 @@ struct Capture {
   torch::Tensor features;  ///< input of the final linear layer, [N, D]; undefined if there is none
 };
 
+/// The geometry of a Conv2d (groups 1, explicit zero padding), as per-sample
+/// weight gradients need it.
+struct ConvGeometry {
+  std::vector<int64_t> kernel, stride, padding, dilation;  ///< {h, w} each
+  bool has_bias = false;
+};
+
+/// A forward pass that also keeps one convolution's input and output
+/// (Classifier::capture_conv).
+struct ConvCapture : Capture {
+  torch::Tensor conv_input;   ///< detached [N, Cin, H, W]
+  torch::Tensor conv_output;  ///< [N, Cout, H', W'] before any BatchNorm, in the graph of `logits`
+  ConvGeometry geometry;
+};
+
+/// How a model that can choose runs its convolutions in eval mode.
+enum class ConvAlgorithm {
+  kAuto,      ///< Winograd where it applies (the commands say where they differ)
+  kWinograd,  ///< Winograd F(4x4, 3x3) where it applies (models/winograd.h)
+  kDirect     ///< LibTorch's convolutions, as Python torch computes them
+};
+/// "auto", "winograd", "direct".
+const std::vector<std::string>& conv_algorithm_names();
+/// Parses a name of conv_algorithm_names(); throws c10::Error naming
+/// --conv-algorithm and the names otherwise.
+ConvAlgorithm parse_conv_algorithm(const std::string& name);
+std::string conv_algorithm_name(ConvAlgorithm a);
+
 /// A convolutional classifier split at a named layer:
 ///   forward(x) == head(body(x, layer), layer)   for every layer in layers().
 /// body() returns the activation maps A at `layer` ([N, C, H, W]); head()
@@ -60,6 +88,22 @@ class Classifier {
   /// The default implementation composes body(), features() and classify().
   virtual Capture capture(const torch::Tensor& x, const std::string& layer, bool maps_leaf);
 
+  /// The convolutions capture_conv() can capture, named as PyTorch's
+  /// named_modules() names them (e.g. "conv1", "layer4.1.conv2"); empty when
+  /// the model offers none (the default).
+  virtual std::vector<std::string> conv_layer_names() { return {}; }
+  /// capture(x, layer, /*maps_leaf=*/false) that also keeps the input and the
+  /// output of the convolution `conv` (one of conv_layer_names()), so that
+  /// autograd::grad(logits, conv_output) with the input gives per-sample
+  /// weight gradients. Throws c10::Error naming --param-layer and the
+  /// nearest names for an unknown convolution, or saying that the model
+  /// offers none (the default).
+  virtual ConvCapture capture_conv(const torch::Tensor& x, const std::string& layer, const std::string& conv);
+  /// Chooses how convolutions run in eval mode; models with one way ignore it
+  /// (the default).
+  virtual void set_conv_algorithm(ConvAlgorithm algorithm) { (void)algorithm; }
+  /// Convolutions run by Winograd so far (0 for models that never do).
+  virtual int64_t winograd_convolutions() const { return 0; }
   /// Names accepted by body()/capture(), from the input side to the output.
   virtual std::vector<std::string> layers() const = 0;
   /// The default layer for Grad-CAM and activation maps (here the last one).

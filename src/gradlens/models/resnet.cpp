@@ -4,78 +4,100 @@
 #include <sstream>
 
 #include "gradlens/core/check.h"
+#include "gradlens/core/strings.h"
 #include "gradlens/models/winograd.h"
 
 namespace gradlens::models {
 
 namespace nn = torch::nn;
 
-// Eval-mode shortcuts of conv_bn (below): fold each BN into its
-// convolution, and run eligible folded convolutions by Winograd.
-struct ResNetFastEval {
+// Eval-mode state shared by every ConvBn of one network: BN folding,
+// Winograd, and the capture point of capture_conv().
+struct ResNetEval {
   bool fold = true;
   bool winograd = true;
+  /// The convolution whose input and output the next forward pass keeps, or
+  /// nullptr.
+  const nn::Conv2dImpl* capture = nullptr;
+  torch::Tensor captured_input, captured_output;
 };
 
-namespace {
-
-nn::Conv2d conv3x3(int64_t in, int64_t out, int64_t stride) {
+static nn::Conv2d conv3x3(int64_t in, int64_t out, int64_t stride) {
   return nn::Conv2d(nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false));
 }
 
-nn::Conv2d conv1x1(int64_t in, int64_t out, int64_t stride) {
+static nn::Conv2d conv1x1(int64_t in, int64_t out, int64_t stride) {
   return nn::Conv2d(nn::Conv2dOptions(in, out, 1).stride(stride).bias(false));
 }
 
-// BN(conv(x)). In eval mode with `fold` set, one convolution whose weight
-// and bias carry the BN's affine map: w' = w * s, b' = beta + (b - mean) * s
-// with s = gamma / sqrt(var + eps). The same function up to float rounding,
-// with one pass less over the activations forward and one less backward.
-// w' and b' are recomputed on every call from the live parameters, as
+// A convolution and the BatchNorm after it, run as one unit: BN(conv(x)).
+// It refers to modules its block registers (so parameter names stay
+// torchvision's) and owns the convolution's Winograd kernel cache.
+//
+// In eval mode with `fold` set it runs one convolution whose weight and bias
+// carry the BN's affine map: w' = w * s, b' = beta + (b - mean) * s with
+// s = gamma / sqrt(var + eps). The same function up to float rounding, with
+// one pass less over the activations forward and one less backward. w' and
+// b' are recomputed on every call from the live parameters, as
 // differentiable tensor ops, so gradients with respect to the convolution's
 // and the BN's parameters (Hessian products, training in eval mode) are
 // those of the unfolded network, and a changed parameter is always seen.
-// With `winograd` (a cache for the conv's transformed kernels) a folded 3x3
-// stride-1 convolution that winograd_applies to runs by Winograd F(4x4, 3x3)
-// (models/winograd.h); the cache transforms the folded kernels again only
-// after the conv's or the BN's tensors change.
-torch::Tensor conv_bn(nn::Conv2dImpl& conv, nn::BatchNorm2dImpl& bn, const torch::Tensor& x,
-                      const ResNetFastEval& fe, WinogradKernelCache* winograd = nullptr) {
-  const bool fold = fe.fold;
-  const auto& co = conv.options;
-  const auto* pad = c10::get_if<torch::ExpandingArray<2>>(&co.padding());
-  const bool foldable = fold && !bn.is_training() && bn.options.affine() &&
-                        bn.options.track_running_stats() && pad != nullptr &&
-                        c10::get_if<torch::enumtype::kZeros>(&co.padding_mode()) != nullptr;
-  if (!foldable) {
-    // (A training-mode BN updates its running statistics without bumping
-    // their version counters in LibTorch 1.13: start afresh after it.)
-    if (winograd != nullptr) winograd->clear();
-    return bn.forward(conv.forward(x));
+// With `winograd` a folded 3x3 stride-1 convolution that winograd_applies to
+// runs by Winograd F(4x4, 3x3) (models/winograd.h); the cache transforms the
+// folded kernels again only after the conv's or the BN's tensors change.
+// The convolution named by ResNetEval::capture runs unfolded and keeps its
+// input and output there.
+struct ConvBn {
+  nn::Conv2dImpl* conv = nullptr;
+  nn::BatchNorm2dImpl* bn = nullptr;
+  ResNetEval* eval = nullptr;
+  WinogradKernelCache winograd;
+
+  torch::Tensor operator()(const torch::Tensor& x) {
+    if (eval->capture == conv) {
+      auto y = conv->forward(x);
+      if (!y.requires_grad()) y = y.detach().requires_grad_(true);
+      eval->captured_input = x.detach();
+      eval->captured_output = y;
+      return bn->forward(y);
+    }
+    const auto& co = conv->options;
+    const auto* pad = c10::get_if<torch::ExpandingArray<2>>(&co.padding());
+    const bool foldable = eval->fold && !bn->is_training() && bn->options.affine() &&
+                          bn->options.track_running_stats() && pad != nullptr &&
+                          c10::get_if<torch::enumtype::kZeros>(&co.padding_mode()) != nullptr;
+    if (!foldable) {
+      // (A training-mode BN updates its running statistics without bumping
+      // their version counters in LibTorch 1.13: start afresh after it.)
+      winograd.clear();
+      return bn->forward(conv->forward(x));
+    }
+    const auto s = bn->weight * torch::rsqrt(bn->running_var + bn->options.eps());
+    auto w = (conv->weight * s.reshape({-1, 1, 1, 1})).contiguous(conv->weight.suggest_memory_format());
+    auto b = conv->bias.defined() ? bn->bias + (conv->bias - bn->running_mean) * s : bn->bias - bn->running_mean * s;
+    if (eval->winograd && winograd_applies(x, w, *co.stride(), **pad, *co.dilation(), co.groups())) {
+      const auto& kernels =
+          winograd.get({conv->weight, conv->bias, bn->weight, bn->bias, bn->running_mean, bn->running_var,
+                        bn->num_batches_tracked},
+                       w, {bn->options.eps()});
+      return winograd_conv3x3(x, w, b, &kernels);
+    }
+    return torch::conv2d(x, w, b, *co.stride(), **pad, *co.dilation(), co.groups());
   }
-  const auto s = bn.weight * torch::rsqrt(bn.running_var + bn.options.eps());
-  auto w = (conv.weight * s.reshape({-1, 1, 1, 1})).contiguous(conv.weight.suggest_memory_format());
-  auto b = conv.bias.defined() ? bn.bias + (conv.bias - bn.running_mean) * s : bn.bias - bn.running_mean * s;
-  if (fe.winograd && winograd != nullptr && winograd_applies(x, w, *co.stride(), **pad, *co.dilation(), co.groups())) {
-    const auto& kernels =
-        winograd->get({conv.weight, conv.bias, bn.weight, bn.bias, bn.running_mean, bn.running_var,
-                       bn.num_batches_tracked},
-                      w, {bn.options.eps()});
-    return winograd_conv3x3(x, w, b, &kernels);
-  }
-  return torch::conv2d(x, w, b, *co.stride(), **pad, *co.dilation(), co.groups());
+};
+
+// A ConvBn over a registered nn::Sequential(conv, bn) (the downsample branch).
+static ConvBn conv_bn_of(nn::Sequential& pair, ResNetEval* eval) {
+  return {pair[0]->as<nn::Conv2dImpl>(), pair[1]->as<nn::BatchNorm2dImpl>(), eval, {}};
 }
 
-torch::Tensor conv_bn(nn::SequentialImpl& pair, const torch::Tensor& x, const ResNetFastEval& fe) {
-  return conv_bn(*pair[0]->as<nn::Conv2dImpl>(), *pair[1]->as<nn::BatchNorm2dImpl>(), x, fe);
-}
+namespace {
 
 // Residual block interface; both block kinds are held in nn::Sequential.
 struct BlockImpl : nn::Module {
   virtual torch::Tensor forward(torch::Tensor x) = 0;
-  /// Fold each BN into its convolution in eval mode, and use Winograd
-  /// (conv_bn).
-  ResNetFastEval fast;
+  /// The block's conv + BN units (for counting and clearing).
+  virtual std::vector<ConvBn*> units() = 0;
 };
 
 struct BasicBlockImpl : BlockImpl {
@@ -83,24 +105,35 @@ struct BasicBlockImpl : BlockImpl {
   nn::Conv2d conv1{nullptr}, conv2{nullptr};
   nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
   nn::Sequential downsample{nullptr};
-  WinogradKernelCache winograd1, winograd2;
+  ConvBn unit1, unit2, unit_ds;
 
-  BasicBlockImpl(int64_t inplanes, int64_t planes, int64_t stride, nn::Sequential ds) {
+  BasicBlockImpl(int64_t inplanes, int64_t planes, int64_t stride, nn::Sequential ds, ResNetEval* eval) {
     conv1 = register_module("conv1", conv3x3(inplanes, planes, stride));
     bn1 = register_module("bn1", nn::BatchNorm2d(planes));
     conv2 = register_module("conv2", conv3x3(planes, planes, 1));
     bn2 = register_module("bn2", nn::BatchNorm2d(planes));
-    if (ds) downsample = register_module("downsample", ds);
+    unit1 = {conv1.get(), bn1.get(), eval, {}};
+    unit2 = {conv2.get(), bn2.get(), eval, {}};
+    if (ds) {
+      downsample = register_module("downsample", ds);
+      unit_ds = conv_bn_of(downsample, eval);
+    }
   }
 
   torch::Tensor forward(torch::Tensor x) override {
-    auto identity = downsample ? conv_bn(*downsample, x, fast) : x;
+    auto identity = downsample ? unit_ds(x) : x;
     // In-place ReLU and addition as torchvision (safe: neither BN's nor the
     // folded convolution's backward needs its output).
-    auto out = conv_bn(*conv1, *bn1, x, fast, &winograd1).relu_();
-    out = conv_bn(*conv2, *bn2, out, fast, &winograd2);
+    auto out = unit1(x).relu_();
+    out = unit2(out);
     out += identity;
     return out.relu_();
+  }
+
+  std::vector<ConvBn*> units() override {
+    std::vector<ConvBn*> u = {&unit1, &unit2};
+    if (downsample) u.push_back(&unit_ds);
+    return u;
   }
 };
 
@@ -109,25 +142,37 @@ struct BottleneckImpl : BlockImpl {
   nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
   nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
   nn::Sequential downsample{nullptr};
-  WinogradKernelCache winograd2;
+  ConvBn unit1, unit2, unit3, unit_ds;
 
-  BottleneckImpl(int64_t inplanes, int64_t planes, int64_t stride, nn::Sequential ds) {
+  BottleneckImpl(int64_t inplanes, int64_t planes, int64_t stride, nn::Sequential ds, ResNetEval* eval) {
     conv1 = register_module("conv1", conv1x1(inplanes, planes, 1));
     bn1 = register_module("bn1", nn::BatchNorm2d(planes));
     conv2 = register_module("conv2", conv3x3(planes, planes, stride));
     bn2 = register_module("bn2", nn::BatchNorm2d(planes));
     conv3 = register_module("conv3", conv1x1(planes, planes * kExpansion, 1));
     bn3 = register_module("bn3", nn::BatchNorm2d(planes * kExpansion));
-    if (ds) downsample = register_module("downsample", ds);
+    unit1 = {conv1.get(), bn1.get(), eval, {}};
+    unit2 = {conv2.get(), bn2.get(), eval, {}};
+    unit3 = {conv3.get(), bn3.get(), eval, {}};
+    if (ds) {
+      downsample = register_module("downsample", ds);
+      unit_ds = conv_bn_of(downsample, eval);
+    }
   }
 
   torch::Tensor forward(torch::Tensor x) override {
-    auto identity = downsample ? conv_bn(*downsample, x, fast) : x;
-    auto out = conv_bn(*conv1, *bn1, x, fast).relu_();
-    out = conv_bn(*conv2, *bn2, out, fast, &winograd2).relu_();
-    out = conv_bn(*conv3, *bn3, out, fast);
+    auto identity = downsample ? unit_ds(x) : x;
+    auto out = unit1(x).relu_();
+    out = unit2(out).relu_();
+    out = unit3(out);
     out += identity;
     return out.relu_();
+  }
+
+  std::vector<ConvBn*> units() override {
+    std::vector<ConvBn*> u = {&unit1, &unit2, &unit3};
+    if (downsample) u.push_back(&unit_ds);
+    return u;
   }
 };
 
@@ -143,6 +188,8 @@ struct ResNet::Impl : nn::Module {
   bool maxpool = true;
   std::vector<nn::Sequential> stages;
   nn::Linear fc{nullptr};
+  ResNetEval eval;  // shared by every ConvBn (they hold its address)
+  ConvBn stem_unit;
 
   explicit Impl(const ResNetConfig& cfg) {
     const ResNetSpec spec = resnet_spec(cfg.arch);
@@ -158,6 +205,7 @@ struct ResNet::Impl : nn::Module {
       maxpool = false;
     }
     bn1 = register_module("bn1", nn::BatchNorm2d(w));
+    stem_unit = {conv1.get(), bn1.get(), &eval, {}};
     const int64_t expansion = spec.bottleneck ? BottleneckImpl::kExpansion : BasicBlockImpl::kExpansion;
     int64_t inplanes = w;
     for (size_t s = 0; s < 4; ++s) {
@@ -172,9 +220,9 @@ struct ResNet::Impl : nn::Module {
                               nn::BatchNorm2d(planes * expansion));
         }
         if (spec.bottleneck)
-          stage->push_back(Bottleneck(inplanes, planes, st, ds));
+          stage->push_back(Bottleneck(inplanes, planes, st, ds, &eval));
         else
-          stage->push_back(BasicBlock(inplanes, planes, st, ds));
+          stage->push_back(BasicBlock(inplanes, planes, st, ds, &eval));
         inplanes = planes * expansion;
       }
       stages.push_back(register_module(resnet_stage_names()[s], stage));
@@ -199,17 +247,17 @@ struct ResNet::Impl : nn::Module {
     }
   }
 
-  ResNetFastEval fast;
-  WinogradKernelCache winograd_stem;
-
-  void set_fast(const ResNetFastEval& fe) {
-    fast = fe;
+  /// Every conv + BN unit, the stem first.
+  std::vector<ConvBn*> units() {
+    std::vector<ConvBn*> u = {&stem_unit};
     for (auto& m : modules(/*include_self=*/false))
-      if (auto* b = dynamic_cast<BlockImpl*>(m.get())) b->fast = fe;
+      if (auto* b = dynamic_cast<BlockImpl*>(m.get()))
+        for (auto* c : b->units()) u.push_back(c);
+    return u;
   }
 
   torch::Tensor stem(const torch::Tensor& x) {
-    auto y = conv_bn(*conv1, *bn1, x, fast, &winograd_stem).relu_();
+    auto y = stem_unit(x).relu_();
     if (maxpool) y = torch::max_pool2d(y, 3, 2, 1);
     return y;
   }
@@ -281,25 +329,54 @@ std::vector<std::pair<std::string, torch::Tensor>> ResNet::named_buffers() {
 torch::Tensor ResNet::fc_weight() { return impl_->fc->weight; }
 torch::Tensor ResNet::fc_bias() { return impl_->fc->bias; }
 void ResNet::train(bool on) { impl_->train(on); }
-void ResNet::set_fold_batchnorm(bool on) {
-  auto fe = impl_->fast;
-  fe.fold = on;
-  impl_->set_fast(fe);
-}
-bool ResNet::folds_batchnorm() const { return impl_->fast.fold; }
-void ResNet::set_winograd(bool on) {
-  auto fe = impl_->fast;
-  fe.winograd = on;
-  impl_->set_fast(fe);
-}
-bool ResNet::uses_winograd() const { return impl_->fast.winograd; }
+void ResNet::set_fold_batchnorm(bool on) { impl_->eval.fold = on; }
+bool ResNet::folds_batchnorm() const { return impl_->eval.fold; }
+void ResNet::set_winograd(bool on) { impl_->eval.winograd = on; }
+bool ResNet::uses_winograd() const { return impl_->eval.winograd; }
+void ResNet::set_conv_algorithm(ConvAlgorithm algorithm) { set_winograd(algorithm != ConvAlgorithm::kDirect); }
 int64_t ResNet::winograd_convolutions() const {
-  int64_t n = impl_->winograd_stem.calls();
-  for (const auto& m : impl_->modules(/*include_self=*/false)) {
-    if (const auto* b = dynamic_cast<const BasicBlockImpl*>(m.get())) n += b->winograd1.calls() + b->winograd2.calls();
-    if (const auto* b = dynamic_cast<const BottleneckImpl*>(m.get())) n += b->winograd2.calls();
-  }
+  int64_t n = 0;
+  for (const auto* u : impl_->units()) n += u->winograd.calls();
   return n;
+}
+
+std::vector<std::string> ResNet::conv_layer_names() {
+  std::vector<std::string> names;
+  for (const auto& item : impl_->named_modules("", /*include_self=*/false))
+    if (item.value()->as<nn::Conv2dImpl>()) names.push_back(item.key());
+  return names;
+}
+
+ConvCapture ResNet::capture_conv(const torch::Tensor& x, const std::string& layer, const std::string& conv) {
+  const nn::Conv2dImpl* target = nullptr;
+  for (const auto& item : impl_->named_modules("", /*include_self=*/false))
+    if (item.key() == conv) target = item.value()->as<nn::Conv2dImpl>();
+  if (target == nullptr) {
+    const auto names = conv_layer_names();
+    GRADLENS_CHECK(false, "--param-layer: unknown layer '", conv, "'; use fc or a Conv2d: ", core::join(names, ", "));
+  }
+  const auto& o = target->options;
+  GRADLENS_CHECK(o.groups() == 1, "--param-layer ", conv, ": grouped convolutions are not supported");
+  const auto* pad = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
+  GRADLENS_CHECK(pad != nullptr, "--param-layer ", conv, ": 'same'/'valid' padding modes are not supported");
+  struct Reset {
+    ResNetEval& e;
+    ~Reset() {
+      e.capture = nullptr;
+      e.captured_input = e.captured_output = torch::Tensor();
+    }
+  } reset{impl_->eval};
+  impl_->eval.capture = target;
+  ConvCapture c;
+  static_cast<Capture&>(c) = capture(x, layer, /*maps_leaf=*/false);
+  TORCH_INTERNAL_ASSERT(impl_->eval.captured_output.defined(), "the forward pass did not reach ", conv);
+  c.conv_input = impl_->eval.captured_input;
+  c.conv_output = impl_->eval.captured_output;
+  const auto& ks = *o.kernel_size();
+  const auto& st = *o.stride();
+  const auto& dl = *o.dilation();
+  c.geometry = {{ks[0], ks[1]}, {st[0], st[1]}, {(**pad)[0], (**pad)[1]}, {dl[0], dl[1]}, o.bias()};
+  return c;
 }
 bool ResNet::is_training() const { return impl_->is_training(); }
 void ResNet::to(torch::Device device) { impl_->to(device); }

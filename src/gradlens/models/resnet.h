@@ -107,9 +107,18 @@ class ResNet final : public Classifier {
   /// Python torch computes it.
   void set_winograd(bool on);
   bool uses_winograd() const;
+  /// kDirect: set_winograd(false); otherwise set_winograd(true).
+  void set_conv_algorithm(ConvAlgorithm algorithm) override;
   /// Convolutions run by Winograd so far (a count that grows with each
   /// forward pass that used it; extraction records whether it did).
-  int64_t winograd_convolutions() const;
+  int64_t winograd_convolutions() const override;
+
+  /// Every Conv2d, named as torchvision's named_modules().
+  std::vector<std::string> conv_layer_names() override;
+  /// The forward pass with the named convolution (and its BatchNorm) run
+  /// unfolded, keeping its input and output; every other convolution runs as
+  /// usual (folded, Winograd where it applies).
+  ConvCapture capture_conv(const torch::Tensor& x, const std::string& layer, const std::string& conv) override;
 
   void save(torch::serialize::OutputArchive& archive);
   void load(torch::serialize::InputArchive& archive);

@@ -21,6 +21,7 @@
 #include "gradlens/data/subset.h"
 #include "gradlens/extract/run.h"
 #include "gradlens/models/classifier.h"
+#include "gradlens/models/model_spec.h"
 #include "gradlens/pipeline/data_source.h"
 #include "gradlens/pipeline/extract.h"
 #include "gradlens/saliency/cam.h"
@@ -31,11 +32,6 @@ namespace gradlens::pipeline {
 namespace fs = std::filesystem;
 
 namespace {
-
-const std::vector<std::string>& eval_architectures() {
-  static const std::vector<std::string> a = {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152"};
-  return a;
-}
 
 std::string eval_crc_hex(const std::string& s) {
   const uLong c = crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(s.data()),
@@ -56,8 +52,9 @@ EvalModelRef eval_resolve_model(const std::string& spec, const EvaluateConfig& c
                                 const core::ProgressFn& progress, double& train_seconds) {
   const core::Stopwatch t0;
   EvalModelRef m;
-  if (spec == "default") {
-    m = {"ResNet18 (default)", "resnet18-default", default_model_path()};
+  const auto ms = models::resolve_model_spec(spec, "--models", /*architectures=*/true);
+  if (ms.kind == models::ModelSpec::Kind::kDefault) {
+    m = {"ResNet18 (default)", "resnet18-default", ms.path};
     if (!fs::exists(m.path)) {
       auto tc = default_train_config();
       tc.device = cfg.device;
@@ -65,8 +62,7 @@ EvalModelRef eval_resolve_model(const std::string& spec, const EvaluateConfig& c
       tc.threads = cfg.threads;
       run_train(tc, progress);
     }
-  } else if (std::find(eval_architectures().begin(), eval_architectures().end(), spec) !=
-             eval_architectures().end()) {
+  } else if (ms.kind == models::ModelSpec::Kind::kArchitecture) {
     std::string data_name = cfg.data.data;
     if (data_name != "fashion-mnist" && data_name != "mnist")
       data_name = core::safe_file_stem(fs::path(data_name).filename().string()) + "-" + eval_crc_hex(cfg.data.data);
@@ -89,9 +85,6 @@ EvalModelRef eval_resolve_model(const std::string& spec, const EvaluateConfig& c
       run_train(tc, progress);
     }
   } else {
-    GRADLENS_CHECK(fs::exists(spec), "--models: '", spec,
-                   "' is neither an existing checkpoint/TorchScript file, 'default', nor one of "
-                   "resnet18, resnet34, resnet50, resnet101, resnet152");
     const fs::path p(spec);
     m = {p.stem().string(), core::safe_file_stem(p.stem().string()), spec};
   }
@@ -237,6 +230,8 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
                    " exists but is not a gradlens report (no report.json); refusing to replace it; choose "
                    "another directory");
   const auto device = core::parse_device(cfg.device);
+  // kAuto is kDirect here (see EvaluateConfig::conv).
+  const auto conv = cfg.conv == models::ConvAlgorithm::kAuto ? models::ConvAlgorithm::kDirect : cfg.conv;
 
   // The evaluation set: the first per_class test images of each class.
   const ModelData md = data_for_models(cfg.data, cfg.models);
@@ -276,7 +271,7 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
       GRADLENS_CHECK(other.slug != me.slug, "--models: '", spec, "' is given twice");
 
     auto model =
-        open_model_for(ref.path, device, ds.channels(), ds.images.size(3), /*channels_last=*/true, cfg.winograd);
+        open_model_for(ref.path, device, ds.channels(), ds.images.size(3), /*channels_last=*/true, conv);
     GRADLENS_CHECK(model->num_classes() >= k, "--models ", spec, " has ", model->num_classes(),
                    " classes but the data has ", k);
     me.description = model->describe();
@@ -298,7 +293,8 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
     // v3: with the convolution algorithm; v4: manifests record it.
     const std::string key = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|v4", core::file_crc32(ref.path), cfg.data.data,
                                         cfg.data.idx_dir, cfg.data.image_size, cfg.data.channels, cfg.per_class,
-                                        cfg.layer, cfg.target, cfg.device, cfg.winograd ? "winograd" : "direct");
+                                        cfg.layer, cfg.target, cfg.device,
+                                        conv == models::ConvAlgorithm::kWinograd ? "winograd" : "direct");
     me.run_dir = core::cache_dir() / "runs" / (me.slug + "-" + eval_crc_hex(key));
     ec.out = me.run_dir;
     me.extraction_cached = cfg.cache && fs::exists(me.run_dir / "manifest.json");

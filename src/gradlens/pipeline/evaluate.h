@@ -16,6 +16,7 @@
 
 #include "gradlens/analysis/representation_analysis.h"
 #include "gradlens/core/progress.h"
+#include "gradlens/models/classifier.h"
 #include "gradlens/pipeline/analyze.h"
 #include "gradlens/pipeline/train.h"
 
@@ -61,14 +62,12 @@ struct EvaluateConfig {
   std::string device = "cpu";
   uint64_t seed = 0;
   int threads = 1;  ///< recorded only
-  /// Winograd convolutions where they apply (open_model_for). Off by
-  /// default: KMeans and GMM scores can move in the third decimal under
-  /// float rounding (with the first version of the kernel, the default
-  /// run's logits' KMeans ARI was 0.855 instead of 0.857 and the input
-  /// gradients' GMM ARI 0.0007 instead of 0.0010; docs/evaluate.md), and
-  /// these tables are meant to equal what Python torch and scikit-learn give
-  /// on the same model (bench/evaluate_bench.cpp).
-  bool winograd = false;
+  /// How convolutions run. kAuto means kDirect here, unlike the other
+  /// commands: KMeans and GMM scores can move in the third decimal under
+  /// float rounding (docs/evaluate.md), and these tables are meant to equal
+  /// what Python torch and scikit-learn give on the same model
+  /// (bench/evaluate_bench.cpp).
+  models::ConvAlgorithm conv = models::ConvAlgorithm::kAuto;
 };
 
 /// Grad-CAM maps of one model scored against each image's class-mean map.

@@ -8,22 +8,19 @@
 #include "gradlens/data/subset.h"
 #include "gradlens/dist/context.h"
 #include "gradlens/models/checkpoint.h"
-#include "gradlens/models/resnet.h"
+#include "gradlens/models/model_spec.h"
 #include "gradlens/pipeline/data_source.h"
 
 namespace gradlens::pipeline {
 
 std::unique_ptr<models::Classifier> open_model_for(const std::string& spec, torch::Device device,
                                                    int64_t channels, int64_t size, bool channels_last,
-                                                   bool winograd) {
-  std::string path = spec;
-  if (spec == "default") {
-    path = default_model_path();
+                                                   models::ConvAlgorithm conv) {
+  const auto ms = models::resolve_model_spec(spec, "--model", /*architectures=*/false);
+  const std::string& path = ms.path;
+  if (ms.kind == models::ModelSpec::Kind::kDefault)
     GRADLENS_CHECK(std::filesystem::exists(path), "--model default: the default model ", path,
                    " has not been trained yet; run 'gradlens train' first");
-  }
-  GRADLENS_CHECK(std::filesystem::exists(path), "--model ", path,
-                 ": no such file; give a gradlens checkpoint, a TorchScript file or 'default'");
   models::ResNetConfig fresh;
   fresh.in_channels = channels;
   auto m = models::open_classifier(path, device, fresh, size);
@@ -31,7 +28,7 @@ std::unique_ptr<models::Classifier> open_model_for(const std::string& spec, torc
                  " input channel(s) but the data has ", channels,
                  "; use a model trained on this data (or --channels for an ImageFolder)");
   if (channels_last && device.is_cpu() && channels == 1) m->to_channels_last();
-  if (auto* resnet = dynamic_cast<models::ResNet*>(m.get())) resnet->set_winograd(winograd);
+  m->set_conv_algorithm(conv);
   return m;
 }
 
@@ -56,10 +53,10 @@ extract::ExtractRunResult run_extract_command(const ExtractCommandConfig& cfg,
     ds = data::select(full, ec.indices);
   }
   auto model = open_model_for(cfg.model, device, ds.channels(), ds.images.size(3), /*channels_last=*/true,
-                              cfg.winograd);
+                              cfg.conv);
   GRADLENS_CHECK(model->num_classes() >= ds.num_classes(), "--model ", cfg.model, " has ",
                  model->num_classes(), " classes but the data has ", ds.num_classes());
-  ec.model_spec = cfg.model == "default" ? default_model_path() : cfg.model;
+  ec.model_spec = models::resolve_model_spec(cfg.model, "--model", /*architectures=*/false).path;
   ec.seed = cfg.seed;
   if (ec.dataset_name.empty()) ec.dataset_name = cfg.data.data + ":" + cfg.split;
   if (comm.world_size() > 1) {

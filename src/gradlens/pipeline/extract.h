@@ -23,8 +23,8 @@ struct ExtractCommandConfig {
   extract::ExtractConfig extract;
   std::string device = "cpu";
   uint64_t seed = 0;
-  /// Winograd convolutions where they apply (open_model_for).
-  bool winograd = true;
+  /// kAuto: Winograd where it applies (open_model_for).
+  models::ConvAlgorithm conv = models::ConvAlgorithm::kAuto;
 };
 
 /// Opens `spec` ("default" = the cached default model) for data with
@@ -36,13 +36,13 @@ struct ExtractCommandConfig {
 /// extraction and Grad-CAM; the values differ from the default layout only
 /// by float rounding). Not for 3-channel data: Debian's LibTorch 1.13
 /// crashes in a channels-last backward there (train/trainer.cpp).
-/// `winograd`: a native ResNet runs its eligible 3x3 convolutions by
-/// Winograd F(4x4, 3x3) in eval mode (ResNet::set_winograd; in practice on
-/// channels-last maps, so 1-channel data on an AVX-512F CPU); off: LibTorch's
-/// convolutions throughout.
+/// `conv`: Classifier::set_conv_algorithm (kAuto and kWinograd: a native
+/// ResNet runs its eligible 3x3 convolutions by Winograd F(4x4, 3x3) in eval
+/// mode, in practice on channels-last maps, so 1-channel data on an AVX-512F
+/// CPU; kDirect: LibTorch's convolutions throughout).
 std::unique_ptr<models::Classifier> open_model_for(const std::string& spec, torch::Device device,
                                                    int64_t channels, int64_t size, bool channels_last = false,
-                                                   bool winograd = true);
+                                                   models::ConvAlgorithm conv = models::ConvAlgorithm::kAuto);
 
 extract::ExtractRunResult run_extract_command(const ExtractCommandConfig& cfg,
                                               const core::ProgressFn& progress = {});

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "gradlens/core/progress.h"
+#include "gradlens/models/classifier.h"
 #include "gradlens/hessian/spectrum.h"
 #include "gradlens/pipeline/train.h"
 
@@ -34,6 +35,8 @@ struct HessianConfig {
   std::string out;  ///< directory for hessian.json and hessian.md (empty: none)
   std::string device = "cpu";
   uint64_t seed = 0;
+  /// How convolutions run (open_model_for; kAuto: Winograd where it applies).
+  models::ConvAlgorithm conv = models::ConvAlgorithm::kAuto;
 };
 
 struct HessianGroupResult {

@@ -21,6 +21,7 @@
 #include "gradlens/data/dataset.h"
 #include "gradlens/data/subset.h"
 #include "gradlens/models/classifier.h"
+#include "gradlens/models/model_spec.h"
 #include "gradlens/pipeline/data_source.h"
 #include "gradlens/pipeline/extract.h"
 #include "gradlens/report/table.h"
@@ -64,13 +65,13 @@ std::string sal_method_title(const std::string& method) {
 
 std::vector<std::string> saliency_model_names(const std::vector<std::string>& specs) {
   std::vector<std::string> names;
-  for (const auto& s : specs) names.push_back(s == "default" ? "default" : core::safe_file_stem(fs::path(s).stem().string(), '_'));
+  for (const auto& s : specs) names.push_back(s == models::kDefaultModelSpec ? s : core::safe_file_stem(fs::path(s).stem().string(), '_'));
   // Same stems (e.g. run1/model.ckpt, run2/model.ckpt): prefix the folder.
   const auto stems = names;
   for (size_t i = 0; i < names.size(); ++i) {
     bool dup = false;
     for (size_t j = 0; j < stems.size(); ++j) dup = dup || (i != j && stems[i] == stems[j]);
-    if (dup && specs[i] != "default") {
+    if (dup && specs[i] != models::kDefaultModelSpec) {
       const auto parent = fs::path(specs[i]).parent_path().filename().string();
       if (!parent.empty()) names[i] = core::safe_file_stem(parent + "-" + names[i], '_');
     }
@@ -536,8 +537,8 @@ SaliencyCommandResult run_saliency_command(const SaliencyCommandConfig& cfg, con
   for (size_t i = 0; i < cfg.models.size(); ++i) {
     owned.push_back(
         open_model_for(cfg.models[i], device, ds.channels(), ds.images.size(3), /*channels_last=*/true,
-                       cfg.winograd));
-    const std::string spec = cfg.models[i] == "default" ? default_model_path() : cfg.models[i];
+                       cfg.conv));
+    const std::string spec = models::resolve_model_spec(cfg.models[i], "--models", /*architectures=*/false).path;
     named.push_back({names[i], owned.back().get(), spec});
   }
   SaliencyConfig sc = cfg.saliency;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "gradlens/core/progress.h"
+#include "gradlens/models/classifier.h"
 #include "gradlens/pipeline/train.h"
 #include "gradlens/report/overlay.h"
 #include "gradlens/saliency/cam.h"
@@ -148,8 +149,8 @@ struct SaliencyCommandConfig {
   bool overwrite = false;
   std::string device = "cpu";
   uint64_t seed = 0;
-  /// Winograd convolutions where they apply (open_model_for).
-  bool winograd = true;
+  /// kAuto: Winograd where it applies (open_model_for).
+  models::ConvAlgorithm conv = models::ConvAlgorithm::kAuto;
 };
 
 struct SaliencyCommandResult {

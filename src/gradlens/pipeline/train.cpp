@@ -9,6 +9,7 @@
 #include "gradlens/dist/context.h"
 #include "gradlens/dist/data_parallel.h"
 #include "gradlens/models/checkpoint.h"
+#include "gradlens/models/model_spec.h"
 #include "gradlens/pipeline/data_source.h"
 
 namespace gradlens::pipeline {
@@ -35,10 +36,6 @@ TrainConfig default_train_config() {
   return c;
 }
 
-std::string default_model_path() {
-  return (core::cache_dir() / "models" / "fashion-mnist-resnet18-w16.ckpt").string();
-}
-
 TrainSummary run_train(const TrainConfig& cfg, const core::ProgressFn& progress) {
   // Under `gradlens launch` or torchrun (RANK, WORLD_SIZE, ...): data-parallel
   // training, each rank a block of every global batch, gradients averaged by
@@ -49,11 +46,11 @@ TrainSummary run_train(const TrainConfig& cfg, const core::ProgressFn& progress)
   if (comm.world_size() > 1 && device.is_cuda() && !device.has_index())
     device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(comm.local_rank()));
   const std::filesystem::path out_dir =
-      cfg.out.empty() ? std::filesystem::path(default_model_path()).parent_path()
+      cfg.out.empty() ? std::filesystem::path(models::default_model_path()).parent_path()
                       : std::filesystem::path(cfg.out);
   core::ensure_writable_dir(out_dir, "--out");
   const std::string ckpt =
-      cfg.out.empty() ? default_model_path() : (out_dir / "model.ckpt").string();
+      cfg.out.empty() ? models::default_model_path() : (out_dir / "model.ckpt").string();
 
   auto splits = load_splits(cfg.data, cfg.seed);
   // MNIST digits are not mirror-symmetric: no flips there.

@@ -53,7 +53,7 @@ struct TrainConfig {
   /// The seed's gradient losses (all off by default).
   train::GradientLossOptions losses;
   /// Output directory for the checkpoint (model.ckpt) and summary.json.
-  /// Empty: the default-model cache (see default_model_path()).
+  /// Empty: the default-model cache (see models::default_model_path()).
   std::string out;
   std::string device = "cpu";
   uint64_t seed = 0;
@@ -75,9 +75,6 @@ struct TrainSummary {
 /// 16) on Fashion-MNIST, SGD + Nesterov, one-cycle, 8 epochs within a
 /// 9-minute budget. See README "The default model".
 TrainConfig default_train_config();
-
-/// The cached default model: <cache_dir>/models/fashion-mnist-resnet18-w16.ckpt
-std::string default_model_path();
 
 /// Runs the whole command. Under `gradlens launch` / torchrun (RANK,
 /// WORLD_SIZE, ... set) the ranks train data-parallel (docs/training.md) and
