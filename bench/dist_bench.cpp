@@ -6,9 +6,9 @@
 // faster) and the bytes all-reduced per KMeans iteration. Every rank runs
 // with one intra-op thread (torch and OpenBLAS), so 2 ranks use 2 cores.
 #include "gradlens/cluster/kmeans.h"
-#include "gradlens/dist/context.h"
-#include "gradlens/dist/kmeans.h"
-#include "gradlens/dist/port.h"
+#include "gradlens/distributed/context.h"
+#include "gradlens/distributed/kmeans.h"
+#include "gradlens/distributed/port.h"
 
 #include <torch/torch.h>
 
@@ -40,10 +40,10 @@ double since(std::chrono::steady_clock::time_point t0) {
 // same data; rank 0 writes its wall time to `out`.
 int bench_rank(const std::string& out) {
   torch::set_num_threads(1);
-  gradlens::dist::Communicator comm{gradlens::dist::DistOptions{}};
+  gradlens::distributed::Communicator comm{gradlens::distributed::DistOptions{}};
   torch::manual_seed(5);
   const auto x = torch::randn({kN, kD}) + torch::randn({kK, kD}).index_select(0, torch::arange(kN) % kK) * 0.3;
-  const auto [b, e] = gradlens::dist::shard_range(kN, comm.rank(), comm.world_size());
+  const auto [b, e] = gradlens::distributed::shard_range(kN, comm.rank(), comm.world_size());
   gradlens::cluster::KMeansOptions o;
   o.k = kK;
   o.init = gradlens::cluster::KMeansInit::kGiven;
@@ -52,7 +52,7 @@ int bench_rank(const std::string& out) {
   o.max_iter = kIter;
   comm.barrier();
   const auto t0 = std::chrono::steady_clock::now();
-  const auto r = gradlens::dist::kmeans_fit(comm, x.slice(0, b, e), o);
+  const auto r = gradlens::distributed::kmeans_fit(comm, x.slice(0, b, e), o);
   const double t = since(t0);
   if (comm.is_root()) std::ofstream(out) << t << " " << r.n_iter << "\n";
   return 0;
@@ -61,7 +61,7 @@ int bench_rank(const std::string& out) {
 // Runs `world` ranks of this binary; returns rank 0's KMeans seconds and iterations.
 std::pair<double, int> run_kmeans(int world, const fs::path& dir) {
   const fs::path out = dir / ("kmeans" + std::to_string(world) + ".txt");
-  const int port = gradlens::dist::free_loopback_port();
+  const int port = gradlens::distributed::free_loopback_port();
   std::vector<pid_t> pids;
   for (int r = 0; r < world; ++r) {
     const pid_t pid = ::fork();

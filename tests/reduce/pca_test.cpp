@@ -1,4 +1,3 @@
-#include "gradlens/reduce/numpy_random.h"
 #include "gradlens/reduce/pca.h"
 
 #include "support/support.h"
@@ -137,17 +136,6 @@ TEST_F(SeededTest, Float32DataKeepsFloat32AccuracyAndLeadingEigenpairsEqualFullE
   EXPECT_LT(rel(all.explained_variance.slice(0, 0, 10), g.explained_variance), 1e-12);
   EXPECT_LT(test::max_abs_diff(all.explained_variance_ratio.slice(0, 0, 10), g.explained_variance_ratio), 1e-12);
   EXPECT_NEAR(all.explained_variance.slice(0, 10).mean().item<double>(), g.noise_variance, 1e-9 * g.noise_variance);
-}
-
-TEST(NumpyRandomTest, MersenneTwisterStream) {
-  // MT19937 seeded with 5489 (the reference seed): 10000th output 4123659995.
-  NumpyRandomState r(5489);
-  uint32_t v = 0;
-  for (int i = 0; i < 10000; ++i) v = r.next_uint32();
-  EXPECT_EQ(v, 4123659995u);
-  NumpyRandomState a(3), b(3);
-  EXPECT_EQ(a.permutation(50), b.permutation(50));
-  GRADLENS_EXPECT_THROWS_WITH(NumpyRandomState(uint64_t{1} << 32), "2^32 - 1");
 }
 
 TEST(PcaTest, Errors) {

@@ -1,6 +1,6 @@
-// gradlens::reduce (PCA, NumpyRandomState) against numpy / sklearn 1.2, run
+// gradlens::reduce (PCA, core::NumpyRandomState) against numpy / sklearn 1.2, run
 // by tests/python/sk_reduce.py on the same data.
-#include "gradlens/reduce/numpy_random.h"
+#include "gradlens/core/numpy_random.h"
 #include "gradlens/reduce/pca.h"
 #include "gradlens/reduce/range_finder.h"
 
@@ -135,13 +135,13 @@ TEST_F(ReducePeer, PcaAndRandomStateMatchNumpyAndScikitLearn) {
 
   for (size_t i = 0; i < range_cases.size(); ++i) {
     const auto& rc = range_cases[i];
-    const auto q = randomized_range_finder(range_a, NumpyRandomState(4).normal(40, 8), rc.n_iter, rc.norm);
+    const auto q = randomized_range_finder(range_a, core::NumpyRandomState(4).normal(40, 8), rc.n_iter, rc.norm);
     const auto want = test::load_npy(dir / ("range_q_" + std::to_string(i) + ".npy"));
     EXPECT_LT(test::max_abs_diff(q, want), 1e-10) << "range finder, normalizer " << rc.name << ", n_iter "
                                                    << rc.n_iter;
   }
 
-  NumpyRandomState rs(12345);
+  core::NumpyRandomState rs(12345);
   const auto& g = ref["rng"];
   for (const auto& v : g["randint"]) EXPECT_EQ(rs.randint(1000), v.get<int64_t>());
   for (const auto& v : g["uniform"]) EXPECT_EQ(rs.random_double(), v.get<double>());

@@ -19,7 +19,7 @@
 
 #include "gradlens/commands/commands.h"
 #include "gradlens/core/check.h"
-#include "gradlens/dist/port.h"
+#include "gradlens/distributed/port.h"
 
 extern char** environ;
 
@@ -72,7 +72,7 @@ int launch_run(const LaunchConfig& cfg, Context& ctx) {
   GRADLENS_CHECK(!cfg.command.empty(), "launch: no command given; use 'gradlens launch -n N -- <command ...>'");
   GRADLENS_CHECK(cfg.timeout > 0, "launch --timeout must be > 0 seconds, got ", cfg.timeout);
   const std::string exe = std::filesystem::read_symlink("/proc/self/exe").string();
-  const int port = cfg.port > 0 ? cfg.port : dist::free_loopback_port();
+  const int port = cfg.port > 0 ? cfg.port : distributed::free_loopback_port();
   GRADLENS_CHECK(port > 0, "launch: could not find a free TCP port on 127.0.0.1; pass --port");
   std::ostream* streams[2] = {ctx.out, ctx.err};
 

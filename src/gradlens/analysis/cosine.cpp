@@ -2,7 +2,7 @@
 #include <torch/types.h>
 
 #include "gradlens/core/check.h"
-#include "gradlens/reduce/validate.h"
+#include "gradlens/core/tensor_checks.h"
 
 #include <limits>
 
@@ -21,8 +21,8 @@ torch::Tensor normalize_rows(const torch::Tensor& x) {
 
 CosineResult class_cosine_similarity(const torch::Tensor& u, const torch::Tensor& labels,
                                const CosineOptions& opts) {
-  reduce::check_matrix(u, "class_cosine_similarity: u");
-  reduce::check_labels(labels, u.size(0), "class_cosine_similarity: labels");
+  core::check_matrix(u, "class_cosine_similarity: u");
+  core::check_labels(labels, u.size(0), "class_cosine_similarity: labels");
   GRADLENS_CHECK(opts.chunk_rows >= 1, "class_cosine_similarity: chunk_rows must be >= 1, got ", opts.chunk_rows);
 
   const auto dev = u.device();
@@ -71,8 +71,8 @@ CosineResult class_cosine_similarity(const torch::Tensor& u, const torch::Tensor
 }
 
 torch::Tensor pairwise_cosine(const torch::Tensor& a, const torch::Tensor& b) {
-  reduce::check_matrix(a, "pairwise_cosine: a");
-  reduce::check_matrix(b, "pairwise_cosine: b");
+  core::check_matrix(a, "pairwise_cosine: a");
+  core::check_matrix(b, "pairwise_cosine: b");
   GRADLENS_CHECK(a.size(1) == b.size(1), "pairwise_cosine: a has ", a.size(1), " columns but b has ",
                  b.size(1), "; both need the same feature dimension");
   return torch::matmul(normalize_rows(a), normalize_rows(b).t());

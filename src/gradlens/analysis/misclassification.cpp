@@ -9,14 +9,14 @@
 #include <random>
 
 #include "gradlens/core/check.h"
-#include "gradlens/reduce/validate.h"
+#include "gradlens/core/tensor_checks.h"
 
 namespace gradlens::analysis {
 
 namespace {
 
 torch::Tensor misc_as_index(const torch::Tensor& t, int64_t n, const char* name) {
-  reduce::check_labels(t, n, name);
+  core::check_labels(t, n, name);
   return t.to(torch::kCPU, torch::kLong).contiguous();
 }
 
@@ -53,7 +53,7 @@ torch::Tensor per_class_accuracy(const torch::Tensor& confusion) {
 
 Neighbors cosine_neighbors(const torch::Tensor& x, int64_t k, const torch::Tensor& queries,
                            int64_t chunk_rows) {
-  reduce::check_matrix(x, "embedding");
+  core::check_matrix(x, "embedding");
   const int64_t n = x.size(0);
   GRADLENS_CHECK(k >= 1 && k < n, "nearest neighbours: k must be in [1, ", n - 1, "] for ", n,
                  " rows, got ", k);
@@ -121,7 +121,7 @@ const torch::Tensor& LabelErrorScores::get(const std::string& name) const {
 
 LabelErrorScores label_error_scores(const torch::Tensor& probs, const torch::Tensor& labels,
                                     const torch::Tensor& embedding, int64_t k_neighbors) {
-  reduce::check_matrix(probs, "probs");
+  core::check_matrix(probs, "probs");
   const int64_t n = probs.size(0), kc = probs.size(1);
   GRADLENS_CHECK(kc >= 2, "label-error scores need at least 2 classes, got ", kc);
   auto y = misc_as_index(labels, n, "labels");

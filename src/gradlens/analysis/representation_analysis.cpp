@@ -14,7 +14,7 @@
 #include "gradlens/metrics/information.h"
 #include "gradlens/metrics/internal.h"
 #include "gradlens/metrics/matching.h"
-#include "gradlens/reduce/validate.h"
+#include "gradlens/core/tensor_checks.h"
 
 namespace gradlens::analysis {
 
@@ -102,12 +102,12 @@ RepresentationAnalysis analyze_representation(const torch::Tensor& x, const torc
                                               int64_t num_classes, const AnalyzeOptions& opts,
                                               const core::ProgressFn& progress) {
   const core::Stopwatch t_total;
-  reduce::check_matrix(x, "analyze_representation: x");
+  core::check_matrix(x, "analyze_representation: x");
   const int64_t n = x.size(0);
   const int64_t d = x.size(1);
   GRADLENS_CHECK(n >= 2, "analyze_representation: x has ", n,
                  " row; clustering and PCA need at least 2 samples");
-  reduce::check_labels(labels, n, "analyze_representation: labels");
+  core::check_labels(labels, n, "analyze_representation: labels");
   GRADLENS_CHECK(num_classes >= 1, "analyze_representation: num_classes must be >= 1, got ", num_classes);
   const torch::Tensor truth = labels.to(x.device(), torch::kInt64);
   {

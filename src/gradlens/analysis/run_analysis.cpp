@@ -11,7 +11,7 @@
 #include "gradlens/core/timer.h"
 #include "gradlens/extract/logit_seed.h"
 #include "gradlens/models/checkpoint.h"
-#include "gradlens/reduce/validate.h"
+#include "gradlens/core/tensor_checks.h"
 
 namespace gradlens::analysis {
 
@@ -155,7 +155,7 @@ RunAnalysis analyze_run(const extract::ExtractRun& run, const RunAnalysisOptions
     const std::string what = run.dir.empty() ? "representation '" + a.name + "'"
                                              : "representation '" + a.name + "' (" + (run.dir / e.file).string() + ")";
     GRADLENS_CHECK(x.dim() == 2 && x.size(0) == n, what, " must be [", n, ", D], got ", x.sizes());
-    reduce::check_matrix(x, what);
+    core::check_matrix(x, what);
     auto inner = [&](const core::ProgressEvent& ev) {
       core::ProgressEvent out = ev;
       out.stage = "analyze";

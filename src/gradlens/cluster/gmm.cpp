@@ -6,8 +6,8 @@
 #include "gradlens/core/blas.h"
 #include "gradlens/core/check.h"
 #include "gradlens/core/hugepage.h"
-#include "gradlens/reduce/numpy_random.h"
-#include "gradlens/reduce/validate.h"
+#include "gradlens/core/numpy_random.h"
+#include "gradlens/core/tensor_checks.h"
 
 #include <chrono>
 #include <cmath>
@@ -54,7 +54,7 @@ torch::Tensor precision_cholesky(const torch::Tensor& cov, CovarianceType type, 
 
 // sklearn's _estimate_gaussian_parameters: (nk, means, covariances). Every
 // sum over rows goes through sum_rows (an all-reduce over row shards in
-// dist::gmm_fit), so the moments are those of all rows.
+// distributed::gmm_fit), so the moments are those of all rows.
 Params estimate_parameters(const torch::Tensor& x, const torch::Tensor& resp, double reg_covar, CovarianceType type,
                            const RowSum& sum_rows = {}) {
   Params p;
@@ -365,7 +365,7 @@ void check_shape(const torch::Tensor& t, c10::IntArrayRef want, const char* name
 }
 
 // n_total: the rows of all shards (x.size(0) in one process).
-Params initialize(const torch::Tensor& x, const GmmOptions& opts, reduce::NumpyRandomState& rng,
+Params initialize(const torch::Tensor& x, const GmmOptions& opts, core::NumpyRandomState& rng,
                   const std::function<Params(const torch::Tensor&)>& estimate, int64_t n_total) {
   const int64_t n = x.size(0);
   const int64_t k = opts.n_components;
@@ -416,7 +416,7 @@ Params initialize(const torch::Tensor& x, const GmmOptions& opts, reduce::NumpyR
 
 void check_fitted(const GaussianMixture& gm, const torch::Tensor& x, const char* fn) {
   GRADLENS_CHECK(gm.means.defined(), fn, ": the mixture is not fitted; call gmm_fit first");
-  reduce::check_matrix(x, std::string(fn) + ": x");
+  core::check_matrix(x, std::string(fn) + ": x");
   GRADLENS_CHECK(x.size(1) == gm.means.size(1), fn, ": x has ", x.size(1), " columns but the mixture was fitted on ",
                  gm.means.size(1));
 }
@@ -429,7 +429,7 @@ torch::Tensor weighted_log_prob(const GaussianMixture& gm, const torch::Tensor& 
 }  // namespace
 
 GaussianMixture gmm_fit(const torch::Tensor& x, const GmmOptions& opts) {
-  reduce::check_matrix(x, "gmm_fit: x");
+  core::check_matrix(x, "gmm_fit: x");
   const int64_t n = x.size(0);
   GRADLENS_CHECK(n >= 2, "gmm_fit: x has ", n, " row; a mixture needs at least 2 samples");
   GRADLENS_CHECK(opts.n_components >= 1, "gmm_fit: n_components must be >= 1, got ", opts.n_components);
@@ -446,7 +446,7 @@ GaussianMixture gmm_fit(const torch::Tensor& x, const GmmOptions& opts) {
 namespace detail {
 
 GaussianMixture gmm_em(const torch::Tensor& x64, const GmmOptions& opts, const GmmRowSum& sum_rows, int64_t n_total) {
-  reduce::NumpyRandomState rng(opts.seed);
+  core::NumpyRandomState rng(opts.seed);
   const CovarianceType type = opts.covariance_type;
   const auto t0 = std::chrono::steady_clock::now();
 

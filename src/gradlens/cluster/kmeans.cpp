@@ -7,9 +7,9 @@
 #include "gradlens/core/blas.h"
 #include "gradlens/core/check.h"
 #include "gradlens/core/hugepage.h"
-#include "gradlens/reduce/numpy_random.h"
+#include "gradlens/core/numpy_random.h"
 #include "gradlens/reduce/pca.h"
-#include "gradlens/reduce/validate.h"
+#include "gradlens/core/tensor_checks.h"
 
 #include <atomic>
 #include <chrono>
@@ -19,7 +19,7 @@ namespace gradlens::cluster {
 
 namespace {
 
-using reduce::NumpyRandomState;
+using core::NumpyRandomState;
 
 // Squared distances [t, N] (float64) from the rows of c64 [t, d] to all rows
 // of x, as sklearn's _euclidean_distances: -2 c.x + |c|^2 + |x|^2 in float64,
@@ -441,7 +441,7 @@ KMeansResult kmeans_fit(const torch::Tensor& x, const KMeansOptions& opts) {
 }
 
 KMeansResult detail::kmeans_fit_with_rng(const torch::Tensor& x, const KMeansOptions& opts, NumpyRandomState& rng) {
-  reduce::check_matrix(x, "kmeans_fit: x");
+  core::check_matrix(x, "kmeans_fit: x");
   const int64_t n = x.size(0);
   const int64_t d = x.size(1);
   check_k(opts.k, n, "kmeans_fit");
@@ -457,7 +457,7 @@ KMeansResult detail::kmeans_fit_with_rng(const torch::Tensor& x, const KMeansOpt
                        opts.init_centroids.size(1) == d,
                    "kmeans_fit: init_centroids has shape ", opts.init_centroids.sizes(), " but [k, d] = [", opts.k,
                    ", ", d, "] is needed");
-    reduce::check_matrix(opts.init_centroids.to(torch::kFloat64), "kmeans_fit: init_centroids");
+    core::check_matrix(opts.init_centroids.to(torch::kFloat64), "kmeans_fit: init_centroids");
     given = opts.init_centroids.to(x.device(), x.scalar_type());
   }
 
@@ -518,8 +518,8 @@ KMeansResult detail::kmeans_fit_with_rng(const torch::Tensor& x, const KMeansOpt
 }
 
 torch::Tensor kmeans_predict(const torch::Tensor& x, const torch::Tensor& centroids, int64_t chunk_rows) {
-  reduce::check_matrix(x, "kmeans_predict: x");
-  reduce::check_matrix(centroids, "kmeans_predict: centroids");
+  core::check_matrix(x, "kmeans_predict: x");
+  core::check_matrix(centroids, "kmeans_predict: centroids");
   GRADLENS_CHECK(centroids.size(1) == x.size(1), "kmeans_predict: centroids have ", centroids.size(1),
                  " columns but x has ", x.size(1), "; use the centroids fitted on data of this dimension");
   GRADLENS_CHECK(chunk_rows >= 1, "kmeans_predict: chunk_rows must be >= 1, got ", chunk_rows);
@@ -527,7 +527,7 @@ torch::Tensor kmeans_predict(const torch::Tensor& x, const torch::Tensor& centro
 }
 
 torch::Tensor kmeans_plusplus_indices(const torch::Tensor& x, int64_t k, uint64_t seed) {
-  reduce::check_matrix(x, "kmeans_plusplus_indices: x");
+  core::check_matrix(x, "kmeans_plusplus_indices: x");
   check_k(k, x.size(0), "kmeans_plusplus_indices");
   NumpyRandomState rng(seed);
   const torch::Tensor x_sq64 = x.to(torch::kFloat64).pow(2).sum(1);

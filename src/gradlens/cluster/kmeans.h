@@ -11,7 +11,7 @@
 
 #include <cstdint>
 
-namespace gradlens::reduce {
+namespace gradlens::core {
 class NumpyRandomState;
 }
 
@@ -88,7 +88,7 @@ namespace detail {
 /// kmeans_fit drawing its seeds from `rng` instead of a fresh
 /// RandomState(opts.seed), as sklearn's GaussianMixture hands its RandomState
 /// to KMeans. Same checks and errors as kmeans_fit.
-KMeansResult kmeans_fit_with_rng(const torch::Tensor& x, const KMeansOptions& opts, reduce::NumpyRandomState& rng);
+KMeansResult kmeans_fit_with_rng(const torch::Tensor& x, const KMeansOptions& opts, core::NumpyRandomState& rng);
 
 /// Sum over rows of |x_i - c_{labels_i}|^2 in float64, fixed row blocks added
 /// in order (the same value for any thread count): KMeansResult::inertia.

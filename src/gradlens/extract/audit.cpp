@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "gradlens/core/check.h"
+#include "gradlens/core/json.h"
 
 namespace gradlens::extract {
 
@@ -209,43 +210,28 @@ void to_json(nlohmann::json& j, const AuditResult& r) {
                      {"warnings", r.warnings}};
 }
 
-namespace {
-
-template <typename T>
-T audit_get(const nlohmann::json& j, const char* key, T fallback) {
-  const auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return fallback;
-  try {
-    return it->get<T>();
-  } catch (const nlohmann::json::exception&) {
-    return fallback;
-  }
-}
-
-}  // namespace
-
 void from_json(const nlohmann::json& j, AuditResult& r) {
   constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
   r = AuditResult();
-  r.name = audit_get<std::string>(j, "name", "");
-  r.rows = audit_get<int64_t>(j, "rows", 0);
-  r.cols = audit_get<int64_t>(j, "cols", 0);
-  r.distinct_rows = audit_get<int64_t>(j, "distinct_rows", 0);
-  r.zero_rows = audit_get<int64_t>(j, "zero_rows", 0);
-  r.rank = audit_get<int64_t>(j, "rank", 0);
-  r.rank_rows = audit_get<int64_t>(j, "rank_rows", 0);
-  r.rank_tol = audit_get<double>(j, "rank_tol", kNaN);
-  r.top_singular_value = audit_get<double>(j, "top_singular_value", kNaN);
-  r.identity_checked = audit_get<bool>(j, "identity_checked", false);
-  r.identity_max_abs_diff = audit_get<double>(j, "identity_max_abs_diff", kNaN);
-  r.identity_rel_diff = audit_get<double>(j, "identity_rel_diff", kNaN);
-  r.equals_head_identity = audit_get<bool>(j, "equals_head_identity", false);
-  r.uses_true_labels = audit_get<bool>(j, "uses_true_labels", false);
-  r.ncm_accuracy = audit_get<double>(j, "ncm_accuracy", kNaN);
-  r.majority_accuracy = audit_get<double>(j, "majority_accuracy", kNaN);
-  r.degenerate = audit_get<bool>(j, "degenerate", false);
-  r.label_informed = audit_get<bool>(j, "label_informed", r.uses_true_labels);
-  r.warnings = audit_get<std::vector<std::string>>(j, "warnings", {});
+  r.name = core::json_value_or<std::string>(j, "name", "");
+  r.rows = core::json_value_or<int64_t>(j, "rows", 0);
+  r.cols = core::json_value_or<int64_t>(j, "cols", 0);
+  r.distinct_rows = core::json_value_or<int64_t>(j, "distinct_rows", 0);
+  r.zero_rows = core::json_value_or<int64_t>(j, "zero_rows", 0);
+  r.rank = core::json_value_or<int64_t>(j, "rank", 0);
+  r.rank_rows = core::json_value_or<int64_t>(j, "rank_rows", 0);
+  r.rank_tol = core::json_value_or<double>(j, "rank_tol", kNaN);
+  r.top_singular_value = core::json_value_or<double>(j, "top_singular_value", kNaN);
+  r.identity_checked = core::json_value_or<bool>(j, "identity_checked", false);
+  r.identity_max_abs_diff = core::json_value_or<double>(j, "identity_max_abs_diff", kNaN);
+  r.identity_rel_diff = core::json_value_or<double>(j, "identity_rel_diff", kNaN);
+  r.equals_head_identity = core::json_value_or<bool>(j, "equals_head_identity", false);
+  r.uses_true_labels = core::json_value_or<bool>(j, "uses_true_labels", false);
+  r.ncm_accuracy = core::json_value_or<double>(j, "ncm_accuracy", kNaN);
+  r.majority_accuracy = core::json_value_or<double>(j, "majority_accuracy", kNaN);
+  r.degenerate = core::json_value_or<bool>(j, "degenerate", false);
+  r.label_informed = core::json_value_or<bool>(j, "label_informed", r.uses_true_labels);
+  r.warnings = core::json_value_or<std::vector<std::string>>(j, "warnings", {});
 }
 
 }  // namespace gradlens::extract

@@ -28,7 +28,7 @@ struct Dataset;
 namespace gradlens::extract {
 
 /// How run_extract shares one run between ranks (see docs/scaling.md). The
-/// default is a single process. The pipeline fills it from dist::Communicator.
+/// default is a single process. The pipeline fills it from distributed::Communicator.
 struct ExtractRanks {
   int rank = 0;
   int world_size = 1;

@@ -3,27 +3,11 @@
 #include <nlohmann/json.hpp>
 
 #include "gradlens/core/check.h"
+#include "gradlens/core/json.h"
 
 namespace gradlens::extract {
 
-namespace {
-
 using json = nlohmann::json;
-
-// The value at `key` when present and of type T, else `fallback` (older
-// manifests lack some fields; a damaged one may hold nulls).
-template <typename T>
-T mf_get(const json& j, const char* key, T fallback) {
-  const auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return fallback;
-  try {
-    return it->get<T>();
-  } catch (const json::exception&) {
-    return fallback;
-  }
-}
-
-}  // namespace
 
 std::vector<const RunEntry*> RunManifest::float_entries() const {
   std::vector<const RunEntry*> out;
@@ -95,63 +79,63 @@ void to_json(json& j, const RunManifest& m) {
 }
 
 void from_json(const json& j, RunManifest& m) {
-  GRADLENS_CHECK(j.is_object() && mf_get<std::string>(j, "format", "") == RunManifest::kFormat &&
+  GRADLENS_CHECK(j.is_object() && core::json_value_or<std::string>(j, "format", "") == RunManifest::kFormat &&
                      j.contains("representations") && j["representations"].is_array(),
                  "not a gradlens-extract manifest (no \"representations\" list)");
   m = RunManifest();
-  m.format_version = mf_get<int>(j, "format_version", 1);
-  m.model = mf_get<std::string>(j, "model", "");
-  m.convolutions = mf_get<std::string>(j, "convolutions", "");
-  m.model_spec = mf_get<std::string>(j, "model_spec", "");
-  const auto crc = mf_get<std::string>(j, "checkpoint_crc32", "");
+  m.format_version = core::json_value_or<int>(j, "format_version", 1);
+  m.model = core::json_value_or<std::string>(j, "model", "");
+  m.convolutions = core::json_value_or<std::string>(j, "convolutions", "");
+  m.model_spec = core::json_value_or<std::string>(j, "model_spec", "");
+  const auto crc = core::json_value_or<std::string>(j, "checkpoint_crc32", "");
   if (!crc.empty()) m.checkpoint_crc32 = crc;
-  m.device = mf_get<std::string>(j, "device", "");
-  m.dataset = mf_get<std::string>(j, "dataset", "");
-  m.n = mf_get<int64_t>(j, "n", 0);
-  m.num_classes = mf_get<int64_t>(j, "num_classes", 0);
+  m.device = core::json_value_or<std::string>(j, "device", "");
+  m.dataset = core::json_value_or<std::string>(j, "dataset", "");
+  m.n = core::json_value_or<int64_t>(j, "n", 0);
+  m.num_classes = core::json_value_or<int64_t>(j, "num_classes", 0);
   if (j.contains("input") && j["input"].is_object()) {
     const auto& in = j["input"];
-    m.input.mean = mf_get<std::vector<double>>(in, "mean", {});
-    m.input.std = mf_get<std::vector<double>>(in, "std", {});
-    m.input.input_range = mf_get<std::string>(in, "input_range", "");
-    m.input.image_size = mf_get<std::vector<int64_t>>(in, "image_size", {});
-    m.input.normalization = mf_get<std::string>(in, "normalization", "");
-    m.input.text = mf_get<std::string>(in, "text", "");
+    m.input.mean = core::json_value_or<std::vector<double>>(in, "mean", {});
+    m.input.std = core::json_value_or<std::vector<double>>(in, "std", {});
+    m.input.input_range = core::json_value_or<std::string>(in, "input_range", "");
+    m.input.image_size = core::json_value_or<std::vector<int64_t>>(in, "image_size", {});
+    m.input.normalization = core::json_value_or<std::string>(in, "normalization", "");
+    m.input.text = core::json_value_or<std::string>(in, "text", "");
   }
-  m.class_names = mf_get<std::vector<std::string>>(j, "class_names", {});
+  m.class_names = core::json_value_or<std::vector<std::string>>(j, "class_names", {});
   if (j.contains("indices") && j["indices"].is_array())
-    m.indices = mf_get<std::vector<int64_t>>(j, "indices", {});
-  m.layer = mf_get<std::string>(j, "layer", "");
-  m.map_size = mf_get<std::vector<int64_t>>(j, "map_size", {});
-  m.gradcam_targets = mf_get<std::vector<std::string>>(j, "gradcam_targets", {});
-  m.grad_labels = mf_get<std::vector<std::string>>(j, "grad_labels", {});
-  m.param_layer = mf_get<std::string>(j, "param_layer", "");
-  m.pool = mf_get<std::string>(j, "pool", "");
-  m.batch_size = mf_get<int64_t>(j, "batch_size", 0);
+    m.indices = core::json_value_or<std::vector<int64_t>>(j, "indices", {});
+  m.layer = core::json_value_or<std::string>(j, "layer", "");
+  m.map_size = core::json_value_or<std::vector<int64_t>>(j, "map_size", {});
+  m.gradcam_targets = core::json_value_or<std::vector<std::string>>(j, "gradcam_targets", {});
+  m.grad_labels = core::json_value_or<std::vector<std::string>>(j, "grad_labels", {});
+  m.param_layer = core::json_value_or<std::string>(j, "param_layer", "");
+  m.pool = core::json_value_or<std::string>(j, "pool", "");
+  m.batch_size = core::json_value_or<int64_t>(j, "batch_size", 0);
   if (j.contains("passes_per_batch") && j["passes_per_batch"].is_object())
-    m.backward_passes_per_batch = mf_get<int64_t>(j["passes_per_batch"], "backward", 0);
-  m.seed = mf_get<uint64_t>(j, "seed", 0);
-  m.libtorch_version = mf_get<std::string>(j, "libtorch_version", "");
-  m.accuracy = mf_get<double>(j, "accuracy", 0.0);
-  m.labels_file = mf_get<std::string>(j, "labels", "labels.npy");
-  m.preds_file = mf_get<std::string>(j, "preds", "preds.npy");
+    m.backward_passes_per_batch = core::json_value_or<int64_t>(j["passes_per_batch"], "backward", 0);
+  m.seed = core::json_value_or<uint64_t>(j, "seed", 0);
+  m.libtorch_version = core::json_value_or<std::string>(j, "libtorch_version", "");
+  m.accuracy = core::json_value_or<double>(j, "accuracy", 0.0);
+  m.labels_file = core::json_value_or<std::string>(j, "labels", "labels.npy");
+  m.preds_file = core::json_value_or<std::string>(j, "preds", "preds.npy");
   for (const auto& e : j["representations"]) {
     if (!e.is_object() || !e.contains("name") || !e["name"].is_string()) continue;
     RunEntry r;
     r.name = e["name"].get<std::string>();
-    r.file = mf_get<std::string>(e, "file", r.name + ".npy");
-    r.representation = mf_get<std::string>(e, "representation", "");
-    r.variant = mf_get<std::string>(e, "variant", "");
-    r.uses_true_labels = mf_get<bool>(e, "uses_true_labels", false);
-    r.gradient_seed = mf_get<std::string>(e, "gradient_seed", "");
-    r.shape = mf_get<std::vector<int64_t>>(e, "shape", {});
-    r.dtype = mf_get<std::string>(e, "dtype", "float32");
+    r.file = core::json_value_or<std::string>(e, "file", r.name + ".npy");
+    r.representation = core::json_value_or<std::string>(e, "representation", "");
+    r.variant = core::json_value_or<std::string>(e, "variant", "");
+    r.uses_true_labels = core::json_value_or<bool>(e, "uses_true_labels", false);
+    r.gradient_seed = core::json_value_or<std::string>(e, "gradient_seed", "");
+    r.shape = core::json_value_or<std::vector<int64_t>>(e, "shape", {});
+    r.dtype = core::json_value_or<std::string>(e, "dtype", "float32");
     m.representations.push_back(std::move(r));
   }
   if (j.contains("audit") && j["audit"].is_object())
     for (const auto& [name, a] : j["audit"].items())
       if (a.is_object()) m.audits[name] = a.get<AuditResult>();
-  m.warnings = mf_get<std::vector<std::string>>(j, "warnings", {});
+  m.warnings = core::json_value_or<std::vector<std::string>>(j, "warnings", {});
   if (j.contains("seconds") && j["seconds"].is_object())
     for (const auto& [stage, s] : j["seconds"].items())
       if (s.is_number()) m.seconds.emplace_back(stage, s.get<double>());

@@ -5,6 +5,7 @@
 #include "gradlens/core/blas.h"
 #include "gradlens/core/check.h"
 #include "gradlens/core/hugepage.h"
+#include "gradlens/core/numpy_random.h"
 
 #include <atomic>
 
@@ -36,31 +37,6 @@ void check_x_labels(const torch::Tensor& x, const torch::Tensor& labels, const c
 
 std::pair<torch::Tensor, int64_t> encode_checked(const torch::Tensor& labels, int64_t n, const char* fn) {
   return detail::silhouette_codes(labels, n, fn);
-}
-
-// numpy.random.RandomState(seed).permutation(n): MT19937 seeded as
-// init_genrand, Fisher-Yates from the end with masked rejection sampling.
-std::vector<int64_t> numpy_permutation(int64_t n, uint32_t seed) {
-  std::mt19937 mt(seed);
-  std::vector<int64_t> p(n);
-  for (int64_t i = 0; i < n; ++i) p[i] = i;
-  for (int64_t i = n - 1; i >= 1; --i) {
-    uint64_t mask = static_cast<uint64_t>(i);
-    for (int s = 1; s <= 32; s *= 2) mask |= mask >> s;
-    uint64_t v = 0;
-    if (static_cast<uint64_t>(i) <= 0xffffffffULL) {
-      do {
-        v = static_cast<uint64_t>(mt()) & mask;
-      } while (v > static_cast<uint64_t>(i));
-    } else {
-      do {
-        const uint64_t hi = mt();
-        v = ((hi << 32) | static_cast<uint64_t>(mt())) & mask;
-      } while (v > static_cast<uint64_t>(i));
-    }
-    std::swap(p[i], p[v]);
-  }
-  return p;
 }
 
 // float32 products: a pair is re-done in float64 when its squared distance
@@ -360,7 +336,7 @@ double silhouette_score(const torch::Tensor& x, const torch::Tensor& labels, con
   GRADLENS_CHECK(opts.sample_size >= 0, "silhouette_score: sample_size must be >= 0 (0 = all), got ",
                  opts.sample_size);
   if (opts.sample_size > 0 && opts.sample_size < x.size(0)) {
-    std::vector<int64_t> perm = numpy_permutation(x.size(0), opts.seed);
+    std::vector<int64_t> perm = core::NumpyRandomState(opts.seed).permutation(x.size(0));
     perm.resize(opts.sample_size);
     const torch::Tensor idx = torch::tensor(perm, torch::kInt64).to(x.device());
     return silhouette_samples(x.index_select(0, idx), labels.to(x.device()).index_select(0, idx), opts)

@@ -67,7 +67,7 @@ double davies_bouldin_score(const torch::Tensor& x, const torch::Tensor& labels)
 
 namespace detail {
 
-/// Pieces of silhouette_samples, shared with dist::silhouette_samples.
+/// Pieces of silhouette_samples, shared with distributed::silhouette_samples.
 
 /// Dense label codes 0..k-1 [N] int64 and k; throws c10::Error naming `fn`
 /// unless 2 <= k <= n - 1.

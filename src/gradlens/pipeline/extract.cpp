@@ -6,7 +6,7 @@
 #include "gradlens/core/check.h"
 #include "gradlens/core/runtime.h"
 #include "gradlens/data/subset.h"
-#include "gradlens/dist/context.h"
+#include "gradlens/distributed/context.h"
 #include "gradlens/models/checkpoint.h"
 #include "gradlens/models/model_spec.h"
 #include "gradlens/pipeline/data_source.h"
@@ -38,7 +38,7 @@ extract::ExtractRunResult run_extract_command(const ExtractCommandConfig& cfg,
                  "'; use train or test");
   // Under `gradlens launch` or torchrun (RANK, WORLD_SIZE, ...): one block of
   // whole batches per rank, gathered by rank 0 (see docs/scaling.md).
-  dist::Communicator comm{dist::DistOptions{}};
+  distributed::Communicator comm{distributed::DistOptions{}};
   auto device = core::parse_device(cfg.device);
   if (comm.world_size() > 1 && device.is_cuda() && !device.has_index())
     device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(comm.local_rank()));
@@ -61,7 +61,7 @@ extract::ExtractRunResult run_extract_command(const ExtractCommandConfig& cfg,
   if (ec.dataset_name.empty()) ec.dataset_name = cfg.data.data + ":" + cfg.split;
   if (comm.world_size() > 1) {
     GRADLENS_CHECK(ec.batch_size >= 1, "--batch-size must be >= 1, got ", ec.batch_size);
-    const auto [b, e] = dist::shard_range(ds.images.size(0), comm.rank(), comm.world_size(), ec.batch_size);
+    const auto [b, e] = distributed::shard_range(ds.images.size(0), comm.rank(), comm.world_size(), ec.batch_size);
     ec.ranks.rank = comm.rank();
     ec.ranks.world_size = comm.world_size();
     ec.ranks.row_begin = b;

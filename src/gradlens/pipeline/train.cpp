@@ -6,8 +6,8 @@
 #include "gradlens/core/check.h"
 #include "gradlens/core/fs.h"
 #include "gradlens/core/runtime.h"
-#include "gradlens/dist/context.h"
-#include "gradlens/dist/data_parallel.h"
+#include "gradlens/distributed/context.h"
+#include "gradlens/distributed/data_parallel.h"
 #include "gradlens/models/checkpoint.h"
 #include "gradlens/models/model_spec.h"
 #include "gradlens/pipeline/data_source.h"
@@ -41,7 +41,7 @@ TrainSummary run_train(const TrainConfig& cfg, const core::ProgressFn& progress)
   // training, each rank a block of every global batch, gradients averaged by
   // a bucketed all-reduce, rank 0 writing (see docs/training.md). A single
   // process otherwise (the collectives are identities).
-  dist::Communicator comm{dist::DistOptions{}};
+  distributed::Communicator comm{distributed::DistOptions{}};
   auto device = core::parse_device(cfg.device);
   if (comm.world_size() > 1 && device.is_cuda() && !device.has_index())
     device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(comm.local_rank()));
@@ -62,11 +62,11 @@ TrainSummary run_train(const TrainConfig& cfg, const core::ProgressFn& progress)
   topts.data_parallel.rank = comm.rank();
   topts.data_parallel.world_size = comm.world_size();
   topts.data_parallel.sync_gradients = [&comm](std::vector<torch::Tensor>& grads, double weight) {
-    dist::all_reduce_gradients(comm, grads, weight);
+    distributed::all_reduce_gradients(comm, grads, weight);
   };
   topts.data_parallel.sum_stats = [&comm](torch::Tensor& sums) { comm.all_reduce_sum(sums); };
   topts.data_parallel.broadcast_buffers = [&comm](std::vector<torch::Tensor>& buffers) {
-    dist::broadcast_tensors(comm, buffers, 0);
+    distributed::broadcast_tensors(comm, buffers, 0);
   };
 
   models::ResNetConfig mc;

@@ -5,9 +5,9 @@
 #include "gradlens/core/blas.h"
 #include "gradlens/core/check.h"
 #include "gradlens/core/hugepage.h"
-#include "gradlens/reduce/numpy_random.h"
+#include "gradlens/core/numpy_random.h"
 #include "gradlens/reduce/range_finder.h"
-#include "gradlens/reduce/validate.h"
+#include "gradlens/core/tensor_checks.h"
 
 #include <atomic>
 
@@ -202,7 +202,7 @@ Factors randomized(const torch::Tensor& xc, int64_t k, int64_t n_oversamples, in
   // M's rows contiguous.
   const bool transpose = n < d;
   const torch::Tensor m = transpose ? xc.t().contiguous() : xc;
-  NumpyRandomState rng(seed);
+  core::NumpyRandomState rng(seed);
   const int64_t n_random = k + n_oversamples;
   const torch::Tensor q0 = rng.normal(m.size(1), n_random).to(xc.device(), xc.scalar_type());
   const torch::Tensor q = randomized_range_finder(m, q0, n_iter, normalizer);
@@ -247,7 +247,7 @@ Factors row_gram_eig(const torch::Tensor& xc, int64_t k) {
 }
 
 void check_against(const Pca& pca, const torch::Tensor& x, int64_t cols, const char* fn) {
-  check_matrix(x, std::string(fn) + ": x");
+  core::check_matrix(x, std::string(fn) + ": x");
   GRADLENS_CHECK(pca.components.defined(), fn, ": the Pca is not fitted; call pca_fit first");
   GRADLENS_CHECK(x.size(1) == cols, fn, ": x has ", x.size(1), " columns but the fitted PCA expects ", cols);
 }
@@ -396,7 +396,7 @@ void pca_finish(Pca& p, const PcaFactors& f, int64_t k, int64_t max_k, const tor
 }  // namespace detail
 
 Pca pca_fit(const torch::Tensor& x, const PcaOptions& opts) {
-  check_matrix(x, "pca_fit: x");
+  core::check_matrix(x, "pca_fit: x");
   const int64_t n = x.size(0);
   const int64_t d = x.size(1);
   GRADLENS_CHECK(n >= 2, "pca_fit: x has ", n, " row; PCA needs at least 2 samples");

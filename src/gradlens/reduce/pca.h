@@ -86,7 +86,7 @@ torch::Tensor pca_inverse_transform(const Pca& pca, const torch::Tensor& z);
 
 namespace detail {
 
-/// The pieces of pca_fit's covariance solver, shared with dist::pca_fit
+/// The pieces of pca_fit's covariance solver, shared with distributed::pca_fit
 /// (which all-reduces the sums and the Gram matrix between them).
 
 /// Column sums of x [n, d] in float64 [d] (no float64 copy of x on CPU).

@@ -33,7 +33,7 @@ using ExtraLossFn = std::function<std::vector<std::pair<std::string, torch::Tens
 /// global batch must have >= world_size rows). The defaults are a single
 /// process; the hooks are then identities and may stay empty. The trainer
 /// knows nothing of how the hooks communicate (pipeline/train.cpp wires them
-/// to dist::Communicator).
+/// to distributed::Communicator).
 struct DataParallelOptions {
   int rank = 0;
   int world_size = 1;

@@ -7,7 +7,7 @@
 
 #include "gradlens/cluster/kmeans.h"
 
-namespace gradlens::dist {
+namespace gradlens::distributed {
 
 class Communicator;
 
@@ -37,4 +37,4 @@ class Communicator;
 cluster::KMeansResult kmeans_fit(Communicator& comm, const torch::Tensor& x_local,
                                  const cluster::KMeansOptions& opts);
 
-}  // namespace gradlens::dist
+}  // namespace gradlens::distributed

@@ -1,7 +1,7 @@
 // Two (and three) ranks on 127.0.0.1 over c10d's TCPStore and ProcessGroupGloo:
 // collective values, rendezvous errors, and a rank that dies mid-run.
-#include "gradlens/dist/context.h"
-#include "gradlens/dist/kmeans.h"
+#include "gradlens/distributed/context.h"
+#include "gradlens/distributed/kmeans.h"
 
 #include <torch/types.h>
 #include <netinet/in.h>
@@ -11,10 +11,10 @@
 #include <chrono>
 #include <csignal>
 
-#include "dist/dist_test_util.h"
+#include "distributed/dist_test_util.h"
 #include "gradlens/core/npy.h"
 
-namespace gradlens::dist {
+namespace gradlens::distributed {
 namespace {
 
 using test::dist_dir;
@@ -160,4 +160,4 @@ TEST(DistFaults, UnreachableMasterTimesOutNamingIt) {
 }
 
 }  // namespace
-}  // namespace gradlens::dist
+}  // namespace gradlens::distributed

@@ -2,15 +2,15 @@
 // and initial centres: labels, n_iter and float32 centroids bitwise, inertia
 // to float64 summation order.
 #include "gradlens/cluster/kmeans.h"
-#include "gradlens/dist/context.h"
-#include "gradlens/dist/kmeans.h"
+#include "gradlens/distributed/context.h"
+#include "gradlens/distributed/kmeans.h"
 
 #include <torch/types.h>
 
-#include "dist/dist_test_util.h"
+#include "distributed/dist_test_util.h"
 #include "gradlens/core/npy.h"
 
-namespace gradlens::dist {
+namespace gradlens::distributed {
 namespace {
 
 using test::dist_dir;
@@ -85,4 +85,4 @@ TEST(DistKMeansTest, TwoRanksEqualOneProcess) {
 }
 
 }  // namespace
-}  // namespace gradlens::dist
+}  // namespace gradlens::distributed

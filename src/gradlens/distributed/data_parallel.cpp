@@ -1,12 +1,12 @@
-#include "gradlens/dist/data_parallel.h"
+#include "gradlens/distributed/data_parallel.h"
 #include <torch/types.h>
 
 #include <cmath>
 
 #include "gradlens/core/check.h"
-#include "gradlens/dist/context.h"
+#include "gradlens/distributed/context.h"
 
-namespace gradlens::dist {
+namespace gradlens::distributed {
 
 namespace {
 
@@ -79,4 +79,4 @@ void broadcast_tensors(Communicator& comm, std::vector<torch::Tensor>& tensors, 
     dp_flat_roundtrip(tensors, group, 1.0, [&](torch::Tensor& buf) { comm.broadcast(buf, root); });
 }
 
-}  // namespace gradlens::dist
+}  // namespace gradlens::distributed

@@ -1,4 +1,4 @@
-#include "gradlens/dist/kmeans.h"
+#include "gradlens/distributed/kmeans.h"
 #include <torch/types.h>
 
 #include <algorithm>
@@ -7,30 +7,30 @@
 #include <numeric>
 
 #include "gradlens/core/check.h"
-#include "gradlens/dist/context.h"
-#include "gradlens/dist/shards.h"
-#include "gradlens/reduce/validate.h"
+#include "gradlens/distributed/context.h"
+#include "gradlens/distributed/shards.h"
+#include "gradlens/core/tensor_checks.h"
 
-namespace gradlens::dist {
+namespace gradlens::distributed {
 
 cluster::KMeansResult kmeans_fit(Communicator& comm, const torch::Tensor& x_local, const cluster::KMeansOptions& opts) {
   using cluster::KMeansInit;
-  const ShardLayout layout = shard_layout(comm, x_local, "dist::kmeans_fit");
+  const ShardLayout layout = shard_layout(comm, x_local, "distributed::kmeans_fit");
   const int64_t n_local = x_local.size(0);
   const int64_t d = layout.d;
   const int64_t n = layout.n, offset = layout.offset;
   const auto dtype = x_local.scalar_type();
   const auto dev = x_local.device();
   const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
-  GRADLENS_CHECK(opts.k >= 1, "dist::kmeans_fit: k must be >= 1, got ", opts.k);
-  GRADLENS_CHECK(opts.k <= n, "dist::kmeans_fit: k = ", opts.k, " is larger than the number of rows (", n,
+  GRADLENS_CHECK(opts.k >= 1, "distributed::kmeans_fit: k must be >= 1, got ", opts.k);
+  GRADLENS_CHECK(opts.k <= n, "distributed::kmeans_fit: k = ", opts.k, " is larger than the number of rows (", n,
                  ") over all ranks; use k <= n or pass more samples");
-  GRADLENS_CHECK(opts.max_iter >= 1, "dist::kmeans_fit: max_iter must be >= 1, got ", opts.max_iter);
-  GRADLENS_CHECK(opts.tol >= 0 && std::isfinite(opts.tol), "dist::kmeans_fit: tol must be finite and >= 0, got ",
+  GRADLENS_CHECK(opts.max_iter >= 1, "distributed::kmeans_fit: max_iter must be >= 1, got ", opts.max_iter);
+  GRADLENS_CHECK(opts.tol >= 0 && std::isfinite(opts.tol), "distributed::kmeans_fit: tol must be finite and >= 0, got ",
                  opts.tol);
-  GRADLENS_CHECK(opts.chunk_rows >= 1, "dist::kmeans_fit: chunk_rows must be >= 1, got ", opts.chunk_rows);
+  GRADLENS_CHECK(opts.chunk_rows >= 1, "distributed::kmeans_fit: chunk_rows must be >= 1, got ", opts.chunk_rows);
   GRADLENS_CHECK(opts.init == KMeansInit::kGiven || (opts.init == KMeansInit::kKMeansPlusPlus && opts.n_init == 1),
-                 "dist::kmeans_fit: only init = kGiven, or kKMeansPlusPlus with n_init = 1, are distributed; "
+                 "distributed::kmeans_fit: only init = kGiven, or kKMeansPlusPlus with n_init = 1, are distributed; "
                  "seed the centres (e.g. on a sample) and pass them with kGiven");
   const int64_t chunk = opts.chunk_rows;
   const int64_t k = opts.k;
@@ -54,13 +54,13 @@ cluster::KMeansResult kmeans_fit(Communicator& comm, const torch::Tensor& x_loca
   if (opts.init == KMeansInit::kGiven) {
     torch::Tensor init = torch::empty({k, d}, f64);
     if (comm.is_root()) {
-      GRADLENS_CHECK(opts.init_centroids.defined(), "dist::kmeans_fit: init = kGiven needs init_centroids of shape [",
+      GRADLENS_CHECK(opts.init_centroids.defined(), "distributed::kmeans_fit: init = kGiven needs init_centroids of shape [",
                      k, ", ", d, "] on rank 0");
       GRADLENS_CHECK(opts.init_centroids.dim() == 2 && opts.init_centroids.size(0) == k &&
                          opts.init_centroids.size(1) == d,
-                     "dist::kmeans_fit: init_centroids has shape ", opts.init_centroids.sizes(), " but [k, d] = [", k,
+                     "distributed::kmeans_fit: init_centroids has shape ", opts.init_centroids.sizes(), " but [k, d] = [", k,
                      ", ", d, "] is needed");
-      reduce::check_matrix(opts.init_centroids.to(torch::kFloat64), "dist::kmeans_fit: init_centroids");
+      core::check_matrix(opts.init_centroids.to(torch::kFloat64), "distributed::kmeans_fit: init_centroids");
       // Round to x's dtype first, as kmeans_fit does, then carry exactly in float64.
       init.copy_(opts.init_centroids.to(torch::kCPU).to(dtype).to(torch::kFloat64));
     }
@@ -155,4 +155,4 @@ cluster::KMeansResult kmeans_fit(Communicator& comm, const torch::Tensor& x_loca
   return out;
 }
 
-}  // namespace gradlens::dist
+}  // namespace gradlens::distributed

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-namespace gradlens::dist {
+namespace gradlens::distributed {
 
 /// Where the ranks meet. Unset fields (-1 / "") are read from the
 /// environment torchrun and `gradlens launch` set: RANK, WORLD_SIZE,
@@ -91,4 +91,4 @@ class Communicator {
 /// evenly as possible: the first (groups % world) ranks get one group more.
 std::pair<int64_t, int64_t> shard_range(int64_t n, int rank, int world_size, int64_t align = 1);
 
-}  // namespace gradlens::dist
+}  // namespace gradlens::distributed

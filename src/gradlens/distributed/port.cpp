@@ -1,10 +1,10 @@
-#include "gradlens/dist/port.h"
+#include "gradlens/distributed/port.h"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-namespace gradlens::dist {
+namespace gradlens::distributed {
 
 int free_loopback_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -22,4 +22,4 @@ int free_loopback_port() {
   return port;
 }
 
-}  // namespace gradlens::dist
+}  // namespace gradlens::distributed

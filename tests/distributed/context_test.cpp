@@ -1,7 +1,7 @@
 // The no-environment path: a single process, rank 0 of 1, collectives are
 // identities; option resolution and its errors; shard ranges.
-#include "gradlens/dist/context.h"
-#include "gradlens/dist/kmeans.h"
+#include "gradlens/distributed/context.h"
+#include "gradlens/distributed/kmeans.h"
 
 #include <torch/types.h>
 
@@ -12,7 +12,7 @@
 
 #include "support/support.h"
 
-namespace gradlens::dist {
+namespace gradlens::distributed {
 namespace {
 
 using Range = std::pair<int64_t, int64_t>;
@@ -151,4 +151,4 @@ TEST(DistKMeans, OneProcessEqualsClusterKMeansBitwise) {
 }
 
 }  // namespace
-}  // namespace gradlens::dist
+}  // namespace gradlens::distributed

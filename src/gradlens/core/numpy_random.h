@@ -10,7 +10,7 @@
 #include <random>
 #include <vector>
 
-namespace gradlens::reduce {
+namespace gradlens::core {
 
 class NumpyRandomState {
  public:
@@ -41,4 +41,4 @@ class NumpyRandomState {
   double gauss_ = 0.0;
 };
 
-}  // namespace gradlens::reduce
+}  // namespace gradlens::core

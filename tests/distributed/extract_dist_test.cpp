@@ -7,9 +7,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "dist/dist_test_util.h"
+#include "distributed/dist_test_util.h"
 
-namespace gradlens::dist {
+namespace gradlens::distributed {
 namespace {
 
 std::string dex_slurp(const test::fs::path& p) {
@@ -101,4 +101,4 @@ TEST(DistExtract, RankKilledMidRunFailsNamingItWithoutACompleteRun) {
 }
 
 }  // namespace
-}  // namespace gradlens::dist
+}  // namespace gradlens::distributed

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace gradlens::dist {
+namespace gradlens::distributed {
 
 class Communicator;
 
@@ -20,10 +20,10 @@ struct ShardLayout {
   std::vector<int64_t> rows;  ///< rows of each rank
 };
 
-/// Checks x_local with reduce::check_matrix (a finite float [n_r, d] matrix,
+/// Checks x_local with core::check_matrix (a finite float [n_r, d] matrix,
 /// n_r >= 1; the message names `fn` and the rank), then all-gathers every
 /// rank's (n_r, d, dtype). Throws c10::Error naming `fn` and both ranks when
 /// widths or dtypes differ.
 ShardLayout shard_layout(Communicator& comm, const torch::Tensor& x_local, const std::string& fn);
 
-}  // namespace gradlens::dist
+}  // namespace gradlens::distributed

@@ -6,7 +6,7 @@
 
 #include "gradlens/metrics/internal.h"
 
-namespace gradlens::dist {
+namespace gradlens::distributed {
 
 class Communicator;
 
@@ -26,9 +26,9 @@ class Communicator;
 torch::Tensor silhouette_samples(Communicator& comm, const torch::Tensor& x_local, const torch::Tensor& labels_local,
                                  const metrics::SilhouetteOptions& opts = {});
 
-/// Mean of dist::silhouette_samples over all rows (all-reduced), the same
+/// Mean of distributed::silhouette_samples over all rows (all-reduced), the same
 /// value on every rank.
 double silhouette_score(Communicator& comm, const torch::Tensor& x_local, const torch::Tensor& labels_local,
                         const metrics::SilhouetteOptions& opts = {});
 
-}  // namespace gradlens::dist
+}  // namespace gradlens::distributed

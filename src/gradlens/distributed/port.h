@@ -2,7 +2,7 @@
 // started on this machine (`gradlens launch`, the dist tests and benches).
 #pragma once
 
-namespace gradlens::dist {
+namespace gradlens::distributed {
 
 /// A TCP port on 127.0.0.1 that was free a moment ago (the kernel's choice
 /// when binding port 0). Another process may take it before it is used, so
@@ -10,4 +10,4 @@ namespace gradlens::dist {
 /// bound.
 int free_loopback_port();
 
-}  // namespace gradlens::dist
+}  // namespace gradlens::distributed

@@ -1,15 +1,15 @@
 // Distributed silhouette on 2 ranks (each rank's rows against the gathered
 // matrix, sums all-reduced) equals metrics::silhouette_samples/score.
-#include "gradlens/dist/context.h"
-#include "gradlens/dist/silhouette.h"
+#include "gradlens/distributed/context.h"
+#include "gradlens/distributed/silhouette.h"
 #include "gradlens/metrics/internal.h"
 
 #include <torch/types.h>
 
-#include "dist/dist_test_util.h"
+#include "distributed/dist_test_util.h"
 #include "gradlens/core/npy.h"
 
-namespace gradlens::dist {
+namespace gradlens::distributed {
 namespace {
 
 using test::dist_dir;
@@ -71,4 +71,4 @@ TEST(DistSilhouette, TwoRanksEqualOneProcess) {
 }
 
 }  // namespace
-}  // namespace gradlens::dist
+}  // namespace gradlens::distributed

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace gradlens::dist {
+namespace gradlens::distributed {
 
 class Communicator;
 
@@ -40,4 +40,4 @@ GradReduceStats all_reduce_gradients(Communicator& comm, std::vector<torch::Tens
 /// rank), one broadcast per dtype. Throws as Communicator::broadcast.
 void broadcast_tensors(Communicator& comm, std::vector<torch::Tensor>& tensors, int root = 0);
 
-}  // namespace gradlens::dist
+}  // namespace gradlens::distributed

@@ -1,4 +1,4 @@
-#include "gradlens/reduce/validate.h"
+#include "gradlens/core/tensor_checks.h"
 #include <torch/types.h>
 #include <ATen/Parallel.h>
 
@@ -7,7 +7,7 @@
 #include <atomic>
 #include <cmath>
 
-namespace gradlens::reduce {
+namespace gradlens::core {
 
 namespace {
 
@@ -71,4 +71,4 @@ void check_labels(const torch::Tensor& labels, int64_t n_rows, const std::string
                  " rows; pass exactly one label per row");
 }
 
-}  // namespace gradlens::reduce
+}  // namespace gradlens::core

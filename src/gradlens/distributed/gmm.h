@@ -6,7 +6,7 @@
 
 #include "gradlens/cluster/gmm.h"
 
-namespace gradlens::dist {
+namespace gradlens::distributed {
 
 class Communicator;
 
@@ -24,8 +24,8 @@ class Communicator;
 /// every rank; cluster::gmm_predict(result, x_local) gives this rank's labels.
 /// Throws c10::Error as gmm_fit, plus: an empty shard; shards of different
 /// widths or dtypes; init other than kGiven (kKMeans and kRandom draw from one
-/// process's random stream: seed with dist::kmeans_fit and pass one-hot
+/// process's random stream: seed with distributed::kmeans_fit and pass one-hot
 /// labels as init_resp).
 cluster::GaussianMixture gmm_fit(Communicator& comm, const torch::Tensor& x_local, const cluster::GmmOptions& opts);
 
-}  // namespace gradlens::dist
+}  // namespace gradlens::distributed

@@ -1,23 +1,23 @@
-#include "gradlens/dist/pca.h"
+#include "gradlens/distributed/pca.h"
 #include <torch/types.h>
 
 #include "gradlens/core/check.h"
-#include "gradlens/dist/context.h"
-#include "gradlens/dist/shards.h"
+#include "gradlens/distributed/context.h"
+#include "gradlens/distributed/shards.h"
 
-namespace gradlens::dist {
+namespace gradlens::distributed {
 
 reduce::Pca pca_fit(Communicator& comm, const torch::Tensor& x_local, const reduce::PcaOptions& opts) {
   using reduce::PcaSolver;
-  const ShardLayout layout = shard_layout(comm, x_local, "dist::pca_fit");
+  const ShardLayout layout = shard_layout(comm, x_local, "distributed::pca_fit");
   const int64_t n = layout.n;
   const int64_t d = layout.d;
-  GRADLENS_CHECK(n >= 2, "dist::pca_fit: the ranks hold ", n, " row; PCA needs at least 2 samples");
+  GRADLENS_CHECK(n >= 2, "distributed::pca_fit: the ranks hold ", n, " row; PCA needs at least 2 samples");
   const int64_t max_k = std::min(n, d);
-  GRADLENS_CHECK(opts.n_components >= 0 && opts.n_components <= max_k, "dist::pca_fit: n_components = ",
+  GRADLENS_CHECK(opts.n_components >= 0 && opts.n_components <= max_k, "distributed::pca_fit: n_components = ",
                  opts.n_components, " must be between 1 and min(n_samples, n_features) = ", max_k, " (0 keeps all)");
   GRADLENS_CHECK(opts.solver == PcaSolver::kExact || opts.solver == PcaSolver::kCovariance,
-                 "dist::pca_fit: only the covariance solver (kExact or kCovariance) is distributed; gather the "
+                 "distributed::pca_fit: only the covariance solver (kExact or kCovariance) is distributed; gather the "
                  "rows and call reduce::pca_fit for kFullSvd or kRandomized");
   const int64_t k = opts.n_components == 0 ? max_k : opts.n_components;
 
@@ -52,4 +52,4 @@ reduce::Pca pca_fit(Communicator& comm, const torch::Tensor& x_local, const redu
   return p;
 }
 
-}  // namespace gradlens::dist
+}  // namespace gradlens::distributed

@@ -3,17 +3,17 @@
 // rows: same components (signs included), variances, mixture parameters,
 // labels and iteration counts.
 #include "gradlens/cluster/gmm.h"
-#include "gradlens/dist/context.h"
-#include "gradlens/dist/gmm.h"
-#include "gradlens/dist/pca.h"
+#include "gradlens/distributed/context.h"
+#include "gradlens/distributed/gmm.h"
+#include "gradlens/distributed/pca.h"
 #include "gradlens/reduce/pca.h"
 
 #include <torch/types.h>
 
-#include "dist/dist_test_util.h"
+#include "distributed/dist_test_util.h"
 #include "gradlens/core/npy.h"
 
-namespace gradlens::dist {
+namespace gradlens::distributed {
 namespace {
 
 using test::dist_dir;
@@ -162,4 +162,4 @@ TEST_F(DistPcaGmmTest, GmmEqualsSingleProcessWithTheSameInitialisation) {
 }
 
 }  // namespace
-}  // namespace gradlens::dist
+}  // namespace gradlens::distributed

@@ -1,11 +1,11 @@
-#include "gradlens/reduce/numpy_random.h"
+#include "gradlens/core/numpy_random.h"
 #include <torch/types.h>
 
 #include "gradlens/core/check.h"
 
 #include <cmath>
 
-namespace gradlens::reduce {
+namespace gradlens::core {
 
 NumpyRandomState::NumpyRandomState(uint64_t seed) : mt_(static_cast<uint32_t>(seed)) {
   GRADLENS_CHECK(seed <= 0xffffffffULL, "seed must be between 0 and 2^32 - 1 (numpy RandomState's range), got ",
@@ -80,4 +80,4 @@ torch::Tensor NumpyRandomState::normal(int64_t rows, int64_t cols) {
   return t;
 }
 
-}  // namespace gradlens::reduce
+}  // namespace gradlens::core

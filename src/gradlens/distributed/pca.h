@@ -7,7 +7,7 @@
 
 #include "gradlens/reduce/pca.h"
 
-namespace gradlens::dist {
+namespace gradlens::distributed {
 
 class Communicator;
 
@@ -27,4 +27,4 @@ class Communicator;
 /// reduce::pca_fit); whiten is supported.
 reduce::Pca pca_fit(Communicator& comm, const torch::Tensor& x_local, const reduce::PcaOptions& opts = {});
 
-}  // namespace gradlens::dist
+}  // namespace gradlens::distributed

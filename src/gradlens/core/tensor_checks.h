@@ -1,4 +1,4 @@
-// Boundary checks for the analysis stages (reduce, cluster, analysis): shape,
+// Boundary checks for the analysis stages (reduce, cluster, metrics, analysis): shape,
 // dtype and finiteness of a data matrix, and the length of a label vector.
 #pragma once
 
@@ -6,7 +6,7 @@
 
 #include <string>
 
-namespace gradlens::reduce {
+namespace gradlens::core {
 
 /// Checks that `x` is a 2-D floating-point tensor (float32 or float64) with at
 /// least one row and one column, and that every entry is finite.
@@ -19,4 +19,4 @@ void check_matrix(const torch::Tensor& x, const std::string& name);
 /// Throws c10::Error naming `name` otherwise.
 void check_labels(const torch::Tensor& labels, int64_t n_rows, const std::string& name);
 
-}  // namespace gradlens::reduce
+}  // namespace gradlens::core

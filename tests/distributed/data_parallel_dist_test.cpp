@@ -1,8 +1,8 @@
 // Data-parallel training: the bucketed gradient all-reduce over 2 ranks
 // equals the single-process gradient of the global batch; `gradlens launch
 // -n 2 -- train` follows the single-process loss curve and only rank 0 writes.
-#include "gradlens/dist/data_parallel.h"
-#include "gradlens/dist/context.h"
+#include "gradlens/distributed/data_parallel.h"
+#include "gradlens/distributed/context.h"
 
 #include <torch/torch.h>
 
@@ -10,10 +10,10 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "dist/dist_test_util.h"
+#include "distributed/dist_test_util.h"
 #include "gradlens/core/npy.h"
 
-namespace gradlens::dist {
+namespace gradlens::distributed {
 namespace {
 
 using test::dist_dir;
@@ -156,4 +156,4 @@ TEST(DistDataParallel, LaunchTwoRanksFollowsTheSingleProcessLossCurve) {
 }
 
 }  // namespace
-}  // namespace gradlens::dist
+}  // namespace gradlens::distributed

@@ -1,4 +1,4 @@
-#include "gradlens/dist/context.h"
+#include "gradlens/distributed/context.h"
 #include <torch/types.h>
 
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
@@ -16,7 +16,7 @@
 
 #include "gradlens/core/check.h"
 
-namespace gradlens::dist {
+namespace gradlens::distributed {
 
 namespace {
 
@@ -367,4 +367,4 @@ void Communicator::barrier() {
   impl_->run("barrier", [&] { return impl_->pg->barrier(); });
 }
 
-}  // namespace gradlens::dist
+}  // namespace gradlens::distributed

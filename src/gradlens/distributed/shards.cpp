@@ -1,14 +1,14 @@
-#include "gradlens/dist/shards.h"
+#include "gradlens/distributed/shards.h"
 #include <torch/types.h>
 
 #include "gradlens/core/check.h"
-#include "gradlens/dist/context.h"
-#include "gradlens/reduce/validate.h"
+#include "gradlens/distributed/context.h"
+#include "gradlens/core/tensor_checks.h"
 
-namespace gradlens::dist {
+namespace gradlens::distributed {
 
 ShardLayout shard_layout(Communicator& comm, const torch::Tensor& x_local, const std::string& fn) {
-  reduce::check_matrix(x_local, fn + ": x_local (rank " + std::to_string(comm.rank()) + ")");
+  core::check_matrix(x_local, fn + ": x_local (rank " + std::to_string(comm.rank()) + ")");
   const int64_t d = x_local.size(1);
   const auto dtype = x_local.scalar_type();
   auto shape_row = torch::tensor({x_local.size(0), d, static_cast<int64_t>(dtype)}, torch::kInt64).unsqueeze(0);
@@ -27,4 +27,4 @@ ShardLayout shard_layout(Communicator& comm, const torch::Tensor& x_local, const
   return l;
 }
 
-}  // namespace gradlens::dist
+}  // namespace gradlens::distributed

@@ -19,13 +19,13 @@
 #include <thread>
 #include <vector>
 
-#include "gradlens/dist/port.h"
+#include "gradlens/distributed/port.h"
 #include "support/support.h"
 
 namespace gradlens::test {
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.
-inline int dist_free_port() { return dist::free_loopback_port(); }
+inline int dist_free_port() { return distributed::free_loopback_port(); }
 
 struct RankOutcome {
   int exit_code = -1;  ///< exit status, or -1 when killed by a signal
