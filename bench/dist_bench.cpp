@@ -7,7 +7,7 @@
 // with one intra-op thread (torch and OpenBLAS), so 2 ranks use 2 cores.
 #include "gradlens/cluster/kmeans.h"
 #include "gradlens/distributed/context.h"
-#include "gradlens/distributed/kmeans.h"
+#include "gradlens/cluster/kmeans.h"
 #include "gradlens/distributed/port.h"
 
 #include <torch/torch.h>
@@ -52,7 +52,7 @@ int bench_rank(const std::string& out) {
   o.max_iter = kIter;
   comm.barrier();
   const auto t0 = std::chrono::steady_clock::now();
-  const auto r = gradlens::distributed::kmeans_fit(comm, x.slice(0, b, e), o);
+  const auto r = gradlens::cluster::kmeans_fit(x.slice(0, b, e), o, comm);
   const double t = since(t0);
   if (comm.is_root()) std::ofstream(out) << t << " " << r.n_iter << "\n";
   return 0;

@@ -1,7 +1,7 @@
 // Two (and three) ranks on 127.0.0.1 over c10d's TCPStore and ProcessGroupGloo:
 // collective values, rendezvous errors, and a rank that dies mid-run.
 #include "gradlens/distributed/context.h"
-#include "gradlens/distributed/kmeans.h"
+#include "gradlens/cluster/kmeans.h"
 
 #include <torch/types.h>
 #include <netinet/in.h>
@@ -70,7 +70,7 @@ TEST(DistWorker, PeerDiesMidRun) {
   const auto t0 = std::chrono::steady_clock::now();
   std::string msg;
   try {
-    kmeans_fit(comm, comm.rank() == 0 ? x : x + 0.5, o);
+    cluster::kmeans_fit(comm.rank() == 0 ? x : x + 0.5, o, comm);
   } catch (const std::exception& e) {
     msg = e.what();
   }

@@ -1,7 +1,6 @@
 // The no-environment path: a single process, rank 0 of 1, collectives are
 // identities; option resolution and its errors; shard ranges.
 #include "gradlens/distributed/context.h"
-#include "gradlens/distributed/kmeans.h"
 
 #include <torch/types.h>
 
@@ -10,6 +9,7 @@
 #include <optional>
 #include <utility>
 
+#include "gradlens/cluster/kmeans.h"
 #include "support/support.h"
 
 namespace gradlens::distributed {
@@ -126,7 +126,7 @@ TEST(DistContext, ShardRangesAreContiguousAndAligned) {
   EXPECT_EQ(shard_range(5, 0, 1), Range(0, 5));
 }
 
-TEST(DistKMeans, OneProcessEqualsClusterKMeansBitwise) {
+TEST(DistKMeans, AOneProcessCommunicatorGivesClusterKMeansBitwise) {
   torch::manual_seed(3);
   const auto x = (torch::randn({200, 4}) + torch::arange(200).remainder(3).unsqueeze(1).to(torch::kFloat32) * 4);
   cluster::KMeansOptions o;
@@ -134,7 +134,7 @@ TEST(DistKMeans, OneProcessEqualsClusterKMeansBitwise) {
   o.init = cluster::KMeansInit::kGiven;
   o.init_centroids = x.slice(0, 0, 3).clone();
   Communicator comm;
-  const auto a = kmeans_fit(comm, x, o);
+  const auto a = cluster::kmeans_fit(x, o, comm);
   const auto b = cluster::kmeans_fit(x, o);
   EXPECT_TRUE(torch::equal(a.centroids, b.centroids));
   EXPECT_TRUE(torch::equal(a.labels, b.labels));
@@ -142,12 +142,13 @@ TEST(DistKMeans, OneProcessEqualsClusterKMeansBitwise) {
   EXPECT_NEAR(a.inertia, b.inertia, 1e-9 * b.inertia);
   o.init = cluster::KMeansInit::kKMeansPlusPlus;
   o.seed = 5;
-  const auto c = kmeans_fit(comm, x, o);
+  const auto c = cluster::kmeans_fit(x, o, comm);
   const auto e = cluster::kmeans_fit(x, o);
   EXPECT_TRUE(torch::equal(c.centroids, e.centroids));
   EXPECT_TRUE(torch::equal(c.labels, e.labels));
+  // Random seeding is single-process only; with one process it is allowed.
   o.init = cluster::KMeansInit::kRandom;
-  GRADLENS_EXPECT_THROWS_WITH(kmeans_fit(comm, x, o), "kGiven");
+  EXPECT_TRUE(torch::equal(cluster::kmeans_fit(x, o, comm).labels, cluster::kmeans_fit(x, o).labels));
 }
 
 }  // namespace

@@ -1,9 +1,8 @@
-// Distributed KMeans on 2 ranks equals cluster::kmeans_fit on the same data
-// and initial centres: labels, n_iter and float32 centroids bitwise, inertia
+// cluster::kmeans_fit over a 2-rank Communicator equals it in one process on
+// the same data and initial centres: labels, n_iter and float32 centroids bitwise, inertia
 // to float64 summation order.
 #include "gradlens/cluster/kmeans.h"
 #include "gradlens/distributed/context.h"
-#include "gradlens/distributed/kmeans.h"
 
 #include <torch/types.h>
 
@@ -49,7 +48,7 @@ TEST(DistWorker, KMeans) {
   const auto x = dkm_test_data();
   const auto [b, e] = shard_range(x.size(0), comm.rank(), comm.world_size());
   for (int which = 0; which < 3; ++which) {
-    const auto r = kmeans_fit(comm, x.slice(0, b, e), dkm_test_options(which, x));
+    const auto r = cluster::kmeans_fit(x.slice(0, b, e), dkm_test_options(which, x), comm);
     const auto labels = comm.gather_rows(r.labels);
     if (comm.is_root()) {
       const std::string s = std::to_string(which);
@@ -59,6 +58,16 @@ TEST(DistWorker, KMeans) {
                       torch::tensor({r.inertia, double(r.n_iter), double(r.converged)}, torch::kFloat64));
     }
   }
+  // Random seeding, or several k-means++ runs, need every row in one place.
+  auto o = dkm_test_options(0, x);
+  o.init = cluster::KMeansInit::kRandom;
+  bool refused = false;
+  try {
+    cluster::kmeans_fit(x.slice(0, b, e), o, comm);
+  } catch (const c10::Error& err) {
+    refused = std::string(err.what()).find("only init = kGiven") != std::string::npos;
+  }
+  if (comm.is_root()) core::write_npy(dist_dir() / "refused.npy", torch::tensor({int64_t{refused}}));
 }
 
 TEST(DistKMeansTest, TwoRanksEqualOneProcess) {
@@ -82,6 +91,7 @@ TEST(DistKMeansTest, TwoRanksEqualOneProcess) {
   }
   // Case 1 really relocated: the far centre ends inside the data.
   EXPECT_LT(core::read_npy(dir / "centroids1.npy").abs().max().item<float>(), 100.0f);
+  EXPECT_EQ(core::read_npy(dir / "refused.npy")[0].item<int64_t>(), 1);
 }
 
 }  // namespace

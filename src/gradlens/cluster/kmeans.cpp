@@ -6,12 +6,15 @@
 
 #include "gradlens/core/blas.h"
 #include "gradlens/core/check.h"
+#include "gradlens/core/collectives.h"
 #include "gradlens/core/hugepage.h"
 #include "gradlens/core/numpy_random.h"
 #include "gradlens/reduce/pca.h"
 #include "gradlens/core/tensor_checks.h"
 
+#include <algorithm>
 #include <atomic>
+#include <numeric>
 #include <chrono>
 #include <cmath>
 
@@ -343,12 +346,19 @@ struct Run {
   bool converged = false;
 };
 
-Run lloyd(const torch::Tensor& x, torch::Tensor centers, const KMeansOptions& opts, double tol, int run_index) {
+// Lloyd's iterations over this rank's rows x (all rows in one process).
+// With several ranks the per-cluster float64 sums, the counts and the number
+// of changed labels are all-reduced in one collective, and an empty cluster
+// takes the globally farthest row (each rank proposes its farthest ones;
+// farthest first, ties to the lower global index `offset` + row).
+Run lloyd(const torch::Tensor& x, torch::Tensor centers, const KMeansOptions& opts, double tol, int run_index,
+          core::Collectives& comm, int64_t offset) {
   const int64_t n = x.size(0);
   const int64_t k = centers.size(0);
   const int64_t d = x.size(1);
   const int64_t chunk = opts.chunk_rows;
   const bool cpu = x.device().type() == torch::kCPU;
+  const bool multi = comm.world_size() > 1;
   const auto t0 = std::chrono::steady_clock::now();
   const auto i64 = torch::TensorOptions().dtype(torch::kInt64).device(x.device());
   const auto f64 = x.options().dtype(torch::kFloat64);
@@ -370,28 +380,73 @@ Run lloyd(const torch::Tensor& x, torch::Tensor centers, const KMeansOptions& op
       labels = assign(x, centers, chunk);
       std::tie(sums, counts) = detail::kmeans_cluster_sums(x, labels, k, chunk);
     }
+    bool unchanged = false;
+    if (multi) {
+      const double changed_local = (labels != labels_old).sum().item<double>();
+      torch::Tensor packed = torch::cat({sums.reshape(-1).to(torch::kCPU), counts.to(torch::kCPU),
+                                         torch::tensor({changed_local}, torch::kFloat64)});
+      comm.all_reduce_sum(packed);
+      sums = packed.slice(0, 0, k * d).view({k, d}).to(x.device()).clone();
+      counts = packed.slice(0, k * d, k * d + k).to(x.device()).clone();
+      unchanged = packed[k * d + k].item<double>() == 0;
+    } else {
+      unchanged = torch::equal(labels, labels_old);
+    }
     const torch::Tensor empty = (counts == 0).nonzero().view(-1);
     const int64_t n_empty = empty.numel();
     if (n_empty > 0) {
       // Relocate each empty cluster to one of the points farthest from their
       // centre (farthest first), as sklearn's _relocate_empty_clusters_dense.
       const torch::Tensor dist = detail::kmeans_row_sq_dist(x, centers, labels, chunk);
-      if (dist.max().item<double>() > 0) {
-        const torch::Tensor far = std::get<1>(dist.topk(n_empty, 0, /*largest=*/true, /*sorted=*/true));
-        for (int64_t j = 0; j < n_empty; ++j) {
-          const int64_t new_id = empty[j].item<int64_t>();
-          const int64_t far_idx = far[j].item<int64_t>();
-          const int64_t old_id = labels[far_idx].item<int64_t>();
-          const torch::Tensor row = x[far_idx].to(torch::kFloat64);
-          sums[old_id].sub_(row);
-          sums[new_id].copy_(row);
-          counts[new_id] = 1.0;
-          counts[old_id] -= 1.0;
+      if (!multi) {
+        if (dist.max().item<double>() > 0) {
+          const torch::Tensor far = std::get<1>(dist.topk(n_empty, 0, /*largest=*/true, /*sorted=*/true));
+          for (int64_t j = 0; j < n_empty; ++j) {
+            const int64_t new_id = empty[j].item<int64_t>();
+            const int64_t far_idx = far[j].item<int64_t>();
+            const int64_t old_id = labels[far_idx].item<int64_t>();
+            const torch::Tensor row = x[far_idx].to(torch::kFloat64);
+            sums[old_id].sub_(row);
+            sums[new_id].copy_(row);
+            counts[new_id] = 1.0;
+            counts[old_id] -= 1.0;
+          }
+        }
+      } else {
+        // Each rank proposes its farthest rows: [dist, global index, label, row...].
+        const int64_t m = std::min(n_empty, n);
+        const torch::Tensor far = std::get<1>(dist.topk(m, 0, true, true));
+        torch::Tensor cand = torch::cat({dist.index_select(0, far).unsqueeze(1),
+                                         (far + offset).to(torch::kFloat64).unsqueeze(1),
+                                         labels.index_select(0, far).to(torch::kFloat64).unsqueeze(1),
+                                         x.index_select(0, far).to(torch::kFloat64)},
+                                        1)
+                                 .to(torch::kCPU);
+        const torch::Tensor all = comm.all_gather_rows(cand).contiguous();
+        const double* p = all.data_ptr<double>();
+        const int64_t w = all.size(1);
+        std::vector<int64_t> order(all.size(0));
+        std::iota(order.begin(), order.end(), 0);
+        std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+          if (p[a * w] != p[b * w]) return p[a * w] > p[b * w];
+          return p[a * w + 1] < p[b * w + 1];
+        });
+        if (!order.empty() && p[order[0] * w] > 0) {
+          for (int64_t j = 0; j < n_empty; ++j) {
+            const int64_t c = order[j];
+            const int64_t new_id = empty[j].item<int64_t>();
+            const int64_t old_id = static_cast<int64_t>(p[c * w + 2]);
+            const torch::Tensor row = all[c].slice(0, 3, w).to(x.device());
+            sums[old_id].sub_(row);
+            sums[new_id].copy_(row);
+            counts[new_id] = 1.0;
+            counts[old_id] -= 1.0;
+          }
         }
       }
     }
     const double shift = detail::kmeans_update_centers(centers, sums, counts, opts, i, run_index, t0);
-    if (torch::equal(labels, labels_old)) {
+    if (unchanged) {
       strict = true;
       r.converged = true;
       break;
@@ -407,7 +462,11 @@ Run lloyd(const torch::Tensor& x, torch::Tensor centers, const KMeansOptions& op
   r.centers = centers;
   r.labels = labels;
   r.inertia = inertia_of(x, centers, labels, chunk);
-
+  if (multi) {
+    torch::Tensor total = torch::tensor({r.inertia}, torch::kFloat64);
+    comm.all_reduce_sum(total);
+    r.inertia = total.item<double>();
+  }
   return r;
 }
 
@@ -435,37 +494,70 @@ void check_k(int64_t k, int64_t n, const char* fn) {
 
 }  // namespace
 
-KMeansResult kmeans_fit(const torch::Tensor& x, const KMeansOptions& opts) {
+KMeansResult kmeans_fit(const torch::Tensor& x, const KMeansOptions& opts, core::Collectives& comm) {
   NumpyRandomState rng(opts.seed);
-  return detail::kmeans_fit_with_rng(x, opts, rng);
+  return detail::kmeans_fit_with_rng(x, opts, rng, comm);
 }
 
-KMeansResult detail::kmeans_fit_with_rng(const torch::Tensor& x, const KMeansOptions& opts, NumpyRandomState& rng) {
-  core::check_matrix(x, "kmeans_fit: x");
-  const int64_t n = x.size(0);
+KMeansResult detail::kmeans_fit_with_rng(const torch::Tensor& x, const KMeansOptions& opts, NumpyRandomState& rng,
+                                         core::Collectives& comm) {
+  const bool multi = comm.world_size() > 1;
+  int64_t n = 0, offset = 0;
+  if (multi) {
+    const auto layout = core::shard_layout(comm, x, "kmeans_fit");
+    n = layout.n;
+    offset = layout.offset;
+  } else {
+    core::check_matrix(x, "kmeans_fit: x");
+    n = x.size(0);
+  }
   const int64_t d = x.size(1);
   check_k(opts.k, n, "kmeans_fit");
   GRADLENS_CHECK(opts.n_init >= 1, "kmeans_fit: n_init must be >= 1, got ", opts.n_init);
   GRADLENS_CHECK(opts.max_iter >= 1, "kmeans_fit: max_iter must be >= 1, got ", opts.max_iter);
   GRADLENS_CHECK(opts.tol >= 0 && std::isfinite(opts.tol), "kmeans_fit: tol must be finite and >= 0, got ", opts.tol);
   GRADLENS_CHECK(opts.chunk_rows >= 1, "kmeans_fit: chunk_rows must be >= 1, got ", opts.chunk_rows);
+  if (multi)
+    GRADLENS_CHECK(opts.init == KMeansInit::kGiven || (opts.init == KMeansInit::kKMeansPlusPlus && opts.n_init == 1),
+                   "kmeans_fit: on ", comm.world_size(), " ranks only init = kGiven, or kKMeansPlusPlus with "
+                   "n_init = 1, are supported; seed the centres (e.g. on a sample) and pass them with kGiven");
+  // kGiven: the centres in x's dtype (rank 0's, exactly, on every rank).
   torch::Tensor given;
   if (opts.init == KMeansInit::kGiven) {
-    GRADLENS_CHECK(opts.init_centroids.defined(), "kmeans_fit: init = kGiven needs init_centroids of shape [", opts.k,
-                   ", ", d, "]");
-    GRADLENS_CHECK(opts.init_centroids.dim() == 2 && opts.init_centroids.size(0) == opts.k &&
-                       opts.init_centroids.size(1) == d,
-                   "kmeans_fit: init_centroids has shape ", opts.init_centroids.sizes(), " but [k, d] = [", opts.k,
-                   ", ", d, "] is needed");
-    core::check_matrix(opts.init_centroids.to(torch::kFloat64), "kmeans_fit: init_centroids");
-    given = opts.init_centroids.to(x.device(), x.scalar_type());
+    if (comm.is_root()) {
+      GRADLENS_CHECK(opts.init_centroids.defined(), "kmeans_fit: init = kGiven needs init_centroids of shape [",
+                     opts.k, ", ", d, "]");
+      GRADLENS_CHECK(opts.init_centroids.dim() == 2 && opts.init_centroids.size(0) == opts.k &&
+                         opts.init_centroids.size(1) == d,
+                     "kmeans_fit: init_centroids has shape ", opts.init_centroids.sizes(), " but [k, d] = [", opts.k,
+                     ", ", d, "] is needed");
+      core::check_matrix(opts.init_centroids.to(torch::kFloat64), "kmeans_fit: init_centroids");
+      given = opts.init_centroids.to(x.device(), x.scalar_type());
+    }
+    if (multi) {
+      torch::Tensor init64 = comm.is_root() ? given.to(torch::kCPU, torch::kFloat64)
+                                            : torch::empty({opts.k, d}, torch::kFloat64);
+      comm.broadcast(init64, 0);
+      given = init64.to(x.device(), x.scalar_type());
+    }
   }
 
   // Centre the data (as sklearn) for accurate |c|^2 - 2 x.c distances.
   // sklearn's _tolerance: mean per-feature variance of x (float64) times tol.
   torch::Tensor mean64, xc;
   double tol = 0.0;
-  if (x.device().type() == torch::kCPU) {
+  if (multi) {
+    const torch::Tensor x64 = x.to(torch::kFloat64);
+    torch::Tensor sum64 = x64.sum(0).to(torch::kCPU);
+    comm.all_reduce_sum(sum64);
+    mean64 = (sum64 / static_cast<double>(n)).to(x.device());
+    if (opts.tol != 0) {
+      torch::Tensor ss = (x64 - mean64).pow(2).sum(0).to(torch::kCPU);
+      comm.all_reduce_sum(ss);
+      tol = (ss / static_cast<double>(n)).mean().item<double>() * opts.tol;
+    }
+    xc = x - mean64.to(x.scalar_type());
+  } else if (x.device().type() == torch::kCPU) {
     const torch::Tensor xin = x.contiguous();
     double mean_var = 0.0;
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "kmeans_center", [&] {
@@ -479,14 +571,14 @@ KMeansResult detail::kmeans_fit_with_rng(const torch::Tensor& x, const KMeansOpt
   }
   const torch::Tensor mean = mean64.to(x.scalar_type());
   const int n_init = opts.init == KMeansInit::kGiven ? 1 : opts.n_init;
-  torch::Tensor x_sq64;
-  if (opts.init == KMeansInit::kKMeansPlusPlus) {
+  auto squared_norms = [&](const torch::Tensor& rows) {
     std::vector<torch::Tensor> parts;
-    for (int64_t s = 0; s < n; s += opts.chunk_rows) {
-      parts.push_back(xc.slice(0, s, std::min(n, s + opts.chunk_rows)).to(torch::kFloat64).pow(2).sum(1));
-    }
-    x_sq64 = torch::cat(parts);
-  }
+    for (int64_t s = 0; s < rows.size(0); s += opts.chunk_rows)
+      parts.push_back(rows.slice(0, s, std::min(rows.size(0), s + opts.chunk_rows)).to(torch::kFloat64).pow(2).sum(1));
+    return torch::cat(parts);
+  };
+  torch::Tensor x_sq64;
+  if (opts.init == KMeansInit::kKMeansPlusPlus && !multi) x_sq64 = squared_norms(xc);
   Run best;
   int best_init = -1;
   for (int run = 0; run < n_init; ++run) {
@@ -497,11 +589,21 @@ KMeansResult detail::kmeans_fit_with_rng(const torch::Tensor& x, const KMeansOpt
       std::vector<int64_t> perm = rng.permutation(n);
       perm.resize(opts.k);
       init = xc.index_select(0, torch::tensor(perm, torch::kInt64).to(x.device()));
-    } else {
+    } else if (!multi) {
       const auto idx = plusplus(xc, x_sq64, opts.k, rng, opts.chunk_rows);
       init = xc.index_select(0, torch::tensor(idx, torch::kInt64).to(x.device()));
+    } else {
+      // k-means++ over all ranks' centred rows, gathered once to rank 0.
+      const torch::Tensor all = comm.gather_rows(xc.to(torch::kCPU));
+      torch::Tensor init64 = torch::empty({opts.k, d}, torch::kFloat64);
+      if (comm.is_root()) {
+        const auto idx = plusplus(all, squared_norms(all), opts.k, rng, opts.chunk_rows);
+        init64.copy_(all.index_select(0, torch::tensor(idx, torch::kInt64)).to(torch::kFloat64));
+      }
+      comm.broadcast(init64, 0);
+      init = init64.to(x.device(), x.scalar_type());
     }
-    Run r = lloyd(xc, init, opts, tol, run);
+    Run r = lloyd(xc, init, opts, tol, run, comm, offset);
     if (best_init < 0 || (r.inertia < best.inertia && !same_clustering(r.labels, best.labels, opts.k))) {
       best = std::move(r);
       best_init = run;

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <utility>
 
+#include "gradlens/core/collectives.h"
 #include "gradlens/core/progress.h"
 
 #include <cstdint>
@@ -72,7 +73,21 @@ struct KMeansResult {
 /// first bad row); k < 1 or k > N; n_init < 1; max_iter < 1; tol < 0;
 /// chunk_rows < 1; seed > 2^32-1; kGiven without a finite [k, d]
 /// init_centroids.
-KMeansResult kmeans_fit(const torch::Tensor& x, const KMeansOptions& opts);
+///
+/// Over several processes (`comm` a distributed::Communicator), each rank
+/// passes its rows x (rank order = row order; same d and dtype everywhere;
+/// at least one row) and the same options, and gets the labels of its rows,
+/// the same centroids and the inertia over all rows: centring and tolerance
+/// from all-reduced float64 sums, the per-cluster sums, counts and changed
+/// labels all-reduced in one collective per iteration, empty clusters
+/// relocated to the globally farthest rows (ties to the lower global row).
+/// Only init kGiven (rank 0's centres) or kKMeansPlusPlus with n_init = 1
+/// (the centred rows gathered once to rank 0) are supported there. The
+/// results equal one process's on the concatenated rows up to float64
+/// summation order (in practice the same labels, n_iter and float32
+/// centroids, and the inertia to ~1e-12 relative; tested).
+KMeansResult kmeans_fit(const torch::Tensor& x, const KMeansOptions& opts,
+                        core::Collectives& comm = core::single_process());
 
 /// Index of the nearest centre for each row: x [N, d], centroids [k, d] ->
 /// [N] int64 (argmin of |c|^2 - 2 x.c in x's dtype, ties to the lower index).
@@ -88,7 +103,8 @@ namespace detail {
 /// kmeans_fit drawing its seeds from `rng` instead of a fresh
 /// RandomState(opts.seed), as sklearn's GaussianMixture hands its RandomState
 /// to KMeans. Same checks and errors as kmeans_fit.
-KMeansResult kmeans_fit_with_rng(const torch::Tensor& x, const KMeansOptions& opts, core::NumpyRandomState& rng);
+KMeansResult kmeans_fit_with_rng(const torch::Tensor& x, const KMeansOptions& opts, core::NumpyRandomState& rng,
+                                 core::Collectives& comm = core::single_process());
 
 /// Sum over rows of |x_i - c_{labels_i}|^2 in float64, fixed row blocks added
 /// in order (the same value for any thread count): KMeansResult::inertia.

@@ -3,7 +3,8 @@
 // environment variables (or explicit options) a Communicator is a single
 // process: rank 0, world size 1, and every collective is an identity, so
 // library code calls the collectives unconditionally. c10d stays behind a
-// pimpl: this header includes only <torch/types.h>.
+// pimpl: this header includes only <torch/types.h> and core::Collectives,
+// which Communicator implements.
 #pragma once
 
 #include <torch/types.h>
@@ -13,6 +14,8 @@
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "gradlens/core/collectives.h"
 
 namespace gradlens::distributed {
 
@@ -42,7 +45,7 @@ DistOptions resolve_options(const DistOptions& opts = {});
 /// float64, int64, ...); each one blocks until done or throws within the
 /// timeout. Every rank must call the same collectives in the same order.
 /// Movable, not copyable.
-class Communicator {
+class Communicator final : public core::Collectives {
  public:
   /// A single process (rank 0, world size 1): collectives are identities.
   Communicator();
@@ -59,25 +62,24 @@ class Communicator {
   Communicator(const Communicator&) = delete;
   Communicator& operator=(const Communicator&) = delete;
 
-  int rank() const;
-  int world_size() const;
+  int rank() const override;
+  int world_size() const override;
   int local_rank() const;
-  bool is_root() const { return rank() == 0; }
   std::chrono::milliseconds timeout() const;
   /// "rank r of w (gloo, MASTER_ADDR:MASTER_PORT)" or "single process".
   std::string describe() const;
 
   /// In place: t becomes the element-wise sum over ranks. Returns t.
-  torch::Tensor& all_reduce_sum(torch::Tensor& t);
+  torch::Tensor& all_reduce_sum(torch::Tensor& t) override;
   /// In place: every rank's t becomes root's t (same shape and dtype on all ranks).
-  torch::Tensor& broadcast(torch::Tensor& t, int root = 0);
+  torch::Tensor& broadcast(torch::Tensor& t, int root = 0) override;
   /// Row blocks of possibly different lengths ([n_r, ...], same trailing shape
   /// and dtype; a rank with no rows may pass [0] or [0, 0]) concatenated in
   /// rank order, on every rank.
-  torch::Tensor all_gather_rows(const torch::Tensor& local);
+  torch::Tensor all_gather_rows(const torch::Tensor& local) override;
   /// As all_gather_rows, but only `root` gets the result; the others get an
   /// undefined tensor.
-  torch::Tensor gather_rows(const torch::Tensor& local, int root = 0);
+  torch::Tensor gather_rows(const torch::Tensor& local, int root = 0) override;
   /// Blocks until every rank has arrived.
   void barrier();
 

@@ -5,12 +5,12 @@
 
 #include "gradlens/core/check.h"
 #include "gradlens/distributed/context.h"
-#include "gradlens/distributed/shards.h"
+#include "gradlens/core/collectives.h"
 
 namespace gradlens::distributed {
 
 cluster::GaussianMixture gmm_fit(Communicator& comm, const torch::Tensor& x_local, const cluster::GmmOptions& opts) {
-  const ShardLayout layout = shard_layout(comm, x_local, "distributed::gmm_fit");
+  const core::ShardLayout layout = core::shard_layout(comm, x_local, "distributed::gmm_fit");
   const int64_t n = layout.n;
   GRADLENS_CHECK(n >= 2, "distributed::gmm_fit: the ranks hold ", n, " row; a mixture needs at least 2 samples");
   GRADLENS_CHECK(opts.n_components >= 1, "distributed::gmm_fit: n_components must be >= 1, got ", opts.n_components);
@@ -24,7 +24,7 @@ cluster::GaussianMixture gmm_fit(Communicator& comm, const torch::Tensor& x_loca
   GRADLENS_CHECK(opts.n_init >= 1, "distributed::gmm_fit: n_init must be >= 1, got ", opts.n_init);
   GRADLENS_CHECK(opts.init == cluster::GmmInit::kGiven,
                  "distributed::gmm_fit: only init = kGiven is distributed (with init_resp = this rank's rows' "
-                 "responsibilities); seed with distributed::kmeans_fit and pass its labels one-hot");
+                 "responsibilities); seed with cluster::kmeans_fit over the Communicator and pass its labels one-hot");
   const cluster::detail::GmmRowSum sum_rows = [&comm](torch::Tensor& t) { comm.all_reduce_sum(t); };
   return cluster::detail::gmm_em(x_local.to(torch::kFloat64), opts, sum_rows, n);
 }

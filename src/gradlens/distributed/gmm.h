@@ -24,7 +24,7 @@ class Communicator;
 /// every rank; cluster::gmm_predict(result, x_local) gives this rank's labels.
 /// Throws c10::Error as gmm_fit, plus: an empty shard; shards of different
 /// widths or dtypes; init other than kGiven (kKMeans and kRandom draw from one
-/// process's random stream: seed with distributed::kmeans_fit and pass one-hot
+/// process's random stream: seed with cluster::kmeans_fit over the Communicator and pass one-hot
 /// labels as init_resp).
 cluster::GaussianMixture gmm_fit(Communicator& comm, const torch::Tensor& x_local, const cluster::GmmOptions& opts);
 

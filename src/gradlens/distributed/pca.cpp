@@ -3,13 +3,13 @@
 
 #include "gradlens/core/check.h"
 #include "gradlens/distributed/context.h"
-#include "gradlens/distributed/shards.h"
+#include "gradlens/core/collectives.h"
 
 namespace gradlens::distributed {
 
 reduce::Pca pca_fit(Communicator& comm, const torch::Tensor& x_local, const reduce::PcaOptions& opts) {
   using reduce::PcaSolver;
-  const ShardLayout layout = shard_layout(comm, x_local, "distributed::pca_fit");
+  const core::ShardLayout layout = core::shard_layout(comm, x_local, "distributed::pca_fit");
   const int64_t n = layout.n;
   const int64_t d = layout.d;
   GRADLENS_CHECK(n >= 2, "distributed::pca_fit: the ranks hold ", n, " row; PCA needs at least 2 samples");

@@ -3,13 +3,13 @@
 
 #include "gradlens/core/check.h"
 #include "gradlens/distributed/context.h"
-#include "gradlens/distributed/shards.h"
+#include "gradlens/core/collectives.h"
 
 namespace gradlens::distributed {
 
 torch::Tensor silhouette_samples(Communicator& comm, const torch::Tensor& x_local, const torch::Tensor& labels_local,
                                  const metrics::SilhouetteOptions& opts) {
-  const ShardLayout layout = shard_layout(comm, x_local, "distributed::silhouette_samples");
+  const core::ShardLayout layout = core::shard_layout(comm, x_local, "distributed::silhouette_samples");
   GRADLENS_CHECK(labels_local.defined() && labels_local.dim() == 1 && labels_local.size(0) == x_local.size(0) &&
                      !at::isFloatingType(labels_local.scalar_type()) && labels_local.scalar_type() != torch::kBool,
                  "distributed::silhouette_samples: rank ", comm.rank(), " needs one integer label per row of x_local (",
