@@ -4,7 +4,6 @@
 // labels and iteration counts.
 #include "gradlens/cluster/gmm.h"
 #include "gradlens/distributed/context.h"
-#include "gradlens/distributed/gmm.h"
 #include "gradlens/distributed/pca.h"
 #include "gradlens/reduce/pca.h"
 
@@ -84,7 +83,7 @@ TEST(DistWorker, PcaGmm) {
   std::tie(b, e) = shard_range(g.size(0), comm.rank(), comm.world_size());
   const auto resp = dpg_gmm_resp(g);
   for (int which = 0; which < 4; ++which) {
-    const auto gm = gmm_fit(comm, g.slice(0, b, e), dpg_gmm_options(which, resp.slice(0, b, e)));
+    const auto gm = cluster::gmm_fit(g.slice(0, b, e), dpg_gmm_options(which, resp.slice(0, b, e)), comm);
     const auto labels = comm.gather_rows(cluster::gmm_predict(gm, g.slice(0, b, e)));
     if (comm.is_root()) {
       const std::string s = std::to_string(which);
@@ -96,6 +95,16 @@ TEST(DistWorker, PcaGmm) {
                       torch::tensor({gm.lower_bound, double(gm.n_iter), double(gm.converged)}, torch::kFloat64));
     }
   }
+  // KMeans or random initialisation draws from one process's stream: refused.
+  auto o = dpg_gmm_options(0, resp.slice(0, b, e));
+  o.init = cluster::GmmInit::kKMeans;
+  bool refused = false;
+  try {
+    cluster::gmm_fit(g.slice(0, b, e), o, comm);
+  } catch (const c10::Error& err) {
+    refused = std::string(err.what()).find("only init = kGiven") != std::string::npos;
+  }
+  if (comm.is_root()) core::write_npy(dist_dir() / "gmm_refused.npy", torch::tensor({int64_t{refused}}));
 }
 
 double dpg_rel(const torch::Tensor& got, const torch::Tensor& want) {
@@ -159,6 +168,7 @@ TEST_F(DistPcaGmmTest, GmmEqualsSingleProcessWithTheSameInitialisation) {
     EXPECT_EQ(st[2].item<double>(), want.converged ? 1.0 : 0.0);
     EXPECT_GT(want.n_iter, 5);  // EM really iterated
   }
+  EXPECT_EQ(core::read_npy(dir_->path() / "gmm_refused.npy")[0].item<int64_t>(), 1);
 }
 
 }  // namespace

@@ -54,7 +54,7 @@ torch::Tensor precision_cholesky(const torch::Tensor& cov, CovarianceType type, 
 
 // sklearn's _estimate_gaussian_parameters: (nk, means, covariances). Every
 // sum over rows goes through sum_rows (an all-reduce over row shards in
-// distributed::gmm_fit), so the moments are those of all rows.
+// gmm_fit over several ranks), so the moments are those of all rows.
 Params estimate_parameters(const torch::Tensor& x, const torch::Tensor& resp, double reg_covar, CovarianceType type,
                            const RowSum& sum_rows = {}) {
   Params p;
@@ -428,10 +428,17 @@ torch::Tensor weighted_log_prob(const GaussianMixture& gm, const torch::Tensor& 
 
 }  // namespace
 
-GaussianMixture gmm_fit(const torch::Tensor& x, const GmmOptions& opts) {
-  core::check_matrix(x, "gmm_fit: x");
-  const int64_t n = x.size(0);
-  GRADLENS_CHECK(n >= 2, "gmm_fit: x has ", n, " row; a mixture needs at least 2 samples");
+GaussianMixture gmm_fit(const torch::Tensor& x, const GmmOptions& opts, core::Collectives& comm) {
+  const bool multi = comm.world_size() > 1;
+  int64_t n = 0;
+  if (multi) {
+    n = core::shard_layout(comm, x, "gmm_fit").n;
+  } else {
+    core::check_matrix(x, "gmm_fit: x");
+    n = x.size(0);
+  }
+  GRADLENS_CHECK(n >= 2, "gmm_fit: x has ", n, " row", multi ? "s over all ranks" : "",
+                 "; a mixture needs at least 2 samples");
   GRADLENS_CHECK(opts.n_components >= 1, "gmm_fit: n_components must be >= 1, got ", opts.n_components);
   GRADLENS_CHECK(opts.n_components <= n, "gmm_fit: n_components = ", opts.n_components,
                  " is larger than the number of rows (", n, "); use fewer components or more samples");
@@ -440,7 +447,12 @@ GaussianMixture gmm_fit(const torch::Tensor& x, const GmmOptions& opts) {
                  opts.reg_covar);
   GRADLENS_CHECK(opts.max_iter >= 1, "gmm_fit: max_iter must be >= 1, got ", opts.max_iter);
   GRADLENS_CHECK(opts.n_init >= 1, "gmm_fit: n_init must be >= 1, got ", opts.n_init);
-  return detail::gmm_em(x.to(torch::kFloat64), opts, {}, n);
+  if (!multi) return detail::gmm_em(x.to(torch::kFloat64), opts, {}, n);
+  GRADLENS_CHECK(opts.init == GmmInit::kGiven, "gmm_fit: on ", comm.world_size(),
+                 " ranks only init = kGiven is supported (with init_resp = this rank's rows' responsibilities); "
+                 "seed with kmeans_fit over the same Communicator and pass its labels one-hot");
+  const detail::GmmRowSum sum_rows = [&comm](torch::Tensor& t) { comm.all_reduce_sum(t); };
+  return detail::gmm_em(x.to(torch::kFloat64), opts, sum_rows, n);
 }
 
 namespace detail {

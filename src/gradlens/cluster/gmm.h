@@ -4,6 +4,7 @@
 
 #include <torch/types.h>
 
+#include "gradlens/core/collectives.h"
 #include "gradlens/core/progress.h"
 
 #include <cstdint>
@@ -75,7 +76,22 @@ struct GaussianMixture {
 /// non-negative [N, k] init_resp; mis-shaped *_init tensors; a covariance
 /// that is not positive definite (the message names reg_covar and suggests a
 /// larger value).
-GaussianMixture gmm_fit(const torch::Tensor& x, const GmmOptions& opts);
+///
+/// Over several processes (`comm` a distributed::Communicator), each rank
+/// passes its rows x (rank order = row order; same d and dtype everywhere;
+/// at least one row) and the same options, except that init_resp holds the
+/// responsibilities of this rank's rows [n_r, k]; only init kGiven is
+/// supported there (kKMeans and kRandom draw from one process's random
+/// stream: seed with kmeans_fit over the same Communicator and pass one-hot
+/// labels). The E-step runs on each rank's rows; the M-step all-reduces
+/// (float64) Nk, sum r x and the covariance moments of sklearn's formulas
+/// (full: sum r (x - mu)(x - mu)^T per component after the means, k d^2
+/// values; tied: X^T X; diag/spherical: sum r x^2), and the log-likelihood.
+/// Equals one process on the gathered rows with the same initial
+/// responsibilities up to float64 summation order (tested to 1e-6 relative).
+/// Every rank gets the same mixture; gmm_predict(result, x) gives its labels.
+GaussianMixture gmm_fit(const torch::Tensor& x, const GmmOptions& opts,
+                        core::Collectives& comm = core::single_process());
 
 /// Per-sample log p(x) under the mixture: [N] float64. The functions below
 /// throw c10::Error if x is not a finite [N, d] float matrix of the fitted d.
