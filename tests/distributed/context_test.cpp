@@ -4,12 +4,12 @@
 
 #include <torch/types.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <map>
 #include <optional>
 #include <utility>
 
-#include "gradlens/cluster/kmeans.h"
 #include "support/support.h"
 
 namespace gradlens::distributed {
@@ -126,29 +126,29 @@ TEST(DistContext, ShardRangesAreContiguousAndAligned) {
   EXPECT_EQ(shard_range(5, 0, 1), Range(0, 5));
 }
 
-TEST(DistKMeans, AOneProcessCommunicatorGivesClusterKMeansBitwise) {
-  torch::manual_seed(3);
-  const auto x = (torch::randn({200, 4}) + torch::arange(200).remainder(3).unsqueeze(1).to(torch::kFloat32) * 4);
-  cluster::KMeansOptions o;
-  o.k = 3;
-  o.init = cluster::KMeansInit::kGiven;
-  o.init_centroids = x.slice(0, 0, 3).clone();
+TEST(Collectives, OneProcessIsTheIdentityAndShardLayoutCoversItsRows) {
   Communicator comm;
-  const auto a = cluster::kmeans_fit(x, o, comm);
-  const auto b = cluster::kmeans_fit(x, o);
-  EXPECT_TRUE(torch::equal(a.centroids, b.centroids));
-  EXPECT_TRUE(torch::equal(a.labels, b.labels));
-  EXPECT_EQ(a.n_iter, b.n_iter);
-  EXPECT_NEAR(a.inertia, b.inertia, 1e-9 * b.inertia);
-  o.init = cluster::KMeansInit::kKMeansPlusPlus;
-  o.seed = 5;
-  const auto c = cluster::kmeans_fit(x, o, comm);
-  const auto e = cluster::kmeans_fit(x, o);
-  EXPECT_TRUE(torch::equal(c.centroids, e.centroids));
-  EXPECT_TRUE(torch::equal(c.labels, e.labels));
-  // Random seeding is single-process only; with one process it is allowed.
-  o.init = cluster::KMeansInit::kRandom;
-  EXPECT_TRUE(torch::equal(cluster::kmeans_fit(x, o, comm).labels, cluster::kmeans_fit(x, o).labels));
+  for (core::Collectives* c : {static_cast<core::Collectives*>(&comm), &core::single_process()}) {
+    EXPECT_EQ(c->rank(), 0);
+    EXPECT_EQ(c->world_size(), 1);
+    EXPECT_TRUE(c->is_root());
+    auto t = torch::tensor({1.5, -2.0}, torch::kFloat64);
+    c->all_reduce_sum(t);
+    c->broadcast(t, 0);
+    EXPECT_TRUE(torch::equal(t, torch::tensor({1.5, -2.0}, torch::kFloat64)));
+    const auto rows = torch::arange(6, torch::kFloat32).view({3, 2});
+    EXPECT_TRUE(torch::equal(c->all_gather_rows(rows), rows));
+    EXPECT_TRUE(torch::equal(c->gather_rows(rows, 0), rows));
+    const auto l = core::shard_layout(*c, rows, "fit");
+    EXPECT_EQ(l.n, 3);
+    EXPECT_EQ(l.offset, 0);
+    EXPECT_EQ(l.d, 2);
+    EXPECT_EQ(l.rows, std::vector<int64_t>{3});
+    auto bad = rows.clone();
+    bad[1][0] = NAN;
+    GRADLENS_EXPECT_THROWS_WITH(core::shard_layout(*c, bad, "fit"), "fit: x_local (rank 0)");
+  }
+  GRADLENS_EXPECT_THROWS_WITH(core::single_process().gather_rows(torch::zeros({1, 1}), 1), "outside [0, 1)");
 }
 
 }  // namespace

@@ -58,6 +58,16 @@ TEST(DistWorker, KMeans) {
                       torch::tensor({r.inertia, double(r.n_iter), double(r.converged)}, torch::kFloat64));
     }
   }
+  // Column-major rows give the same clustering as row-major ones.
+  {
+    const auto shard = x.slice(0, b, e);
+    const auto column_major = shard.t().contiguous().t();
+    ASSERT_FALSE(column_major.is_contiguous());
+    const auto a = cluster::kmeans_fit(shard, dkm_test_options(0, x), comm);
+    const auto c = cluster::kmeans_fit(column_major, dkm_test_options(0, x), comm);
+    const bool same = torch::equal(a.labels, c.labels) && torch::equal(a.centroids, c.centroids);
+    if (comm.is_root()) core::write_npy(dist_dir() / "layout.npy", torch::tensor({int64_t{same}}));
+  }
   // Random seeding, or several k-means++ runs, need every row in one place.
   auto o = dkm_test_options(0, x);
   o.init = cluster::KMeansInit::kRandom;
@@ -92,6 +102,7 @@ TEST(DistKMeansTest, TwoRanksEqualOneProcess) {
   // Case 1 really relocated: the far centre ends inside the data.
   EXPECT_LT(core::read_npy(dir / "centroids1.npy").abs().max().item<float>(), 100.0f);
   EXPECT_EQ(core::read_npy(dir / "refused.npy")[0].item<int64_t>(), 1);
+  EXPECT_EQ(core::read_npy(dir / "layout.npy")[0].item<int64_t>(), 1);
 }
 
 }  // namespace

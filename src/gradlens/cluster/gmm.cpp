@@ -437,7 +437,7 @@ GaussianMixture gmm_fit(const torch::Tensor& x, const GmmOptions& opts, core::Co
     core::check_matrix(x, "gmm_fit: x");
     n = x.size(0);
   }
-  GRADLENS_CHECK(n >= 2, "gmm_fit: x has ", n, " row", multi ? "s over all ranks" : "",
+  GRADLENS_CHECK(n >= 2, "gmm_fit: x has ", n, " row", multi ? "(s) over all ranks" : "",
                  "; a mixture needs at least 2 samples");
   GRADLENS_CHECK(opts.n_components >= 1, "gmm_fit: n_components must be >= 1, got ", opts.n_components);
   GRADLENS_CHECK(opts.n_components <= n, "gmm_fit: n_components = ", opts.n_components,

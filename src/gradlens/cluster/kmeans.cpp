@@ -556,7 +556,7 @@ KMeansResult detail::kmeans_fit_with_rng(const torch::Tensor& x, const KMeansOpt
       comm.all_reduce_sum(ss);
       tol = (ss / static_cast<double>(n)).mean().item<double>() * opts.tol;
     }
-    xc = x - mean64.to(x.scalar_type());
+    xc = (x - mean64.to(x.scalar_type())).contiguous();  // the fused pass reads rows in place
   } else if (x.device().type() == torch::kCPU) {
     const torch::Tensor xin = x.contiguous();
     double mean_var = 0.0;

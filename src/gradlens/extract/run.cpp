@@ -65,7 +65,8 @@ torch::Tensor ExtractRun::load(const std::string& name) const {
   const auto it = values.find(name);
   if (it != values.end()) return it->second;
   const RunEntry* e = manifest.find(name);
-  GRADLENS_CHECK(e != nullptr, "the run ", dir.string(), " has no output '", name, "'");
+  GRADLENS_CHECK(e != nullptr, dir.empty() ? std::string("the run") : "the run " + dir.string(), " has no output '",
+                 name, "'");
   GRADLENS_CHECK(!dir.empty(), "the output '", name, "' of an in-memory run was not kept");
   return core::read_npy_matrix(dir / e->file);
 }

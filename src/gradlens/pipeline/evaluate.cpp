@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 
@@ -32,6 +33,13 @@ namespace gradlens::pipeline {
 namespace fs = std::filesystem;
 
 namespace {
+
+// A file-name-safe model or data name: '.' becomes '-' too (cache keys and
+// figure names stay as they were).
+std::string eval_slug(std::string s) {
+  std::replace(s.begin(), s.end(), '.', '-');
+  return core::safe_file_stem(s, '-');
+}
 
 std::string eval_crc_hex(const std::string& s) {
   const uLong c = crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(s.data()),
@@ -65,7 +73,7 @@ EvalModelRef eval_resolve_model(const std::string& spec, const EvaluateConfig& c
   } else if (ms.kind == models::ModelSpec::Kind::kArchitecture) {
     std::string data_name = cfg.data.data;
     if (data_name != "fashion-mnist" && data_name != "mnist")
-      data_name = core::safe_file_stem(fs::path(data_name).filename().string()) + "-" + eval_crc_hex(cfg.data.data);
+      data_name = eval_slug(fs::path(data_name).filename().string()) + "-" + eval_crc_hex(cfg.data.data);
     std::string key = fmt::format("{}-{}-w16-e{}", data_name, spec, cfg.arch_epochs);
     if (cfg.arch_train_per_class > 0) key += fmt::format("-n{}", cfg.arch_train_per_class);
     const fs::path dir = core::cache_dir() / "models" / key;
@@ -86,7 +94,7 @@ EvalModelRef eval_resolve_model(const std::string& spec, const EvaluateConfig& c
     }
   } else {
     const fs::path p(spec);
-    m = {p.stem().string(), core::safe_file_stem(p.stem().string()), spec};
+    m = {p.stem().string(), eval_slug(p.stem().string()), spec};
   }
   train_seconds = t0.seconds();
   return m;
