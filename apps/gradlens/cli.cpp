@@ -37,7 +37,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
                "Let malloc hand freed memory back to the system (slower: by default freed "
                "memory is kept for reuse, which spares page faults on every batch)");
   app.add_flag("--quiet,-q", ctx.global.quiet, "Only errors and final results");
-  app.add_option("--conv-algorithm", ctx.global.conv_algorithm,
+  app.add_option("--conv-algorithm", ctx.global.model.conv,
                  "winograd: a native ResNet's 3x3 stride-1 convolutions on channels-last maps (1-channel "
                  "data) by Winograd F(4x4,3x3) on AVX-512 CPUs (1.1-2.6x faster per layer), equal to float rounding; "
                  "direct: LibTorch's convolutions, as Python torch computes them; auto: winograd, except in "
@@ -48,6 +48,20 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
                                                        {"winograd", models::ConvAlgorithm::kWinograd},
                                                        {"direct", models::ConvAlgorithm::kDirect}}))
       ->default_str("auto");
+  auto& ts = ctx.global.model.torchscript;
+  app.add_option("--output-index", ts.output_index,
+                 "A TorchScript model whose forward() returns a tuple: the element that holds the logits "
+                 "(e.g. 0 for (logits, aux_logits)); default: gradlens.json's output_index")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--output-key", ts.output_key,
+                 "A TorchScript model whose forward() returns a dict: the key of the logits; default: "
+                 "gradlens.json's output_key")
+      ->excludes("--output-index");
+  app.add_option("--class-tokens", ts.class_tokens,
+                 "A vision transformer's token layer [N, T, D] becomes maps [N, D, h, w] from its last h*w "
+                 "tokens after dropping this many leading (class, distillation) tokens; default: 1 if T-1 is a "
+                 "square, else 0 if T is one (gradlens.json's class_tokens)")
+      ->check(CLI::NonNegativeNumber);
 
   add_models_command(app, ctx);
   add_evaluate_command(app, ctx);

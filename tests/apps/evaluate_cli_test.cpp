@@ -2,6 +2,8 @@
 // of bad input (the full protocol is tested in tests/pipeline/evaluate_test.cpp).
 #include "gradlens/cli.h"
 
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "gradlens/core/fs.h"
@@ -48,6 +50,38 @@ TEST(EvaluateCli, BadInputExitsWithOneLineNamingTheFlag) {
   auto help = evaluate_cli({"evaluate", "--help"});
   EXPECT_EQ(help.code, 0);
   EXPECT_NE(help.out.find("--label-error-embedding"), std::string::npos);
+}
+
+// End to end on a model that is not a ResNet: a vision transformer whose
+// gradlens.json gives its normalisation and a token layer for Grad-CAM. Its
+// predictions and confidences equal the eager PyTorch model's on every image
+// (torchvision's ToTensor + Normalize); the token layer [N, 1 + 4*4, 32] is
+// read as maps [N, 32, 4, 4].
+TEST(EvaluateCli, AVisionTransformerEndToEndMatchesPyTorch) {
+  if (!test::python_has("torchvision")) GTEST_SKIP() << "python3-torchvision is not installed";
+  test::TempDir dir;
+  const std::string ref = std::string(test::kPython) + " " +
+                          test::source_path("tests/python/evaluate_any_model_reference.py").string() + " ";
+  const auto exported = test::run_command(ref + "export " + dir.path().string());
+  ASSERT_EQ(exported.exit_code, 0) << exported.output;
+  ASSERT_EQ(evaluate_cli({"--quiet", "make-shapes", "--classes", "4", "--per-class", "20", "--size", "32", "--out",
+                          (dir / "shapes").string()}).code, 0);
+  setenv("GRADLENS_CACHE", (dir / "cache").c_str(), 1);
+  const auto r = evaluate_cli({"--quiet", "evaluate", "--models", (dir / "vit.pt").string(), "--data",
+                               (dir / "shapes").string(), "--channels", "3", "--per-class", "4", "--pca-dims", "8",
+                               "--out", (dir / "report").string()});
+  unsetenv("GRADLENS_CACHE");
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::ifstream f(dir / "report" / "report.json");
+  const auto j = nlohmann::json::parse(f);
+  const auto& m = j.at("models").at(0);
+  EXPECT_EQ(m.at("layer").get<std::string>(), "encoder.layers.encoder_layer_1.ln_1");
+  EXPECT_EQ(m.at("representations").at("activations").at("dims").get<int64_t>(), 32 * 4 * 4);
+  EXPECT_EQ(m.at("representations").at("gradcam-weights").at("dims").get<int64_t>(), 32);
+  EXPECT_NE(j.at("protocol").at("text").get<std::string>().find("gradlens.json in"), std::string::npos);
+  const auto check = test::run_command(ref + "check " + dir.path().string() + " " + (dir / "report").string());
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+  EXPECT_NE(check.output.find("ok 16"), std::string::npos) << check.output;
 }
 
 }  // namespace

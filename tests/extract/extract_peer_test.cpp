@@ -55,6 +55,57 @@ TEST(ExtractPeer, TorchScriptResNetMatchesPythonTorchPerSampleLoops) {
   RecordProperty("max_rel_diff_vs_python_torch", std::to_string(worst));
 }
 
+// Any TorchScript classifier, at its CAM layer and an inner one: a
+// MobileNetV2 (convolutional maps) and a ViT (token layers read as maps),
+// against forward hooks on the same batch, as pytorch-grad-cam and Captum run.
+TEST(ExtractPeer, AnyTorchScriptModelMatchesForwardHooks) {
+  if (!test::python_has("torchvision")) GTEST_SKIP() << "python3-torchvision is not installed";
+  test::TempDir dir;
+  const auto r = test::run_command(std::string(test::kPython) + " " +
+                                   test::source_path("tests/python/extract_any_model_reference.py").string() +
+                                   " " + dir.path().string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto x = core::read_npy(dir / "x.npy");
+  const auto y = core::read_npy(dir / "y.npy");
+  const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
+      {"mobilenet_v2", {"features", "features.14"}},
+      {"vit", {"encoder.layers.encoder_layer_1.ln_1", "encoder.layers.encoder_layer_0"}}};
+  double worst = 0;
+  for (const auto& [arch, layers] : cases) {
+    SCOPED_TRACE(arch);
+    models::TorchScriptClassifier model((dir / (arch + ".pt")).string(), torch::kCPU, {3, 64});
+    for (size_t i = 0; i < layers.size(); ++i) {
+      ExtractOptions o;
+      o.layer = layers[i];
+      o.gradcam_targets = {"pred", "true", "loss"};
+      o.grad_labels = {"pred", "true"};
+      const auto out = extract_batch(model, x, y, o);
+      const auto ref = [&](const std::string& k) {
+        const auto t = core::read_npy(dir / (arch + "_" + k + ".npy"));
+        EXPECT_GT(t.abs().max().item<double>(), 0) << k << ": a reference of zeros proves nothing";
+        return t;
+      };
+      for (const std::string t : {"pred", "true", "loss"}) {
+        const double d = rel_diff(out.get(t == "pred" ? "gradcam-weights" : "gradcam-weights." + t),
+                                  ref("gc_" + std::to_string(i) + "_" + t));
+        EXPECT_LT(d, 1e-4) << layers[i] << " " << t;
+        worst = std::max(worst, d);
+      }
+      for (const std::string l : {"pred", "true"}) {
+        const std::string suffix = l == "pred" ? "" : ".true";
+        const double di = rel_diff(out.get("input-grad" + suffix), ref("ig_" + l));
+        const double dp = rel_diff(out.get("param-grad" + suffix), ref("pg_" + l));
+        EXPECT_LT(di, 1e-4) << l;
+        EXPECT_LT(dp, 1e-4) << l;
+        worst = std::max({worst, di, dp});
+      }
+      EXPECT_LT(rel_diff(out.get("features"), ref("features")), 1e-5);
+      EXPECT_LT(rel_diff(out.get("logits"), ref("logits")), 1e-5);
+    }
+  }
+  RecordProperty("max_rel_diff_vs_python_torch", std::to_string(worst));
+}
+
 TEST(ExtractPeer, NumpyLoadsTheRunDirectory) {
   if (!test::python_has("numpy")) GTEST_SKIP() << "python3-numpy is not installed";
   torch::manual_seed(0);

@@ -112,7 +112,7 @@ TEST_F(EvaluateTest, ReportHoldsTheSeedTablesAndTheirNumbersAreReproducible) {
     const data::Dataset full = load_split(data_for_models(cfg.data, cfg.models).data, cfg.seed, false);
     const data::Dataset ds = data::select(full, res.indices);
     auto model = open_model_for(ckpt_, torch::Device(torch::kCPU), ds.channels(), ds.images.size(3),
-                                /*channels_last=*/true, models::ConvAlgorithm::kDirect);
+                                /*channels_last=*/true, models::ModelOptions{models::ConvAlgorithm::kDirect, {}});
     const auto ref = saliency::compute_attribution(*model, data::to_float(ds, ds.images), ds.labels, {});
     EXPECT_LT((ref.maps - maps).abs().max().item<float>(), 1e-5);
   }

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "gradlens/core/runtime.h"
-#include "gradlens/models/classifier.h"
+#include "gradlens/models/model_options.h"
 
 namespace gradlens::cli {
 
@@ -16,8 +16,9 @@ namespace gradlens::cli {
 struct GlobalOptions {
   core::RuntimeOptions runtime;
   bool quiet = false;
-  /// --conv-algorithm (kAuto: Winograd where it applies, except in evaluate).
-  models::ConvAlgorithm conv_algorithm = models::ConvAlgorithm::kAuto;
+  /// --conv-algorithm (kAuto: Winograd where it applies, except in evaluate),
+  /// --output-index, --output-key, --class-tokens.
+  models::ModelOptions model;
 };
 
 /// What a command needs at run time.

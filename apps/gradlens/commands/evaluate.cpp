@@ -70,7 +70,7 @@ void add_evaluate_command(CLI::App& app, Context& ctx) {
     ctx.action = [&ctx, cfg, normalize, covariance, no_cache] {
       auto c = *cfg;
       c.device = ctx.global.runtime.device;
-      c.conv = ctx.global.conv_algorithm;
+      c.model_options = ctx.global.model;
       c.seed = ctx.global.runtime.seed;
       c.threads = ctx.runtime.threads;
       c.cache = no_cache->count() == 0;

@@ -48,7 +48,7 @@ void add_extract_command(CLI::App& app, Context& ctx) {
     ctx.action = [&ctx, cfg] {
       auto c = *cfg;
       c.device = ctx.global.runtime.device;
-      c.conv = ctx.global.conv_algorithm;
+      c.model_options = ctx.global.model;
       c.seed = ctx.global.runtime.seed;
       ProgressPrinter printer(*ctx.out, ProgressPrinter::stdout_is_tty());
       core::ProgressFn fn;

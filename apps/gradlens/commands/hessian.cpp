@@ -45,7 +45,7 @@ void add_hessian_command(CLI::App& app, Context& ctx) {
       auto c = *cfg;
       c.device = ctx.global.runtime.device;
       c.seed = ctx.global.runtime.seed;
-      c.conv = ctx.global.conv_algorithm;
+      c.model_options = ctx.global.model;
       c.eigen.seed = c.seed;
       c.trace.seed = c.seed + 1;
       const auto rep = pipeline::run_hessian(c);

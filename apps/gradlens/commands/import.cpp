@@ -33,7 +33,7 @@ void add_import_command(CLI::App& app, Context& ctx) {
     ctx.action = [&ctx, o] {
       models::ProbeShape probe;
       probe.size = o->size;
-      models::TorchScriptClassifier ts(o->input, torch::kCPU, probe);
+      models::TorchScriptClassifier ts(o->input, torch::kCPU, probe, ctx.global.model.torchscript);
       const auto cfg = models::infer_resnet_config(ts.named_parameters());
       models::ResNet native(cfg);
       const auto rep = models::import_weights(ts, native);

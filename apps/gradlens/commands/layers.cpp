@@ -32,7 +32,7 @@ void add_layers_command(CLI::App& app, Context& ctx) {
       const auto meta = models::read_model_metadata(o->model);
       const int64_t size = o->size > 0 ? o->size : meta.image_size > 0 ? meta.image_size : 28;
       const int64_t channels = o->channels > 0 ? o->channels : meta.channels;
-      models::TorchScriptClassifier ts(o->model, torch::kCPU, {channels, size});
+      models::TorchScriptClassifier ts(o->model, torch::kCPU, {channels, size}, ctx.global.model.torchscript);
       const auto mods = ts.modules();
       size_t width = 6;
       for (const auto& m : mods) width = std::max(width, m.name.size());
@@ -40,7 +40,7 @@ void add_layers_command(CLI::App& app, Context& ctx) {
       out << fmt::format("{}\nprobe batch [2, {}, {}, {}]\n", ts.describe(), ts.in_channels(), size, size);
       out << fmt::format("{:<{}}  {:<22}  {}\n", "module", width, "type", "output");
       for (const auto& m : mods) {
-        std::string shape = m.called ? "-" : "(not captured: not called, or only inside a data-dependent if or loop)";
+        std::string shape = m.called ? "-" : "(not captured: not called, called only inside a data-dependent if or loop, or an identity a trace dropped)";
         if (!m.shape.empty()) {
           shape = "[N";
           for (size_t i = 1; i < m.shape.size(); ++i) shape += ", " + std::to_string(m.shape[i]);

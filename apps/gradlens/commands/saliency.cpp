@@ -80,7 +80,7 @@ void add_saliency_command(CLI::App& app, Context& ctx) {
       auto c = *cfg;
       c.saliency.attribution.method = saliency::parse_attribution_method(*method);
       c.device = ctx.global.runtime.device;
-      c.conv = ctx.global.conv_algorithm;
+      c.model_options = ctx.global.model;
       c.seed = ctx.global.runtime.seed;
       ProgressPrinter printer(*ctx.out, ProgressPrinter::stdout_is_tty());
       core::ProgressFn fn;

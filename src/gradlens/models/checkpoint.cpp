@@ -110,7 +110,8 @@ Checkpoint load_checkpoint(const std::filesystem::path& path, torch::Device devi
 }
 
 std::unique_ptr<Classifier> open_classifier(const std::string& spec, torch::Device device,
-                                            const ResNetConfig& fresh, int64_t probe_size) {
+                                            const ResNetConfig& fresh, int64_t probe_size,
+                                            const TorchScriptOptions& torchscript) {
   if (!std::filesystem::exists(spec)) {
     GRADLENS_CHECK(spec.find('/') == std::string::npos && spec.find(".pt") == std::string::npos,
                    "--model ", spec, ": no such file; give a TorchScript file, a gradlens "
@@ -125,7 +126,7 @@ std::unique_ptr<Classifier> open_classifier(const std::string& spec, torch::Devi
   ProbeShape probe;
   probe.size = probe_size;
   probe.in_channels = fresh.in_channels;
-  return std::make_unique<TorchScriptClassifier>(spec, device, probe);
+  return std::make_unique<TorchScriptClassifier>(spec, device, probe, torchscript);
 }
 
 }  // namespace gradlens::models

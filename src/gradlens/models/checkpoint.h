@@ -10,6 +10,7 @@
 #include <torch/types.h>
 
 #include "gradlens/models/classifier.h"
+#include "gradlens/models/model_options.h"
 #include "gradlens/models/resnet.h"
 
 namespace gradlens::models {
@@ -43,9 +44,11 @@ Checkpoint load_checkpoint(const std::filesystem::path& path, torch::Device devi
 bool is_checkpoint(const std::filesystem::path& path);
 
 /// Opens any model spec: a gradlens checkpoint, a TorchScript file, or an
-/// architecture name (fresh weights from `fresh`). `probe` is used for
-/// TorchScript validation. Throws c10::Error naming the spec on failure.
+/// architecture name (fresh weights from `fresh`). A TorchScript file is
+/// probed with [2, fresh.in_channels, probe_size, probe_size] images and read
+/// as `torchscript` says. Throws c10::Error naming the spec on failure.
 std::unique_ptr<Classifier> open_classifier(const std::string& spec, torch::Device device,
-                                            const ResNetConfig& fresh, int64_t probe_size = 28);
+                                            const ResNetConfig& fresh, int64_t probe_size = 28,
+                                            const TorchScriptOptions& torchscript = {});
 
 }  // namespace gradlens::models

@@ -39,7 +39,8 @@ ModelMetadata read_model_metadata(const std::string& path) {
   }
   GRADLENS_CHECK(j.is_object(), where, " must be a JSON object, got ", j.type_name());
   static const std::vector<std::string> kKeys = {"mean",     "std",      "input_range", "image_size",
-                                                 "resize",   "channels", "class_names", "layer"};
+                                                 "resize",   "channels", "class_names", "layer",
+                                                 "output_index", "output_key", "class_tokens"};
   for (const auto& [key, value] : j.items()) {
     bool known = false;
     for (const auto& k : kKeys) known |= k == key;
@@ -54,10 +55,13 @@ ModelMetadata read_model_metadata(const std::string& path) {
     if (j.contains("channels")) m.channels = j.at("channels").get<int64_t>();
     if (j.contains("class_names")) m.class_names = j.at("class_names").get<std::vector<std::string>>();
     if (j.contains("layer")) m.layer = j.at("layer").get<std::string>();
+    if (j.contains("output_index")) m.output_index = j.at("output_index").get<int64_t>();
+    if (j.contains("output_key")) m.output_key = j.at("output_key").get<std::string>();
+    if (j.contains("class_tokens")) m.class_tokens = j.at("class_tokens").get<int64_t>();
   } catch (const nlohmann::json::exception& e) {
     GRADLENS_CHECK(false, where, ": a value has the wrong type (", e.what(),
-                   "); mean/std are lists of numbers, image_size/resize/channels integers, "
-                   "class_names a list of strings, input_range and layer strings");
+                   "); mean/std are lists of numbers, image_size/resize/channels/output_index/class_tokens "
+                   "integers, class_names a list of strings, input_range, layer and output_key strings");
   }
   GRADLENS_CHECK(m.mean.size() == m.std.size(), where, ": mean has ", m.mean.size(), " value(s) and std ",
                  m.std.size(), "; give both, one per channel");
@@ -71,6 +75,11 @@ ModelMetadata read_model_metadata(const std::string& path) {
   GRADLENS_CHECK(m.image_size >= 0 && m.resize >= 0, where, ": image_size and resize must be positive");
   GRADLENS_CHECK(m.resize == 0 || m.resize >= m.image_size, where, ": resize ", m.resize,
                  " is smaller than image_size ", m.image_size);
+  GRADLENS_CHECK((!j.contains("output_index") || m.output_index >= 0) &&
+                     (!j.contains("class_tokens") || m.class_tokens >= 0),
+                 where, ": output_index and class_tokens must be >= 0");
+  GRADLENS_CHECK(m.output_index < 0 || m.output_key.empty(), where,
+                 ": give output_index (a tuple output) or output_key (a dict output), not both");
   return m;
 }
 

@@ -20,6 +20,9 @@ struct ModelMetadata {
   int64_t channels = 0;           ///< 1 or 3
   std::vector<std::string> class_names;
   std::string layer;              ///< default layer for CAMs and activations
+  int64_t output_index = -1;      ///< logits' element of a tuple output (-1: not given)
+  std::string output_key;         ///< logits' key of a dict output
+  int64_t class_tokens = -1;      ///< leading tokens of token layers (-1: not given)
 };
 
 /// Reads `extra/gradlens.json` from a TorchScript archive. A file that is not
@@ -27,7 +30,8 @@ struct ModelMetadata {
 /// present = false. Throws c10::Error naming the file when the JSON is not
 /// valid, has an unknown key, or a value of the wrong type or range
 /// (mean/std of different lengths, a std <= 0, an input_range other than
-/// "0-1"/"0-255", channels other than 1 or 3, resize smaller than image_size).
+/// "0-1"/"0-255", channels other than 1 or 3, resize smaller than image_size,
+/// a negative output_index or class_tokens, both output_index and output_key).
 ModelMetadata read_model_metadata(const std::string& path);
 
 /// True if `path` is a zip archive (TorchScript's format; a gradlens

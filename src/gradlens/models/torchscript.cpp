@@ -2,12 +2,15 @@
 #include <torch/torch.h>
 
 #include <torch/csrc/jit/api/function_impl.h>
+#include <torch/csrc/jit/ir/constants.h>
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/csrc/jit/passes/constant_propagation.h>
 #include <torch/csrc/jit/runtime/interpreter.h>
 #include <torch/script.h>
 
+#include <cmath>
 #include <functional>
+#include <limits>
 #include <unordered_map>
 
 #include <map>
@@ -234,10 +237,38 @@ void specialize(std::shared_ptr<Graph>& graph, const torch::jit::Module& root) {
   if (specialize_block(graph->block(), root, paths, assigned)) torch::jit::ConstantPropagation(graph);
 }
 
-Instrumented instrument(const torch::jit::Module& m,
+/// Makes the graph return the logits that `o` selects from a tuple or dict
+/// output (the element itself when the graph builds the tuple or dict).
+void select_output(Graph& g, const TorchScriptOptions& o) {
+  Value* out = g.outputs()[0];
+  Node* n = out->node();
+  Value* sel = nullptr;
+  torch::jit::WithInsertPoint guard(g.return_node());
+  if (o.output_index >= 0 && out->type()->kind() == c10::TypeKind::TupleType) {
+    const auto i = static_cast<size_t>(o.output_index);
+    if (n->kind() == c10::prim::TupleConstruct) sel = n->input(i);
+    else
+      sel = g.insertNode(g.createTupleIndex(out, g.insertConstant(o.output_index),
+                                            out->type()->expect<c10::TupleType>()->elements().at(i)))
+                ->output();
+  } else if (!o.output_key.empty() && out->type()->kind() == c10::TypeKind::DictType) {
+    if (n->kind() == c10::prim::DictConstruct)
+      for (size_t i = 0; i + 1 < n->inputs().size(); i += 2) {
+        const auto key = torch::jit::toIValue(n->input(i));
+        if (key && key->isString() && key->toStringRef() == o.output_key) sel = n->input(i + 1);
+      }
+    if (sel == nullptr) sel = g.insert(c10::aten::__getitem__, {out, o.output_key});
+  }
+  if (sel == nullptr) return;
+  g.eraseOutput(0);
+  g.registerOutput(sel);
+}
+
+Instrumented instrument(const torch::jit::Module& m, const TorchScriptOptions& options,
                         const std::function<bool(const std::string&)>& expand) {
   Instrumented r;
   r.graph = m.get_method("forward").graph()->copy();
+  select_output(*r.graph, options);
   std::unordered_map<Value*, std::string> paths;
   do {
     specialize(r.graph, m);
@@ -279,6 +310,36 @@ std::vector<torch::Tensor> run_code(const torch::jit::Code& code, const torch::j
 
 bool is_pooling(const std::string& type) { return type.find("Pool") != std::string::npos; }
 
+/// The side of a square grid of n cells, or 0 if n is not a square.
+int64_t grid_side(int64_t n) {
+  if (n <= 0) return 0;
+  const auto s = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(n))));
+  return s * s == n ? s : 0;
+}
+
+/// Inserts after `v` (tokens [N, T, D]) the maps [N, D, h, w] of its last
+/// h*w tokens, and rebuilds v from them (its first `k` tokens kept) for
+/// every later use, so that the graph's outputs depend on the maps.
+Value* tokens_to_maps(Graph& g, Value* v, int64_t k, int64_t side, int64_t dim) {
+  using c10::aten::cat;
+  using c10::aten::permute;
+  using c10::aten::reshape;
+  using c10::aten::slice;
+  torch::jit::WithInsertPoint guard(v->node()->next());
+  const int64_t big = std::numeric_limits<int64_t>::max();
+  Value* grid = g.insert(reshape, {g.insert(slice, {v, 1, k, big, 1}), std::vector<int64_t>{-1, side, side, dim}});
+  Value* maps = g.insert(permute, {grid, std::vector<int64_t>{0, 3, 1, 2}});
+  Value* back = g.insert(reshape, {g.insert(permute, {maps, std::vector<int64_t>{0, 2, 3, 1}}),
+                                   std::vector<int64_t>{-1, side * side, dim}});
+  if (k > 0) {
+    Value* first = g.insert(slice, {v, 1, 0, k, 1});
+    Value* list = g.insertNode(g.createList(c10::TensorType::get(), {first, back}))->output();
+    back = g.insert(cat, {list, 1});
+  }
+  v->replaceAllUsesAfterNodeWith(back->node(), back);
+  return maps;
+}
+
 }  // namespace
 
 struct TorchScriptClassifier::Graphs {
@@ -288,11 +349,15 @@ struct TorchScriptClassifier::Graphs {
   std::vector<ModuleInfo> modules;
   std::string default_layer;
   bool head_is_output = false;
+  std::string head_name;  ///< the head's path ("" if the model has no nn.Linear)
 };
 
 TorchScriptClassifier::TorchScriptClassifier(const std::string& path, torch::Device device,
-                                             ProbeShape probe)
-    : path_(path), graphs_(std::make_unique<Graphs>()), device_(device), probe_size_(probe.size) {
+                                             ProbeShape probe, TorchScriptOptions options)
+    : path_(path), graphs_(std::make_unique<Graphs>()), options_(std::move(options)), device_(device),
+      probe_size_(probe.size) {
+  GRADLENS_CHECK(options_.output_index < 0 || options_.output_key.empty(),
+                 "--output-index and --output-key: give one (a tuple output takes an index, a dict a key)");
   try {
     module_ = std::make_unique<torch::jit::Module>(torch::jit::load(path, device));
   } catch (const std::exception& e) {
@@ -300,9 +365,15 @@ TorchScriptClassifier::TorchScriptClassifier(const std::string& path, torch::Dev
                    "; save it with torch.jit.save(torch.jit.script(model), path)");
   }
   GRADLENS_CHECK(module_->find_method("forward").has_value(), path,
-                 " is not a classifier: the TorchScript module has no forward() method "
-                 "(a gradlens checkpoint? pass it as --checkpoint)");
-  metadata_layer_ = read_model_metadata(path).layer;
+                 " is not a classifier: the TorchScript module has no forward() method; save the "
+                 "classifier itself with torch.jit.save(torch.jit.script(model), path)");
+  const auto meta = read_model_metadata(path);
+  metadata_layer_ = meta.layer;
+  if (options_.output_index < 0 && options_.output_key.empty()) {
+    options_.output_index = meta.output_index;
+    options_.output_key = meta.output_key;
+  }
+  if (options_.class_tokens < 0) options_.class_tokens = meta.class_tokens;
   resnet_style_ = true;
   for (const auto& c : kResNetChildren) resnet_style_ = resnet_style_ && module_->hasattr(c);
 
@@ -318,7 +389,7 @@ TorchScriptClassifier::TorchScriptClassifier(const std::string& path, torch::Dev
       }
     }
     if (type == "Linear" && sub.value.hasattr("weight")) {
-      head_ = sub.name;
+      graphs_->head_name = sub.name;
       graphs_->head = sub.value;
     }
   }
@@ -334,20 +405,16 @@ TorchScriptClassifier::TorchScriptClassifier(const std::string& path, torch::Dev
     in_channels_ = conv_channels;
   }
   module_->eval();
-  torch::Tensor out;
+  c10::IValue r;
   try {
     torch::NoGradGuard ng;
-    auto r = module_->forward({torch::zeros({2, in_channels_, probe.size, probe.size},
-                                            torch::TensorOptions().device(device))});
-    GRADLENS_CHECK(r.isTensor(), path, " is not a classifier: forward() returned a ",
-                   r.tagKind(), ", expected a logits tensor [N, classes]");
-    out = r.toTensor();
+    r = module_->forward({torch::zeros({2, in_channels_, probe.size, probe.size},
+                                       torch::TensorOptions().device(device))});
   } catch (const c10::Error& e) {
-    const std::string msg = error_message(e);
-    if (msg.find("is not a classifier") != std::string::npos) throw;
     GRADLENS_CHECK(false, path, " is not a classifier for [N, ", in_channels_, ", ", probe.size,
-                   ", ", probe.size, "] images (--image-size, --channels): forward() failed: ", msg);
+                   ", ", probe.size, "] images (--image-size, --channels): forward() failed: ", error_message(e));
   }
+  const torch::Tensor out = logits_of(r);
   GRADLENS_CHECK(out.dim() == 2 && out.size(0) == 2 && out.is_floating_point(), path,
                  " is not a classifier: forward() returned shape ", out.sizes(),
                  ", expected logits [N, classes]");
@@ -365,16 +432,17 @@ void TorchScriptClassifier::require_resnet_style(const char* what) const {
 }
 
 void TorchScriptClassifier::require_head(const char* what) const {
-  GRADLENS_CHECK(!head_.empty(), path_, ": ", what, " needs a final nn.Linear, and the model has none");
-  GRADLENS_CHECK(probed().head_is_output, path_, ": ", what, " needs logits = ", head_,
-                 "(features), but forward() changes the output of its last nn.Linear (", head_,
+  const std::string& head = probed().head_name;
+  GRADLENS_CHECK(!head.empty(), path_, ": ", what, " needs a final nn.Linear, and the model has none");
+  GRADLENS_CHECK(probed().head_is_output, path_, ": ", what, " needs logits = ", head,
+                 "(features), but forward() changes the output of its last nn.Linear (", head,
                  ") before returning it");
 }
 
 const TorchScriptClassifier::Graphs& TorchScriptClassifier::probed() const {
   Graphs& g = *graphs_;
   if (g.probed) return g;
-  auto inst = instrument(*module_, [](const std::string&) { return true; });
+  auto inst = instrument(*module_, options_, [](const std::string&) { return true; });
   Graph& graph = *inst.graph;
   std::unordered_map<Node*, int64_t> order;
   int64_t i = 0;
@@ -387,7 +455,14 @@ const TorchScriptClassifier::Graphs& TorchScriptClassifier::probed() const {
       extra.push_back(site.out);
     }
   Value* result = graph.outputs()[0];
-  g.head_is_output = !head_.empty() && inst.calls.count(head_) && inst.calls[head_].out == result;
+  // The head: the nn.Linear whose output forward() returns, else the last one.
+  for (const auto& sub : module_->named_modules())
+    if (type_name(sub.value) == "Linear" && inst.calls.count(sub.name) && inst.calls[sub.name].out == result) {
+      g.head_name = sub.name;
+      g.head = sub.value;
+    }
+  const std::string& head = g.head_name;
+  g.head_is_output = !head.empty() && inst.calls.count(head) && inst.calls[head].out == result;
   const auto code = compile_with_outputs(inst.graph, extra, "gradlens_probe");
   std::vector<torch::Tensor> outs;
   {
@@ -424,7 +499,7 @@ const TorchScriptClassifier::Graphs& TorchScriptClassifier::probed() const {
           (g.default_layer.empty() || sub.name.size() < g.default_layer.size()))
         g.default_layer = sub.name;
     }
-    info.is_head = sub.name == head_;
+    info.is_head = sub.name == head;
     g.modules.push_back(std::move(info));
   }
   if (!metadata_layer_.empty()) {
@@ -438,6 +513,8 @@ const TorchScriptClassifier::Graphs& TorchScriptClassifier::probed() const {
 }
 
 std::vector<ModuleInfo> TorchScriptClassifier::modules() const { return probed().modules; }
+
+const std::string& TorchScriptClassifier::head_name() const { return probed().head_name; }
 
 std::string TorchScriptClassifier::default_layer() const {
   const auto& g = probed();
@@ -453,9 +530,10 @@ Capture TorchScriptClassifier::capture(const torch::Tensor& x, const std::string
                  " does not fit ", path_, " with ", in_channels_, " input channel(s)");
   auto& code = graphs_->by_layer[layer];
   if (!code) {
-    auto inst = instrument(*module_, [&](const std::string& p) {
+    const std::string head_name = probed().head_name;
+    auto inst = instrument(*module_, options_, [&](const std::string& p) {
       const auto below = [&](const std::string& t) { return t.compare(0, p.size() + 1, p + ".") == 0; };
-      return below(layer) || (!head_.empty() && below(head_));
+      return below(layer) || (!head_name.empty() && below(head_name));
     });
     const auto site = inst.calls.find(layer);
     GRADLENS_CHECK(site != inst.calls.end() && in_top_block(*inst.graph, site->second.out), "--layer ",
@@ -464,8 +542,22 @@ Capture TorchScriptClassifier::capture(const torch::Tensor& x, const std::string
     GRADLENS_CHECK(is_tensor(site->second.out), "--layer ", layer, ": its output is a ",
                    site->second.out->type()->str(), ", not a tensor of activation maps; choose "
                    "another ('gradlens layers --model ", path_, "')");
-    std::vector<Value*> extra = {site->second.out};
-    const auto head = head_.empty() ? inst.calls.end() : inst.calls.find(head_);
+    Value* maps = site->second.out;
+    std::vector<int64_t> shape;
+    for (const auto& m : probed().modules)
+      if (m.name == layer) shape = m.shape;
+    if (shape.size() == 3) {
+      const int64_t t = shape[1];
+      int64_t k = options_.class_tokens;
+      if (k < 0) k = t > 1 && grid_side(t - 1) > 0 ? 1 : 0;
+      GRADLENS_CHECK(k < t && grid_side(t - k) > 0, "--layer ", layer, ": its output is a token sequence [N, ", t,
+                     ", ", shape[2], "] whose last ", t - std::max<int64_t>(k, 0), " tokens (after ", k,
+                     " class token(s)) do not form a square grid; say how many leading tokens to drop with "
+                     "--class-tokens K");
+      maps = tokens_to_maps(*inst.graph, maps, k, grid_side(t - k), shape[2]);
+    }
+    std::vector<Value*> extra = {maps};
+    const auto head = head_name.empty() ? inst.calls.end() : inst.calls.find(head_name);
     const bool features = head != inst.calls.end() && in_top_block(*inst.graph, head->second.in) &&
                           is_tensor(head->second.in);
     if (features) extra.push_back(head->second.in);
@@ -479,14 +571,62 @@ Capture TorchScriptClassifier::capture(const torch::Tensor& x, const std::string
   c.maps = outs[1];
   if (outs.size() > 2) c.features = outs[2];
   GRADLENS_CHECK(c.maps.dim() == 4, "--layer ", layer, ": its output has shape ", c.maps.sizes(),
-                 ", not activation maps [N, C, H, W]",
-                 c.maps.dim() == 3 ? " (token layers of vision transformers are not supported yet)" : "",
-                 "; choose a convolutional layer ('gradlens layers --model ", path_, "')");
+                 ", neither activation maps [N, C, H, W] nor tokens [N, T, D]; choose another layer "
+                 "('gradlens layers --model ", path_, "')");
   return c;
 }
 
-torch::Tensor TorchScriptClassifier::forward(const torch::Tensor& x) {
-  return module_->forward({x}).toTensor();
+torch::Tensor TorchScriptClassifier::forward(const torch::Tensor& x) { return logits_of(module_->forward({x})); }
+
+namespace {
+
+std::string describe_value(const c10::IValue& v) {
+  if (!v.isTensor()) return v.tagKind();
+  std::string s = "tensor [";
+  for (int64_t i = 0; i < v.toTensor().dim(); ++i) s += (i ? ", " : "") + std::to_string(v.toTensor().size(i));
+  return s + "]";
+}
+
+}  // namespace
+
+torch::Tensor TorchScriptClassifier::logits_of(const c10::IValue& r) const {
+  const auto& o = options_;
+  const std::string choice = o.output_index >= 0 ? "--output-index " + std::to_string(o.output_index)
+                                                 : "--output-key " + o.output_key;
+  if (r.isTensor()) {
+    GRADLENS_CHECK(o.output_index < 0 && o.output_key.empty(), choice, " (or gradlens.json's output_index/output_key): ",
+                   path_, "'s forward() returns a tensor, not a tuple or a dict; drop it");
+    return r.toTensor();
+  }
+  if (r.isTuple()) {
+    const auto& el = r.toTupleRef().elements();
+    std::string what;
+    for (const auto& e : el) what += (what.empty() ? "" : ", ") + describe_value(e);
+    GRADLENS_CHECK(o.output_index >= 0, path_, "'s forward() returns a tuple (", what,
+                   "); say which element holds the logits with --output-index I (0 for the first), or "
+                   "output_index in its gradlens.json");
+    GRADLENS_CHECK(static_cast<size_t>(o.output_index) < el.size() && el[o.output_index].isTensor(), choice, ": ",
+                   path_, "'s forward() returns a tuple (", what, "); give the index of a tensor, 0 to ",
+                   el.size() - 1);
+    return el[o.output_index].toTensor();
+  }
+  if (r.isGenericDict()) {
+    std::string keys;
+    c10::IValue found;
+    for (const auto& e : r.toGenericDict()) {
+      keys += (keys.empty() ? "" : ", ") + (e.key().isString() ? e.key().toStringRef() : e.key().tagKind());
+      if (e.key().isString() && e.key().toStringRef() == o.output_key) found = e.value();
+    }
+    GRADLENS_CHECK(!o.output_key.empty(), path_, "'s forward() returns a dict (keys ", keys,
+                   "); say which holds the logits with --output-key KEY, or output_key in its gradlens.json");
+    GRADLENS_CHECK(found.isTensor(), choice, ": ", path_, "'s forward() returns a dict whose keys are ", keys,
+                   found.isNone() ? "" : " (that key is not a tensor)", "; give the key of the logits");
+    return found.toTensor();
+  }
+  GRADLENS_CHECK(false, path_, " is not a classifier: forward() returned a ", r.tagKind(),
+                 ", expected a logits tensor [N, classes] (or a tuple or dict of tensors, with --output-index "
+                 "or --output-key)");
+  return {};
 }
 
 torch::Tensor TorchScriptClassifier::body(const torch::Tensor& x, const std::string& layer) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "gradlens/models/classifier.h"
+#include "gradlens/models/model_options.h"
 #include "gradlens/models/resnet.h"
 
 namespace torch::jit {
@@ -40,13 +41,20 @@ struct ModuleInfo {
 /// which the calls leading to the requested layer and to the head (the last
 /// nn.Linear) are inlined, and returns the layer's output and the head's
 /// input next to the logits: what forward hooks record in PyTorch, without
-/// changing the model (docs/HACKING.md, "Capturing a layer").
+/// changing the model (docs/HACKING.md, "Capturing a layer"). A forward()
+/// that returns a tuple or a dict serves the element that
+/// TorchScriptOptions names; a layer whose output is a token sequence
+/// [N, T, D] is captured as maps [N, D, h, w] (TorchScriptOptions::class_tokens),
+/// reshaped inside the graph so that gradients w.r.t. the maps are the
+/// gradients w.r.t. those tokens.
 class TorchScriptClassifier final : public Classifier {
  public:
   /// Loads and validates `path`. Throws c10::Error naming the file when it
   /// cannot be read as TorchScript or its forward() does not return logits
-  /// [N, classes] for the probe batch.
-  TorchScriptClassifier(const std::string& path, torch::Device device, ProbeShape probe = {});
+  /// [N, classes] for the probe batch (naming --output-index / --output-key
+  /// when it returns a tuple or a dict and `options` does not choose).
+  TorchScriptClassifier(const std::string& path, torch::Device device, ProbeShape probe = {},
+                        TorchScriptOptions options = {});
   ~TorchScriptClassifier() override;
 
   torch::Tensor forward(const torch::Tensor& x) override;
@@ -54,7 +62,7 @@ class TorchScriptClassifier final : public Classifier {
   torch::Tensor body(const torch::Tensor& x, const std::string& layer) override;
   /// Only for ResNet-style modules and their stage names (layer1..layer4).
   torch::Tensor features(const torch::Tensor& maps, const std::string& layer) override;
-  /// The head (last nn.Linear) applied to features.
+  /// The head (head_name()) applied to features.
   torch::Tensor classify(const torch::Tensor& features) override;
   Capture capture(const torch::Tensor& x, const std::string& layer, bool maps_leaf) override;
   /// Every submodule path, in named_modules() order.
@@ -80,8 +88,9 @@ class TorchScriptClassifier final : public Classifier {
 
   /// Every submodule with its output shape for the probe batch.
   std::vector<ModuleInfo> modules() const;
-  /// Path of the last nn.Linear ("" if none).
-  const std::string& head_name() const { return head_; }
+  /// Path of the head: the nn.Linear whose output forward() returns, else
+  /// the last nn.Linear ("" if none).
+  const std::string& head_name() const;
   /// True if the module has torchvision's ResNet submodules.
   bool resnet_style() const { return resnet_style_; }
   torch::jit::Module& module();
@@ -91,13 +100,14 @@ class TorchScriptClassifier final : public Classifier {
   void require_resnet_style(const char* what) const;
   void require_head(const char* what) const;
   const Graphs& probed() const;
+  torch::Tensor logits_of(const c10::IValue& out) const;
   std::string path_;
   std::unique_ptr<torch::jit::Module> module_;
   std::unique_ptr<Graphs> graphs_;
   torch::Device device_{torch::kCPU};
   bool resnet_style_ = false;
-  std::string head_;
   std::string metadata_layer_;  ///< gradlens.json's "layer", or ""
+  TorchScriptOptions options_;  ///< flags over gradlens.json
   int64_t num_classes_ = 0;
   int64_t in_channels_ = 0;
   int64_t probe_size_ = 28;

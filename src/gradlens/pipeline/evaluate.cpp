@@ -238,8 +238,10 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
                    " exists but is not a gradlens report (no report.json); refusing to replace it; choose "
                    "another directory");
   const auto device = core::parse_device(cfg.device);
-  // kAuto is kDirect here (see EvaluateConfig::conv).
-  const auto conv = cfg.conv == models::ConvAlgorithm::kAuto ? models::ConvAlgorithm::kDirect : cfg.conv;
+  // kAuto is kDirect here (see EvaluateConfig::model_options).
+  models::ModelOptions model_options = cfg.model_options;
+  if (model_options.conv == models::ConvAlgorithm::kAuto) model_options.conv = models::ConvAlgorithm::kDirect;
+  const auto conv = model_options.conv;
 
   // The evaluation set: the first per_class test images of each class.
   const ModelData md = data_for_models(cfg.data, cfg.models);
@@ -279,7 +281,7 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
       GRADLENS_CHECK(other.slug != me.slug, "--models: '", spec, "' is given twice");
 
     auto model =
-        open_model_for(ref.path, device, ds.channels(), ds.images.size(3), /*channels_last=*/true, conv);
+        open_model_for(ref.path, device, ds.channels(), ds.images.size(3), /*channels_last=*/true, model_options);
     GRADLENS_CHECK(model->num_classes() >= k, "--models ", spec, " has ", model->num_classes(),
                    " classes but the data has ", k);
     me.description = model->describe();
@@ -298,11 +300,16 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
     ec.dataset_name = cfg.data.data + ":test";
     ec.keep_in_memory = true;
     // v2: extraction in channels-last layout (1-channel data on the CPU);
-    // v3: with the convolution algorithm; v4: manifests record it.
-    const std::string key = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|v4", core::file_crc32(ref.path), cfg.data.data,
-                                        cfg.data.idx_dir, cfg.data.image_size, cfg.data.channels, cfg.per_class,
-                                        cfg.layer, cfg.target, cfg.device,
-                                        conv == models::ConvAlgorithm::kWinograd ? "winograd" : "direct");
+    // v3: with the convolution algorithm; v4: manifests record it; v5: with
+    // every preprocessing flag and how a TorchScript output is read.
+    const auto& d = cfg.data;
+    const auto& ts = model_options.torchscript;
+    const std::string key = fmt::format(
+        "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|v5", core::file_crc32(ref.path), d.data,
+        d.idx_dir, d.image_size, d.channels, cfg.per_class, cfg.layer, cfg.target, cfg.device,
+        conv == models::ConvAlgorithm::kWinograd ? "winograd" : "direct", d.resize, fmt::join(d.mean, ","),
+        fmt::join(d.std, ","), d.input_range, d.test_fraction, d.test_per_class, d.subset, d.skip_bad_images,
+        ts.output_index, ts.output_key, ts.class_tokens, cfg.seed);
     me.run_dir = core::cache_dir() / "runs" / (me.slug + "-" + eval_crc_hex(key));
     ec.out = me.run_dir;
     me.extraction_cached = cfg.cache && fs::exists(me.run_dir / "manifest.json");
@@ -320,6 +327,7 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
     GRADLENS_CHECK(run.size() == ds.size() && run.preds.defined(), "the cached extraction ", me.run_dir.string(),
                    " does not match the evaluation set; re-run with --no-cache");
     me.seconds.emplace_back("extract", t0.restart());
+    me.layer = run.manifest.layer;
 
     // 2. Analysis of every representation (+ the audit), in memory.
     analysis::RunAnalysisOptions ao;

@@ -17,6 +17,7 @@
 #include "gradlens/analysis/representation_analysis.h"
 #include "gradlens/core/progress.h"
 #include "gradlens/models/classifier.h"
+#include "gradlens/models/model_options.h"
 #include "gradlens/pipeline/analyze.h"
 #include "gradlens/pipeline/train.h"
 
@@ -64,10 +65,10 @@ struct EvaluateConfig {
   int threads = 1;  ///< recorded only
   /// How convolutions run. kAuto means kDirect here, unlike the other
   /// commands: KMeans and GMM scores can move in the third decimal under
-  /// float rounding (docs/evaluate.md), and these tables are meant to equal
+  /// (model_options.conv) float rounding (docs/evaluate.md), and these tables are meant to equal
   /// what Python torch and scikit-learn give on the same model
   /// (bench/evaluate_bench.cpp).
-  models::ConvAlgorithm conv = models::ConvAlgorithm::kAuto;
+  models::ModelOptions model_options;
 };
 
 /// Grad-CAM maps of one model scored against each image's class-mean map.
@@ -113,6 +114,7 @@ struct ModelEvaluation {
   std::string slug;      ///< file-name-safe name
   std::string checkpoint;
   std::string description;
+  std::string layer;  ///< the layer of Grad-CAM and activations (--layer or the model's default)
   std::filesystem::path run_dir;  ///< the cached extraction run (read once when cached; never written to after extraction)
   bool extraction_cached = false;
   analysis::RunAnalysis analysis;

@@ -310,7 +310,7 @@ fs::path evrep_overlay_figure(const EvaluateConfig& cfg, const EvaluateResult& r
   report::OverlayGrid grid;
   const auto idx = torch::tensor(rows, torch::kLong);
   grid.images = res.images.index_select(0, idx);
-  grid.title = fmt::format("Grad-CAM {}, target {}", cfg.layer.empty() ? "layer4" : cfg.layer, cfg.target);
+  grid.title = fmt::format("Grad-CAM {}, target {}", cfg.layer.empty() ? "at each model's default layer" : cfg.layer, cfg.target);
   for (const int64_t i : rows) grid.image_captions.push_back(res.class_names[first.labels[i].item<int64_t>()]);
   for (const auto& m : res.models) {
     report::OverlayColumn col;
@@ -371,6 +371,7 @@ nlohmann::json evrep_json(const EvaluateConfig& cfg, const EvaluateResult& res) 
     jm["name"] = m.name;
     jm["checkpoint"] = m.checkpoint;
     jm["description"] = m.description;
+    jm["layer"] = m.layer;
     jm["run_dir"] = m.run_dir.string();
     jm["extraction_cached"] = m.extraction_cached;
     jm["accuracy"] = m.errors.accuracy;

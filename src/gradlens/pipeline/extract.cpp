@@ -15,7 +15,7 @@ namespace gradlens::pipeline {
 
 std::unique_ptr<models::Classifier> open_model_for(const std::string& spec, torch::Device device,
                                                    int64_t channels, int64_t size, bool channels_last,
-                                                   models::ConvAlgorithm conv) {
+                                                   const models::ModelOptions& options) {
   const auto ms = models::resolve_model_spec(spec, "--model", /*architectures=*/false);
   const std::string& path = ms.path;
   if (ms.kind == models::ModelSpec::Kind::kDefault)
@@ -23,12 +23,12 @@ std::unique_ptr<models::Classifier> open_model_for(const std::string& spec, torc
                    " has not been trained yet; run 'gradlens train' first");
   models::ResNetConfig fresh;
   fresh.in_channels = channels;
-  auto m = models::open_classifier(path, device, fresh, size);
+  auto m = models::open_classifier(path, device, fresh, size, options.torchscript);
   GRADLENS_CHECK(m->in_channels() == channels, "--model ", path, " takes ", m->in_channels(),
                  " input channel(s) but the data has ", channels,
                  "; use a model trained on this data (or --channels for an ImageFolder)");
   if (channels_last && device.is_cpu() && channels == 1) m->to_channels_last();
-  m->set_conv_algorithm(conv);
+  m->set_conv_algorithm(options.conv);
   return m;
 }
 
@@ -53,7 +53,7 @@ extract::ExtractRunResult run_extract_command(const ExtractCommandConfig& cfg,
     ds = data::select(full, ec.indices);
   }
   auto model = open_model_for(cfg.model, device, ds.channels(), ds.images.size(3), /*channels_last=*/true,
-                              cfg.conv);
+                              cfg.model_options);
   GRADLENS_CHECK(model->num_classes() >= ds.num_classes(), "--model ", cfg.model, " has ",
                  model->num_classes(), " classes but the data has ", ds.num_classes());
   ec.model_spec = models::resolve_model_spec(cfg.model, "--model", /*architectures=*/false).path;

@@ -8,6 +8,7 @@
 #include "gradlens/core/progress.h"
 #include "gradlens/extract/run.h"
 #include "gradlens/models/classifier.h"
+#include "gradlens/models/model_options.h"
 #include "gradlens/pipeline/train.h"
 
 namespace gradlens::pipeline {
@@ -24,7 +25,7 @@ struct ExtractCommandConfig {
   std::string device = "cpu";
   uint64_t seed = 0;
   /// kAuto: Winograd where it applies (open_model_for).
-  models::ConvAlgorithm conv = models::ConvAlgorithm::kAuto;
+  models::ModelOptions model_options;
 };
 
 /// Opens `spec` ("default" = the cached default model) for data with
@@ -36,13 +37,14 @@ struct ExtractCommandConfig {
 /// extraction and Grad-CAM; the values differ from the default layout only
 /// by float rounding). Not for 3-channel data: Debian's LibTorch 1.13
 /// crashes in a channels-last backward there (train/trainer.cpp).
-/// `conv`: Classifier::set_conv_algorithm (kAuto and kWinograd: a native
+/// `options.conv`: Classifier::set_conv_algorithm (kAuto and kWinograd: a native
 /// ResNet runs its eligible 3x3 convolutions by Winograd F(4x4, 3x3) in eval
 /// mode, in practice on channels-last maps, so 1-channel data on an AVX-512F
-/// CPU; kDirect: LibTorch's convolutions throughout).
+/// CPU; kDirect: LibTorch's convolutions throughout); `options.torchscript`:
+/// how a TorchScript model's output and token layers are read.
 std::unique_ptr<models::Classifier> open_model_for(const std::string& spec, torch::Device device,
                                                    int64_t channels, int64_t size, bool channels_last = false,
-                                                   models::ConvAlgorithm conv = models::ConvAlgorithm::kAuto);
+                                                   const models::ModelOptions& options = {});
 
 extract::ExtractRunResult run_extract_command(const ExtractCommandConfig& cfg,
                                               const core::ProgressFn& progress = {});

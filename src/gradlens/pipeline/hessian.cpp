@@ -94,7 +94,7 @@ HessianReport run_hessian(const HessianConfig& cfg, const core::ProgressFn& prog
   const data::Dataset test = load_split(md.data, cfg.seed, /*train=*/false);
   check_model_classes(md, test);
   auto ds = cfg.per_class > 0 ? data::balanced_subset(test, cfg.per_class) : test;
-  auto model = open_model_for(cfg.model, dev, ds.channels(), ds.images.size(3), /*channels_last=*/false, cfg.conv);
+  auto model = open_model_for(cfg.model, dev, ds.channels(), ds.images.size(3), /*channels_last=*/false, cfg.model_options);
   models::ModeGuard eval(*model, false);
 
   HessianReport rep;

@@ -7,6 +7,7 @@
 
 #include "gradlens/core/progress.h"
 #include "gradlens/models/classifier.h"
+#include "gradlens/models/model_options.h"
 #include "gradlens/hessian/spectrum.h"
 #include "gradlens/pipeline/train.h"
 
@@ -36,7 +37,7 @@ struct HessianConfig {
   std::string device = "cpu";
   uint64_t seed = 0;
   /// How convolutions run (open_model_for; kAuto: Winograd where it applies).
-  models::ConvAlgorithm conv = models::ConvAlgorithm::kAuto;
+  models::ModelOptions model_options;
 };
 
 struct HessianGroupResult {

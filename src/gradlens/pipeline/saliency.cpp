@@ -537,7 +537,7 @@ SaliencyCommandResult run_saliency_command(const SaliencyCommandConfig& cfg, con
   for (size_t i = 0; i < cfg.models.size(); ++i) {
     owned.push_back(
         open_model_for(cfg.models[i], device, ds.channels(), ds.images.size(3), /*channels_last=*/true,
-                       cfg.conv));
+                       cfg.model_options));
     const std::string spec = models::resolve_model_spec(cfg.models[i], "--models", /*architectures=*/false).path;
     named.push_back({names[i], owned.back().get(), spec});
   }

@@ -19,6 +19,7 @@
 
 #include "gradlens/core/progress.h"
 #include "gradlens/models/classifier.h"
+#include "gradlens/models/model_options.h"
 #include "gradlens/pipeline/train.h"
 #include "gradlens/report/overlay.h"
 #include "gradlens/saliency/cam.h"
@@ -150,7 +151,7 @@ struct SaliencyCommandConfig {
   std::string device = "cpu";
   uint64_t seed = 0;
   /// kAuto: Winograd where it applies (open_model_for).
-  models::ConvAlgorithm conv = models::ConvAlgorithm::kAuto;
+  models::ModelOptions model_options;
 };
 
 struct SaliencyCommandResult {
