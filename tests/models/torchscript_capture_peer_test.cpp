@@ -19,18 +19,24 @@
 namespace gradlens::models {
 namespace {
 
-struct CapturePeerRef {
-  static constexpr const char* kScript = "tests/python/torchvision_capture_reference.py";
-  static constexpr const char* kModule = "torchvision";
-};
-class CapturePeer : public test::PythonReferenceTest<CapturePeerRef> {};
+// One suite per model, so that each test process writes only its model.
+#define GRADLENS_CAPTURE_SUITE(Suite, names)                                         \
+  struct Suite##Ref {                                                                \
+    static constexpr const char* kScript = "tests/python/torchvision_capture_reference.py"; \
+    static constexpr const char* kModule = "torchvision";                            \
+    static constexpr const char* kArgs = names;                                      \
+  };                                                                                 \
+  class Suite : public test::PythonReferenceTest<Suite##Ref> {}
 
-// Relative difference; a reference of zeros would prove nothing and fails.
-double rel(const torch::Tensor& a, const torch::Tensor& b) {
-  const double scale = b.abs().max().item<double>();
-  if (!(scale > 0)) return std::numeric_limits<double>::infinity();
-  return (a - b).abs().max().item<double>() / scale;
-}
+GRADLENS_CAPTURE_SUITE(CaptureMobileNetV2Peer, "mobilenet_v2");
+GRADLENS_CAPTURE_SUITE(CaptureVgg11BnPeer, "vgg11_bn");
+GRADLENS_CAPTURE_SUITE(CaptureDenseNet121Peer, "densenet121");
+GRADLENS_CAPTURE_SUITE(CaptureEfficientNetB0Peer, "efficientnet_b0");
+GRADLENS_CAPTURE_SUITE(CaptureConvNeXtTinyPeer, "convnext_tiny");
+GRADLENS_CAPTURE_SUITE(CaptureVisionTransformerPeer, "vit");
+GRADLENS_CAPTURE_SUITE(CaptureOutputsPeer, "outputs");
+
+using test::rel_to_reference;
 
 void check(const test::fs::path& dir, const std::string& arch, const std::string& head,
            const std::string& inner, const std::string& layer = "features",
@@ -45,21 +51,21 @@ void check(const test::fs::path& dir, const std::string& arch, const std::string
     EXPECT_EQ(ts.head_name(), head);
     auto c = ts.capture(x, layer, /*maps_leaf=*/true);
     const auto z = c.logits;
-    EXPECT_LT(rel(z.detach(), ref.attr("logits").toTensor()), 1e-4);
-    EXPECT_LT(rel(c.maps.detach(), ref.attr("maps").toTensor()), 1e-4);
+    EXPECT_LT(rel_to_reference(z.detach(), ref.attr("logits").toTensor()), 1e-4);
+    EXPECT_LT(rel_to_reference(c.maps.detach(), ref.attr("maps").toTensor()), 1e-4);
     ASSERT_TRUE(c.features.defined());
-    EXPECT_LT(rel(c.features.detach(), ref.attr("features").toTensor()), 1e-4);
+    EXPECT_LT(rel_to_reference(c.features.detach(), ref.attr("features").toTensor()), 1e-4);
     const auto cls = z.detach().argmax(1);  // the reference's target
     const auto g = torch::autograd::grad({z.gather(1, cls.unsqueeze(1)).sum()}, {c.maps})[0];
-    EXPECT_LT(rel(g.mean({2, 3}), ref.attr("weights").toTensor()), 1e-4);
+    EXPECT_LT(rel_to_reference(g.mean({2, 3}), ref.attr("weights").toTensor()), 1e-4);
     // The head recomposes the logits from the captured features.
-    EXPECT_LT(rel(ts.classify(c.features).detach(), z.detach()), 1e-5);
+    EXPECT_LT(rel_to_reference(ts.classify(c.features).detach(), z.detach()), 1e-5);
     EXPECT_EQ(ts.fc_weight().size(0), 10);
     // An inner layer: inside an `if`, or reached through an overloaded forward.
     auto ci = ts.capture(x, inner, true);
-    EXPECT_LT(rel(ci.maps.detach(), ref.attr("inner_maps").toTensor()), 1e-4);
+    EXPECT_LT(rel_to_reference(ci.maps.detach(), ref.attr("inner_maps").toTensor()), 1e-4);
     const auto gi = torch::autograd::grad({ci.logits.gather(1, cls.unsqueeze(1)).sum()}, {ci.maps})[0];
-    EXPECT_LT(rel(gi.mean({2, 3}), ref.attr("inner_weights").toTensor()), 1e-4);
+    EXPECT_LT(rel_to_reference(gi.mean({2, 3}), ref.attr("inner_weights").toTensor()), 1e-4);
     // Every module whose hook saw a tensor has that shape in modules() (the
     // probe batch is 2 images, the reference's 3).
     std::map<std::string, std::vector<int64_t>> want;
@@ -99,19 +105,19 @@ void check(const test::fs::path& dir, const std::string& arch, const std::string
   }
 }
 
-TEST_F(CapturePeer, MobileNetV2MatchesForwardHooks) { check(dir(), "mobilenet_v2", "classifier.1", "features.3.conv");
+TEST_F(CaptureMobileNetV2Peer, MatchesForwardHooks) { check(dir(), "mobilenet_v2", "classifier.1", "features.3.conv");
 }
-TEST_F(CapturePeer, Vgg11BnMatchesForwardHooks) { check(dir(), "vgg11_bn", "classifier.6", "features.10"); }
-TEST_F(CapturePeer, DenseNet121MatchesForwardHooks) { check(dir(), "densenet121", "classifier", "features.denseblock2.denselayer3");
+TEST_F(CaptureVgg11BnPeer, MatchesForwardHooks) { check(dir(), "vgg11_bn", "classifier.6", "features.10"); }
+TEST_F(CaptureDenseNet121Peer, MatchesForwardHooks) { check(dir(), "densenet121", "classifier", "features.denseblock2.denselayer3");
 }
-TEST_F(CapturePeer, EfficientNetB0MatchesForwardHooks) {
+TEST_F(CaptureEfficientNetB0Peer, MatchesForwardHooks) {
   check(dir(), "efficientnet_b0", "classifier.1", "features.2.1.block");
 }
-TEST_F(CapturePeer, ConvNeXtTinyMatchesForwardHooks) { check(dir(), "convnext_tiny", "classifier.2", "features.3.1.block"); }
+TEST_F(CaptureConvNeXtTinyPeer, MatchesForwardHooks) { check(dir(), "convnext_tiny", "classifier.2", "features.3.1.block"); }
 
 // Token layers [N, 1 + 8*8, 32] become maps [N, 32, 8, 8] (class token
 // dropped), gradients included, as pytorch-grad-cam's reshape_transform.
-TEST_F(CapturePeer, VisionTransformerTokenLayersMatchReshapeTransform) {
+TEST_F(CaptureVisionTransformerPeer, TokenLayersMatchReshapeTransform) {
   check(dir(), "vit", "heads.head", "encoder.layers.encoder_layer_0", "encoder.layers.encoder_layer_1.ln_1",
         "conv_proj");
   const auto x = torch::jit::load((dir() / "vit.ref.pt").string()).attr("x").toTensor();
@@ -137,18 +143,18 @@ void check_selected_output(const test::fs::path& dir, const std::string& net, co
     GRADLENS_EXPECT_THROWS_WITH(TorchScriptClassifier((dir / file).string(), torch::kCPU, {3, 32}), flag);
     TorchScriptClassifier ts((dir / file).string(), torch::kCPU, {3, 32}, pick);
     EXPECT_EQ(ts.num_classes(), 10);
-    EXPECT_LT(rel(ts.forward(x).detach(), ref.attr("logits").toTensor()), 1e-5);
+    EXPECT_LT(rel_to_reference(ts.forward(x).detach(), ref.attr("logits").toTensor()), 1e-5);
     EXPECT_EQ(ts.default_layer(), "conv");
     auto c = ts.capture(x, "conv", true);
     const auto cls = c.logits.detach().argmax(1);
     const auto g = torch::autograd::grad({c.logits.gather(1, cls.unsqueeze(1)).sum()}, {c.maps})[0];
-    EXPECT_LT(rel(g.mean({2, 3}), ref.attr("weights").toTensor()), 1e-5);
+    EXPECT_LT(rel_to_reference(g.mean({2, 3}), ref.attr("weights").toTensor()), 1e-5);
     ASSERT_TRUE(c.features.defined());
-    EXPECT_LT(rel(ts.classify(c.features).detach(), c.logits.detach()), 1e-6);
+    EXPECT_LT(rel_to_reference(ts.classify(c.features).detach(), c.logits.detach()), 1e-6);
   }
 }
 
-TEST_F(CapturePeer, TupleOutputIsReadWithOutputIndex) {
+TEST_F(CaptureOutputsPeer, TupleOutputIsReadWithOutputIndex) {
   TorchScriptOptions pick;
   pick.output_index = 0;
   check_selected_output(dir(), "tuple_net", pick, "--output-index");
@@ -157,7 +163,7 @@ TEST_F(CapturePeer, TupleOutputIsReadWithOutputIndex) {
                               "give the index of a tensor, 0 to 1");
 }
 
-TEST_F(CapturePeer, DictOutputIsReadWithOutputKey) {
+TEST_F(CaptureOutputsPeer, DictOutputIsReadWithOutputKey) {
   TorchScriptOptions pick;
   pick.output_key = "logits";
   check_selected_output(dir(), "dict_net", pick, "--output-key");
@@ -171,7 +177,7 @@ TEST_F(CapturePeer, DictOutputIsReadWithOutputKey) {
 }
 
 // `gradlens layers` prints those shapes with the default layer and the head.
-TEST_F(CapturePeer, LayersCommandListsShapesDefaultAndHead) {
+TEST_F(CaptureMobileNetV2Peer, LayersCommandListsShapesDefaultAndHead) {
   const auto gradlens = test::binary_path("gradlens");
   if (!test::fs::exists(gradlens)) GTEST_SKIP() << "build the gradlens target first";
   const auto r = test::run_command(gradlens.string() + " layers --model " +

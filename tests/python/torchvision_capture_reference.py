@@ -16,7 +16,9 @@ Also two small nets whose forward() returns a tuple (logits, aux) and a dict
 {"aux": ..., "logits": ...} (tuple_net.pt, dict_net.pt, their traced forms
 and ref files), for --output-index / --output-key.
 
-usage: torchvision_capture_reference.py OUT_DIR
+usage: torchvision_capture_reference.py OUT_DIR [NAME ...]
+  NAME: an architecture of INNER or "outputs" (the tuple and dict nets);
+  default: all of them
 """
 import math
 import sys
@@ -54,8 +56,11 @@ def as_maps(t):
 
 
 out = sys.argv[1]
-torch.manual_seed(0)
+wanted = sys.argv[2:] or list(INNER) + ["outputs"]
 for name in INNER:
+    if name not in wanted:
+        continue
+    torch.manual_seed(0)
     m = build(name).eval()
     x = torch.randn(3, 3, 64, 64)
     torch.jit.save(torch.jit.script(m), f"{out}/{name}.pt")
@@ -118,6 +123,9 @@ class DictNet(Body):
         return {"aux": self.aux(f), "logits": self.fc(f)}
 
 
+if "outputs" not in wanted:
+    sys.exit(0)
+torch.manual_seed(0)
 x = torch.randn(3, 3, 32, 32)
 for name, net in [("tuple_net", TupleNet().eval()), ("dict_net", DictNet().eval())]:
     torch.jit.save(torch.jit.script(net), f"{out}/{name}.pt")

@@ -1,5 +1,6 @@
 #include "support/support.h"
 
+#include <limits>
 #include <torch/types.h>
 
 #include <array>
@@ -65,6 +66,12 @@ fs::path fashion_mnist_dir() {
 
 double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
   return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
+}
+
+double rel_to_reference(const torch::Tensor& a, const torch::Tensor& ref) {
+  const double scale = ref.abs().max().item<double>();
+  if (!(scale > 0)) return std::numeric_limits<double>::infinity();
+  return max_abs_diff(a, ref) / scale;
 }
 
 }  // namespace gradlens::test

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <string>
+#include <type_traits>
 
 namespace gradlens::test {
 
@@ -58,10 +59,25 @@ fs::path fashion_mnist_dir();
 /// Largest absolute difference between two tensors (as double).
 double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b);
 
+/// max |a - ref| / max |ref|; infinity when ref is all zero (a reference of
+/// zeros would prove nothing).
+double rel_to_reference(const torch::Tensor& a, const torch::Tensor& ref);
+
+/// " " + Ref::kArgs when Ref has them, else "".
+template <class Ref, class = void>
+struct ReferenceArgs {
+  static std::string get() { return ""; }
+};
+template <class Ref>
+struct ReferenceArgs<Ref, std::void_t<decltype(Ref::kArgs)>> {
+  static std::string get() { return std::string(" ") + Ref::kArgs; }
+};
+
 /// A test suite whose reference values come from one Python script, run
-/// once per suite as `/usr/bin/python3 <Ref::kScript> <dir>` into a fresh
-/// temporary directory (dir()). Tests are skipped when `Ref::kModule` does
-/// not import, and fail with the script's output when it failed.
+/// once per suite as `/usr/bin/python3 <Ref::kScript> <dir> [Ref::kArgs]`
+/// into a fresh temporary directory (dir()). Tests are skipped when
+/// `Ref::kModule` does not import, and fail with the script's output when it
+/// failed.
 template <class Ref>
 class PythonReferenceTest : public ::testing::Test {
  protected:
@@ -69,7 +85,7 @@ class PythonReferenceTest : public ::testing::Test {
     dir_ = new TempDir();
     if (!python_has(Ref::kModule)) return;
     const auto r = run_command(std::string(kPython) + " " + source_path(Ref::kScript).string() + " " +
-                               dir_->path().string());
+                               dir_->path().string() + ReferenceArgs<Ref>::get());
     ok_ = r.exit_code == 0;
     log_ = r.output;
   }

@@ -361,7 +361,17 @@ TorchScriptClassifier::TorchScriptClassifier(const std::string& path, torch::Dev
   try {
     module_ = std::make_unique<torch::jit::Module>(torch::jit::load(path, device));
   } catch (const std::exception& e) {
-    GRADLENS_CHECK(false, "cannot load TorchScript model ", path, ": ", error_message(e),
+    const std::string msg = error_message(e);
+    const std::string unknown = "Unknown builtin op: ";
+    if (const auto at = msg.find(unknown); at != std::string::npos) {
+      const auto b = at + unknown.size();
+      std::string op = msg.substr(b, msg.find_first_of(". \n", msg.find("::", b) + 2) - b);
+      GRADLENS_CHECK(false, "cannot load TorchScript model ", path, ": it calls the operator ", op, ", which ",
+                     "this build's LibTorch ", TORCH_VERSION, " does not have (the file was written by a newer ",
+                     "PyTorch); build gradlens against a LibTorch at least as new as the PyTorch that saved it ",
+                     "(docs/own-model.md, \"PyTorch 2.x\"), or export a model that avoids ", op);
+    }
+    GRADLENS_CHECK(false, "cannot load TorchScript model ", path, ": ", msg,
                    "; save it with torch.jit.save(torch.jit.script(model), path)");
   }
   GRADLENS_CHECK(module_->find_method("forward").has_value(), path,
