@@ -87,6 +87,9 @@ TEST_F(RepresentationAnalysisPeer, MatchesScikitLearnOnTheSameProtocol) {
   }
   const auto sk = test::run_peer_script("sk_analyze.py", dir.path().string());
   ASSERT_EQ(sk.size(), cases.size());
+  const bool same_draws = test::sklearn_kmeanspp_draws_as_1_2();
+  if (!same_draws)
+    std::cout << "[ analyze peer ] scikit-learn's k-means++ draws differ from 1.2: seeded partitions not compared\n";
 
   for (size_t i = 0; i < cases.size(); ++i) {
     SCOPED_TRACE("case " + std::to_string(i));
@@ -107,6 +110,11 @@ TEST_F(RepresentationAnalysisPeer, MatchesScikitLearnOnTheSameProtocol) {
       const double diff = std::min((a - b).abs().max().item<double>(), (a + b).abs().max().item<double>());
       EXPECT_LT(diff, 1e-4 * scale) << "pca2 column " << col;
     }
+    // The seeded stages (KMeans, the GMM's KMeans start) draw as scikit-learn
+    // 1.2-1.3 draw; later versions draw k-means++ differently, so there only
+    // the stages without random draws are compared (KMeans and the GMM
+    // themselves: tests/cluster/*_peer_test.cpp, from given starts).
+    if (!same_draws) continue;
     const std::pair<const ClusteringResult*, std::string> methods[] = {{&r.kmeans, "kmeans"}, {&r.gmm, "gmm"}};
     for (const auto& [m, key] : methods) {
       SCOPED_TRACE(key);

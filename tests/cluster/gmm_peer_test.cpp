@@ -1,6 +1,8 @@
-// gradlens::cluster::gmm_fit against sklearn.mixture.GaussianMixture (1.2) on
-// the same data and start, run by tests/python/sk_gmm.py.
+// gradlens::cluster::gmm_fit against sklearn.mixture.GaussianMixture on the
+// same data and start, run by tests/python/sk_gmm.py (seed for seed with
+// scikit-learn 1.2-1.3; from given starts where later versions draw anew).
 #include "gradlens/cluster/gmm.h"
+#include "gradlens/cluster/kmeans.h"
 #include "cluster/same_partition.h"
 
 #include "analysis/sk_peer.h"
@@ -69,6 +71,22 @@ TEST_F(GmmPeer, MatchesScikitLearn) {
     c.cov = "spherical";
     c.init = "random";
     cases.push_back(c);
+  }
+  // scikit-learn >= 1.4 draws k-means++ differently from 1.2 (which
+  // gradlens reproduces): there the KMeans-initialised cases start both
+  // sides from gradlens' first KMeans run's responsibilities (n_init 1).
+  if (!test::sklearn_kmeanspp_draws_as_1_2()) {
+    std::cout << "[ gmm peer ] scikit-learn's k-means++ draws differ from 1.2: KMeans starts are given\n";
+    for (auto& c : cases) {
+      if (c.opts.init != GmmInit::kKMeans) continue;
+      KMeansOptions ko;
+      ko.k = c.opts.n_components;
+      ko.seed = c.opts.seed;
+      c.opts.init_resp = torch::one_hot(kmeans_fit(c.x, ko).labels, ko.k).to(torch::kFloat64);
+      c.opts.init = GmmInit::kGiven;
+      c.opts.n_init = 1;
+      c.init = "resp";
+    }
   }
   test::TempDir dir;
   nlohmann::json spec = nlohmann::json::array();

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "gradlens/core/torch_compat.h"
+
 namespace gradlens {
 namespace {
 
@@ -16,18 +18,17 @@ TEST(ErrorMessage, KeepsTheFirstLineOfACheckFailure) {
 
 TEST(ErrorMessage, SkipsABlankFirstLineAndTheSourceQuote) {
   // The shape of a TorchScript load error for an operator LibTorch lacks.
-  const c10::Error e(
+  const c10::Error e = compat::make_error(
       "\nUnknown builtin op: aten::scaled_dot_product_attention.\n"
       "Could not find any similar ops to aten::scaled_dot_product_attention.\n"
-      ":\n  File \"code/__torch__/torch/nn/modules/activation.py\", line 34\n    x = ...\n",
-      "backtrace");
+      ":\n  File \"code/__torch__/torch/nn/modules/activation.py\", line 34\n    x = ...\n");
   EXPECT_EQ(error_message(e),
             "Unknown builtin op: aten::scaled_dot_product_attention. Could not find any similar "
             "ops to aten::scaled_dot_product_attention.");
 }
 
 TEST(ErrorMessage, DropsTheRaisedFromTrailer) {
-  const c10::Error e("bad shape\nException raised from foo at bar.cpp:1", "bt");
+  const c10::Error e = compat::make_error("bad shape\nException raised from foo at bar.cpp:1");
   EXPECT_EQ(error_message(e), "bad shape");
   const std::runtime_error plain("plain message");
   EXPECT_EQ(error_message(plain), "plain message");

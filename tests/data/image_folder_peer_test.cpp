@@ -31,8 +31,8 @@ nlohmann::json run_peer(const fs::path& root, int64_t size, int channels, int64_
   const auto r = test::run_command(cmd);
   EXPECT_EQ(r.exit_code, 0) << r.output;
   // The JSON is the last line; warnings may precede it.
-  const auto pos = r.output.rfind("\n{");
-  const std::string json = pos == std::string::npos ? r.output : r.output.substr(pos + 1);
+  const auto pos = r.out.rfind("\n{");
+  const std::string json = pos == std::string::npos ? r.out : r.out.substr(pos + 1);
   return nlohmann::json::parse(json);
 }
 

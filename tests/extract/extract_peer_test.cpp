@@ -130,16 +130,16 @@ TEST(ExtractPeer, NumpyLoadsTheRunDirectory) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   for (const char* name : {"gradcam-weights", "input-grad", "param-grad", "features", "activations", "logits", "probs"}) {
     const auto a = core::read_npy(cfg.out / (std::string(name) + ".npy")).to(torch::kDouble);
-    const auto at = r.output.find(std::string(name) + " 10 ");
+    const auto at = r.out.find(std::string(name) + " 10 ");
     ASSERT_NE(at, std::string::npos) << r.output;
-    std::istringstream is(r.output.substr(at + std::string(name).size()));
+    std::istringstream is(r.out.substr(at + std::string(name).size()));
     int64_t rows = 0, cols = 0;
     double sum = 0;
     is >> rows >> cols >> sum;
     EXPECT_EQ(cols, a.size(1)) << name;
     EXPECT_NEAR(sum, a.sum().item<double>(), 1e-9 * (1 + std::abs(sum))) << name;
   }
-  EXPECT_NE(r.output.find("labels " + std::to_string(ds.labels.sum().item<int64_t>())), std::string::npos);
+  EXPECT_NE(r.out.find("labels " + std::to_string(ds.labels.sum().item<int64_t>())), std::string::npos);
 }
 
 }  // namespace

@@ -5,12 +5,14 @@
 
 #include <cmath>
 #include <limits>
+#include <regex>
 
 #include <nlohmann/json.hpp>
 
 #include "extract/extract_test_util.h"
 #include "gradlens/core/fs.h"
 #include "gradlens/core/npy.h"
+#include "gradlens/core/runtime.h"
 #include "gradlens/data/dataset.h"
 #include "support/support.h"
 
@@ -135,7 +137,9 @@ TEST_F(RunExtractTest, StreamsEveryRepresentationToAFinishedRunDirectory) {
   EXPECT_EQ(m["representations"][1]["file"], "gradcam-weights.true.npy");
   EXPECT_EQ(m["representations"][1]["shape"][1], 32);  // layer4 channels at width 4
   EXPECT_TRUE(m["checkpoint_crc32"].is_null());
-  EXPECT_EQ(m["libtorch_version"], "1.13.0");
+  // The LibTorch it ran on, as "major.minor.patch" (1.13.0 or 2.x).
+  EXPECT_EQ(m["libtorch_version"], core::torch_version());
+  EXPECT_TRUE(std::regex_match(m["libtorch_version"].get<std::string>(), std::regex(R"([12]\.[0-9]+\.[0-9]+)")));
   EXPECT_TRUE(m["seconds"].contains("backward.ce-true"));
   // Audit: Grad-CAM at layer4 is the head identity for every target.
   for (const char* name : {"gradcam-weights", "gradcam-weights.true", "gradcam-weights.loss"}) {

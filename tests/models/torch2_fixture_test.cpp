@@ -7,6 +7,7 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include "gradlens/core/torch_compat.h"
 #include "gradlens/models/torchscript.h"
 #include "support/support.h"
 
@@ -53,7 +54,7 @@ TEST(Torch2Fixture, AMobileNetScriptedAndTracedByPyTorch2Loads) {
 }
 
 TEST(Torch2Fixture, AnOperatorLibTorchLacksIsNamedWithTheFix) {
-  if (TORCH_VERSION_MAJOR >= 2) GTEST_SKIP() << "LibTorch " << TORCH_VERSION << " has scaled_dot_product_attention";
+  if (compat::kHasScaledDotProductAttention) GTEST_SKIP() << "LibTorch " << TORCH_VERSION << " has the operator";
   const auto f = fixture("vit.scripted.pt").string();
   GRADLENS_EXPECT_THROWS_WITH(TorchScriptClassifier(f, torch::kCPU, {3, 32}),
                               "it calls the operator aten::scaled_dot_product_attention, which this build's "

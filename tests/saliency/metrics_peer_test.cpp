@@ -94,7 +94,7 @@ TEST_F(SaliencyMetricsPeer, AllMetricsMatchNumpyReference) {
       << opt.step_size;
   const test::CommandResult run = run_command(cmd.str());
   ASSERT_EQ(run.exit_code, 0) << run.output;
-  const auto theirs = parse(run.output);
+  const auto theirs = parse(run.out);
 
   auto compare = [&](const std::string& name, const MetricResult& r) {
     ASSERT_EQ(theirs.count(name), 1u) << run.output;

@@ -1,12 +1,14 @@
 #include "support/support.h"
 
-#include <limits>
 #include <torch/types.h>
 
 #include <array>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <limits>
 #include <map>
 #include <mutex>
-#include <cstdio>
 #include <random>
 
 namespace gradlens::test {
@@ -33,14 +35,18 @@ TempDir::~TempDir() {
 
 CommandResult run_command(const std::string& cmd) {
   CommandResult r;
-  std::string full = cmd + " 2>&1";
+  TempDir tmp;
+  const fs::path err = tmp / "stderr";
+  const std::string full = "( " + cmd + " ) 2>'" + err.string() + "'";
   FILE* pipe = popen(full.c_str(), "r");
   if (pipe == nullptr) return r;
   std::array<char, 4096> buf{};
   size_t n = 0;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.output.append(buf.data(), n);
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
   const int status = pclose(pipe);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  std::ifstream f(err, std::ios::binary);
+  r.output = r.out + std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
   return r;
 }
 

@@ -35,10 +35,12 @@ class TempDir {
 /// Result of running a shell command.
 struct CommandResult {
   int exit_code = -1;
-  std::string output;  // stdout and stderr together
+  std::string output;  ///< stdout, then stderr: for messages and failure logs
+  std::string out;     ///< stdout alone: what a peer script's result is parsed from
 };
 
-/// Runs `cmd` through /bin/sh, capturing stdout+stderr.
+/// Runs `cmd` through /bin/sh, capturing stdout and stderr apart (a warning
+/// on stderr never reaches a parser of stdout).
 CommandResult run_command(const std::string& cmd);
 
 /// Debian's interpreter, which has python3-torch, -torchvision, -sklearn.

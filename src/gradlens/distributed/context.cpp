@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "gradlens/core/check.h"
+#include "gradlens/core/torch_compat.h"
 
 namespace gradlens::distributed {
 
@@ -179,6 +180,7 @@ Communicator::Communicator(const DistOptions& in) : Communicator() {
   so.numWorkers = static_cast<size_t>(o.world_size);
   so.waitWorkers = !agent_store;
   so.timeout = o.timeout;
+  compat::use_plain_tcp_store(so);
   try {
     impl_->store = c10::make_intrusive<c10d::TCPStore>(o.master_addr, so);
   } catch (const std::exception& e) {

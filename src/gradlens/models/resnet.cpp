@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "gradlens/core/check.h"
+#include "gradlens/core/torch_compat.h"
 #include "gradlens/core/strings.h"
 #include "gradlens/models/winograd.h"
 
@@ -62,10 +63,10 @@ struct ConvBn {
       return bn->forward(y);
     }
     const auto& co = conv->options;
-    const auto* pad = c10::get_if<torch::ExpandingArray<2>>(&co.padding());
+    const auto* pad = compat::get_if<torch::ExpandingArray<2>>(&co.padding());
     const bool foldable = eval->fold && !bn->is_training() && bn->options.affine() &&
                           bn->options.track_running_stats() && pad != nullptr &&
-                          c10::get_if<torch::enumtype::kZeros>(&co.padding_mode()) != nullptr;
+                          compat::get_if<torch::enumtype::kZeros>(&co.padding_mode()) != nullptr;
     if (!foldable) {
       // (A training-mode BN updates its running statistics without bumping
       // their version counters in LibTorch 1.13: start afresh after it.)
@@ -357,7 +358,7 @@ ConvCapture ResNet::capture_conv(const torch::Tensor& x, const std::string& laye
   }
   const auto& o = target->options;
   GRADLENS_CHECK(o.groups() == 1, "--param-layer ", conv, ": grouped convolutions are not supported");
-  const auto* pad = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
+  const auto* pad = compat::get_if<torch::ExpandingArray<2>>(&o.padding());
   GRADLENS_CHECK(pad != nullptr, "--param-layer ", conv, ": 'same'/'valid' padding modes are not supported");
   struct Reset {
     ResNetEval& e;
