@@ -19,6 +19,8 @@ PACKAGES=(
   dataset-fashion-mnist
   # peers the tests cross-check against
   python3 python3-numpy python3-torch python3-torchvision python3-sklearn
+  # the Python module (import gradlens) and its tests
+  python3-dev pybind11-dev python3-pytest
   # figures: gnuplot draws the PCA grids and heat maps; DejaVu Sans captions the overlay PNGs
   gnuplot-nox fonts-dejavu-core
   # the report test renders report.html in a real browser

@@ -1,0 +1,348 @@
+// The native module behind `import gradlens` (python/gradlens/): thin
+// bindings over the library's functions and option structs. Keyword names and
+// defaults follow the CLI's flags and scikit-learn's parameter names; the
+// Python package adds only argument conversion (numpy -> torch) and
+// scikit-learn's estimator conventions. Long calls release the GIL and stop
+// with KeyboardInterrupt on Ctrl-C (checked between batches / iterations).
+#include <torch/extension.h>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gradlens/cluster/gmm.h"
+#include "gradlens/cluster/kmeans.h"
+#include "gradlens/core/check.h"
+#include "gradlens/core/progress.h"
+#include "gradlens/extract/representations.h"
+#include "gradlens/metrics/contingency.h"
+#include "gradlens/metrics/information.h"
+#include "gradlens/metrics/internal.h"
+#include "gradlens/metrics/matching.h"
+#include "gradlens/models/checkpoint.h"
+#include "gradlens/models/metadata.h"
+#include "gradlens/models/torchscript.h"
+#include "gradlens/reduce/pca.h"
+#include "gradlens/saliency/cam.h"
+
+namespace py = pybind11;
+using namespace gradlens;
+
+namespace {
+
+/// Raised (as KeyboardInterrupt) when Ctrl-C arrived during a long call.
+struct Interrupted : std::exception {
+  const char* what() const noexcept override { return "interrupted"; }
+};
+
+/// Called with the GIL released, between units of work: takes the GIL, runs
+/// Python's signal handlers and throws Interrupted after a Ctrl-C.
+void check_interrupt() {
+  py::gil_scoped_acquire gil;
+  if (PyErr_CheckSignals() != 0) {
+    PyErr_Clear();
+    throw Interrupted();
+  }
+}
+
+core::ProgressFn interrupt_progress() {
+  return [](const core::ProgressEvent&) { check_interrupt(); };
+}
+
+template <class E>
+E pick(const std::string& flag, const std::string& value, const std::map<std::string, E>& names) {
+  const auto it = names.find(value);
+  if (it == names.end()) {
+    std::string all;
+    for (const auto& [k, v] : names) all += (all.empty() ? "" : ", ") + k;
+    GRADLENS_CHECK(false, flag, ": unknown '", value, "'; use one of ", all);
+  }
+  return it->second;
+}
+
+metrics::AverageMethod average_method(const std::string& name) {
+  return pick<metrics::AverageMethod>("average_method", name,
+                                      {{"arithmetic", metrics::AverageMethod::kArithmetic},
+                                       {"geometric", metrics::AverageMethod::kGeometric},
+                                       {"min", metrics::AverageMethod::kMin},
+                                       {"max", metrics::AverageMethod::kMax}});
+}
+
+/// Runs `fn(begin, end)` over [0, n) in batches, checking Ctrl-C between them.
+template <class Fn>
+void in_batches(int64_t n, int64_t batch_size, Fn fn) {
+  GRADLENS_CHECK(batch_size >= 1, "batch_size must be >= 1, got ", batch_size);
+  for (int64_t b = 0; b < n; b += batch_size) {
+    check_interrupt();
+    fn(b, std::min(n, b + batch_size));
+  }
+}
+
+torch::Tensor model_input(models::Classifier& model, const torch::Tensor& images) {
+  GRADLENS_CHECK(images.dim() == 4 && images.size(1) == model.in_channels(), "images: expected a float tensor [N, ",
+                 model.in_channels(), ", H, W] (normalised as the model expects), got shape ", images.sizes());
+  GRADLENS_CHECK(images.is_floating_point(), "images: expected a floating-point tensor, got ", images.dtype());
+  return images.to(model.device(), torch::kFloat32);
+}
+
+torch::Tensor label_input(const c10::optional<torch::Tensor>& labels, int64_t n) {
+  if (!labels) return {};
+  GRADLENS_CHECK(labels->dim() == 1 && labels->size(0) == n, "labels: expected [", n, "] class indices, got shape ",
+                 labels->sizes());
+  return labels->to(torch::kInt64);
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_gradlens, m) {
+  m.doc() = "gradlens native module (use the gradlens package)";
+  m.attr("__torch_version__") = TORCH_VERSION;
+  py::register_exception<Interrupted>(m, "Interrupted", PyExc_KeyboardInterrupt);
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const c10::Error& e) {
+      PyErr_SetString(PyExc_ValueError, error_message(e).c_str());
+    }
+  });
+  const auto nogil = py::call_guard<py::gil_scoped_release>();
+
+  // ---- clustering -----------------------------------------------------------
+  py::class_<cluster::KMeansResult>(m, "KMeansResult")
+      .def_readonly("centroids", &cluster::KMeansResult::centroids)
+      .def_readonly("labels", &cluster::KMeansResult::labels)
+      .def_readonly("inertia", &cluster::KMeansResult::inertia)
+      .def_readonly("n_iter", &cluster::KMeansResult::n_iter)
+      .def_readonly("converged", &cluster::KMeansResult::converged);
+  m.def(
+      "kmeans_fit",
+      [](const torch::Tensor& x, int64_t n_clusters, const std::string& init, int n_init, int max_iter, double tol,
+         uint64_t random_state, const c10::optional<torch::Tensor>& init_centroids) {
+        cluster::KMeansOptions o;
+        o.k = n_clusters;
+        o.init = pick<cluster::KMeansInit>("init", init,
+                                           {{"k-means++", cluster::KMeansInit::kKMeansPlusPlus},
+                                            {"random", cluster::KMeansInit::kRandom},
+                                            {"given", cluster::KMeansInit::kGiven}});
+        if (init_centroids) o.init_centroids = *init_centroids;
+        o.n_init = n_init;
+        o.max_iter = max_iter;
+        o.tol = tol;
+        o.seed = random_state;
+        o.progress = interrupt_progress();
+        return cluster::kmeans_fit(x, o);
+      },
+      py::arg("x"), py::arg("n_clusters") = 8, py::arg("init") = "k-means++", py::arg("n_init") = 1,
+      py::arg("max_iter") = 300, py::arg("tol") = 1e-4, py::arg("random_state") = 0,
+      py::arg("init_centroids") = py::none(), nogil);
+  m.def("kmeans_predict", &cluster::kmeans_predict, py::arg("x"), py::arg("centroids"), py::arg("chunk_rows") = 4096,
+        nogil);
+
+  py::class_<cluster::GaussianMixture>(m, "GaussianMixtureResult")
+      .def_readonly("weights", &cluster::GaussianMixture::weights)
+      .def_readonly("means", &cluster::GaussianMixture::means)
+      .def_readonly("covariances", &cluster::GaussianMixture::covariances)
+      .def_readonly("precisions_cholesky", &cluster::GaussianMixture::precisions_cholesky)
+      .def_readonly("lower_bound", &cluster::GaussianMixture::lower_bound)
+      .def_readonly("n_iter", &cluster::GaussianMixture::n_iter)
+      .def_readonly("converged", &cluster::GaussianMixture::converged)
+      .def("score_samples", &cluster::gmm_score_samples, py::arg("x"), nogil)
+      .def("score", &cluster::gmm_score, py::arg("x"), nogil)
+      .def("predict", &cluster::gmm_predict, py::arg("x"), nogil)
+      .def("predict_proba", &cluster::gmm_predict_proba, py::arg("x"), nogil)
+      .def("bic", &cluster::gmm_bic, py::arg("x"), nogil)
+      .def("aic", &cluster::gmm_aic, py::arg("x"), nogil);
+  m.def(
+      "gmm_fit",
+      [](const torch::Tensor& x, int64_t n_components, const std::string& covariance_type, double tol,
+         double reg_covar, int max_iter, int n_init, const std::string& init_params, uint64_t random_state) {
+        cluster::GmmOptions o;
+        o.n_components = n_components;
+        o.covariance_type = pick<cluster::CovarianceType>("covariance_type", covariance_type,
+                                                          {{"full", cluster::CovarianceType::kFull},
+                                                           {"tied", cluster::CovarianceType::kTied},
+                                                           {"diag", cluster::CovarianceType::kDiag},
+                                                           {"spherical", cluster::CovarianceType::kSpherical}});
+        o.tol = tol;
+        o.reg_covar = reg_covar;
+        o.max_iter = max_iter;
+        o.n_init = n_init;
+        o.init = pick<cluster::GmmInit>("init_params", init_params,
+                                        {{"kmeans", cluster::GmmInit::kKMeans}, {"random", cluster::GmmInit::kRandom}});
+        o.seed = random_state;
+        o.progress = interrupt_progress();
+        return cluster::gmm_fit(x, o);
+      },
+      py::arg("x"), py::arg("n_components") = 1, py::arg("covariance_type") = "full", py::arg("tol") = 1e-3,
+      py::arg("reg_covar") = 1e-6, py::arg("max_iter") = 100, py::arg("n_init") = 1,
+      py::arg("init_params") = "kmeans", py::arg("random_state") = 0, nogil);
+
+  // ---- PCA ------------------------------------------------------------------
+  py::class_<reduce::Pca>(m, "PcaResult")
+      .def_readonly("mean", &reduce::Pca::mean)
+      .def_readonly("components", &reduce::Pca::components)
+      .def_readonly("explained_variance", &reduce::Pca::explained_variance)
+      .def_readonly("explained_variance_ratio", &reduce::Pca::explained_variance_ratio)
+      .def_readonly("singular_values", &reduce::Pca::singular_values)
+      .def_readonly("noise_variance", &reduce::Pca::noise_variance)
+      .def_readonly("n_samples", &reduce::Pca::n_samples)
+      .def("transform", &reduce::pca_transform, py::arg("x"), nogil)
+      .def("inverse_transform", &reduce::pca_inverse_transform, py::arg("z"), nogil);
+  m.def(
+      "pca_fit",
+      [](const torch::Tensor& x, int64_t n_components, const std::string& svd_solver, bool whiten, int iterated_power,
+         int64_t n_oversamples, uint64_t random_state) {
+        reduce::PcaOptions o;
+        o.n_components = n_components;
+        o.solver = pick<reduce::PcaSolver>("svd_solver", svd_solver,
+                                           {{"auto", reduce::PcaSolver::kExact},
+                                            {"full", reduce::PcaSolver::kFullSvd},
+                                            {"covariance_eigh", reduce::PcaSolver::kCovariance},
+                                            {"randomized", reduce::PcaSolver::kRandomized}});
+        o.whiten = whiten;
+        o.n_iter = iterated_power;
+        o.n_oversamples = n_oversamples;
+        o.seed = random_state;
+        return reduce::pca_fit(x, o);
+      },
+      py::arg("x"), py::arg("n_components") = 0, py::arg("svd_solver") = "auto", py::arg("whiten") = false,
+      py::arg("iterated_power") = -1, py::arg("n_oversamples") = 10, py::arg("random_state") = 0, nogil);
+
+  // ---- metrics --------------------------------------------------------------
+  m.def("adjusted_rand_score", &metrics::adjusted_rand_score, py::arg("labels_true"), py::arg("labels_pred"), nogil);
+  m.def(
+      "normalized_mutual_info_score",
+      [](const torch::Tensor& t, const torch::Tensor& p, const std::string& average_method_name) {
+        return metrics::normalized_mutual_info_score(t, p, average_method(average_method_name));
+      },
+      py::arg("labels_true"), py::arg("labels_pred"), py::arg("average_method") = "arithmetic", nogil);
+  m.def(
+      "adjusted_mutual_info_score",
+      [](const torch::Tensor& t, const torch::Tensor& p, const std::string& average_method_name) {
+        return metrics::adjusted_mutual_info_score(t, p, average_method(average_method_name));
+      },
+      py::arg("labels_true"), py::arg("labels_pred"), py::arg("average_method") = "arithmetic", nogil);
+  m.def(
+      "silhouette_score",
+      [](const torch::Tensor& x, const torch::Tensor& labels, int64_t sample_size, uint32_t random_state) {
+        metrics::SilhouetteOptions o;
+        o.sample_size = sample_size;
+        o.seed = random_state;
+        return metrics::silhouette_score(x, labels, o);
+      },
+      py::arg("x"), py::arg("labels"), py::arg("sample_size") = 0, py::arg("random_state") = 0, nogil);
+  m.def(
+      "silhouette_samples",
+      [](const torch::Tensor& x, const torch::Tensor& labels) { return metrics::silhouette_samples(x, labels); },
+      py::arg("x"), py::arg("labels"), nogil);
+  m.def("calinski_harabasz_score", &metrics::calinski_harabasz_score, py::arg("x"), py::arg("labels"), nogil);
+  m.def("davies_bouldin_score", &metrics::davies_bouldin_score, py::arg("x"), py::arg("labels"), nogil);
+  m.def(
+      "cluster_accuracy",
+      [](const torch::Tensor& t, const torch::Tensor& p) { return metrics::cluster_accuracy(t, p).accuracy; },
+      py::arg("labels_true"), py::arg("labels_pred"), nogil);
+
+  // ---- models, representations, attribution ------------------------------
+  py::class_<models::Classifier, std::unique_ptr<models::Classifier>>(m, "Model")
+      .def_property_readonly("num_classes", &models::Classifier::num_classes)
+      .def_property_readonly("in_channels", &models::Classifier::in_channels)
+      .def_property_readonly("default_layer", &models::Classifier::default_layer)
+      .def("layers", &models::Classifier::layers)
+      .def("__repr__", [](const models::Classifier& c) { return "<gradlens.Model " + c.describe() + ">"; })
+      .def(
+          "_forward",
+          [](models::Classifier& c, const torch::Tensor& x) {
+            torch::NoGradGuard ng;
+            models::ModeGuard eval(c, false);
+            return c.forward(model_input(c, x));
+          },
+          py::arg("images"), nogil);
+  m.def(
+      "load_model",
+      [](const std::string& path, int64_t image_size, int64_t channels, int64_t output_index,
+         const std::string& output_key, int64_t class_tokens, const std::string& device) {
+        // As the CLI: 0 channels = the model's own (a TorchScript model's first
+        // convolution); 0 image_size = gradlens.json's, else 28.
+        const auto meta = models::read_model_metadata(path);
+        models::ResNetConfig fresh;
+        fresh.in_channels = channels > 0 ? channels : meta.channels > 0 ? meta.channels
+                                                    : std::filesystem::exists(path) ? 0 : 1;
+        if (image_size <= 0) image_size = meta.image_size > 0 ? meta.image_size : 28;
+        models::TorchScriptOptions ts;
+        ts.output_index = output_index;
+        ts.output_key = output_key;
+        ts.class_tokens = class_tokens;
+        auto dev = torch::Device(device);
+        auto model = models::open_classifier(path, dev, fresh, image_size, ts);
+        model->train(false);
+        return model;
+      },
+      py::arg("path"), py::arg("image_size") = 0, py::arg("channels") = 0, py::arg("output_index") = -1,
+      py::arg("output_key") = "", py::arg("class_tokens") = -1, py::arg("device") = "cpu");
+  m.def("representation_names", &extract::representation_names);
+  m.def(
+      "extract",
+      [](models::Classifier& model, const torch::Tensor& images, const c10::optional<torch::Tensor>& labels,
+         const std::vector<std::string>& representations, const std::string& layer,
+         const std::vector<std::string>& gradcam_targets, const std::vector<std::string>& grad_labels,
+         const std::string& pool, int64_t batch_size) {
+        extract::ExtractOptions o;
+        o.representations = representations;
+        o.layer = layer;
+        o.gradcam_targets = gradcam_targets;
+        o.grad_labels = grad_labels;
+        o.pool = pool;
+        const auto x = model_input(model, images);
+        const auto y = label_input(labels, x.size(0));
+        std::map<std::string, std::vector<torch::Tensor>> parts;
+        in_batches(x.size(0), batch_size, [&](int64_t b, int64_t e) {
+          const auto out = extract::extract_batch(model, x.slice(0, b, e), y.defined() ? y.slice(0, b, e) : y, o);
+          for (size_t i = 0; i < out.specs.size(); ++i) parts[out.specs[i].name].push_back(out.values[i]);
+          parts["preds"].push_back(out.preds);
+        });
+        std::map<std::string, torch::Tensor> result;
+        for (auto& [name, ts] : parts) result[name] = torch::cat(ts);
+        return result;
+      },
+      py::arg("model"), py::arg("images"), py::arg("labels") = py::none(),
+      py::arg("representations") = extract::representation_names(), py::arg("layer") = "",
+      py::arg("gradcam_targets") = std::vector<std::string>{"pred"},
+      py::arg("grad_labels") = std::vector<std::string>{"pred"}, py::arg("pool") = "none",
+      py::arg("batch_size") = 100, nogil);
+  m.def(
+      "attribution",
+      [](models::Classifier& model, const torch::Tensor& images, const c10::optional<torch::Tensor>& labels,
+         const std::string& method, const std::string& layer, const std::string& target, int64_t smoothgrad_samples,
+         double smoothgrad_sigma, int64_t ig_steps, const std::string& ig_rule, uint64_t seed, int64_t batch_size) {
+        saliency::AttributionOptions o;
+        o.method = saliency::parse_attribution_method(method);
+        o.layer = layer;
+        o.target = target;
+        o.smoothgrad_samples = smoothgrad_samples;
+        o.smoothgrad_sigma = smoothgrad_sigma;
+        o.ig_steps = ig_steps;
+        o.ig_rule = ig_rule;
+        o.seed = seed;
+        const auto x = model_input(model, images);
+        const auto y = label_input(labels, x.size(0));
+        std::map<std::string, std::vector<torch::Tensor>> parts;
+        in_batches(x.size(0), batch_size, [&](int64_t b, int64_t e) {
+          const auto a = saliency::compute_attribution(model, x.slice(0, b, e), y.defined() ? y.slice(0, b, e) : y, o, b);
+          parts["maps"].push_back(a.maps);
+          parts["raw"].push_back(a.raw);
+          parts["preds"].push_back(a.preds);
+          parts["logits"].push_back(a.logits);
+          if (a.weights.defined()) parts["weights"].push_back(a.weights);
+          if (a.attributions.defined()) parts["attributions"].push_back(a.attributions);
+        });
+        std::map<std::string, torch::Tensor> result;
+        for (auto& [name, ts] : parts) result[name] = torch::cat(ts);
+        return result;
+      },
+      py::arg("model"), py::arg("images"), py::arg("labels") = py::none(), py::arg("method") = "gradcam",
+      py::arg("layer") = "", py::arg("target") = "pred", py::arg("smoothgrad_samples") = 25,
+      py::arg("smoothgrad_sigma") = 0.15, py::arg("ig_steps") = 64, py::arg("ig_rule") = "trapezoid",
+      py::arg("seed") = 0, py::arg("batch_size") = 100, nogil);
+}

@@ -1,0 +1,154 @@
+"""`import gradlens` against scikit-learn and PyTorch forward hooks (run by
+CTest as PythonApiPeer.Pytest with PYTHONPATH=build/python)."""
+import numpy as np
+import pytest
+import sklearn
+import sklearn.base
+import sklearn.cluster
+import sklearn.decomposition
+import sklearn.metrics
+import sklearn.mixture
+import torch
+
+import gradlens
+
+# scikit-learn >= 1.4 draws k-means++'s first centre differently from 1.2,
+# whose draws gradlens reproduces (docs/HACKING.md).
+SAME_DRAWS = tuple(int(v) for v in sklearn.__version__.split(".")[:2]) < (1, 4)
+
+
+def blobs(n=300, d=5, k=4, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(k, d)) * 4
+    y = rng.integers(0, k, n)
+    return centres[y] + rng.normal(size=(n, d)), y
+
+
+def test_kmeans_matches_scikit_learn():
+    x, _ = blobs()
+    if SAME_DRAWS:
+        ours = gradlens.cluster.KMeans(n_clusters=4, n_init=3, random_state=7).fit(x)
+        theirs = sklearn.cluster.KMeans(n_clusters=4, n_init=3, random_state=7).fit(x)
+    else:
+        init = x[[0, 50, 100, 150]]
+        ours = gradlens.cluster.KMeans(n_clusters=4, init=init).fit(x)
+        theirs = sklearn.cluster.KMeans(n_clusters=4, init=init, n_init=1).fit(x)
+    assert np.array_equal(ours.labels_.numpy(), theirs.labels_)
+    assert ours.inertia_ == pytest.approx(theirs.inertia_, rel=1e-9)
+    assert ours.n_iter_ == theirs.n_iter_
+    np.testing.assert_allclose(ours.cluster_centers_.numpy(), theirs.cluster_centers_, atol=1e-9)
+    np.testing.assert_array_equal(ours.predict(x[:20]).numpy(), theirs.predict(x[:20]))
+    assert isinstance(ours.labels_, torch.Tensor)
+
+
+def test_gaussian_mixture_matches_scikit_learn():
+    x, _ = blobs(seed=1)
+    kw = dict(n_components=3, covariance_type="diag", random_state=5, init_params="random" if not SAME_DRAWS else "kmeans")
+    ours = gradlens.cluster.GaussianMixture(**kw).fit(x)
+    theirs = sklearn.mixture.GaussianMixture(**kw).fit(x)
+    np.testing.assert_allclose(ours.means_.numpy(), theirs.means_, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(ours.weights_.numpy(), theirs.weights_, rtol=1e-6)
+    assert ours.lower_bound_ == pytest.approx(theirs.lower_bound_, rel=1e-8)
+    assert ours.n_iter_ == theirs.n_iter_
+    np.testing.assert_array_equal(ours.predict(x).numpy(), theirs.predict(x))
+    np.testing.assert_allclose(ours.predict_proba(x).numpy(), theirs.predict_proba(x), atol=1e-8)
+    assert ours.bic(x) == pytest.approx(theirs.bic(x), rel=1e-8)
+    assert ours.aic(x) == pytest.approx(theirs.aic(x), rel=1e-8)
+    assert ours.score(x) == pytest.approx(theirs.score(x), rel=1e-8)
+
+
+def test_pca_matches_scikit_learn():
+    x, _ = blobs(n=200, d=12, seed=2)
+    ours = gradlens.decomposition.PCA(n_components=4).fit(x)
+    theirs = sklearn.decomposition.PCA(n_components=4, svd_solver="full").fit(x)
+    np.testing.assert_allclose(ours.explained_variance_ratio_.numpy(), theirs.explained_variance_ratio_, rtol=1e-9)
+    np.testing.assert_allclose(ours.components_.numpy(), theirs.components_, atol=1e-9)
+    z = ours.transform(x)
+    np.testing.assert_allclose(z.numpy(), theirs.transform(x), atol=1e-8)
+    np.testing.assert_allclose(ours.inverse_transform(z).numpy(), theirs.inverse_transform(theirs.transform(x)),
+                               atol=1e-8)
+    w = gradlens.decomposition.PCA(n_components=3, whiten=True).fit_transform(x)
+    np.testing.assert_allclose(np.abs(w.numpy()), np.abs(
+        sklearn.decomposition.PCA(n_components=3, whiten=True, svd_solver="full").fit_transform(x)), atol=1e-8)
+
+
+def test_metrics_match_scikit_learn():
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 5, 400)
+    b = np.where(rng.random(400) < 0.6, a, rng.integers(0, 6, 400))
+    x, _ = blobs(n=400, seed=4)
+    m = gradlens.metrics
+    assert m.adjusted_rand_score(a, b) == pytest.approx(sklearn.metrics.adjusted_rand_score(a, b), abs=1e-12)
+    for avg in ("arithmetic", "geometric", "min", "max"):
+        assert m.normalized_mutual_info_score(a, b, average_method=avg) == pytest.approx(
+            sklearn.metrics.normalized_mutual_info_score(a, b, average_method=avg), abs=1e-12)
+        assert m.adjusted_mutual_info_score(a, b, average_method=avg) == pytest.approx(
+            sklearn.metrics.adjusted_mutual_info_score(a, b, average_method=avg), abs=1e-10)
+    assert m.silhouette_score(x, b) == pytest.approx(sklearn.metrics.silhouette_score(x, b), abs=1e-10)
+    assert m.silhouette_score(x, b, sample_size=100, random_state=3) == pytest.approx(
+        sklearn.metrics.silhouette_score(x, b, sample_size=100, random_state=3), abs=1e-10)
+    np.testing.assert_allclose(m.silhouette_samples(x, b).numpy(), sklearn.metrics.silhouette_samples(x, b), atol=1e-10)
+    assert m.calinski_harabasz_score(x, b) == pytest.approx(sklearn.metrics.calinski_harabasz_score(x, b), rel=1e-10)
+    assert m.davies_bouldin_score(x, b) == pytest.approx(sklearn.metrics.davies_bouldin_score(x, b), rel=1e-10)
+    # The best one-to-one matching, by brute force over 5 classes.
+    assert m.cluster_accuracy([0, 0, 1, 1, 2], [1, 1, 0, 0, 0]) == pytest.approx(4 / 5)
+
+
+def test_estimators_follow_scikit_learn_conventions():
+    km = gradlens.cluster.KMeans(n_clusters=3, random_state=4)
+    assert km.get_params()["n_clusters"] == 3
+    clone = sklearn.base.clone(km)
+    assert clone.get_params() == km.get_params() and clone is not km
+    assert km.set_params(n_clusters=5) is km and km.n_clusters == 5
+    with pytest.raises(ValueError, match="invalid parameter 'k'"):
+        km.set_params(k=2)
+    with pytest.raises(ValueError, match="not fitted"):
+        gradlens.cluster.KMeans().predict(np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="covariance_type: unknown 'ful'"):
+        gradlens.cluster.GaussianMixture(covariance_type="ful").fit(np.random.rand(20, 2))
+    with pytest.raises(ValueError, match="k"):
+        gradlens.cluster.KMeans(n_clusters=50).fit(np.random.rand(10, 2))
+
+
+class SmallNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(),
+                                            torch.nn.Conv2d(8, 16, 3, stride=2, padding=1), torch.nn.ReLU())
+        self.pool = torch.nn.AdaptiveAvgPool2d(1)
+        self.fc = torch.nn.Linear(16, 5)
+
+    def forward(self, x):
+        return self.fc(self.pool(self.features(x)).flatten(1))
+
+
+def test_model_extract_and_attribution_match_forward_hooks():
+    torch.manual_seed(0)
+    net = SmallNet().eval()
+    x = torch.randn(6, 3, 16, 16)
+    y = torch.tensor([0, 1, 2, 3, 4, 0])
+    model = gradlens.load_model(torch.jit.script(net), image_size=16)
+    assert model.num_classes == 5 and model.in_channels == 3 and model.default_layer == "features"
+    assert "features.2" in model.layers()
+    kept = {}
+    net.features.register_forward_hook(lambda m, i, o: kept.__setitem__("a", o))
+    net.fc.register_forward_hook(lambda m, i, o: kept.__setitem__("f", i[0]))
+    z = net(x)
+    pred = z.argmax(1)
+    g, = torch.autograd.grad(z.gather(1, pred[:, None]).sum(), kept["a"])
+    weights = g.mean((2, 3))
+    out = gradlens.extract(model, x, y, representations=["gradcam-weights", "features", "logits"], batch_size=4)
+    assert set(out) == {"gradcam-weights", "features", "logits", "preds"}
+    torch.testing.assert_close(out["gradcam-weights"], weights, rtol=1e-4, atol=1e-7)
+    torch.testing.assert_close(out["features"], kept["f"].detach(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(model.forward(x.numpy()), z.detach(), rtol=1e-5, atol=1e-6)
+    assert torch.equal(out["preds"], pred)
+    a = gradlens.attribution(model, x, method="gradcam")
+    torch.testing.assert_close(a["weights"], weights, rtol=1e-4, atol=1e-7)
+    cam = torch.relu((weights[:, :, None, None] * kept["a"].detach()).sum(1))
+    torch.testing.assert_close(a["raw"], cam, rtol=1e-4, atol=1e-6)
+    assert a["maps"].shape == (6, 16, 16) and float(a["maps"].max()) <= 1.0
+    with pytest.raises(ValueError, match="--layer"):
+        gradlens.extract(model, x, layer="featurs")
+    with pytest.raises(ValueError, match="images"):
+        gradlens.extract(model, x[:, :1])
