@@ -32,6 +32,12 @@ def _check_torch():
 
 _check_torch()
 
+# As the gradlens command: all cores, unless OMP_NUM_THREADS says otherwise
+# (Debian's torch starts with one thread). It is torch's own setting, so
+# torch.set_num_threads() after the import changes it for both.
+if "OMP_NUM_THREADS" not in _os.environ and _torch.get_num_threads() < (_os.cpu_count() or 1):
+    _torch.set_num_threads(_os.cpu_count() or 1)
+
 Model = _gradlens.Model
 Interrupted = _gradlens.Interrupted
 
