@@ -55,24 +55,21 @@ TEST(ExtractPeer, TorchScriptResNetMatchesPythonTorchPerSampleLoops) {
   RecordProperty("max_rel_diff_vs_python_torch", std::to_string(worst));
 }
 
-// Any TorchScript classifier, at its CAM layer and an inner one: a
-// MobileNetV2 (convolutional maps) and a ViT (token layers read as maps),
-// against forward hooks on the same batch, as pytorch-grad-cam and Captum run.
-TEST(ExtractPeer, AnyTorchScriptModelMatchesForwardHooks) {
+// Any TorchScript classifier, at its CAM layer and an inner one: five
+// torchvision CNNs (convolutional maps) and a ViT (token layers read as
+// maps), against forward hooks on the same batch, as pytorch-grad-cam and
+// Captum run. One model per test, so that each writes only its own files.
+void check_any_model(const std::string& arch, const std::vector<std::string>& layers) {
   if (!test::python_has("torchvision")) GTEST_SKIP() << "python3-torchvision is not installed";
   test::TempDir dir;
   const auto r = test::run_command(std::string(test::kPython) + " " +
                                    test::source_path("tests/python/extract_any_model_reference.py").string() +
-                                   " " + dir.path().string());
+                                   " " + dir.path().string() + " " + arch);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto x = core::read_npy(dir / "x.npy");
   const auto y = core::read_npy(dir / "y.npy");
-  const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
-      {"mobilenet_v2", {"features", "features.14"}},
-      {"vit", {"encoder.layers.encoder_layer_1.ln_1", "encoder.layers.encoder_layer_0"}}};
   double worst = 0;
-  for (const auto& [arch, layers] : cases) {
-    SCOPED_TRACE(arch);
+  {
     models::TorchScriptClassifier model((dir / (arch + ".pt")).string(), torch::kCPU, {3, 64});
     for (size_t i = 0; i < layers.size(); ++i) {
       ExtractOptions o;
@@ -103,7 +100,20 @@ TEST(ExtractPeer, AnyTorchScriptModelMatchesForwardHooks) {
       EXPECT_LT(rel_diff(out.get("logits"), ref("logits")), 1e-5);
     }
   }
-  RecordProperty("max_rel_diff_vs_python_torch", std::to_string(worst));
+  ::testing::Test::RecordProperty("max_rel_diff_vs_python_torch", std::to_string(worst));
+}
+
+TEST(ExtractPeer, MobileNetV2MatchesForwardHooks) { check_any_model("mobilenet_v2", {"features", "features.14"}); }
+TEST(ExtractPeer, Vgg11BnMatchesForwardHooks) { check_any_model("vgg11_bn", {"features", "features.10"}); }
+TEST(ExtractPeer, DenseNet121MatchesForwardHooks) {
+  check_any_model("densenet121", {"features", "features.denseblock2.denselayer3"});
+}
+TEST(ExtractPeer, EfficientNetB0MatchesForwardHooks) {
+  check_any_model("efficientnet_b0", {"features", "features.2.1.block"});
+}
+TEST(ExtractPeer, ConvNeXtTinyMatchesForwardHooks) { check_any_model("convnext_tiny", {"features", "features.3.1.block"}); }
+TEST(ExtractPeer, VisionTransformerTokenLayersMatchForwardHooks) {
+  check_any_model("vit", {"encoder.layers.encoder_layer_1.ln_1", "encoder.layers.encoder_layer_0"});
 }
 
 TEST(ExtractPeer, NumpyLoadsTheRunDirectory) {

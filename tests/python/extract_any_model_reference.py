@@ -1,6 +1,7 @@
 """Reference values for tests/extract/extract_peer_test.cpp on models that
-are not ResNets (Debian's torch and torchvision): torchvision's mobilenet_v2
-and a small VisionTransformer (seeded weights, 64 px, 10 classes), saved as
+are not ResNets (Debian's torch and torchvision): torchvision's
+mobilenet_v2, vgg11_bn, densenet121, efficientnet_b0, convnext_tiny and a
+small VisionTransformer (seeded weights, 64 px, 10 classes), saved as
 TorchScript (OUT_DIR/<arch>.pt), computed on one batch in eval mode the
 way pytorch-grad-cam and Captum do it, with forward hooks:
   <arch>_gc_<i>_<target>.npy  Grad-CAM weights at LAYERS[arch][i] (mean of
@@ -12,7 +13,7 @@ way pytorch-grad-cam and Captum do it, with forward hooks:
   <arch>_features.npy, <arch>_logits.npy   the last Linear's input, logits
 and x.npy, y.npy.
 
-usage: extract_any_model_reference.py OUT_DIR
+usage: extract_any_model_reference.py OUT_DIR [ARCH ...]   (default: all of LAYERS)
 """
 import sys
 
@@ -23,6 +24,10 @@ import torchvision
 
 LAYERS = {
     "mobilenet_v2": ["features", "features.14"],
+    "vgg11_bn": ["features", "features.10"],
+    "densenet121": ["features", "features.denseblock2.denselayer3"],
+    "efficientnet_b0": ["features", "features.2.1.block"],
+    "convnext_tiny": ["features", "features.3.1.block"],
     "vit": ["encoder.layers.encoder_layer_1.ln_1", "encoder.layers.encoder_layer_0"],
 }
 
@@ -42,12 +47,15 @@ def as_maps(t):
 
 
 for arch, layers in LAYERS.items():
+    if len(sys.argv) > 2 and arch not in sys.argv[2:]:
+        continue
+    torch.manual_seed(0)
     if arch == "vit":
         model = torchvision.models.VisionTransformer(
             image_size=64, patch_size=8, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64, num_classes=10)
         torch.nn.init.normal_(model.heads.head.weight, std=0.5)  # torchvision starts it at zero: all logits 0
     else:
-        model = torchvision.models.mobilenet_v2(num_classes=10)
+        model = getattr(torchvision.models, arch)(num_classes=10)
     model.eval()
     torch.jit.save(torch.jit.script(model), f"{out}/{arch}.pt")
     head = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]

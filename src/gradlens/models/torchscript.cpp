@@ -354,7 +354,7 @@ struct TorchScriptClassifier::Graphs {
 
 TorchScriptClassifier::TorchScriptClassifier(const std::string& path, torch::Device device,
                                              ProbeShape probe, TorchScriptOptions options)
-    : path_(path), graphs_(std::make_unique<Graphs>()), options_(std::move(options)), device_(device),
+    : path_(path), graphs_(std::make_unique<Graphs>()), device_(device), options_(std::move(options)),
       probe_size_(probe.size) {
   GRADLENS_CHECK(options_.output_index < 0 || options_.output_key.empty(),
                  "--output-index and --output-key: give one (a tuple output takes an index, a dict a key)");
