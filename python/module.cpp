@@ -10,8 +10,10 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
+#include "gradlens/analysis/cosine.h"
 #include "gradlens/cluster/gmm.h"
 #include "gradlens/cluster/kmeans.h"
 #include "gradlens/core/check.h"
@@ -26,6 +28,8 @@
 #include "gradlens/models/torchscript.h"
 #include "gradlens/reduce/pca.h"
 #include "gradlens/saliency/cam.h"
+#include "gradlens/saliency/distribution_metrics.h"
+#include "gradlens/saliency/fixation_metrics.h"
 
 namespace py = pybind11;
 using namespace gradlens;
@@ -243,6 +247,57 @@ PYBIND11_MODULE(_gradlens, m) {
       "cluster_accuracy",
       [](const torch::Tensor& t, const torch::Tensor& p) { return metrics::cluster_accuracy(t, p).accuracy; },
       py::arg("labels_true"), py::arg("labels_pred"), nogil);
+
+  m.def(
+      "cos_sim",
+      [](const torch::Tensor& x, const torch::Tensor& labels) {
+        // C++ values only: the GIL is released here (no py:: objects).
+        const auto r = analysis::class_cosine_similarity(x, labels);
+        return std::make_tuple(r.cos_sim, r.classes, r.within, r.class_matrix);
+      },
+      py::arg("x"), py::arg("labels"), nogil);
+
+  // ---- saliency metrics: per-image values [N] (MIT benchmark definitions) -
+  m.def("saliency_cc", [](const torch::Tensor& p, const torch::Tensor& g) { return saliency::cc(p, g).values; },
+        py::arg("prediction"), py::arg("target"), nogil);
+  m.def("saliency_kld", [](const torch::Tensor& p, const torch::Tensor& g) { return saliency::kld(p, g).values; },
+        py::arg("prediction"), py::arg("target"), nogil);
+  m.def("saliency_sim", [](const torch::Tensor& p, const torch::Tensor& g) { return saliency::sim(p, g).values; },
+        py::arg("prediction"), py::arg("target"), nogil);
+  m.def("saliency_nss", [](const torch::Tensor& s, const torch::Tensor& f) { return saliency::nss(s, f).values; },
+        py::arg("saliency"), py::arg("fixations"), nogil);
+  m.def(
+      "saliency_auc_judd",
+      [](const torch::Tensor& s, const torch::Tensor& f, bool jitter, uint64_t seed) {
+        saliency::AucJuddOptions o;
+        o.jitter = jitter;
+        o.seed = seed;
+        return saliency::auc_judd(s, f, o).values;
+      },
+      py::arg("saliency"), py::arg("fixations"), py::arg("jitter") = false, py::arg("seed") = 0, nogil);
+  m.def(
+      "saliency_auc_borji",
+      [](const torch::Tensor& s, const torch::Tensor& f, int64_t n_splits, double step_size, uint64_t seed) {
+        saliency::SampledAucOptions o;
+        o.n_splits = n_splits;
+        o.step_size = step_size;
+        o.seed = seed;
+        return saliency::auc_borji(s, f, o).values;
+      },
+      py::arg("saliency"), py::arg("fixations"), py::arg("n_splits") = 100, py::arg("step_size") = 0.1,
+      py::arg("seed") = 0, nogil);
+  m.def(
+      "saliency_auc_shuffled",
+      [](const torch::Tensor& s, const torch::Tensor& f, const torch::Tensor& other, int64_t n_splits,
+         double step_size, uint64_t seed) {
+        saliency::SampledAucOptions o;
+        o.n_splits = n_splits;
+        o.step_size = step_size;
+        o.seed = seed;
+        return saliency::auc_shuffled(s, f, other, o).values;
+      },
+      py::arg("saliency"), py::arg("fixations"), py::arg("other_fixations"), py::arg("n_splits") = 100,
+      py::arg("step_size") = 0.1, py::arg("seed") = 0, nogil);
 
   // ---- models, representations, attribution ------------------------------
   py::class_<models::Classifier, std::unique_ptr<models::Classifier>>(m, "Model")

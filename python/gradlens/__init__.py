@@ -17,7 +17,8 @@ import torch as _torch  # before the native module: it links against this torch
 
 from . import _gradlens
 
-__all__ = ["load_model", "extract", "attribution", "representation_names", "cluster", "decomposition", "metrics"]
+__all__ = ["load_model", "extract", "attribution", "representation_names", "cluster", "decomposition", "metrics",
+           "saliency"]
 
 
 def _check_torch():
@@ -99,4 +100,4 @@ def attribution(model, images, labels=None, method="gradcam", layer="", target="
                                  smoothgrad_samples, smoothgrad_sigma, ig_steps, ig_rule, seed, batch_size)
 
 
-from . import cluster, decomposition, metrics  # noqa: E402  (they use _tensor)
+from . import cluster, decomposition, metrics, saliency  # noqa: E402

@@ -42,3 +42,9 @@ def davies_bouldin_score(X, labels):
 def cluster_accuracy(labels_true, labels_pred):
     """Accuracy under the best one-to-one cluster -> class matching (Hungarian)."""
     return _gradlens.cluster_accuracy(_labels(labels_true), _labels(labels_pred))
+
+
+def cos_sim(X, labels):
+    """The seed's Cos_Sim: the mean over classes of the mean cosine similarity
+    of the pairs of rows within the class (classes with one row skipped)."""
+    return _gradlens.cos_sim(_matrix(X), _labels(labels))[0]

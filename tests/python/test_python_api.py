@@ -1,5 +1,8 @@
 """`import gradlens` against scikit-learn and PyTorch forward hooks (run by
 CTest as PythonApiPeer.Pytest with PYTHONPATH=build/python)."""
+import os
+import sys
+
 import numpy as np
 import pytest
 import sklearn
@@ -11,6 +14,9 @@ import sklearn.mixture
 import torch
 
 import gradlens
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import saliency_reference  # noqa: E402  (the numpy port of the MIT benchmark code)
 
 # scikit-learn >= 1.4 draws k-means++'s first centre differently from 1.2,
 # whose draws gradlens reproduces (docs/HACKING.md).
@@ -152,3 +158,32 @@ def test_model_extract_and_attribution_match_forward_hooks():
         gradlens.extract(model, x, layer="featurs")
     with pytest.raises(ValueError, match="images"):
         gradlens.extract(model, x[:, :1])
+
+
+def test_cos_sim_is_the_mean_within_class_cosine():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(30, 6))
+    y = rng.integers(0, 3, 30)
+    v = x / np.linalg.norm(x, axis=1, keepdims=True)
+    want = np.mean([np.mean([v[i] @ v[j] for i in np.flatnonzero(y == c) for j in np.flatnonzero(y == c) if i < j])
+                    for c in range(3)])
+    assert gradlens.metrics.cos_sim(x, y) == pytest.approx(want, abs=1e-12)
+
+
+def test_saliency_metrics_match_the_mit_benchmark_port():
+    rng = np.random.default_rng(6)
+    p = rng.random((4, 12, 10))
+    g = rng.random((4, 12, 10)) ** 3
+    f = (rng.random((4, 12, 10)) < 0.1).astype(np.float64)
+    f[:, 0, 0] = 1
+    for name in ("cc", "kld", "sim"):
+        ours = getattr(gradlens.saliency, name)(p, g).numpy()
+        ref = [getattr(saliency_reference, name)(p[i], g[i]) for i in range(4)]
+        np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-12, err_msg=name)
+    for name in ("nss", "auc_judd"):
+        ours = getattr(gradlens.saliency, name)(p, f).numpy()
+        ref = [getattr(saliency_reference, name)(p[i], f[i]) for i in range(4)]
+        np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-12, err_msg=name)
+    # The sampled AUCs: a map equal to the fixations scores ~1, the reverse ~0.
+    assert float(gradlens.saliency.auc_borji(f, f).min()) > 0.9
+    assert float(gradlens.saliency.auc_shuffled(f, f, np.roll(f, 1, axis=0)).min()) > 0.5
