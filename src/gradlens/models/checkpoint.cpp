@@ -60,7 +60,7 @@ namespace {
 void open_archive(const std::filesystem::path& path, torch::serialize::InputArchive& archive,
                   torch::Device device) {
   GRADLENS_CHECK(std::filesystem::exists(path), "checkpoint ", path.string(),
-                 " does not exist; train one with 'gradlens train' or pass another --checkpoint");
+                 " does not exist; train one with 'gradlens train' or pass another --model");
   try {
     archive.load_from(path.string(), device);
   } catch (const std::exception& e) {
