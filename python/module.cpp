@@ -84,6 +84,23 @@ void in_batches(int64_t n, int64_t batch_size, Fn fn) {
   }
 }
 
+using Parts = std::map<std::string, std::vector<torch::Tensor>>;
+
+/// Each name's batch results, concatenated along the rows.
+std::map<std::string, torch::Tensor> concat(const Parts& parts) {
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& [name, ts] : parts) out[name] = torch::cat(ts);
+  return out;
+}
+
+saliency::SampledAucOptions sampled_auc(int64_t n_splits, double step_size, uint64_t seed) {
+  saliency::SampledAucOptions o;
+  o.n_splits = n_splits;
+  o.step_size = step_size;
+  o.seed = seed;
+  return o;
+}
+
 torch::Tensor model_input(models::Classifier& model, const torch::Tensor& images) {
   GRADLENS_CHECK(images.dim() == 4 && images.size(1) == model.in_channels(), "images: expected a float tensor [N, ",
                  model.in_channels(), ", H, W] (normalised as the model expects), got shape ", images.sizes());
@@ -278,11 +295,7 @@ PYBIND11_MODULE(_gradlens, m) {
   m.def(
       "saliency_auc_borji",
       [](const torch::Tensor& s, const torch::Tensor& f, int64_t n_splits, double step_size, uint64_t seed) {
-        saliency::SampledAucOptions o;
-        o.n_splits = n_splits;
-        o.step_size = step_size;
-        o.seed = seed;
-        return saliency::auc_borji(s, f, o).values;
+        return saliency::auc_borji(s, f, sampled_auc(n_splits, step_size, seed)).values;
       },
       py::arg("saliency"), py::arg("fixations"), py::arg("n_splits") = 100, py::arg("step_size") = 0.1,
       py::arg("seed") = 0, nogil);
@@ -290,11 +303,7 @@ PYBIND11_MODULE(_gradlens, m) {
       "saliency_auc_shuffled",
       [](const torch::Tensor& s, const torch::Tensor& f, const torch::Tensor& other, int64_t n_splits,
          double step_size, uint64_t seed) {
-        saliency::SampledAucOptions o;
-        o.n_splits = n_splits;
-        o.step_size = step_size;
-        o.seed = seed;
-        return saliency::auc_shuffled(s, f, other, o).values;
+        return saliency::auc_shuffled(s, f, other, sampled_auc(n_splits, step_size, seed)).values;
       },
       py::arg("saliency"), py::arg("fixations"), py::arg("other_fixations"), py::arg("n_splits") = 100,
       py::arg("step_size") = 0.1, py::arg("seed") = 0, nogil);
@@ -351,15 +360,13 @@ PYBIND11_MODULE(_gradlens, m) {
         o.pool = pool;
         const auto x = model_input(model, images);
         const auto y = label_input(labels, x.size(0));
-        std::map<std::string, std::vector<torch::Tensor>> parts;
+        Parts parts;
         in_batches(x.size(0), batch_size, [&](int64_t b, int64_t e) {
           const auto out = extract::extract_batch(model, x.slice(0, b, e), y.defined() ? y.slice(0, b, e) : y, o);
           for (size_t i = 0; i < out.specs.size(); ++i) parts[out.specs[i].name].push_back(out.values[i]);
           parts["preds"].push_back(out.preds);
         });
-        std::map<std::string, torch::Tensor> result;
-        for (auto& [name, ts] : parts) result[name] = torch::cat(ts);
-        return result;
+        return concat(parts);
       },
       py::arg("model"), py::arg("images"), py::arg("labels") = py::none(),
       py::arg("representations") = extract::representation_names(), py::arg("layer") = "",
@@ -382,7 +389,7 @@ PYBIND11_MODULE(_gradlens, m) {
         o.seed = seed;
         const auto x = model_input(model, images);
         const auto y = label_input(labels, x.size(0));
-        std::map<std::string, std::vector<torch::Tensor>> parts;
+        Parts parts;
         in_batches(x.size(0), batch_size, [&](int64_t b, int64_t e) {
           const auto a = saliency::compute_attribution(model, x.slice(0, b, e), y.defined() ? y.slice(0, b, e) : y, o, b);
           parts["maps"].push_back(a.maps);
@@ -392,9 +399,7 @@ PYBIND11_MODULE(_gradlens, m) {
           if (a.weights.defined()) parts["weights"].push_back(a.weights);
           if (a.attributions.defined()) parts["attributions"].push_back(a.attributions);
         });
-        std::map<std::string, torch::Tensor> result;
-        for (auto& [name, ts] : parts) result[name] = torch::cat(ts);
-        return result;
+        return concat(parts);
       },
       py::arg("model"), py::arg("images"), py::arg("labels") = py::none(), py::arg("method") = "gradcam",
       py::arg("layer") = "", py::arg("target") = "pred", py::arg("smoothgrad_samples") = 25,

@@ -16,6 +16,7 @@ import tempfile as _tempfile
 import torch as _torch  # before the native module: it links against this torch
 
 from . import _gradlens
+from ._convert import tensor as _tensor
 
 __all__ = ["load_model", "extract", "attribution", "representation_names", "cluster", "decomposition", "metrics",
            "saliency"]
@@ -41,11 +42,6 @@ if "OMP_NUM_THREADS" not in _os.environ and _torch.get_num_threads() < (_os.cpu_
 
 Model = _gradlens.Model
 Interrupted = _gradlens.Interrupted
-
-
-def _tensor(x, dtype=None):
-    t = x if isinstance(x, _torch.Tensor) else _torch.as_tensor(x)
-    return t.to(dtype) if dtype is not None else t
 
 
 def _forward(self, images):
@@ -100,4 +96,4 @@ def attribution(model, images, labels=None, method="gradcam", layer="", target="
                                  smoothgrad_samples, smoothgrad_sigma, ig_steps, ig_rule, seed, batch_size)
 
 
-from . import cluster, decomposition, metrics, saliency  # noqa: E402
+from . import cluster, decomposition, metrics, saliency  # noqa: E402,F401

@@ -4,12 +4,8 @@ scikit-learn 1.2's: see docs/python.md)."""
 import torch
 
 from . import _gradlens
+from ._convert import matrix as _matrix
 from ._estimator import Estimator
-
-
-def _matrix(x):
-    t = x if isinstance(x, torch.Tensor) else torch.as_tensor(x)
-    return t if t.dtype in (torch.float32, torch.float64) else t.to(torch.float64)
 
 
 class KMeans(Estimator):

@@ -1,10 +1,8 @@
 """PCA with scikit-learn's interface and attribute names (gradlens' C++
 implementation: the exact and randomized solvers of scikit-learn 1.2)."""
-import torch
-
 from . import _gradlens
 from ._estimator import Estimator
-from .cluster import _matrix
+from ._convert import matrix as _matrix
 
 
 class PCA(Estimator):

@@ -1,14 +1,8 @@
 """Clustering scores with scikit-learn's names and arguments (gradlens' C++
 implementations). Labels are any integer arrays; X a float matrix."""
-import torch
-
 from . import _gradlens
-from .cluster import _matrix
-
-
-def _labels(a):
-    t = a if isinstance(a, torch.Tensor) else torch.as_tensor(a)
-    return t.to(torch.int64)
+from ._convert import labels as _labels
+from ._convert import matrix as _matrix
 
 
 def adjusted_rand_score(labels_true, labels_pred):

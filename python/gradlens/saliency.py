@@ -2,13 +2,8 @@
 (docs/saliency.md): each takes maps [N, H, W] (or one [H, W]) and returns
 the per-image values, float64 [N]. Constant maps get the documented values,
 never NaN."""
-import torch
-
 from . import _gradlens
-
-
-def _maps(m):
-    return m if isinstance(m, torch.Tensor) else torch.as_tensor(m)
+from ._convert import tensor as _maps
 
 
 def cc(prediction, target):
