@@ -32,7 +32,8 @@ function(gradlens_area name)
   endif()
   add_library(gradlens_${name} STATIC ${srcs})
   target_link_libraries(gradlens_${name} PUBLIC gradlens_pch Threads::Threads
-                        nlohmann_json::nlohmann_json fmt::fmt ZLIB::ZLIB ${STB_LIBRARY})
+                        nlohmann_json::nlohmann_json fmt::fmt ZLIB::ZLIB ${STB_LIBRARY}
+                        ${DEFLATE_LIBRARY})
   foreach(dep IN LISTS A_DEPS)
     if(TARGET gradlens_${dep})
       target_link_libraries(gradlens_${name} PUBLIC gradlens_${dep})

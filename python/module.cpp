@@ -338,8 +338,10 @@ PYBIND11_MODULE(_gradlens, m) {
         ts.output_index = output_index;
         ts.output_key = output_key;
         ts.class_tokens = class_tokens;
+        models::ModelOptions mo;
+        mo.torchscript = ts;
         auto dev = torch::Device(device);
-        auto model = models::open_classifier(path, dev, fresh, image_size, ts);
+        auto model = models::open_classifier(path, dev, fresh, image_size, mo);
         model->train(false);
         return model;
       },

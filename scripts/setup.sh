@@ -13,8 +13,8 @@ PACKAGES=(
   libopenblas0-pthread
   # tests
   googletest libgtest-dev
-  # CLI, JSON, formatting, images, gzip
-  libcli11-dev nlohmann-json3-dev libfmt-dev libspdlog-dev libstb-dev zlib1g-dev
+  # CLI, JSON, formatting, images, gzip, CRC-32 checks of model files
+  libcli11-dev nlohmann-json3-dev libfmt-dev libspdlog-dev libstb-dev zlib1g-dev libdeflate-dev
   # the default data set
   dataset-fashion-mnist
   # peers the tests cross-check against
@@ -25,6 +25,8 @@ PACKAGES=(
   gnuplot-nox fonts-dejavu-core
   # the report test renders report.html in a real browser
   chromium
+  # libFuzzer targets of the file parsers (scripts/fuzz.sh; CI runs a short smoke)
+  clang libclang-rt-14-dev
 )
 
 if [ "${GRADLENS_SKIP_APT:-0}" != "1" ]; then

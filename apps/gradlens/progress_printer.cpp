@@ -10,7 +10,7 @@ namespace gradlens::cli {
 ProgressPrinter::ProgressPrinter(std::ostream& out, bool tty, double interval_s)
     : out_(out), tty_(tty), interval_s_(interval_s), last_(std::chrono::steady_clock::now()) {}
 
-bool ProgressPrinter::stdout_is_tty() { return ::isatty(STDOUT_FILENO) == 1; }
+bool ProgressPrinter::stderr_is_tty() { return ::isatty(STDERR_FILENO) == 1; }
 
 std::string format_duration(double s) {
   if (!(s >= 0) || s > 1e7) return "?";

@@ -18,8 +18,9 @@ class ProgressPrinter {
   void operator()(const core::ProgressEvent& ev);
   core::ProgressFn fn();
 
-  /// True if file descriptor 1 is a terminal.
-  static bool stdout_is_tty();
+  /// True if file descriptor 2 (where progress goes, apart from results on
+  /// stdout) is a terminal.
+  static bool stderr_is_tty();
 
  private:
   std::ostream& out_;

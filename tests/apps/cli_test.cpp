@@ -66,7 +66,7 @@ TEST(Cli, UnknownModelAndScheduleAreNamed) {
                 dir.path().string()});
   EXPECT_NE(r.code, 0);
   auto s = run({"train", "--schedule", "linear"});
-  EXPECT_EQ(s.code, 1);
+  EXPECT_EQ(s.code, 2);
   EXPECT_NE(s.err.find("--schedule"), std::string::npos) << s.err;
 }
 

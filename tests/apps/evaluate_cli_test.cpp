@@ -40,7 +40,7 @@ TEST(EvaluateCli, BadInputExitsWithOneLineNamingTheFlag) {
   EXPECT_NE(not_report.err.find("is not a gradlens report"), std::string::npos) << not_report.err;
 
   auto bad_target = evaluate_cli({"--quiet", "evaluate", "--target", "max", "--out", (dir / "r").string()});
-  EXPECT_EQ(bad_target.code, 1);
+  EXPECT_EQ(bad_target.code, 2);
   EXPECT_NE(bad_target.err.find("--target: unknown 'max'"), std::string::npos) << bad_target.err;
 
   auto zero = evaluate_cli({"--quiet", "evaluate", "--per-class", "0"});

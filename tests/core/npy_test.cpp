@@ -141,6 +141,19 @@ TEST(NpyRead, RejectsBadMagicVersionDtypeAndFortranOrder) {
   GRADLENS_EXPECT_THROWS_WITH(read_npy(dir / "missing.npy"), "missing.npy");
 }
 
+// Found by npy_fuzz: a dimension too long for int64 escaped as
+// std::out_of_range, and a product of dimensions could overflow.
+TEST(NpyRead, AbsurdShapesAreCorruptNotAnOverflow) {
+  TempDir dir;
+  const auto p = dir / "s.npy";
+  std::string h = npy_header("<i4", {1, 2});
+  h.replace(h.find("(1, 2)"), 6, "(1, 2, 00008888888888888800009558069)");
+  write_bytes(p, h + std::string(8, '\0'));
+  GRADLENS_EXPECT_THROWS_WITH(read_npy(p), "absurdly large");
+  write_bytes(p, npy_header("<f8", {100000000000000, 100000000000000}) + std::string(8, '\0'));
+  GRADLENS_EXPECT_THROWS_WITH(read_npy(p), "more bytes than any file can hold");
+}
+
 TEST(NpyRead, MatrixRequiresTwoDimensionalFloat) {
   TempDir dir;
   write_npy(dir / "i.npy", torch::ones({3, 2}, torch::kLong));

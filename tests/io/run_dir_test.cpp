@@ -45,6 +45,18 @@ TEST_F(ReadRunTest, ReadsTheManifestLabelsAndPredictionsAndLoadsOutputsFromTheFi
   for (const auto& [name, audit] : run.manifest.audits) EXPECT_EQ(audit.name, name);
 }
 
+TEST_F(ReadRunTest, ChecksumsAreRecordedAndAFlippedByteIsNamed) {
+  ASSERT_EQ(written.manifest.checksums.size(), written.values.size() + 2);  // + labels, preds
+  for (const auto& [file, crc] : written.manifest.checksums) EXPECT_EQ(crc, core::file_crc32(dir / "run" / file));
+  const auto& name = written.values.begin()->first;
+  const auto path = dir / "run" / written.manifest.find(name)->file;
+  std::string bytes = core::read_file(path);
+  bytes[bytes.size() - 1] ^= 0x01;
+  core::write_text_atomically(path, bytes);
+  const auto run = read_run(dir / "run");
+  GRADLENS_EXPECT_THROWS_WITH(run.load(name), path.filename().string() + " is corrupt");
+}
+
 TEST_F(ReadRunTest, DamagedDirectoriesAreNamedWithTheFix) {
   GRADLENS_EXPECT_THROWS_WITH(read_run(dir / "nope"), "no such directory");
   core::write_text_atomically(dir / "run" / "manifest.json", "{not json");
@@ -53,7 +65,18 @@ TEST_F(ReadRunTest, DamagedDirectoriesAreNamedWithTheFix) {
   GRADLENS_EXPECT_THROWS_WITH(read_run(dir / "run"), "not a gradlens-extract manifest");
   core::write_text_atomically(dir / "run" / "manifest.json", nlohmann::json(written.manifest).dump());
   core::write_npy(dir / "run" / "labels.npy", torch::zeros({11}));
+  GRADLENS_EXPECT_THROWS_WITH(read_run(dir / "run"), "labels.npy is corrupt");
+  // A run written before checksums were recorded: read unverified, with a warning.
+  auto old = written.manifest;
+  old.checksums.clear();
+  core::write_text_atomically(dir / "run" / "manifest.json", nlohmann::json(old).dump());
   GRADLENS_EXPECT_THROWS_WITH(read_run(dir / "run"), "expected int64 [N] labels");
+  core::write_npy(dir / "run" / "labels.npy", written.labels);
+  const auto unverified = read_run(dir / "run");
+  ASSERT_FALSE(unverified.manifest.warnings.empty());
+  EXPECT_NE(unverified.manifest.warnings.back().find("read unverified"), std::string::npos);
+  core::write_npy(dir / "run" / "labels.npy", torch::full({11}, 7, torch::kLong));
+  GRADLENS_EXPECT_THROWS_WITH(read_run(dir / "run"), "labels must lie in [0, 4)");
   fs::remove(dir / "run" / "labels.npy");
   GRADLENS_EXPECT_THROWS_WITH(read_run(dir / "run"), "the run directory is damaged");
   fs::remove(dir / "run" / "manifest.json");

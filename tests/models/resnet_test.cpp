@@ -371,7 +371,7 @@ TEST_F(ResNetTest, CorruptOrMissingCheckpointIsAClearError) {
   {
     std::ofstream(dir / "bad.ckpt") << "this is not a zip archive";
   }
-  GRADLENS_EXPECT_THROWS_WITH(load_checkpoint(dir / "bad.ckpt", torch::kCPU), "corrupt");
+  GRADLENS_EXPECT_THROWS_WITH(load_checkpoint(dir / "bad.ckpt", torch::kCPU), "is not a PyTorch file");
   EXPECT_FALSE(is_checkpoint(dir / "bad.ckpt"));
   // A truncated real checkpoint.
   ResNetConfig cfg;
@@ -380,7 +380,7 @@ TEST_F(ResNetTest, CorruptOrMissingCheckpointIsAClearError) {
   save_checkpoint(dir / "t.ckpt", m, "{}");
   const auto full = core::read_file(dir / "t.ckpt");
   core::write_text_atomically(dir / "t.ckpt", full.substr(0, full.size() / 2));
-  GRADLENS_EXPECT_THROWS_WITH(load_checkpoint(dir / "t.ckpt", torch::kCPU), "corrupt");
+  GRADLENS_EXPECT_THROWS_WITH(load_checkpoint(dir / "t.ckpt", torch::kCPU), "is truncated, damaged");
 }
 
 }  // namespace

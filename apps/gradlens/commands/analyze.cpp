@@ -7,6 +7,7 @@
 #include <ostream>
 
 #include "gradlens/commands/commands.h"
+#include "gradlens/commands/value_checks.h"
 #include "gradlens/pipeline/analyze.h"
 #include "gradlens/progress_printer.h"
 
@@ -42,24 +43,24 @@ void add_analyze_command(CLI::App& app, Context& ctx) {
       ->delimiter(',');
   cmd->add_option("--pca-dims", o.pca_dims,
                   "PCA to min(this, D, N-1) dimensions before KMeans/GMM (0 = cluster the raw rows)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(whole(0, 1000000, "0 = no PCA"));
   cmd->add_option("--pca-solver", f->pca_solver, "exact | randomized")->capture_default_str()
       ->check(CLI::IsMember({"exact", "randomized"}));
   cmd->add_option("--normalize", f->normalize, "Row normalisation before the PCA: none | l2")
       ->capture_default_str()->check(CLI::IsMember({"none", "l2"}));
   cmd->add_option("--k", o.k, "Clusters (0 = the number of classes)")->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(whole(0, 100000, "0 = the number of classes"));
   cmd->add_option("--kmeans-n-init", o.kmeans_n_init, "KMeans restarts (k-means++)")->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(whole(1, 10000));
   cmd->add_option("--gmm-covariance", f->covariance, "full | diag | tied | spherical")->capture_default_str()
       ->check(CLI::IsMember({"full", "diag", "tied", "spherical"}));
   cmd->add_option("--gmm-n-init", o.gmm_n_init, "GMM initialisations")->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(whole(1, 10000));
   cmd->add_option("--reg-covar", o.reg_covar, "Added to the GMM covariance diagonals")->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(real(0.0));
   cmd->add_option("--silhouette-sample", o.silhouette_sample_size,
                   "Silhouette on a random subset of this many samples (0 = exact)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(whole(0));
   cmd->add_flag("--no-audit", f->no_audit, "Skip the validity audit (degenerate / label-informed)");
   cmd->callback([&ctx, f] {
     ctx.action = [&ctx, f] {
@@ -70,7 +71,7 @@ void add_analyze_command(CLI::App& app, Context& ctx) {
       c.options.gmm_covariance = analysis::parse_covariance_type(f->covariance);
       c.options.pca_solver = analysis::parse_pca_solver(f->pca_solver);
       c.options.seed = ctx.global.runtime.seed;
-      ProgressPrinter printer(*ctx.out, ProgressPrinter::stdout_is_tty());
+      ProgressPrinter printer(*ctx.err, ProgressPrinter::stderr_is_tty());
       core::ProgressFn fn;
       if (!ctx.global.quiet) fn = printer.fn();
       const auto r = pipeline::run_analyze(c, fn);

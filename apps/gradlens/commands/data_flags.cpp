@@ -1,5 +1,7 @@
 #include "gradlens/commands/data_flags.h"
 
+#include "gradlens/commands/value_checks.h"
+
 namespace gradlens::cli {
 
 void add_data_flags(CLI::App* cmd, pipeline::DataConfig& d) {
@@ -10,17 +12,19 @@ void add_data_flags(CLI::App* cmd, pipeline::DataConfig& d) {
                   "Directory of the IDX files (default /usr/share/datasets/fashion-mnist)");
   cmd->add_option("--image-size", d.image_size,
                   "Centre-crop side after the resize (0: ImageFolder 28 for 1 channel, else 224; IDX keeps 28)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(whole(0, 4096));
   cmd->add_option("--resize", d.resize,
                   "Shorter side before the centre crop, as torchvision's Resize(R) + CenterCrop(S) "
                   "(0: the --image-size)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(whole(0, 4096));
   cmd->add_option("--mean", d.mean,
                   "The model's per-channel input mean, in the units of --input-range (e.g. "
                   "0.485,0.456,0.406); default: the data's own statistics")
-      ->delimiter(',')->expected(1, 3);
+      ->delimiter(',')->expected(1, 3)
+      ->check(real(-kInf, kInf));
   cmd->add_option("--std", d.std, "The model's per-channel input std (e.g. 0.229,0.224,0.225); with --mean")
-      ->delimiter(',')->expected(1, 3);
+      ->delimiter(',')->expected(1, 3)
+      ->check(positive_real());
   cmd->add_option("--input-range", d.input_range,
                   "Pixel range the model takes before --mean/--std: 0-1 (x/255) | 0-255 (raw); "
                   "alone: no mean/std normalisation")
@@ -31,13 +35,13 @@ void add_data_flags(CLI::App* cmd, pipeline::DataConfig& d) {
                 "ImageFolder: skip unreadable images (counted) instead of failing");
   cmd->add_option("--test-fraction", d.test_fraction,
                   "ImageFolder: stratified fraction held out for testing")
-      ->capture_default_str()->check(CLI::Range(0.0, 0.9));
+      ->capture_default_str()->check(real(0.0, 0.9));
   cmd->add_option("--train-per-class", d.train_per_class,
                   "Use only the first N training images of each class (0 = all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(whole(0));
   cmd->add_option("--test-per-class", d.test_per_class,
                   "Use only the first N test images of each class (0 = all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(whole(0));
   cmd->add_option("--subset", d.subset,
                   "How per-class subsets are chosen: first (file order) | random (seeded)")
       ->capture_default_str();

@@ -6,6 +6,7 @@
 
 #include "gradlens/commands/commands.h"
 #include "gradlens/commands/data_flags.h"
+#include "gradlens/commands/value_checks.h"
 #include "gradlens/pipeline/evaluate.h"
 #include "gradlens/progress_printer.h"
 
@@ -27,7 +28,7 @@ void add_evaluate_command(CLI::App& app, Context& ctx) {
   add_data_flags(cmd, cfg->data);
   cmd->add_option("--per-class", cfg->per_class, "Test images per class to evaluate")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(whole(1));
   cmd->add_option("--out", cfg->out, "Report directory (a previous report there is replaced)")
       ->capture_default_str();
   cmd->add_option("--layer", cfg->layer, "Layer for Grad-CAM and feature maps (default: last)");
@@ -35,36 +36,37 @@ void add_evaluate_command(CLI::App& app, Context& ctx) {
       ->capture_default_str();
   cmd->add_option("--pca-dims", cfg->analyze.pca_dims, "PCA dimensions before clustering (0 = raw rows)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(whole(0, 1000000, "0 = no PCA"));
   cmd->add_option("--normalize", *normalize, "Row normalisation before the PCA: none | l2")->capture_default_str();
   cmd->add_option("--k", cfg->analyze.k, "Clusters (0 = number of classes)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(whole(0, 100000, "0 = the number of classes"));
   cmd->add_option("--kmeans-n-init", cfg->analyze.kmeans_n_init, "KMeans restarts")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(whole(1, 10000));
   cmd->add_option("--gmm-covariance", *covariance, "GMM covariance: full | diag | tied | spherical")
       ->capture_default_str();
   cmd->add_option("--flip-fraction", cfg->flip_fraction,
                   "Share of labels flipped to validate the label-error ranking")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(real(0.0, 0.5, Bound::kClosed, Bound::kOpen, "flipping half the labels or more leaves no majority to detect"));
   cmd->add_option("--neighbors", cfg->neighbors, "Neighbours for the gradient-neighbourhood score")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(whole(1, 100000));
   cmd->add_option("--label-error-embedding", cfg->label_error_embedding,
                   "Label-free embedding of the neighbourhood score: param-grad | input-grad | gradcam-weights | "
                   "features")
       ->capture_default_str();
   cmd->add_option("--arch-epochs", cfg->arch_epochs, "Epochs for architecture specs (resnet34 ...)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(whole(1, 100000));
   cmd->add_option("--arch-train-per-class", cfg->arch_train_per_class,
                   "Training images per class for architecture specs (0 = all)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(whole(0));
   cmd->add_option("--batch-size", cfg->batch_size, "Images per batch")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(whole(1, 1 << 20));
   auto* no_cache = cmd->add_flag("--no-cache", "Recompute extractions even when cached");
   cmd->callback([&ctx, cfg, normalize, covariance, no_cache] {
     ctx.action = [&ctx, cfg, normalize, covariance, no_cache] {
@@ -76,7 +78,7 @@ void add_evaluate_command(CLI::App& app, Context& ctx) {
       c.cache = no_cache->count() == 0;
       c.analyze.normalize = analysis::parse_row_normalization(*normalize);
       c.analyze.gmm_covariance = analysis::parse_covariance_type(*covariance);
-      ProgressPrinter printer(*ctx.out, ProgressPrinter::stdout_is_tty());
+      ProgressPrinter printer(*ctx.err, ProgressPrinter::stderr_is_tty());
       core::ProgressFn fn;
       if (!ctx.global.quiet) fn = printer.fn();
       const auto r = pipeline::run_evaluate(c, fn);

@@ -6,6 +6,7 @@
 
 #include "gradlens/commands/commands.h"
 #include "gradlens/commands/data_flags.h"
+#include "gradlens/commands/value_checks.h"
 #include "gradlens/pipeline/extract.h"
 #include "gradlens/progress_printer.h"
 
@@ -20,7 +21,7 @@ void add_extract_command(CLI::App& app, Context& ctx) {
   add_data_flags(cmd, cfg->data);
   cmd->add_option("--split", cfg->split, "train | test")->capture_default_str();
   cmd->add_option("--per-class", cfg->per_class, "Images per class (first N; 0 = all)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(whole(0));
   cmd->add_option("--model", cfg->model,
                   "gradlens checkpoint, TorchScript file, or 'default' (the cached default model)")
       ->capture_default_str();
@@ -42,7 +43,7 @@ void add_extract_command(CLI::App& app, Context& ctx) {
                   "Layer for param-grad: fc (default) or a Conv2d of a native ResNet, e.g. layer4.1.conv2");
   cmd->add_option("--pool", e.options.pool, "Activations: none | avg | max")->capture_default_str();
   cmd->add_option("--batch-size", e.batch_size, "Images per batch")->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(whole(1, 1 << 20));
   cmd->add_option("--audit", e.audit, "Run the validity audit (true/false)")->capture_default_str();
   cmd->callback([&ctx, cfg] {
     ctx.action = [&ctx, cfg] {
@@ -50,7 +51,7 @@ void add_extract_command(CLI::App& app, Context& ctx) {
       c.device = ctx.global.runtime.device;
       c.model_options = ctx.global.model;
       c.seed = ctx.global.runtime.seed;
-      ProgressPrinter printer(*ctx.out, ProgressPrinter::stdout_is_tty());
+      ProgressPrinter printer(*ctx.err, ProgressPrinter::stderr_is_tty());
       core::ProgressFn fn;
       if (!ctx.global.quiet) fn = printer.fn();
       const auto r = pipeline::run_extract_command(c, fn);

@@ -6,7 +6,9 @@
 
 #include "gradlens/commands/commands.h"
 #include "gradlens/commands/data_flags.h"
+#include "gradlens/commands/value_checks.h"
 #include "gradlens/pipeline/hessian.h"
+#include "gradlens/progress_printer.h"
 
 namespace gradlens::cli {
 
@@ -24,20 +26,22 @@ void add_hessian_command(CLI::App& app, Context& ctx) {
                   "Only parameters whose names start with these prefixes (e.g. fc layer4)")
       ->delimiter(',');
   cmd->add_option("--per-class", cfg->per_class, "Test images per class (0 = all)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(whole(0));
   cmd->add_option("--batch-size", cfg->batch_size, "Batch size")->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(whole(1, 1 << 20));
   cmd->add_flag("--one-batch", cfg->one_batch, "Use only the first batch");
   cmd->add_option("--top-k", cfg->eigen.k, "Number of top eigenvalues")->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(whole(1, 10000));
   cmd->add_option("--max-iter", cfg->eigen.max_iter, "Power iterations per eigenvalue")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(whole(1, 10000000));
   cmd->add_option("--tol", cfg->eigen.tol, "Relative tolerance of the power iteration")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(positive_real());
   cmd->add_option("--trace-probes", cfg->trace.max_iter, "Hutchinson probes at most")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(whole(1, 10000000));
   cmd->add_option("--trace-tol", cfg->trace.tol, "Stop when the trace changes by less")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(positive_real());
   cmd->add_flag("--per-class-analysis", cfg->per_class_analysis, "Also analyse each class alone");
   cmd->add_option("--out", cfg->out, "Directory for hessian.json and hessian.md");
   cmd->callback([&ctx, cfg] {
@@ -48,7 +52,10 @@ void add_hessian_command(CLI::App& app, Context& ctx) {
       c.model_options = ctx.global.model;
       c.eigen.seed = c.seed;
       c.trace.seed = c.seed + 1;
-      const auto rep = pipeline::run_hessian(c);
+      ProgressPrinter printer(*ctx.err, ProgressPrinter::stderr_is_tty());
+      core::ProgressFn fn;
+      if (!ctx.global.quiet) fn = printer.fn();
+      const auto rep = pipeline::run_hessian(c, fn);
       auto& out = *ctx.out;
       out << fmt::format("{}; {} variables (w.r.t. {})\n", rep.model_description, rep.dimension,
                          c.wrt);

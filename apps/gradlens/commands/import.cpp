@@ -7,8 +7,10 @@
 #include <ostream>
 
 #include "gradlens/commands/commands.h"
+#include "gradlens/commands/value_checks.h"
 #include "gradlens/core/check.h"
 #include "gradlens/models/checkpoint.h"
+#include "gradlens/models/model_file.h"
 #include "gradlens/models/torchscript.h"
 
 namespace gradlens::cli {
@@ -26,13 +28,14 @@ void add_import_command(CLI::App& app, Context& ctx) {
       ->required();
   cmd->add_option("--out", o->out, "Checkpoint to write")->required();
   cmd->add_option("--probe-size", o->size, "Image side used to check the model's forward()")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(whole(1, 4096));
   cmd->add_flag("--allow-partial", o->allow_partial,
                 "Write the checkpoint even if some weights are missing");
   cmd->callback([&ctx, o] {
     ctx.action = [&ctx, o] {
       models::ProbeShape probe;
       probe.size = o->size;
+      models::require_model_file(o->input, models::ModelFileKind::kTorchScript, "model", ctx.global.model.verify_files);
       models::TorchScriptClassifier ts(o->input, torch::kCPU, probe, ctx.global.model.torchscript);
       const auto cfg = models::infer_resnet_config(ts.named_parameters());
       models::ResNet native(cfg);

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "gradlens/commands/commands.h"
+#include "gradlens/commands/value_checks.h"
 #include "gradlens/core/check.h"
 #include "gradlens/distributed/port.h"
 
@@ -209,13 +210,13 @@ void add_launch_command(CLI::App& app, Context& ctx) {
       "launch",
       "Run N local ranks of a gradlens command over c10d/Gloo (torchrun's environment, "
       "MASTER_ADDR=127.0.0.1, a free MASTER_PORT): gradlens launch -n 2 -- extract ...");
-  cmd->add_option("-n,--nproc", cfg->n, "Number of ranks")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--port", cfg->port, "MASTER_PORT (default: a free port)")->check(CLI::Range(1, 65535));
+  cmd->add_option("-n,--nproc", cfg->n, "Number of ranks")->capture_default_str()->check(whole(1, max_workers(), "at most 4 x this machine's hardware threads"));
+  cmd->add_option("--port", cfg->port, "MASTER_PORT (default: a free port)")->check(whole(1, 65535));
   cmd->add_option("--timeout", cfg->timeout,
                   "Seconds for rendezvous and each collective (GRADLENS_DIST_TIMEOUT), and before the "
                   "other ranks are terminated once one failed")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive_real());
   cmd->add_option("command", cfg->command, "The gradlens arguments each rank runs (after --)")->required();
   cmd->callback([&ctx, cfg] {
     ctx.action = [&ctx, cfg] { return launch_run(*cfg, ctx); };

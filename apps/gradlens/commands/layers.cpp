@@ -6,7 +6,9 @@
 #include <ostream>
 
 #include "gradlens/commands/commands.h"
+#include "gradlens/commands/value_checks.h"
 #include "gradlens/models/metadata.h"
+#include "gradlens/models/model_file.h"
 #include "gradlens/models/torchscript.h"
 
 namespace gradlens::cli {
@@ -23,15 +25,16 @@ void add_layers_command(CLI::App& app, Context& ctx) {
   cmd->add_option("--model", o->model, "TorchScript file (torch.jit.script or torch.jit.trace)")
       ->required();
   cmd->add_option("--image-size", o->size, "Side of the probe image (default: gradlens.json's image_size, else 28)")
-      ->check(CLI::PositiveNumber);
+      ->check(whole(1, 4096));
   cmd->add_option("--channels", o->channels,
                   "Input channels of the probe image (default: the first Conv2d's)")
-      ->check(CLI::PositiveNumber);
+      ->check(whole(1, 64));
   cmd->callback([&ctx, o] {
     ctx.action = [&ctx, o] {
       const auto meta = models::read_model_metadata(o->model);
       const int64_t size = o->size > 0 ? o->size : meta.image_size > 0 ? meta.image_size : 28;
       const int64_t channels = o->channels > 0 ? o->channels : meta.channels;
+      models::require_model_file(o->model, models::ModelFileKind::kTorchScript, "--model", ctx.global.model.verify_files);
       models::TorchScriptClassifier ts(o->model, torch::kCPU, {channels, size}, ctx.global.model.torchscript);
       const auto mods = ts.modules();
       size_t width = 6;

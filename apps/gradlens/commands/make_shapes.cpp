@@ -6,6 +6,7 @@
 #include <ostream>
 
 #include "gradlens/commands/commands.h"
+#include "gradlens/commands/value_checks.h"
 #include "gradlens/data/shapes.h"
 
 namespace gradlens::cli {
@@ -19,13 +20,13 @@ void add_make_shapes_command(CLI::App& app, Context& ctx) {
   sub->add_option("--classes", opts->classes,
                   "Number of classes K: the first K of circle, square, triangle, star, cross, "
                   "ring, hexagon, ellipse")
-      ->check(CLI::Range(1, 8))
+      ->check(whole(1, 8))
       ->capture_default_str();
   sub->add_option("--per-class", opts->per_class, "Images per class")
-      ->check(CLI::Range(int64_t{1}, int64_t{1000000}))
+      ->check(whole(1, 1000000))
       ->capture_default_str();
   sub->add_option("--size", opts->size, "Image side in pixels")
-      ->check(CLI::Range(int64_t{16}, int64_t{1024}))
+      ->check(whole(16, 1024))
       ->capture_default_str();
   sub->add_option("--out", opts->out, "Output directory (must not exist or be empty)")->required();
   sub->add_flag("--overwrite", opts->overwrite, "Replace an existing non-empty --out directory");

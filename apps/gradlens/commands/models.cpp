@@ -4,6 +4,7 @@
 #include <ostream>
 
 #include "gradlens/commands/commands.h"
+#include "gradlens/commands/value_checks.h"
 #include "gradlens/models/resnet.h"
 
 namespace gradlens::cli {
@@ -18,12 +19,12 @@ void add_models_command(CLI::App& app, Context& ctx) {
   auto opts = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("models", "List the models with their parameter counts");
   cmd->add_option("--classes", opts->classes, "Number of classes")->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(whole(2, 1000000));
   cmd->add_option("--channels", opts->channels, "Input channels")->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(whole(1, 64));
   cmd->add_option("--stem", opts->stem, "imagenet | small")->capture_default_str();
   cmd->add_option("--width", opts->width, "Channels of the stem and layer1 (torchvision: 64)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(whole(1, 1024));
   cmd->callback([&ctx, opts] {
     ctx.action = [&ctx, opts] {
       auto& out = *ctx.out;

@@ -6,9 +6,10 @@
 
 #include "gradlens/commands/commands.h"
 #include "gradlens/commands/data_flags.h"
+#include "gradlens/commands/value_checks.h"
 #include "gradlens/pipeline/saliency.h"
-#include "gradlens/report/colormap.h"
 #include "gradlens/progress_printer.h"
+#include "gradlens/report/colormap.h"
 
 namespace gradlens::cli {
 
@@ -24,7 +25,7 @@ void add_saliency_command(CLI::App& app, Context& ctx) {
   add_data_flags(cmd, cfg->data);
   cmd->add_option("--split", cfg->split, "train | test")->capture_default_str();
   cmd->add_option("--per-class", cfg->per_class, "Images per class (first N; 0 = all)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(whole(0));
   cmd->add_option("--models,--model", cfg->models,
                   "Comma list of gradlens checkpoints, TorchScript files or 'default' (the cached default model)")
       ->delimiter(',')->capture_default_str();
@@ -44,12 +45,12 @@ void add_saliency_command(CLI::App& app, Context& ctx) {
                   "mask (map vs the object mask)")
       ->capture_default_str()->check(CLI::IsMember(saliency::comparison_kind_names()));
   cmd->add_option("--smoothgrad-samples", a.smoothgrad_samples, "SmoothGrad: noisy copies per image")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(whole(1, 100000));
   cmd->add_option("--smoothgrad-sigma", a.smoothgrad_sigma,
                   "SmoothGrad: noise std as a fraction of each image's input range")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(real(0.0));
   cmd->add_option("--ig-steps", a.ig_steps, "Integrated Gradients: steps along the path")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(whole(1, 100000));
   cmd->add_option("--ig-rule", a.ig_rule, "Integrated Gradients: trapezoid | riemann")
       ->capture_default_str()->check(CLI::IsMember({"trapezoid", "riemann"}));
   cmd->add_option("--ig-baseline", s.ig_baseline,
@@ -57,24 +58,24 @@ void add_saliency_command(CLI::App& app, Context& ctx) {
       ->capture_default_str()->check(CLI::IsMember({"zero", "black"}));
   cmd->add_option("--fixation-threshold", s.compare_options.fixation_threshold,
                   "NSS/AUC vs a continuous reference: fixated = reference >= this fraction of its range")
-      ->capture_default_str()->check(CLI::Range(0.0, 1.0));
+      ->capture_default_str()->check(real(0.0, 1.0));
   cmd->add_option("--auc-splits", s.compare_options.auc_borji.n_splits, "AUC-Borji: random splits")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(whole(1, 100000));
   cmd->add_flag("--leave-one-out", s.compare_options.leave_one_out,
                 "class-mean: leave each image out of its own class mean");
   cmd->add_flag("--exclude-degenerate", s.compare_options.summary.exclude_degenerate,
                 "Leave constant maps out of the means (they are always counted)");
   cmd->add_option("--overlay-per-class", s.overlay_per_class,
                   "Overlay: correct and misclassified images per class (0 = no overlay)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(whole(0, 10000));
   cmd->add_option("--colormap", s.overlay.colormap, "Overlay colour map: jet | turbo")
       ->capture_default_str()->check(CLI::IsMember(report::colormap_names()));
   cmd->add_option("--alpha", s.overlay.alpha, "Overlay: weight of the coloured map over the image")
-      ->capture_default_str()->check(CLI::Range(0.0, 1.0));
+      ->capture_default_str()->check(real(0.0, 1.0));
   cmd->add_option("--cell-size", s.overlay.cell_size, "Overlay: minimum cell side in pixels (nearest-neighbour)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(whole(1, 4096));
   cmd->add_option("--batch-size", s.batch_size, "Images per batch")->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(whole(1, 1 << 20));
   cmd->callback([&ctx, cfg, method] {
     ctx.action = [&ctx, cfg, method] {
       auto c = *cfg;
@@ -82,7 +83,7 @@ void add_saliency_command(CLI::App& app, Context& ctx) {
       c.device = ctx.global.runtime.device;
       c.model_options = ctx.global.model;
       c.seed = ctx.global.runtime.seed;
-      ProgressPrinter printer(*ctx.out, ProgressPrinter::stdout_is_tty());
+      ProgressPrinter printer(*ctx.err, ProgressPrinter::stderr_is_tty());
       core::ProgressFn fn;
       if (!ctx.global.quiet) fn = printer.fn();
       const auto r = pipeline::run_saliency_command(c, fn);

@@ -5,6 +5,7 @@
 
 #include "gradlens/commands/commands.h"
 #include "gradlens/commands/data_flags.h"
+#include "gradlens/commands/value_checks.h"
 #include "gradlens/core/check.h"
 #include "gradlens/pipeline/train.h"
 #include "gradlens/progress_printer.h"
@@ -24,29 +25,34 @@ void add_train_command(CLI::App& app, Context& ctx) {
   cmd->add_option("--stem", cfg->stem, "auto | small | imagenet (auto: small for <= 64 px)")
       ->capture_default_str();
   cmd->add_option("--width", cfg->width, "Channels of the stem and layer1 (torchvision: 64)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(whole(1, 1024));
   cmd->add_flag("--zero-init-residual", cfg->zero_init_residual,
                 "Zero-initialise the last BN of each residual branch");
   auto& t = cfg->train;
-  cmd->add_option("--epochs", t.epochs, "Epochs")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--epochs", t.epochs, "Epochs")->capture_default_str()->check(whole(1, 100000));
   cmd->add_option("--time-budget", t.time_budget_s,
                   "Seconds: lower the epoch count to fit (0 = off; makes the run length depend "
                   "on machine speed)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(real(0.0, kInf, Bound::kClosed, Bound::kClosed, "seconds; 0 = no budget"));
   cmd->add_option("--batch-size", t.batch_size, "Mini-batch size")->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(whole(1, 1 << 20));
   cmd->add_option("--optimizer", t.optimizer.name, "sgd | adam | adamw")->capture_default_str();
   cmd->add_option("--lr", t.schedule.lr, "Peak / initial learning rate")->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--momentum", t.optimizer.momentum, "SGD momentum")->capture_default_str();
+      ->check(positive_real());
+  cmd->add_option("--momentum", t.optimizer.momentum, "SGD momentum")->capture_default_str()
+      ->check(real(0.0, 1.0, Bound::kClosed, Bound::kOpen));
   cmd->add_option("--nesterov", t.optimizer.nesterov, "SGD Nesterov momentum (true/false)")
       ->capture_default_str();
-  cmd->add_option("--weight-decay", t.optimizer.weight_decay, "Weight decay")->capture_default_str();
+  cmd->add_option("--weight-decay", t.optimizer.weight_decay, "Weight decay")->capture_default_str()
+      ->check(real(0.0));
   cmd->add_option("--schedule", *schedule, "constant | cosine | step | onecycle")
       ->capture_default_str();
-  cmd->add_option("--warmup-steps", t.schedule.warmup_steps, "cosine: linear warm-up steps");
-  cmd->add_option("--step-size", t.schedule.step_size, "step: steps between decays");
-  cmd->add_option("--gamma", t.schedule.gamma, "step: decay factor")->capture_default_str();
+  cmd->add_option("--warmup-steps", t.schedule.warmup_steps, "cosine: linear warm-up steps")
+      ->check(whole(0));
+  cmd->add_option("--step-size", t.schedule.step_size, "step: steps between decays")
+      ->check(whole(1));
+  cmd->add_option("--gamma", t.schedule.gamma, "step: decay factor")->capture_default_str()
+      ->check(positive_real());
   cmd->add_option("--augment", t.augment, "Random crop (pad 2) + horizontal flip (true/false)")
       ->capture_default_str();
   cmd->add_option("--out", cfg->out,
@@ -60,7 +66,8 @@ void add_train_command(CLI::App& app, Context& ctx) {
   auto& l = cfg->losses;
   cmd->add_option("--lambda-grad", l.lambda_grad,
                   "λ1: weight of L_grad, the within-class gradient alignment (0 = off)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(real(0.0));
   cmd->add_option("--grad-form", *form, "euclidean | cosine")->capture_default_str();
   cmd->add_option("--grad-reduction", *reduction,
                   "sum (the seed's) | mean over same-class pairs")->capture_default_str();
@@ -70,15 +77,19 @@ void add_train_command(CLI::App& app, Context& ctx) {
   cmd->add_option("--grad-layer", l.layer, "Layer for --grad-source gradcam")->capture_default_str();
   cmd->add_option("--lambda-mi", l.lambda_mi,
                   "λ2: weight of L_MI = −I(g_i; g_j) over same-class pairs (0 = off)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(real(0.0));
   cmd->add_option("--mi-estimator", l.mi_estimator, "gaussian | mine")->capture_default_str();
   cmd->add_option("--mi-dims", l.mi_dims, "Random-projection size of the gradients for MI")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(whole(1, 65536));
   cmd->add_option("--mi-shrinkage", l.mi_shrinkage, "Covariance shrinkage of the Gaussian MI")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(real(0.0, 1.0));
   cmd->add_option("--lambda-curv", l.lambda_curv,
                   "λ3: weight of a Hutchinson estimate of tr(∇²_x CE) (0 = off)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(real(0.0));
 
   cmd->callback([&ctx, cfg, schedule, form, reduction] {
     ctx.action = [&ctx, cfg, schedule, form, reduction] {
@@ -90,7 +101,7 @@ void add_train_command(CLI::App& app, Context& ctx) {
       c.device = ctx.global.runtime.device;
       c.seed = ctx.global.runtime.seed;
       c.threads = ctx.runtime.threads;
-      ProgressPrinter printer(*ctx.out, ProgressPrinter::stdout_is_tty());
+      ProgressPrinter printer(*ctx.err, ProgressPrinter::stderr_is_tty());
       core::ProgressFn fn;
       if (!ctx.global.quiet) fn = printer.fn();
       const auto s = pipeline::run_train(c, fn);

@@ -58,7 +58,7 @@ std::string row_normalization_name(RowNormalization n) {
 RowNormalization parse_row_normalization(const std::string& s, const std::string& flag) {
   if (s == "none") return RowNormalization::kNone;
   if (s == "l2") return RowNormalization::kL2;
-  GRADLENS_CHECK(false, flag, ": unknown normalisation '", s, "'; use none or l2");
+  GRADLENS_CHECK_OPTION(false, flag, ": unknown normalisation '", s, "'; use none or l2");
   return RowNormalization::kNone;
 }
 
@@ -76,7 +76,7 @@ cluster::CovarianceType parse_covariance_type(const std::string& s, const std::s
   for (auto t : {cluster::CovarianceType::kFull, cluster::CovarianceType::kTied,
                  cluster::CovarianceType::kDiag, cluster::CovarianceType::kSpherical})
     if (s == covariance_type_name(t)) return t;
-  GRADLENS_CHECK(false, flag, ": unknown covariance type '", s, "'; use full, diag, tied or spherical");
+  GRADLENS_CHECK_OPTION(false, flag, ": unknown covariance type '", s, "'; use full, diag, tied or spherical");
   return cluster::CovarianceType::kFull;
 }
 
@@ -94,7 +94,7 @@ std::string pca_solver_name(reduce::PcaSolver s) {
 reduce::PcaSolver parse_pca_solver(const std::string& s, const std::string& flag) {
   if (s == "exact") return reduce::PcaSolver::kExact;
   if (s == "randomized") return reduce::PcaSolver::kRandomized;
-  GRADLENS_CHECK(false, flag, ": unknown PCA solver '", s, "'; use exact or randomized");
+  GRADLENS_CHECK_OPTION(false, flag, ": unknown PCA solver '", s, "'; use exact or randomized");
   return reduce::PcaSolver::kExact;
 }
 

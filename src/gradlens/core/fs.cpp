@@ -1,9 +1,14 @@
 #include "gradlens/core/fs.h"
 
+#include <signal.h>
 #include <unistd.h>
-#include <zlib.h>
+#include <libdeflate.h>
 
+#include <cctype>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <utility>
 #include <cstdlib>
 #include <fstream>
 #include <random>
@@ -15,14 +20,63 @@ namespace gradlens::core {
 
 namespace {
 
-fs::path temp_sibling(const fs::path& path) {
-  std::random_device rd;
-  std::ostringstream name;
-  name << "." << path.filename().string() << ".tmp-" << ::getpid() << "-" << std::hex << rd();
-  return path.parent_path() / name.str();
+std::string host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof(buf) - 1) != 0) return "localhost";
+  std::string h(buf);
+  for (char& c : h)
+    if (c == '/' || c == '-' || c == '@' || c == '.') c = '_';
+  return h;
+}
+
+/// The pid and host a temporary's name records after ".<kind>-" (host empty
+/// in names from before hosts were recorded); pid 0 if it is not one.
+std::pair<long, std::string> temporary_owner(const std::string& name) {
+  for (const char* kind : {".partial-", ".tmp-"}) {
+    const auto at = name.rfind(kind);
+    if (name.empty() || name[0] != '.' || at == std::string::npos) continue;
+    size_t p = at + std::strlen(kind);
+    long pid = 0;
+    size_t digits = 0;
+    while (p < name.size() && std::isdigit(static_cast<unsigned char>(name[p]))) {
+      pid = pid * 10 + (name[p++] - '0');
+      if (++digits > 9) return {0, {}};
+    }
+    if (digits == 0) continue;
+    std::string host;
+    if (p < name.size() && name[p] == '@') {
+      const auto end = name.find('-', p + 1);
+      host = name.substr(p + 1, end == std::string::npos ? std::string::npos : end - p - 1);
+    }
+    return {pid, host};
+  }
+  return {0, {}};
 }
 
 }  // namespace
+
+fs::path temporary_sibling(const fs::path& target, const std::string& kind) {
+  std::random_device rd;
+  std::ostringstream name;
+  name << "." << target.filename().string() << "." << kind << "-" << ::getpid() << "@" << host_name() << "-"
+       << std::hex << rd();
+  return (target.has_parent_path() ? target.parent_path() : fs::path(".")) / name.str();
+}
+
+int remove_stale_temporaries(const fs::path& dir) {
+  std::error_code ec;
+  int removed = 0;
+  const std::string host = host_name();
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const auto [pid, owner_host] = temporary_owner(it->path().filename().string());
+    if (pid <= 0 || pid == ::getpid() || (!owner_host.empty() && owner_host != host)) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to judge
+    std::error_code rm;
+    fs::remove_all(it->path(), rm);
+    if (!rm) ++removed;
+  }
+  return removed;
+}
 
 void write_atomically(const fs::path& path, const std::function<void(const fs::path& tmp)>& write) {
   const fs::path parent = path.has_parent_path() ? path.parent_path() : fs::path(".");
@@ -31,7 +85,8 @@ void write_atomically(const fs::path& path, const std::function<void(const fs::p
   GRADLENS_CHECK(!ec && fs::is_directory(parent), "cannot create directory ", parent.string(),
                  " for ", path.string(), ": ", ec.message(),
                  "; choose an output location you can write to");
-  const fs::path tmp = temp_sibling(path.has_parent_path() ? path : fs::path(".") / path);
+  remove_stale_temporaries(parent);
+  const fs::path tmp = temporary_sibling(path.has_parent_path() ? path : fs::path(".") / path, "tmp");
   try {
     write(tmp);
     GRADLENS_CHECK(fs::exists(tmp), "internal: writer produced no file for ", path.string());
@@ -68,9 +123,9 @@ StagedDirectory::StagedDirectory(fs::path target, const std::string& flag)
     : target_(fs::absolute(target).lexically_normal()), flag_(flag) {
   const fs::path parent = target_.has_parent_path() ? target_.parent_path() : fs::path(".");
   ensure_writable_dir(parent, flag_);
-  staging_ = parent / ("." + target_.filename().string() + ".partial-" + std::to_string(::getpid()));
+  remove_stale_temporaries(parent);
+  staging_ = temporary_sibling(target_, "partial");
   std::error_code ec;
-  fs::remove_all(staging_, ec);
   fs::create_directories(staging_, ec);
   GRADLENS_CHECK(!ec, flag_, ": cannot create ", staging_.string(), ": ", ec.message(),
                  "; choose a writable location");
@@ -105,16 +160,24 @@ std::string read_file(const fs::path& path) {
 std::string file_crc32(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   GRADLENS_CHECK(in.good(), "cannot open ", path.string(), " to hash it");
-  uLong crc = crc32(0L, Z_NULL, 0);
-  std::vector<char> buf(1 << 20);
+  uint32_t crc = 0;
+  std::vector<char> buf(size_t{4} << 20);
   while (in) {
     in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
     const auto got = in.gcount();
-    if (got > 0) crc = crc32(crc, reinterpret_cast<const Bytef*>(buf.data()), static_cast<uInt>(got));
+    if (got > 0) crc = libdeflate_crc32(crc, buf.data(), static_cast<size_t>(got));
   }
   char hex[9];
   std::snprintf(hex, sizeof(hex), "%08lx", static_cast<unsigned long>(crc));
   return hex;
+}
+
+void verify_file_crc32(const fs::path& path, const std::string& expected, const std::string& recorder,
+                       const std::string& fix) {
+  const std::string got = file_crc32(path);
+  GRADLENS_CHECK(got == expected, path.string(), " is corrupt: its CRC-32 (", got, ") differs from the ",
+                 expected, " that ", recorder, " recorded when it was written (the file was damaged or changed "
+                 "since); ", fix);
 }
 
 fs::path cache_dir() {

@@ -10,6 +10,18 @@ namespace gradlens::core {
 
 namespace fs = std::filesystem;
 
+/// A fresh name next to `target` for a temporary file or directory:
+/// ".<target name>.<kind>-<pid>@<host>-<random>". Hidden, so that nothing
+/// unfinished looks like an output; remove_stale_temporaries() finds it once
+/// its owner is dead.
+fs::path temporary_sibling(const fs::path& target, const std::string& kind);
+
+/// Removes the temporaries (names as temporary_sibling() makes them, kinds
+/// "partial" and "tmp") in `dir` whose owner process, on this host, no
+/// longer runs: what a killed run left behind. Returns how many it removed;
+/// never throws.
+int remove_stale_temporaries(const fs::path& dir);
+
 /// Writes `path` atomically: `write` receives a temporary path in the same
 /// directory, and on success it is renamed over `path`. On any exception the
 /// temporary file is removed and the exception propagates, so a reader never
@@ -22,10 +34,11 @@ void write_text_atomically(const fs::path& path, const std::string& text);
 
 /// An output directory built under a temporary name and published whole.
 ///
-/// The constructor refuses nothing; it creates an empty staging directory
-/// next to `target`, named ".<target name>.partial-<pid>" (hidden, so that an
-/// interrupted run never leaves anything that looks like a finished output),
-/// after checking that the parent is writable (errors name `flag`). Write
+/// The constructor refuses nothing; it removes what killed runs left in the
+/// parent (remove_stale_temporaries), then creates an empty staging directory
+/// next to `target` named by temporary_sibling(target, "partial") (hidden, so
+/// that an interrupted run never leaves anything that looks like a finished
+/// output), after checking that the parent is writable (errors name `flag`). Write
 /// into path(); commit() replaces `target` (whatever it was: the caller
 /// decides beforehand whether it may be replaced) and renames the staging
 /// directory to it. Without commit() the destructor removes the staging
@@ -59,6 +72,12 @@ std::string read_file(const fs::path& path);
 /// CRC-32 (zlib) of a file's bytes, as 8 hex digits; used to tie outputs to the
 /// exact checkpoint they came from.
 std::string file_crc32(const fs::path& path);
+
+/// Compares file_crc32(path) with `expected` (as file_crc32 wrote it) and
+/// throws gradlens::Error "PATH is corrupt: ... that <recorder> recorded ...;
+/// <fix>" when they differ.
+void verify_file_crc32(const fs::path& path, const std::string& expected, const std::string& recorder,
+                       const std::string& fix);
 
 /// Where gradlens caches trained default models: $GRADLENS_CACHE if set, else
 /// $XDG_CACHE_HOME/gradlens, else ~/.cache/gradlens.

@@ -216,6 +216,8 @@ NpyHeader read_npy_header(const fs::path& path) {
     size_t j = i;
     while (j < tuple.size() && tuple[j] >= '0' && tuple[j] <= '9') ++j;
     GRADLENS_CHECK(j > i, p, "malformed 'shape' in header: ", dict);
+    GRADLENS_CHECK(j - i <= 15, p, "a dimension of the 'shape' in the header is absurdly large: ", dict,
+                   "; the file is corrupt");
     h.shape.push_back(std::stoll(tuple.substr(i, j - i)));
     i = j;
     if (i < tuple.size() && tuple[i] == 'L') ++i;  // Python 2 longs
@@ -230,7 +232,10 @@ NpyHeader read_npy_header(const fs::path& path) {
                  "(np.save(path, np.ascontiguousarray(arr)))");
   h.dtype = d->dtype;
   h.itemsize = d->itemsize;
-  const int64_t expected = h.numel() * h.itemsize;
+  int64_t expected = h.itemsize;
+  for (const int64_t dim : h.shape)
+    GRADLENS_CHECK(!__builtin_mul_overflow(expected, dim, &expected), p, "the shape in the header describes more "
+                   "bytes than any file can hold; the file is corrupt");
   const int64_t got = file_size - data_offset;
   GRADLENS_CHECK(got >= expected, p, "truncated: expected ", expected, " bytes of data for shape ",
                  shape_text(h.shape), " ", h.descr, ", got ", got);

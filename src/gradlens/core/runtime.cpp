@@ -8,9 +8,11 @@
 
 #include <dlfcn.h>
 #include <malloc.h>
+#include <unistd.h>
 #include <link.h>
 
 #include <atomic>
+#include <cmath>
 
 #include <filesystem>
 #include <limits>
@@ -26,8 +28,21 @@ int hardware_threads() {
   return n == 0 ? 1 : static_cast<int>(n);
 }
 
+uint64_t physical_memory_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : 0;
+}
+
+void check_fits_in_memory(uint64_t bytes, const std::string& what, const std::string& fix) {
+  const uint64_t have = physical_memory_bytes();
+  if (have == 0 || bytes <= have) return;
+  constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+  GRADLENS_CHECK(false, what, " needs ~", c10::str(std::ceil(bytes / kGiB)), " GiB; this machine has ",
+                 c10::str(std::floor(have / kGiB)), " GiB; ", fix);
+}
+
 c10::Device parse_device(const std::string& spec) {
-  GRADLENS_CHECK(spec == "cpu" || spec.rfind("cuda", 0) == 0,
+  GRADLENS_CHECK_OPTION(spec == "cpu" || spec.rfind("cuda", 0) == 0,
                  "--device: unknown device '", spec, "'; use cpu, cuda or cuda:N");
   if (spec == "cpu") return c10::Device(c10::kCPU);
   c10::Device dev(c10::kCPU);

@@ -43,6 +43,15 @@ struct RuntimeInfo {
 /// Number of hardware threads (at least 1).
 int hardware_threads();
 
+/// Physical memory of this machine in bytes (0 if unknown).
+uint64_t physical_memory_bytes();
+
+/// Throws gradlens::Error "<what> needs ~X GiB; this machine has Y GiB;
+/// <fix>" when `bytes` exceed the machine's physical memory: an allocation
+/// that would fail deep in the allocator, or swap for hours, refused before
+/// it starts.
+void check_fits_in_memory(uint64_t bytes, const std::string& what, const std::string& fix);
+
 /// Whether at::parallel_for, as compiled into the gradlens library, splits a
 /// range of 2 over 2 threads when at least 2 intra-op threads are set (it is
 /// a header template: without OpenMP in our build it runs every loop on one

@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "gradlens/core/check.h"
+#include "gradlens/core/runtime.h"
 #include "gradlens/core/fs.h"
 #include "gradlens/data/image_ops.h"
 
@@ -171,6 +172,11 @@ ImageFolderResult load_image_folder(const std::string& root, const ImageFolderOp
                  opts.mean.size(), "/", opts.std.size());
   const ImageFolderIndex idx = scan_image_folder(root);
   const auto n = static_cast<int64_t>(idx.paths.size());
+  const uint64_t side = static_cast<uint64_t>(opts.size > 0 ? opts.size : 224);
+  core::check_fits_in_memory(static_cast<uint64_t>(n) * static_cast<uint64_t>(opts.channels) * side * side,
+                             "--image-size " + std::to_string(side) + ": the " + std::to_string(n) + " images of " +
+                                 root + " at " + std::to_string(side) + "x" + std::to_string(side) + " px",
+                             "lower --image-size or use fewer images (--train-per-class, --test-per-class)");
 
   bool use_masks = false;
   if (opts.load_masks) {

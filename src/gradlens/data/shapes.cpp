@@ -264,9 +264,8 @@ ShapesSummary make_shapes(const ShapesOptions& opts, const core::ProgressFn& pro
   }
   core::ensure_writable_dir(parent, "--out (parent directory)");
 
-  std::random_device rd;
-  const std::string tag = std::to_string(::getpid()) + "-" + std::to_string(rd());
-  const fs::path tmp = parent / ("." + out.filename().string() + ".partial-" + tag);
+  core::remove_stale_temporaries(parent);
+  const fs::path tmp = core::temporary_sibling(parent / out.filename(), "partial");
   fs::create_directory(tmp, ec);
   GRADLENS_CHECK(!ec, "--out ", out.string(), ": cannot create the temporary directory ",
                  tmp.string(), " (", ec.message(), "); choose a writable location");
@@ -334,7 +333,7 @@ ShapesSummary make_shapes(const ShapesOptions& opts, const core::ProgressFn& pro
     // Swap the finished directory in.
     fs::path old;
     if (fs::exists(out, ec)) {
-      old = parent / ("." + out.filename().string() + ".old-" + tag);
+      old = core::temporary_sibling(parent / out.filename(), "partial");
       fs::rename(out, old, ec);
       GRADLENS_CHECK(!ec, "--out ", out.string(), ": cannot move the existing directory aside (",
                      ec.message(), ")");

@@ -69,8 +69,9 @@ ShapeImage render_shape(int label, int64_t size, uint64_t seed, int64_t index);
 /// zero-padded, 00000, 00001, ...) for the first `classes` classes, plus
 /// `out/shapes.json` with every sample's ground truth. Deterministic: a seed
 /// gives byte-identical files. Atomic: everything is generated in a hidden
-/// sibling directory ".<name>.partial-*" which is renamed to `out` at the end,
-/// so an interrupted run never leaves a complete-looking `out`.
+/// sibling directory (core::temporary_sibling) which is renamed to `out` at
+/// the end, so an interrupted run never leaves a complete-looking `out`; the
+/// next run removes what a killed one left.
 /// Progress: stage "make-shapes", one event per chunk of images.
 ///
 /// Throws c10::Error when an option is out of range (naming its flag:

@@ -52,7 +52,7 @@ torch::Tensor sorted_tensor(std::vector<int64_t> v) {
 SubsetMode parse_subset_mode(const std::string& text, const std::string& flag) {
   if (text == "first") return SubsetMode::kFirst;
   if (text == "random") return SubsetMode::kRandom;
-  GRADLENS_CHECK(false, flag, " '", text, "' is not a subset mode; use 'first' or 'random'");
+  GRADLENS_CHECK_OPTION(false, flag, " '", text, "' is not a subset mode; use 'first' or 'random'");
   return SubsetMode::kFirst;
 }
 

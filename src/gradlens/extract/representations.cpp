@@ -40,7 +40,7 @@ void check_choices(const std::vector<std::string>& values, const std::vector<std
   GRADLENS_CHECK(!values.empty(), flag, ": empty list; use one or more of ", join(allowed));
   std::set<std::string> seen;
   for (const auto& v : values) {
-    GRADLENS_CHECK(contains(allowed, v), flag, ": unknown value '", v, "'; use one of ",
+    GRADLENS_CHECK_OPTION(contains(allowed, v), flag, ": unknown value '", v, "'; use one of ",
                    join(allowed));
     GRADLENS_CHECK(seen.insert(v).second, flag, ": '", v, "' is listed twice");
   }
@@ -70,7 +70,7 @@ std::vector<OutputSpec> plan_outputs(const ExtractOptions& opts) {
   const bool param_grad = contains(opts.representations, kParamGrad);
   if (gradcam) check_choices(opts.gradcam_targets, {"pred", "true", "loss"}, "--targets");
   if (input_grad || param_grad) check_choices(opts.grad_labels, {"pred", "true"}, "--grad-labels");
-  GRADLENS_CHECK(opts.pool == "none" || opts.pool == "avg" || opts.pool == "max",
+  GRADLENS_CHECK_OPTION(opts.pool == "none" || opts.pool == "avg" || opts.pool == "max",
                  "--pool: unknown pooling '", opts.pool, "'; use none, avg or max");
 
   std::vector<OutputSpec> out;
@@ -208,7 +208,7 @@ ExtractOutputs extract_batch(models::Classifier& model, const torch::Tensor& x_i
     GRADLENS_CHECK(!names.empty(), "--param-layer '", opts.param_layer,
                    "': per-sample gradients of inner layers need a native ResNet (", model.describe(),
                    " is not one); use --param-layer fc");
-    GRADLENS_CHECK(contains(names, opts.param_layer), "--param-layer: unknown layer '",
+    GRADLENS_CHECK_OPTION(contains(names, opts.param_layer), "--param-layer: unknown layer '",
                    opts.param_layer, "'; use fc or a Conv2d: ", join(names));
   }
 

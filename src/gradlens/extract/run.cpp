@@ -68,7 +68,15 @@ torch::Tensor ExtractRun::load(const std::string& name) const {
   GRADLENS_CHECK(e != nullptr, dir.empty() ? std::string("the run") : "the run " + dir.string(), " has no output '",
                  name, "'");
   GRADLENS_CHECK(!dir.empty(), "the output '", name, "' of an in-memory run was not kept");
+  verify_file(e->file);
   return core::read_npy_matrix(dir / e->file);
+}
+
+void ExtractRun::verify_file(const std::string& file) const {
+  const auto it = manifest.checksums.find(file);
+  if (it == manifest.checksums.end() || !fs::exists(dir / file)) return;  // a missing file: its reader says so
+  core::verify_file_crc32(dir / file, it->second, "manifest.json",
+                          "re-run 'gradlens extract' (or remove the run from the cache)");
 }
 
 void ExtractRun::check_outputs(const std::vector<std::string>& names) const {
@@ -319,6 +327,8 @@ ExtractRunResult run_extract(models::Classifier& model, const data::Dataset& ds,
   timings.add("total", t_total.seconds());
   res.seconds = timings.items;
   m.seconds = res.seconds;
+  for (const auto& f : fs::directory_iterator(tmp.path()))
+    if (f.path().extension() == ".npy") m.checksums[f.path().filename().string()] = core::file_crc32(f.path());
   core::write_text_atomically(tmp.path() / "manifest.json", nlohmann::json(m).dump(2) + "\n");
 
   tmp.commit();

@@ -55,9 +55,14 @@ struct ExtractRun {
 
   int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
   /// The output `name` as float [N, D]: from `values`, else read from
-  /// dir/<entry file>. Throws c10::Error naming the output (and the file)
-  /// when the manifest does not list it or the file cannot be read.
+  /// dir/<entry file> after verify_file(). Throws gradlens::Error naming the
+  /// output (and the file) when the manifest does not list it or the file is
+  /// corrupt or cannot be read.
   torch::Tensor load(const std::string& name) const;
+  /// Compares dir/<file>'s CRC-32 with the one the manifest recorded (no-op
+  /// for runs written before checksums were recorded); throws gradlens::Error
+  /// naming the file when it is corrupt.
+  void verify_file(const std::string& file) const;
   /// Checks, before a long computation, that each named stored output is a
   /// readable float [N, D] matrix with D >= 1 and N = size(); outputs held in
   /// memory are not checked. Throws c10::Error naming the output and its
@@ -121,9 +126,10 @@ struct ExtractRunResult {
 /// in eval mode, batch by batch, streaming each output to
 /// "<out>/<name>.npy" (float32 [N, D]) plus "labels.npy" and "preds.npy"
 /// (int64 [N]) and "manifest.json" (see docs/formats.md). Everything is
-/// written into a temporary sibling directory "<out>.partial-<pid>" that is
+/// written into a hidden sibling directory (core::StagedDirectory) that is
 /// renamed to `out` only at the end, so an interrupted run never leaves a
-/// complete-looking run directory. Progress: stage "extract" (images done of
+/// complete-looking run directory, and the next run removes what a killed
+/// one left. Progress: stage "extract" (images done of
 /// N) and "audit" (outputs done).
 ///
 /// Throws c10::Error: an empty dataset; batch_size < 1; `out` exists (and is

@@ -76,6 +76,7 @@ void to_json(json& j, const RunManifest& m) {
   j["audit"] = audit;
   j["warnings"] = m.warnings;
   j["seconds"] = secs;
+  j["crc32"] = m.checksums;
 }
 
 void from_json(const json& j, RunManifest& m) {
@@ -136,6 +137,7 @@ void from_json(const json& j, RunManifest& m) {
     for (const auto& [name, a] : j["audit"].items())
       if (a.is_object()) m.audits[name] = a.get<AuditResult>();
   m.warnings = core::json_value_or<std::vector<std::string>>(j, "warnings", {});
+  m.checksums = core::json_value_or<std::map<std::string, std::string>>(j, "crc32", {});
   if (j.contains("seconds") && j["seconds"].is_object())
     for (const auto& [stage, s] : j["seconds"].items())
       if (s.is_number()) m.seconds.emplace_back(stage, s.get<double>());

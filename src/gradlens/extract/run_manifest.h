@@ -70,6 +70,10 @@ struct RunManifest {
   std::map<std::string, AuditResult> audits;
   std::vector<std::string> warnings;
   std::vector<std::pair<std::string, double>> seconds;
+  /// CRC-32 (core::file_crc32) of every array file, by file name, recorded
+  /// when the run was written and verified before a file is read. Empty in
+  /// runs written before gradlens recorded them (read unverified).
+  std::map<std::string, std::string> checksums;
 
   /// The entries that hold float matrices, in manifest order (labels and preds
   /// are not representations).

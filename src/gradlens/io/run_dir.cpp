@@ -35,7 +35,11 @@ extract::ExtractRun read_run(const fs::path& dir) {
   for (auto& [name, audit] : run.manifest.audits)
     if (audit.name.empty()) audit.name = name;
 
+  if (run.manifest.checksums.empty())
+    run.manifest.warnings.push_back(dir.string() + " was written before gradlens recorded checksums: its arrays are "
+                                    "read unverified (re-run 'gradlens extract' to add them)");
   const fs::path labels_path = dir / run.manifest.labels_file;
+  run.verify_file(run.manifest.labels_file);
   try {
     run.labels = core::read_npy(labels_path);
   } catch (const std::exception& e) {
@@ -46,8 +50,16 @@ extract::ExtractRun read_run(const fs::path& dir) {
                  run.labels.sizes(), "; re-run 'gradlens extract'");
   const fs::path preds_path = dir / run.manifest.preds_file;
   if (fs::exists(preds_path)) {
+    run.verify_file(run.manifest.preds_file);
     const auto p = core::read_npy(preds_path);
     if (p.dim() == 1 && p.scalar_type() == torch::kLong && p.size(0) == run.labels.size(0)) run.preds = p;
+  }
+  const int64_t classes = run.manifest.num_classes;
+  if (classes > 0 && run.labels.numel() > 0) {
+    const int64_t lo = run.labels.min().item<int64_t>(), hi = run.labels.max().item<int64_t>();
+    GRADLENS_CHECK(lo >= 0 && hi < classes, labels_path.string(), ": labels must lie in [0, ", classes,
+                   ") (manifest.json's num_classes) but range over [", lo, ", ", hi,
+                   "]; the run directory is damaged: re-run 'gradlens extract'");
   }
   return run;
 }

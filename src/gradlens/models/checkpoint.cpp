@@ -5,6 +5,7 @@
 
 #include "gradlens/core/check.h"
 #include "gradlens/core/fs.h"
+#include "gradlens/models/model_file.h"
 #include "gradlens/models/torchscript.h"
 
 namespace gradlens::models {
@@ -55,38 +56,28 @@ void save_checkpoint(const std::filesystem::path& path, ResNet& model, const std
   });
 }
 
-namespace {
-
-void open_archive(const std::filesystem::path& path, torch::serialize::InputArchive& archive,
-                  torch::Device device) {
-  GRADLENS_CHECK(std::filesystem::exists(path), "checkpoint ", path.string(),
-                 " does not exist; train one with 'gradlens train' or pass another --model");
-  try {
-    archive.load_from(path.string(), device);
-  } catch (const std::exception& e) {
-    GRADLENS_CHECK(false, "checkpoint ", path.string(),
-                   " is corrupt or not a gradlens checkpoint (", error_message(e),
-                   "); retrain it with 'gradlens train' or restore it from a backup");
-  }
-}
-
-}  // namespace
-
 bool is_checkpoint(const std::filesystem::path& path) {
   try {
-    torch::serialize::InputArchive archive;
-    archive.load_from(path.string());
-    c10::IValue v;
-    return archive.try_read(kFormatKey, v) && v.isString() && v.toStringRef() == kFormat;
+    return inspect_model_file(path, /*verify=*/false).kind == ModelFileKind::kCheckpoint;
   } catch (const std::exception&) {
     return false;
   }
 }
 
 Checkpoint load_checkpoint(const std::filesystem::path& path, torch::Device device,
-                           const ArchiveReader& extra) {
+                           const ArchiveReader& extra, bool verify) {
+  GRADLENS_CHECK(std::filesystem::exists(path), "checkpoint ", path.string(),
+                 " does not exist; train one with 'gradlens train' or pass another --model");
+  const auto info = inspect_model_file(path, verify);
+  GRADLENS_CHECK(info.kind == ModelFileKind::kCheckpoint,
+                 wrong_model_file_message(path, info.kind, "checkpoint"));
   torch::serialize::InputArchive archive;
-  open_archive(path, archive, device);
+  try {
+    archive.load_from(path.string(), device);
+  } catch (const std::exception& e) {
+    GRADLENS_CHECK(false, "checkpoint ", path.string(), " is corrupt (", error_message(e),
+                   "); retrain it with 'gradlens train' or restore it from a backup");
+  }
   c10::IValue fmt, cfg, meta;
   GRADLENS_CHECK(archive.try_read(kFormatKey, fmt) && fmt.isString() && fmt.toStringRef() == kFormat,
                  path.string(), " is not a gradlens checkpoint (a TorchScript model? pass it as --model)");
@@ -111,7 +102,7 @@ Checkpoint load_checkpoint(const std::filesystem::path& path, torch::Device devi
 
 std::unique_ptr<Classifier> open_classifier(const std::string& spec, torch::Device device,
                                             const ResNetConfig& fresh, int64_t probe_size,
-                                            const TorchScriptOptions& torchscript) {
+                                            const ModelOptions& options) {
   if (!std::filesystem::exists(spec)) {
     GRADLENS_CHECK(spec.find('/') == std::string::npos && spec.find(".pt") == std::string::npos,
                    "--model ", spec, ": no such file; give a TorchScript file, a gradlens "
@@ -122,11 +113,14 @@ std::unique_ptr<Classifier> open_classifier(const std::string& spec, torch::Devi
     m->to(device);
     return m;
   }
-  if (is_checkpoint(spec)) return std::move(load_checkpoint(spec, device).model);
+  const auto info = inspect_model_file(spec, options.verify_files);
+  if (info.kind == ModelFileKind::kCheckpoint)
+    return std::move(load_checkpoint(spec, device, {}, /*verify=*/false).model);
+  GRADLENS_CHECK(info.kind == ModelFileKind::kTorchScript, wrong_model_file_message(spec, info.kind, "--model"));
   ProbeShape probe;
   probe.size = probe_size;
   probe.in_channels = fresh.in_channels;
-  return std::make_unique<TorchScriptClassifier>(spec, device, probe, torchscript);
+  return std::make_unique<TorchScriptClassifier>(spec, device, probe, options.torchscript);
 }
 
 }  // namespace gradlens::models

@@ -35,10 +35,11 @@ struct Checkpoint {
 };
 
 /// Reads a checkpoint written by save_checkpoint(). `extra` may read more
-/// keys. Throws c10::Error naming the file if it is missing, truncated or not
-/// a gradlens checkpoint.
+/// keys. With `verify`, every entry's CRC-32 is compared with the bytes on
+/// disk first. Throws gradlens::Error naming the file if it is missing,
+/// truncated, corrupt or not a gradlens checkpoint (saying what it is).
 Checkpoint load_checkpoint(const std::filesystem::path& path, torch::Device device,
-                           const ArchiveReader& extra = {});
+                           const ArchiveReader& extra = {}, bool verify = true);
 
 /// True if `path` is a readable gradlens checkpoint (not a TorchScript model).
 bool is_checkpoint(const std::filesystem::path& path);
@@ -46,9 +47,11 @@ bool is_checkpoint(const std::filesystem::path& path);
 /// Opens any model spec: a gradlens checkpoint, a TorchScript file, or an
 /// architecture name (fresh weights from `fresh`). A TorchScript file is
 /// probed with [2, fresh.in_channels, probe_size, probe_size] images and read
-/// as `torchscript` says. Throws c10::Error naming the spec on failure.
+/// as options.torchscript says. A file's kind is told by its content, and
+/// with options.verify_files its checksums are verified first. Throws
+/// gradlens::Error naming the spec on failure. options.conv is not applied.
 std::unique_ptr<Classifier> open_classifier(const std::string& spec, torch::Device device,
                                             const ResNetConfig& fresh, int64_t probe_size = 28,
-                                            const TorchScriptOptions& torchscript = {});
+                                            const ModelOptions& options = {});
 
 }  // namespace gradlens::models

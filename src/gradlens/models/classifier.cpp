@@ -47,7 +47,7 @@ ConvAlgorithm parse_conv_algorithm(const std::string& name) {
   const auto& names = conv_algorithm_names();
   for (size_t i = 0; i < names.size(); ++i)
     if (names[i] == name) return static_cast<ConvAlgorithm>(i);
-  GRADLENS_CHECK(false, "--conv-algorithm: unknown algorithm '", name, "'; use one of ", core::join(names, ", "));
+  GRADLENS_CHECK_OPTION(false, "--conv-algorithm: unknown algorithm '", name, "'; use one of ", core::join(names, ", "));
   return ConvAlgorithm::kAuto;
 }
 

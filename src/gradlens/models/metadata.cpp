@@ -1,39 +1,52 @@
 #include "gradlens/models/metadata.h"
 
-#include <caffe2/serialize/inline_container.h>
-
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "gradlens/core/check.h"
 #include "gradlens/core/strings.h"
+#include "gradlens/core/zip.h"
+#include "gradlens/models/model_file.h"
 
 namespace gradlens::models {
 
 bool is_torchscript_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  char magic[4] = {};
-  return f.read(magic, 4) && magic[0] == 'P' && magic[1] == 'K' && magic[2] == 3 && magic[3] == 4;
+  try {
+    return inspect_model_file(path, /*verify=*/false).kind == ModelFileKind::kTorchScript;
+  } catch (const std::exception&) {
+    return false;
+  }
 }
 
 ModelMetadata read_model_metadata(const std::string& path) {
   ModelMetadata m;
   m.path = path;
-  if (!is_torchscript_file(path)) return m;
+  if (!core::is_zip_file(path)) return m;
   std::string text;
   {
-    caffe2::serialize::PyTorchStreamReader reader(path);
-    if (!reader.hasRecord("extra/gradlens.json")) return m;
-    const auto [data, size] = reader.getRecord("extra/gradlens.json");
-    text.assign(static_cast<const char*>(data.get()), size);
+    const auto entries = core::zip_entries(path);
+    const core::ZipEntry* json = nullptr;
+    for (const auto& e : entries) {
+      const auto slash = e.name.find('/');
+      if (slash != std::string::npos && e.name.compare(slash, std::string::npos, "/extra/gradlens.json") == 0)
+        json = &e;
+    }
+    if (json == nullptr) return m;
+    text = core::read_zip_entry(path, *json);
   }
+  return parse_model_metadata(text, path);
+}
+
+ModelMetadata parse_model_metadata(const std::string& text, const std::string& path) {
+  ModelMetadata m;
+  m.path = path;
   m.present = true;
   const std::string where = path + " (its gradlens.json)";
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     GRADLENS_CHECK(false, where, " is not valid JSON: ", e.what(),
                    "; save it with json.dumps({...}) in torch.jit.save's _extra_files");
   }
@@ -72,7 +85,10 @@ ModelMetadata read_model_metadata(const std::string& path) {
                  ": input_range '", m.input_range, "'; use \"0-1\" or \"0-255\"");
   GRADLENS_CHECK(m.channels == 0 || m.channels == 1 || m.channels == 3, where, ": channels ", m.channels,
                  "; use 1 or 3");
-  GRADLENS_CHECK(m.image_size >= 0 && m.resize >= 0, where, ": image_size and resize must be positive");
+  GRADLENS_CHECK(m.image_size >= 0 && m.resize >= 0 && m.image_size <= 4096 && m.resize <= 4096, where,
+                 ": image_size and resize must be from 0 to 4096 (got ", m.image_size, " and ", m.resize, ")");
+  GRADLENS_CHECK(m.output_index <= 1000 && m.class_tokens <= 1000, where,
+                 ": output_index and class_tokens must be at most 1000");
   GRADLENS_CHECK(m.resize == 0 || m.resize >= m.image_size, where, ": resize ", m.resize,
                  " is smaller than image_size ", m.image_size);
   GRADLENS_CHECK((!j.contains("output_index") || m.output_index >= 0) &&

@@ -34,8 +34,12 @@ struct ModelMetadata {
 /// a negative output_index or class_tokens, both output_index and output_key).
 ModelMetadata read_model_metadata(const std::string& path);
 
-/// True if `path` is a zip archive (TorchScript's format; a gradlens
-/// checkpoint is not).
+/// The checks and conversions of read_model_metadata() on the text of a
+/// gradlens.json; `path` names the model file in messages.
+ModelMetadata parse_model_metadata(const std::string& text, const std::string& path);
+
+/// True if `path` is a TorchScript archive, told by its content (a gradlens
+/// checkpoint is not, although both are zip archives).
 bool is_torchscript_file(const std::string& path);
 
 }  // namespace gradlens::models

@@ -31,6 +31,9 @@ struct ModelOptions {
   /// kAuto: Winograd where it applies (Classifier::set_conv_algorithm).
   ConvAlgorithm conv = ConvAlgorithm::kAuto;
   TorchScriptOptions torchscript;
+  /// Compare every entry's CRC-32 in a model file with its bytes before
+  /// loading it (--no-verify turns it off for trusted files).
+  bool verify_files = true;
 };
 
 }  // namespace gradlens::models

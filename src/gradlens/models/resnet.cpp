@@ -267,7 +267,7 @@ struct ResNet::Impl : nn::Module {
 Stem parse_stem(const std::string& s) {
   if (s == "imagenet") return Stem::kImageNet;
   if (s == "small") return Stem::kSmall;
-  GRADLENS_CHECK(false, "--stem: unknown stem '", s, "'; use imagenet or small");
+  GRADLENS_CHECK_OPTION(false, "--stem: unknown stem '", s, "'; use imagenet or small");
   return Stem::kImageNet;
 }
 
@@ -283,7 +283,7 @@ ResNetSpec resnet_spec(const std::string& arch) {
   if (arch == "resnet50") return {{3, 4, 6, 3}, true};
   if (arch == "resnet101") return {{3, 4, 23, 3}, true};
   if (arch == "resnet152") return {{3, 8, 36, 3}, true};
-  GRADLENS_CHECK(false, "unknown model '", arch,
+  GRADLENS_CHECK_OPTION(false, "unknown model '", arch,
                  "'; use one of resnet18, resnet34, resnet50, resnet101, resnet152, or a "
                  "TorchScript file (.pt)");
   return {};
@@ -354,7 +354,7 @@ ConvCapture ResNet::capture_conv(const torch::Tensor& x, const std::string& laye
     if (item.key() == conv) target = item.value()->as<nn::Conv2dImpl>();
   if (target == nullptr) {
     const auto names = conv_layer_names();
-    GRADLENS_CHECK(false, "--param-layer: unknown layer '", conv, "'; use fc or a Conv2d: ", core::join(names, ", "));
+    GRADLENS_CHECK_OPTION(false, "--param-layer: unknown layer '", conv, "'; use fc or a Conv2d: ", core::join(names, ", "));
   }
   const auto& o = target->options;
   GRADLENS_CHECK(o.groups() == 1, "--param-layer ", conv, ": grouped convolutions are not supported");

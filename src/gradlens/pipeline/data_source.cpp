@@ -1,10 +1,12 @@
 #include "gradlens/pipeline/data_source.h"
 #include <torch/types.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
 #include "gradlens/core/check.h"
+#include "gradlens/core/runtime.h"
 #include "gradlens/data/image_folder.h"
 #include "gradlens/data/image_ops.h"
 #include "gradlens/data/mnist.h"
@@ -33,6 +35,11 @@ void ds_preprocess(const DataConfig& cfg, data::Dataset& ds, bool idx) {
     const int64_t crop = cfg.image_size > 0 ? cfg.image_size : ds.images.size(3);
     GRADLENS_CHECK(cfg.resize == 0 || cfg.resize >= crop, "--resize ", cfg.resize,
                    " is smaller than the centre crop --image-size ", crop, "; give --resize >= --image-size");
+    const auto side = static_cast<uint64_t>(std::max(crop, cfg.resize));
+    core::check_fits_in_memory(static_cast<uint64_t>(ds.images.size(0) * ds.images.size(1)) * side * side * 4,
+                               "--image-size " + std::to_string(crop) + " (--resize " + std::to_string(cfg.resize) +
+                                   ") on " + std::to_string(ds.images.size(0)) + " images",
+                               "lower --image-size/--resize or use fewer images (--train-per-class, --test-per-class)");
     ds.images = data::resize_center_crop_batch(ds.images, crop, cfg.resize);
   }
   GRADLENS_CHECK(cfg.input_range.empty() || cfg.input_range == "0-1" || cfg.input_range == "0-255",
@@ -132,6 +139,10 @@ Splits load_splits(const DataConfig& cfg, uint64_t seed) {
     o.resize = cfg.resize;
     o.skip_bad_images = cfg.skip_bad_images;
     auto all = data::load_image_folder(cfg.data, o).dataset;
+    GRADLENS_CHECK(all.num_classes() >= 2, "--data ", cfg.data, ": ", all.num_classes(),
+                   " class folder (", all.class_names.empty() ? std::string() : all.class_names[0],
+                   "); training or evaluating a classifier needs at least two classes, each in its own "
+                   "folder root/<class>/<image>");
     auto [tr, te] = data::train_test_split(all, cfg.test_fraction, seed);
     s.train = std::move(tr);
     s.test = std::move(te);

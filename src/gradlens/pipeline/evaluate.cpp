@@ -223,9 +223,9 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
   GRADLENS_CHECK(cfg.batch_size >= 1, "--batch-size must be >= 1, got ", cfg.batch_size);
   GRADLENS_CHECK(cfg.flip_fraction > 0.0 && cfg.flip_fraction < 1.0, "--flip-fraction must be in (0, 1), got ",
                  cfg.flip_fraction);
-  GRADLENS_CHECK(cfg.target == "pred" || cfg.target == "true" || cfg.target == "loss", "--target: unknown '",
+  GRADLENS_CHECK_OPTION(cfg.target == "pred" || cfg.target == "true" || cfg.target == "loss", "--target: unknown '",
                  cfg.target, "'; use pred, true or loss");
-  GRADLENS_CHECK(cfg.label_error_embedding == "param-grad" || cfg.label_error_embedding == "input-grad" ||
+  GRADLENS_CHECK_OPTION(cfg.label_error_embedding == "param-grad" || cfg.label_error_embedding == "input-grad" ||
                      cfg.label_error_embedding == "gradcam-weights" || cfg.label_error_embedding == "features",
                  "--label-error-embedding: unknown '", cfg.label_error_embedding,
                  "'; use param-grad, input-grad, gradcam-weights or features");

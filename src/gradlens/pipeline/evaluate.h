@@ -32,7 +32,8 @@ struct EvaluateConfig {
   DataConfig data;
   /// Images per class of the test split (first N of each class).
   int64_t per_class = 100;
-  /// Report directory. Written as .<out>.partial-<pid> and renamed at the end;
+  /// Report directory. Written in a hidden sibling (core::StagedDirectory)
+  /// and renamed at the end;
   /// a previous report there (a directory holding report.json) is replaced,
   /// any other existing path is refused.
   std::filesystem::path out = "gradlens-report";

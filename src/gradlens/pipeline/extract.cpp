@@ -23,7 +23,7 @@ std::unique_ptr<models::Classifier> open_model_for(const std::string& spec, torc
                    " has not been trained yet; run 'gradlens train' first");
   models::ResNetConfig fresh;
   fresh.in_channels = channels;
-  auto m = models::open_classifier(path, device, fresh, size, options.torchscript);
+  auto m = models::open_classifier(path, device, fresh, size, options);
   GRADLENS_CHECK(m->in_channels() == channels, "--model ", path, " takes ", m->in_channels(),
                  " input channel(s) but the data has ", channels,
                  "; use a model trained on this data (or --channels for an ImageFolder)");
@@ -34,7 +34,7 @@ std::unique_ptr<models::Classifier> open_model_for(const std::string& spec, torc
 
 extract::ExtractRunResult run_extract_command(const ExtractCommandConfig& cfg,
                                               const core::ProgressFn& progress) {
-  GRADLENS_CHECK(cfg.split == "train" || cfg.split == "test", "--split: unknown split '", cfg.split,
+  GRADLENS_CHECK_OPTION(cfg.split == "train" || cfg.split == "test", "--split: unknown split '", cfg.split,
                  "'; use train or test");
   // Under `gradlens launch` or torchrun (RANK, WORLD_SIZE, ...): one block of
   // whole batches per rank, gathered by rank 0 (see docs/scaling.md).

@@ -85,7 +85,7 @@ HessianGroupResult analyse(models::Classifier& model, const data::Dataset& ds,
 }  // namespace
 
 HessianReport run_hessian(const HessianConfig& cfg, const core::ProgressFn& progress) {
-  GRADLENS_CHECK(cfg.wrt == "params" || cfg.wrt == "input", "--wrt: unknown '", cfg.wrt,
+  GRADLENS_CHECK_OPTION(cfg.wrt == "params" || cfg.wrt == "input", "--wrt: unknown '", cfg.wrt,
                  "'; use params or input");
   GRADLENS_CHECK(cfg.batch_size >= 1, "--batch-size must be >= 1");
   if (!cfg.out.empty()) core::ensure_writable_dir(cfg.out, "--out");

@@ -122,9 +122,9 @@ SaliencyRun run_saliency(const std::vector<NamedClassifier>& models, const data:
     GRADLENS_CHECK(names.insert(m.name).second, "model name '", m.name, "' is used twice");
   }
   const auto& kinds = saliency::comparison_kind_names();
-  GRADLENS_CHECK(std::find(kinds.begin(), kinds.end(), cfg.compare) != kinds.end(), "--compare: unknown comparison '",
+  GRADLENS_CHECK_OPTION(std::find(kinds.begin(), kinds.end(), cfg.compare) != kinds.end(), "--compare: unknown comparison '",
                  cfg.compare, "'; use class-mean, models or mask");
-  GRADLENS_CHECK(cfg.ig_baseline == "zero" || cfg.ig_baseline == "black", "--ig-baseline: unknown baseline '",
+  GRADLENS_CHECK_OPTION(cfg.ig_baseline == "zero" || cfg.ig_baseline == "black", "--ig-baseline: unknown baseline '",
                  cfg.ig_baseline, "'; use zero or black");
   GRADLENS_CHECK(cfg.batch_size >= 1, "--batch-size must be >= 1, got ", cfg.batch_size);
   data::validate(ds);
@@ -508,7 +508,7 @@ void write_saliency_outputs(const SaliencyRun& run, const data::Dataset& ds, con
 }
 
 SaliencyCommandResult run_saliency_command(const SaliencyCommandConfig& cfg, const core::ProgressFn& progress) {
-  GRADLENS_CHECK(cfg.split == "train" || cfg.split == "test", "--split: unknown split '", cfg.split,
+  GRADLENS_CHECK_OPTION(cfg.split == "train" || cfg.split == "test", "--split: unknown split '", cfg.split,
                  "'; use train or test");
   GRADLENS_CHECK(!cfg.models.empty(), "--models: no model given");
   GRADLENS_CHECK(!cfg.out.empty(), "--out: no output directory given");

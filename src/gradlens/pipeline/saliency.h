@@ -125,7 +125,7 @@ report::OverlayGrid saliency_overlay_grid(const SaliencyRun& run, const data::Da
                                           const torch::Tensor& indices = {});
 
 /// Writes `run` into the directory `out` (see docs/formats.md): everything
-/// goes to a hidden sibling ".<name>.partial-<pid>" renamed to `out` at the
+/// goes to a hidden sibling (core::StagedDirectory) renamed to `out` at the
 /// end, so a directory named `out` is always complete. `indices` (optional,
 /// int64 [N]) are the images' positions in the source split, recorded in
 /// per_image.csv and summary.json; `dataset_name` and `config` are recorded.

@@ -70,7 +70,7 @@ const std::vector<std::string>& colormap_names() {
 Colormap parse_colormap(const std::string& name) {
   if (name == "jet") return Colormap::kJet;
   if (name == "turbo") return Colormap::kTurbo;
-  GRADLENS_CHECK(false, "--colormap: unknown colour map '", name, "'; use jet or turbo");
+  GRADLENS_CHECK_OPTION(false, "--colormap: unknown colour map '", name, "'; use jet or turbo");
   return Colormap::kJet;
 }
 

@@ -115,7 +115,7 @@ AttributionMethod parse_attribution_method(const std::string& name) {
   const auto& names = attribution_method_names();
   for (size_t i = 0; i < names.size(); ++i)
     if (names[i] == name) return static_cast<AttributionMethod>(i);
-  GRADLENS_CHECK(false, "--method: unknown attribution method '", name, "'; use one of ",
+  GRADLENS_CHECK_OPTION(false, "--method: unknown attribution method '", name, "'; use one of ",
                  cam_join(names));
   return AttributionMethod::kGradCam;
 }
@@ -213,7 +213,7 @@ Attribution compute_attribution(models::Classifier& model, const torch::Tensor& 
                                 const torch::Tensor& labels, const AttributionOptions& opts,
                                 int64_t first_index) {
   const auto& targets = attribution_target_names();
-  GRADLENS_CHECK(cam_contains(targets, opts.target), "--target: unknown target '", opts.target,
+  GRADLENS_CHECK_OPTION(cam_contains(targets, opts.target), "--target: unknown target '", opts.target,
                  "'; use one of ", cam_join(targets));
   if (!opts.layer.empty()) model.check_layer(opts.layer, "--layer");
   GRADLENS_CHECK(x_in.defined() && x_in.dim() == 4 && x_in.is_floating_point(),
@@ -231,8 +231,8 @@ Attribution compute_attribution(models::Classifier& model, const torch::Tensor& 
                    opts.smoothgrad_sigma);
   }
   if (method == AttributionMethod::kIntegratedGradients) {
-    GRADLENS_CHECK(opts.ig_steps >= 1, "--ig-steps must be >= 1, got ", opts.ig_steps);
-    GRADLENS_CHECK(opts.ig_rule == "trapezoid" || opts.ig_rule == "riemann", "--ig-rule: unknown rule '",
+    GRADLENS_CHECK_OPTION(opts.ig_steps >= 1, "--ig-steps must be >= 1, got ", opts.ig_steps);
+    GRADLENS_CHECK_OPTION(opts.ig_rule == "trapezoid" || opts.ig_rule == "riemann", "--ig-rule: unknown rule '",
                    opts.ig_rule, "'; use trapezoid or riemann");
   }
   cam_check_finite(x_in, first_index, "input");

@@ -8,14 +8,14 @@ namespace gradlens::train {
 GradForm parse_grad_form(const std::string& s) {
   if (s == "euclidean") return GradForm::kEuclidean;
   if (s == "cosine") return GradForm::kCosine;
-  GRADLENS_CHECK(false, "--grad-form: unknown form '", s, "'; use euclidean or cosine");
+  GRADLENS_CHECK_OPTION(false, "--grad-form: unknown form '", s, "'; use euclidean or cosine");
   return GradForm::kCosine;
 }
 
 GradReduction parse_grad_reduction(const std::string& s) {
   if (s == "sum") return GradReduction::kSum;
   if (s == "mean") return GradReduction::kMean;
-  GRADLENS_CHECK(false, "--grad-reduction: unknown reduction '", s, "'; use sum or mean");
+  GRADLENS_CHECK_OPTION(false, "--grad-reduction: unknown reduction '", s, "'; use sum or mean");
   return GradReduction::kMean;
 }
 

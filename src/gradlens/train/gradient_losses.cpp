@@ -29,10 +29,10 @@ torch::Tensor gradcam_weights_true(models::Classifier& model, const torch::Tenso
 GradientLosses make_gradient_losses(const GradientLossOptions& o) {
   GRADLENS_CHECK(o.lambda_grad >= 0, "--lambda-grad must be >= 0, got ", o.lambda_grad);
   GRADLENS_CHECK(o.lambda_mi >= 0, "--lambda-mi must be >= 0, got ", o.lambda_mi);
-  GRADLENS_CHECK(o.lambda_curv >= 0, "--lambda-curv must be >= 0, got ", o.lambda_curv);
-  GRADLENS_CHECK(o.source == "input" || o.source == "gradcam", "--grad-source: unknown source '",
+  GRADLENS_CHECK_OPTION(o.lambda_curv >= 0, "--lambda-curv must be >= 0, got ", o.lambda_curv);
+  GRADLENS_CHECK_OPTION(o.source == "input" || o.source == "gradcam", "--grad-source: unknown source '",
                  o.source, "'; use input or gradcam");
-  GRADLENS_CHECK(o.mi_estimator == "gaussian" || o.mi_estimator == "mine",
+  GRADLENS_CHECK_OPTION(o.mi_estimator == "gaussian" || o.mi_estimator == "mine",
                  "--mi-estimator: unknown estimator '", o.mi_estimator, "'; use gaussian or mine");
   GRADLENS_CHECK(o.mi_dims >= 1, "--mi-dims must be >= 1, got ", o.mi_dims);
   GradientLosses out;

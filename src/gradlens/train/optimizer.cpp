@@ -28,7 +28,7 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<torch:
         params, torch::optim::AdamWOptions(o.lr).betas({o.beta1, o.beta2}).eps(o.eps).weight_decay(
                     o.weight_decay));
   }
-  GRADLENS_CHECK(false, "--optimizer: unknown optimizer '", o.name, "'; use sgd, adam or adamw");
+  GRADLENS_CHECK_OPTION(false, "--optimizer: unknown optimizer '", o.name, "'; use sgd, adam or adamw");
   return nullptr;
 }
 

@@ -18,7 +18,7 @@ ScheduleKind parse_schedule(const std::string& s) {
   if (s == "cosine") return ScheduleKind::kCosine;
   if (s == "step") return ScheduleKind::kStep;
   if (s == "onecycle") return ScheduleKind::kOneCycle;
-  GRADLENS_CHECK(false, "--schedule: unknown schedule '", s,
+  GRADLENS_CHECK_OPTION(false, "--schedule: unknown schedule '", s,
                  "'; use constant, cosine, step or onecycle");
   return ScheduleKind::kConstant;
 }

@@ -12,6 +12,7 @@
 #include "gradlens/core/timer.h"
 #include "gradlens/data/rng.h"
 #include "gradlens/models/checkpoint.h"
+#include "gradlens/models/model_file.h"
 
 namespace gradlens::train {
 
@@ -171,6 +172,9 @@ TrainResult train_model(models::ResNet& model, const data::Dataset& train, const
     torch::serialize::InputArchive archive;
     GRADLENS_CHECK(std::filesystem::exists(opts.checkpoint_path), "--resume: checkpoint ",
                    opts.checkpoint_path, " does not exist; start without --resume");
+    const auto info = models::inspect_model_file(opts.checkpoint_path);
+    GRADLENS_CHECK(info.kind == models::ModelFileKind::kCheckpoint,
+                   models::wrong_model_file_message(opts.checkpoint_path, info.kind, "--resume: checkpoint"));
     try {
       archive.load_from(opts.checkpoint_path, dev);
     } catch (const std::exception& e) {
