@@ -136,6 +136,10 @@ const Row kRows[] = {
     {"saliency --colormap rainbow --out {d}/s", 2, "rainbow"},
     {"saliency --fixation-threshold -0.5 --out {d}/s", 2, "--fixation-threshold"},
     {"saliency --models {d}/junk.pt --per-class 1 --out {d}/s", 1, "junk.pt is not a PyTorch file"},
+    {"saliency --models {d}/tiny.ckpt --per-class 1 --metrics pointing --out {d}/s", 1, "has no object masks"},
+    {"saliency --models {d}/tiny.ckpt --per-class 1 --metrics accuracy --out {d}/s", 2, "unknown metric 'accuracy'"},
+    {"saliency --steps 0 --out {d}/s", 2, "--steps"},
+    {"saliency --perturbation-baseline noise --out {d}/s", 2, "noise"},
     // analyze
     {"analyze {d}/nonexistent", 1, "nonexistent"},
     {"analyze {d}/empty", 1, "manifest.json"},

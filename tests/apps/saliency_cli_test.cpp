@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <sstream>
 
 #include "gradlens/core/fs.h"
@@ -99,6 +100,50 @@ TEST(SaliencyCli, ShapesWithMasksAndIntegratedGradients) {
   EXPECT_EQ(j["options"]["ig_baseline"], "black");
   EXPECT_EQ(j["n"], 6);
   EXPECT_EQ(j["models"][0]["passes"]["backward"], 9);  // one batch, 8 trapezoid steps + 1
+}
+
+TEST(SaliencyCli, FaithfulnessAndLocalisationScores) {
+  test::TempDir dir;
+  auto s = saliency_cli({"--quiet", "--seed", "3", "make-shapes", "--classes", "3", "--per-class", "10", "--size",
+                         "32", "--out", (dir / "shapes").string()});
+  ASSERT_EQ(s.code, 0) << s.err;
+  saliency_cli_checkpoint(dir / "m.ckpt", 3, 3, 5);
+  const auto out = dir / "sal";
+  const std::vector<std::string> base = {"--threads", "1", "--quiet", "saliency", "--data", (dir / "shapes").string(),
+                                         "--image-size", "32", "--models", (dir / "m.ckpt").string(),
+                                         "--per-class", "2"};
+  auto args = base;
+  for (const char* a : {"--metrics", "deletion,insertion,confidence,pointing,energy,rank", "--steps", "8",
+                        "--perturbation-baseline", "blur", "--blur-sigma", "2", "--pointing-tolerance", "3",
+                        "--out"})
+    args.push_back(a);
+  args.push_back(out.string());
+  auto r = saliency_cli(args);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(core::read_file(out / "summary.json"));
+  EXPECT_EQ(j["options"]["perturbation_baseline"], "blur");
+  EXPECT_EQ(j["options"]["steps"], 8);
+  const auto& f = j["models"][0]["faithfulness"];
+  EXPECT_EQ(f["deletion_curve"].size(), 9u);
+  EXPECT_EQ(f["curve_fractions"][0], 0.0);
+  EXPECT_EQ(f["curve_fractions"][8], 1.0);
+  for (const char* m : {"deletion_auc", "insertion_auc", "average_drop", "increase_in_confidence", "pointing_game",
+                        "energy_pointing_game", "relevance_rank_accuracy"}) {
+    EXPECT_EQ(f[m]["n"], 6) << m;
+    const double v = f[m]["mean"].get<double>();
+    EXPECT_TRUE(v >= 0 && v <= 1) << m << " " << v;
+  }
+  // faithfulness.csv: one row per image, the same means as summary.json.
+  const auto csv = core::read_file(out / "faithfulness.csv");
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 7);
+  EXPECT_NE(csv.find("deletion_auc,insertion_auc,average_drop"), std::string::npos) << csv;
+
+  // Mask metrics on data without masks, an unknown metric.
+  auto bad = base;
+  bad.insert(bad.end(), {"--metrics", "accuracy", "--out", (dir / "x").string()});
+  auto u = saliency_cli(bad);
+  EXPECT_EQ(u.code, 2);
+  EXPECT_NE(u.err.find("--metrics: unknown metric 'accuracy'"), std::string::npos) << u.err;
 }
 
 }  // namespace

@@ -76,10 +76,28 @@ void add_saliency_command(CLI::App& app, Context& ctx) {
       ->capture_default_str()->check(whole(1, 4096));
   cmd->add_option("--batch-size", s.batch_size, "Images per batch")->capture_default_str()
       ->check(whole(1, 1 << 20));
-  cmd->callback([&ctx, cfg, method] {
-    ctx.action = [&ctx, cfg, method] {
+  cmd->add_option("--metrics", s.metrics,
+                  "Faithfulness and localisation per image (faithfulness.csv, docs/saliency.md): any of deletion, "
+                  "insertion, confidence (average drop, increase in confidence), pointing, energy, rank (the last "
+                  "three need object masks)")
+      ->delimiter(',');
+  cmd->add_option("--steps", s.perturbation.steps, "Deletion/insertion: steps of the curve")
+      ->capture_default_str()->check(whole(1, 10000));
+  auto perturb = std::make_shared<std::string>("zero");
+  cmd->add_option("--perturbation-baseline", *perturb,
+                  "Deletion/insertion: what removed pixels become: zero (the data mean after normalisation) | mean "
+                  "(each image's channel means) | blur")
+      ->capture_default_str()->check(CLI::IsMember(saliency::baseline_names()));
+  cmd->add_option("--blur-sigma", s.perturbation.blur_sigma, "Deletion/insertion blur baseline: Gaussian sigma in px")
+      ->capture_default_str()->check(positive_real());
+  cmd->add_option("--pointing-tolerance", s.pointing_tolerance,
+                  "Pointing game: pixels between the map's maximum and the object (TorchRay: 15 at 224 px)")
+      ->capture_default_str()->check(real(0.0, 10000.0));
+  cmd->callback([&ctx, cfg, method, perturb] {
+    ctx.action = [&ctx, cfg, method, perturb] {
       auto c = *cfg;
       c.saliency.attribution.method = saliency::parse_attribution_method(*method);
+      c.saliency.perturbation.baseline = saliency::parse_baseline(*perturb, "--perturbation-baseline");
       c.device = ctx.global.runtime.device;
       c.model_options = ctx.global.model;
       c.seed = ctx.global.runtime.seed;

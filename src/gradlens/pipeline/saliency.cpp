@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -25,6 +26,7 @@
 #include "gradlens/pipeline/data_source.h"
 #include "gradlens/pipeline/extract.h"
 #include "gradlens/report/table.h"
+#include "gradlens/saliency/localisation.h"
 
 namespace gradlens::pipeline {
 namespace {
@@ -110,6 +112,63 @@ torch::Tensor overlay_sample(const torch::Tensor& labels, const torch::Tensor& p
   return torch::tensor(rows, torch::kLong);
 }
 
+const std::vector<std::string>& faithfulness_metric_names() {
+  static const std::vector<std::string> names = {"deletion", "insertion", "confidence", "pointing", "energy", "rank"};
+  return names;
+}
+
+namespace {
+
+bool asked(const SaliencyConfig& cfg, const std::string& metric) {
+  return std::find(cfg.metrics.begin(), cfg.metrics.end(), metric) != cfg.metrics.end();
+}
+
+/// The faithfulness and localisation scores of one model's maps.
+void score_maps(models::Classifier& model, const data::Dataset& ds, const SaliencyConfig& cfg,
+                SaliencyModelMaps& mm) {
+  if (cfg.metrics.empty()) return;
+  const auto device = model.device();
+  const auto images = data::to_float(ds, ds.images).to(device);
+  const auto maps = mm.maps.to(device);
+  const saliency::LogitsFn logits = [&model](const torch::Tensor& x) { return model.forward(x); };
+  saliency::PerturbationOptions po = cfg.perturbation;
+  po.batch_size = std::max<int64_t>(cfg.batch_size, po.steps + 1);
+  if (asked(cfg, "deletion")) {
+    const auto r = saliency::deletion_curve(logits, images, maps, mm.preds, po);
+    mm.scores.emplace_back("deletion_auc", r.auc);
+    mm.deletion_curve = r.probs.mean(0);
+    mm.curve_fractions = r.fractions;
+  }
+  if (asked(cfg, "insertion")) {
+    const auto r = saliency::insertion_curve(logits, images, maps, mm.preds, po);
+    mm.scores.emplace_back("insertion_auc", r.auc);
+    mm.insertion_curve = r.probs.mean(0);
+    mm.curve_fractions = r.fractions;
+  }
+  if (asked(cfg, "confidence")) {
+    const auto r = saliency::confidence_change(logits, images, maps, mm.preds, cfg.batch_size);
+    mm.scores.emplace_back("average_drop", r.drop);
+    mm.scores.emplace_back("increase_in_confidence", r.increase);
+  }
+  // Masks are [N, 1, H, W] in a Dataset.
+  const auto masks = ds.has_masks() ? ds.masks.to(torch::kCPU).reshape({ds.size(), ds.images.size(2), ds.images.size(3)})
+                                    : torch::Tensor();
+  if (asked(cfg, "pointing"))
+    mm.scores.emplace_back("pointing_game", saliency::pointing_game(mm.maps, masks, cfg.pointing_tolerance));
+  if (asked(cfg, "energy")) mm.scores.emplace_back("energy_pointing_game", saliency::energy_pointing_game(mm.maps, masks));
+  if (asked(cfg, "rank"))
+    mm.scores.emplace_back("relevance_rank_accuracy", saliency::relevance_rank_accuracy(mm.maps, masks));
+}
+
+/// Mean of the finite values (NaN when none) and their count.
+std::pair<double, int64_t> finite_mean(const torch::Tensor& v) {
+  const auto ok = torch::isfinite(v);
+  const int64_t n = ok.sum().item<int64_t>();
+  return {n == 0 ? std::nan("") : v.masked_select(ok).mean().item<double>(), n};
+}
+
+}  // namespace
+
 SaliencyRun run_saliency(const std::vector<NamedClassifier>& models, const data::Dataset& ds,
                          const SaliencyConfig& cfg, const core::ProgressFn& progress) {
   const core::Stopwatch t_total;
@@ -127,6 +186,14 @@ SaliencyRun run_saliency(const std::vector<NamedClassifier>& models, const data:
   GRADLENS_CHECK_OPTION(cfg.ig_baseline == "zero" || cfg.ig_baseline == "black", "--ig-baseline: unknown baseline '",
                  cfg.ig_baseline, "'; use zero or black");
   GRADLENS_CHECK(cfg.batch_size >= 1, "--batch-size must be >= 1, got ", cfg.batch_size);
+  for (const auto& m : cfg.metrics) {
+    const auto& known = faithfulness_metric_names();
+    GRADLENS_CHECK_OPTION(std::find(known.begin(), known.end(), m) != known.end(), "--metrics: unknown metric '", m,
+                          "'; use any of ", core::join(known, ", "));
+    GRADLENS_CHECK((m != "pointing" && m != "energy" && m != "rank") || ds.has_masks(), "--metrics ", m,
+                   ": the data set '", ds.name, "' has no object masks; use an ImageFolder with <image>.mask.png "
+                   "files (gradlens make-shapes writes them), or drop ", m);
+  }
   data::validate(ds);
   const int64_t n = ds.size();
   GRADLENS_CHECK(n > 0, "dataset '", ds.name, "' is empty; no image to compute maps for");
@@ -196,6 +263,12 @@ SaliencyRun run_saliency(const std::vector<NamedClassifier>& models, const data:
     mm.constant = torch::cat(constant);
     mm.accuracy = mm.preds.eq(ds.labels.to(torch::kCPU)).to(torch::kDouble).mean().item<double>();
     mm.seconds = t0.seconds();
+    const core::Stopwatch t_scores;
+    score_maps(model, ds, cfg, mm);
+    if (!cfg.metrics.empty()) {
+      run.seconds.emplace_back("metrics." + nm.name, t_scores.seconds());
+      core::report(progress, {"metrics " + nm.name, n, n, t_scores.seconds(), {}, true, ""});
+    }
     if (saliency::is_cam_method(cfg.attribution.method) && mm.raw_height * mm.raw_width == 1)
       run.warnings.push_back(nm.name + ": the maps at " + mm.layer +
                              " are 1x1, so " + run.method +
@@ -379,6 +452,23 @@ void write_saliency_outputs(const SaliencyRun& run, const data::Dataset& ds, con
                     {"size", {layout.width, layout.height}}};
   }
 
+  // faithfulness.csv: one row per (image, model) with the asked-for scores.
+  const bool scored = !run.models.front().scores.empty();
+  if (scored) {
+    report::Table fc;
+    fc.header = {"row", "dataset_index", "label", "model", "pred"};
+    for (const auto& [name, v] : run.models.front().scores) fc.header.push_back(name);
+    for (const auto& mm : run.models)
+      for (int64_t i = 0; i < n; ++i) {
+        std::vector<std::string> row = {std::to_string(i), std::to_string(idx[i].item<int64_t>()),
+                                        std::to_string(labels[i].item<int64_t>()), mm.name,
+                                        std::to_string(mm.preds[i].item<int64_t>())};
+        for (const auto& [name, v] : mm.scores) row.push_back(fmt::format("{:.6g}", v[i].item<double>()));
+        fc.rows.push_back(std::move(row));
+      }
+    core::write_text_atomically(tmp.path() / "faithfulness.csv", report::to_csv(fc));
+  }
+
   // summary.json
   const auto& a = cfg.attribution;
   nlohmann::json j;
@@ -399,7 +489,12 @@ void write_saliency_outputs(const SaliencyRun& run, const data::Dataset& ds, con
     j["indices"] = nullptr;
   }
   j["image_size"] = {run.height, run.width};
-  j["options"] = {{"smoothgrad_samples", a.smoothgrad_samples},
+  j["options"] = {{"metrics", cfg.metrics},
+                  {"steps", cfg.perturbation.steps},
+                  {"perturbation_baseline", saliency::baseline_name(cfg.perturbation.baseline)},
+                  {"blur_sigma", cfg.perturbation.blur_sigma},
+                  {"pointing_tolerance", cfg.pointing_tolerance},
+                  {"smoothgrad_samples", a.smoothgrad_samples},
                   {"smoothgrad_sigma", a.smoothgrad_sigma},
                   {"ig_steps", a.ig_steps},
                   {"ig_rule", a.ig_rule},
@@ -424,6 +519,24 @@ void write_saliency_outputs(const SaliencyRun& run, const data::Dataset& ds, con
                         {"maps", "maps/" + mm.name + ".npy"},
                         {"passes", {{"forward", mm.forward_passes}, {"backward", mm.backward_passes}}},
                         {"seconds", mm.seconds}});
+  if (scored) {
+    for (size_t m = 0; m < run.models.size(); ++m) {
+      const auto& mm = run.models[m];
+      nlohmann::json f = nlohmann::json::object();
+      for (const auto& [name, v] : mm.scores) {
+        const auto [mean, count] = finite_mean(v);
+        f[name] = {{"mean", std::isfinite(mean) ? nlohmann::json(mean) : nlohmann::json(nullptr)}, {"n", count}};
+      }
+      const auto curve = [](const torch::Tensor& t) {
+        return t.defined() ? nlohmann::json(std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel()))
+                           : nlohmann::json(nullptr);
+      };
+      f["deletion_curve"] = curve(mm.deletion_curve);
+      f["insertion_curve"] = curve(mm.insertion_curve);
+      f["curve_fractions"] = curve(mm.curve_fractions);
+      models_j[m]["faithfulness"] = f;
+    }
+  }
   j["models"] = models_j;
   nlohmann::json cmp_j = nlohmann::json::array();
   for (const auto& c : run.comparisons) {
@@ -441,6 +554,7 @@ void write_saliency_outputs(const SaliencyRun& run, const data::Dataset& ds, con
   j["comparisons"] = cmp_j;
   j["overlay"] = overlay_json;
   j["files"] = {{"per_image", "per_image.csv"}, {"summary_md", "summary.md"}};
+  if (scored) j["files"]["faithfulness"] = "faithfulness.csv";
   j["warnings"] = run.warnings;
   nlohmann::json secs = nlohmann::json::object();
   for (const auto& [name, s] : run.seconds) secs[name] = s;
@@ -498,6 +612,21 @@ void write_saliency_outputs(const SaliencyRun& run, const data::Dataset& ds, con
     md << "## Warnings\n\n";
     for (const auto& w : run.warnings) md << "- " << w << "\n";
     md << "\n";
+  }
+  if (scored) {
+    md << "## Faithfulness and localisation\n\nMean over the images (target: each model's prediction; "
+          "deletion/insertion: " << cfg.perturbation.steps << " steps, baseline "
+       << saliency::baseline_name(cfg.perturbation.baseline) << "). Lower is better for deletion AUC and average "
+          "drop, higher for the others (docs/saliency.md).\n\n";
+    report::Table t;
+    t.header = {"model"};
+    for (const auto& [name, v] : run.models.front().scores) t.header.push_back(name);
+    for (const auto& mm : run.models) {
+      std::vector<std::string> row = {mm.name};
+      for (const auto& [name, v] : mm.scores) row.push_back(fmt::format("{:.4f}", finite_mean(v).first));
+      t.rows.push_back(std::move(row));
+    }
+    md << report::to_markdown(t) << "\n";
   }
   md << "Per image: `per_image.csv`; maps: `maps/<model>.npy` (float32 [N, H, W]); everything in "
         "`summary.json`.\n";

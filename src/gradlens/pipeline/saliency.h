@@ -24,6 +24,7 @@
 #include "gradlens/report/overlay.h"
 #include "gradlens/saliency/cam.h"
 #include "gradlens/saliency/compare.h"
+#include "gradlens/saliency/faithfulness.h"
 
 namespace gradlens::models {
 class Classifier;
@@ -58,6 +59,15 @@ struct SaliencyConfig {
   std::string compare = "class-mean";
   saliency::CompareOptions compare_options;
   int64_t batch_size = 64;
+  /// Faithfulness and localisation metrics per image (docs/saliency.md): any
+  /// of faithfulness_metric_names(); "pointing", "energy" and "rank" need
+  /// object masks. The target class is each model's prediction.
+  std::vector<std::string> metrics;
+  /// Deletion / insertion: steps, baseline, blur sigma; batch_size is set
+  /// from `batch_size` above.
+  saliency::PerturbationOptions perturbation;
+  /// Pointing game tolerance in pixels (TorchRay: 15 at 224 px).
+  double pointing_tolerance = 15.0;
   /// Overlay sample: per class, up to this many images the first model
   /// classifies correctly and as many it misclassifies (dataset order).
   int64_t overlay_per_class = 1;
@@ -77,7 +87,18 @@ struct SaliencyModelMaps {
   int64_t raw_height = 0, raw_width = 0;  ///< size of the raw maps (the layer's map for CAMs)
   int64_t forward_passes = 0, backward_passes = 0;  ///< summed over batches
   double seconds = 0.0;
+  /// Per-image faithfulness / localisation scores, float64 [N] (NaN where
+  /// undefined), by column name ("deletion_auc", "insertion_auc",
+  /// "average_drop", "increase_in_confidence", "pointing_game",
+  /// "energy_pointing_game", "relevance_rank_accuracy"), in that order.
+  std::vector<std::pair<std::string, torch::Tensor>> scores;
+  /// Mean deletion / insertion curves over the images, [steps + 1] (empty
+  /// when not asked for), and their x values.
+  torch::Tensor deletion_curve, insertion_curve, curve_fractions;
 };
+
+/// "deletion", "insertion", "confidence", "pointing", "energy", "rank".
+const std::vector<std::string>& faithfulness_metric_names();
 
 /// One comparison: `model`'s maps (the prediction) against `reference`.
 struct SaliencyComparison {
