@@ -18,7 +18,7 @@ PACKAGES=(
   # the default data set
   dataset-fashion-mnist
   # peers the tests cross-check against
-  python3 python3-numpy python3-torch python3-torchvision python3-sklearn
+  python3 python3-numpy python3-torch python3-torchvision python3-sklearn python3-skimage
   # the Python module (import gradlens) and its tests
   python3-dev pybind11-dev python3-pytest
   # figures: gnuplot draws the PCA grids and heat maps; DejaVu Sans captions the overlay PNGs

@@ -1,0 +1,70 @@
+// Sanity checks of attribution methods (Adebayo et al. 2018, "Sanity checks
+// for saliency maps"): a method whose maps barely change when the model's
+// weights are randomised explains the image, not the model.
+#pragma once
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "gradlens/saliency/cam.h"
+
+namespace gradlens::models {
+class Classifier;
+}
+
+namespace gradlens::saliency {
+
+/// Spearman rank correlation of each pair of maps a[i], b[i] ([N, H, W]) over
+/// their pixels, ties given their average rank (scipy.stats.spearmanr), float64
+/// [N]; NaN where a map is constant.
+torch::Tensor spearman_rank_correlation(const torch::Tensor& a, const torch::Tensor& b);
+
+/// Structural similarity (Wang et al. 2004) of each pair of maps ([N, H, W],
+/// values in [0, data_range]) as scikit-image's structural_similarity with its
+/// defaults: 7 x 7 uniform windows, K1 = 0.01, K2 = 0.03, sample covariances,
+/// reflected borders, the mean over the pixels at least 3 px from the border.
+/// float64 [N]. Needs H, W >= 7.
+torch::Tensor ssim(const torch::Tensor& a, const torch::Tensor& b, double data_range = 1.0);
+
+/// The parameter groups randomised one at a time, head first: a parameter
+/// "a.b.c.weight" belongs to group "a.b" when b is a number (a block of a
+/// sequence: "layer4.1", "features.18") and to "a" otherwise ("fc", "conv1").
+/// Groups are listed in the reverse of the model's parameter order.
+std::vector<std::string> parameter_groups(models::Classifier& model);
+
+struct RandomisationOptions {
+  /// Cascading (Adebayo et al.'s main test): group g is randomised together
+  /// with every group before it (from the head down); independent: group g
+  /// alone, the others as trained.
+  bool cascading = true;
+  /// At most this many groups from the head (0: all).
+  int64_t max_groups = 0;
+  /// Each randomised parameter tensor p is replaced by draws from
+  /// N(0, std(p)^2) (std 0.01 for a constant tensor), seeded.
+  uint64_t seed = 0;
+  int64_t batch_size = 64;
+};
+
+struct RandomisationStep {
+  std::string group;           ///< the group randomised at this step (with those before it when cascading)
+  torch::Tensor spearman;      ///< float64 [N]: vs the trained model's maps
+  torch::Tensor ssim;          ///< float64 [N]
+};
+
+/// The model-parameter randomisation test: the maps of `images` (model
+/// inputs) for `labels` by `attribution`, on the trained model and after each
+/// randomisation step, compared image by image. The model's parameters are
+/// restored before returning (also when an exception is thrown).
+std::vector<RandomisationStep> model_randomisation_test(models::Classifier& model, const torch::Tensor& images,
+                                                        const torch::Tensor& labels,
+                                                        const AttributionOptions& attribution,
+                                                        const RandomisationOptions& opts = {});
+
+/// The display maps of `attribution` for every image, in batches.
+torch::Tensor attribution_maps(models::Classifier& model, const torch::Tensor& images, const torch::Tensor& labels,
+                               const AttributionOptions& attribution, int64_t batch_size);
+
+}  // namespace gradlens::saliency
