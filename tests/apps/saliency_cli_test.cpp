@@ -115,7 +115,7 @@ TEST(SaliencyCli, FaithfulnessAndLocalisationScores) {
   auto args = base;
   for (const char* a : {"--metrics", "deletion,insertion,confidence,pointing,energy,rank", "--steps", "8",
                         "--perturbation-baseline", "blur", "--blur-sigma", "2", "--pointing-tolerance", "3",
-                        "--out"})
+                        "--randomisation", "independent", "--randomisation-groups", "3", "--out"})
     args.push_back(a);
   args.push_back(out.string());
   auto r = saliency_cli(args);
@@ -133,6 +133,14 @@ TEST(SaliencyCli, FaithfulnessAndLocalisationScores) {
     const double v = f[m]["mean"].get<double>();
     EXPECT_TRUE(v >= 0 && v <= 1) << m << " " << v;
   }
+  const auto& rnd = j["models"][0]["randomisation"];
+  EXPECT_EQ(rnd["test"], "independent");
+  ASSERT_EQ(rnd["steps"].size(), 3u);
+  EXPECT_EQ(rnd["steps"][0]["group"], "fc");
+  EXPECT_EQ(rnd["steps"][1]["group"], "layer4.1");
+  for (const auto& st : rnd["steps"]) EXPECT_LE(st["spearman"].get<double>(), 1.0);
+  const auto rcsv = core::read_file(out / "randomisation.csv");
+  EXPECT_EQ(std::count(rcsv.begin(), rcsv.end(), '\n'), 4);
   // faithfulness.csv: one row per image, the same means as summary.json.
   const auto csv = core::read_file(out / "faithfulness.csv");
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 7);

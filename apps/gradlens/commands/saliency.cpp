@@ -93,6 +93,14 @@ void add_saliency_command(CLI::App& app, Context& ctx) {
   cmd->add_option("--pointing-tolerance", s.pointing_tolerance,
                   "Pointing game: pixels between the map's maximum and the object (TorchRay: 15 at 224 px)")
       ->capture_default_str()->check(real(0.0, 10000.0));
+  cmd->add_option("--randomisation", s.randomisation,
+                  "Sanity check (randomisation.csv): recompute the maps after randomising the model's parameter "
+                  "groups from the head down, cascading | independent, and compare them with the trained model's "
+                  "(Spearman, SSIM)")
+      ->check(CLI::IsMember({"cascading", "independent"}));
+  cmd->add_option("--randomisation-groups", s.randomisation_options.max_groups,
+                  "Randomise at most this many parameter groups from the head (0 = all)")
+      ->capture_default_str()->check(whole(0, 100000));
   cmd->callback([&ctx, cfg, method, perturb] {
     ctx.action = [&ctx, cfg, method, perturb] {
       auto c = *cfg;

@@ -194,6 +194,9 @@ SaliencyRun run_saliency(const std::vector<NamedClassifier>& models, const data:
                    ": the data set '", ds.name, "' has no object masks; use an ImageFolder with <image>.mask.png "
                    "files (gradlens make-shapes writes them), or drop ", m);
   }
+  GRADLENS_CHECK_OPTION(cfg.randomisation.empty() || cfg.randomisation == "cascading" ||
+                            cfg.randomisation == "independent",
+                        "--randomisation: unknown test '", cfg.randomisation, "'; use cascading or independent");
   data::validate(ds);
   const int64_t n = ds.size();
   GRADLENS_CHECK(n > 0, "dataset '", ds.name, "' is empty; no image to compute maps for");
@@ -265,7 +268,14 @@ SaliencyRun run_saliency(const std::vector<NamedClassifier>& models, const data:
     mm.seconds = t0.seconds();
     const core::Stopwatch t_scores;
     score_maps(model, ds, cfg, mm);
-    if (!cfg.metrics.empty()) {
+    if (!cfg.randomisation.empty()) {
+      saliency::RandomisationOptions ro = cfg.randomisation_options;
+      ro.cascading = cfg.randomisation == "cascading";
+      ro.batch_size = cfg.batch_size;
+      mm.randomisation = saliency::model_randomisation_test(model, data::to_float(ds, ds.images).to(device),
+                                                            ds.labels.to(device), mo, ro);
+    }
+    if (!cfg.metrics.empty() || !cfg.randomisation.empty()) {
       run.seconds.emplace_back("metrics." + nm.name, t_scores.seconds());
       core::report(progress, {"metrics " + nm.name, n, n, t_scores.seconds(), {}, true, ""});
     }
@@ -469,6 +479,21 @@ void write_saliency_outputs(const SaliencyRun& run, const data::Dataset& ds, con
     core::write_text_atomically(tmp.path() / "faithfulness.csv", report::to_csv(fc));
   }
 
+  // randomisation.csv: one row per (model, step) with the mean similarities.
+  const bool randomised = !run.models.front().randomisation.empty();
+  if (randomised) {
+    report::Table rc;
+    rc.header = {"model", "step", "group", "test", "spearman_mean", "ssim_mean", "n"};
+    for (const auto& mm : run.models)
+      for (size_t st = 0; st < mm.randomisation.size(); ++st) {
+        const auto& r = mm.randomisation[st];
+        rc.rows.push_back({mm.name, std::to_string(st + 1), r.group, cfg.randomisation,
+                           fmt::format("{:.6g}", finite_mean(r.spearman).first),
+                           fmt::format("{:.6g}", finite_mean(r.ssim).first), std::to_string(r.ssim.size(0))});
+      }
+    core::write_text_atomically(tmp.path() / "randomisation.csv", report::to_csv(rc));
+  }
+
   // summary.json
   const auto& a = cfg.attribution;
   nlohmann::json j;
@@ -490,6 +515,8 @@ void write_saliency_outputs(const SaliencyRun& run, const data::Dataset& ds, con
   }
   j["image_size"] = {run.height, run.width};
   j["options"] = {{"metrics", cfg.metrics},
+                  {"randomisation", cfg.randomisation},
+                  {"randomisation_groups", cfg.randomisation_options.max_groups},
                   {"steps", cfg.perturbation.steps},
                   {"perturbation_baseline", saliency::baseline_name(cfg.perturbation.baseline)},
                   {"blur_sigma", cfg.perturbation.blur_sigma},
@@ -537,6 +564,15 @@ void write_saliency_outputs(const SaliencyRun& run, const data::Dataset& ds, con
       models_j[m]["faithfulness"] = f;
     }
   }
+  if (randomised)
+    for (size_t m = 0; m < run.models.size(); ++m) {
+      nlohmann::json steps = nlohmann::json::array();
+      for (const auto& r : run.models[m].randomisation)
+        steps.push_back({{"group", r.group},
+                         {"spearman", finite_mean(r.spearman).first},
+                         {"ssim", finite_mean(r.ssim).first}});
+      models_j[m]["randomisation"] = {{"test", cfg.randomisation}, {"steps", steps}};
+    }
   j["models"] = models_j;
   nlohmann::json cmp_j = nlohmann::json::array();
   for (const auto& c : run.comparisons) {
@@ -555,6 +591,7 @@ void write_saliency_outputs(const SaliencyRun& run, const data::Dataset& ds, con
   j["overlay"] = overlay_json;
   j["files"] = {{"per_image", "per_image.csv"}, {"summary_md", "summary.md"}};
   if (scored) j["files"]["faithfulness"] = "faithfulness.csv";
+  if (randomised) j["files"]["randomisation"] = "randomisation.csv";
   j["warnings"] = run.warnings;
   nlohmann::json secs = nlohmann::json::object();
   for (const auto& [name, s] : run.seconds) secs[name] = s;
@@ -626,6 +663,19 @@ void write_saliency_outputs(const SaliencyRun& run, const data::Dataset& ds, con
       for (const auto& [name, v] : mm.scores) row.push_back(fmt::format("{:.4f}", finite_mean(v).first));
       t.rows.push_back(std::move(row));
     }
+    md << report::to_markdown(t) << "\n";
+  }
+  if (randomised) {
+    md << "## Sanity check: " << cfg.randomisation << " model-parameter randomisation\n\nMean similarity of each "
+          "image's map to the trained model's after randomising the groups from the head down (Adebayo et al. "
+          "2018); a faithful method's similarity falls (docs/saliency.md).\n\n";
+    report::Table t;
+    t.header = {"model", "step", "group", "Spearman", "SSIM"};
+    for (const auto& mm : run.models)
+      for (size_t st = 0; st < mm.randomisation.size(); ++st)
+        t.rows.push_back({mm.name, std::to_string(st + 1), mm.randomisation[st].group,
+                          fmt::format("{:.4f}", finite_mean(mm.randomisation[st].spearman).first),
+                          fmt::format("{:.4f}", finite_mean(mm.randomisation[st].ssim).first)});
     md << report::to_markdown(t) << "\n";
   }
   md << "Per image: `per_image.csv`; maps: `maps/<model>.npy` (float32 [N, H, W]); everything in "

@@ -25,6 +25,7 @@
 #include "gradlens/saliency/cam.h"
 #include "gradlens/saliency/compare.h"
 #include "gradlens/saliency/faithfulness.h"
+#include "gradlens/saliency/sanity.h"
 
 namespace gradlens::models {
 class Classifier;
@@ -68,6 +69,10 @@ struct SaliencyConfig {
   saliency::PerturbationOptions perturbation;
   /// Pointing game tolerance in pixels (TorchRay: 15 at 224 px).
   double pointing_tolerance = 15.0;
+  /// Model-parameter randomisation test (saliency/sanity.h): "" (off),
+  /// "cascading" or "independent"; `randomisation.cascading` is set from it.
+  std::string randomisation;
+  saliency::RandomisationOptions randomisation_options;
   /// Overlay sample: per class, up to this many images the first model
   /// classifies correctly and as many it misclassifies (dataset order).
   int64_t overlay_per_class = 1;
@@ -95,6 +100,8 @@ struct SaliencyModelMaps {
   /// Mean deletion / insertion curves over the images, [steps + 1] (empty
   /// when not asked for), and their x values.
   torch::Tensor deletion_curve, insertion_curve, curve_fractions;
+  /// The randomisation test's steps (empty when not asked for).
+  std::vector<saliency::RandomisationStep> randomisation;
 };
 
 /// "deletion", "insertion", "confidence", "pointing", "energy", "rank".
