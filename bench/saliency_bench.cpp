@@ -25,6 +25,7 @@
 #include <iostream>
 #include <string>
 
+#include "bench_data.h"
 #include "bench_peer.h"
 #include "gradlens/core/blas.h"
 #include "gradlens/core/npy.h"
@@ -71,12 +72,7 @@ int main(int argc, char** argv) {
   if (shapes) {
     // Rendered in memory (as make-shapes writes them), normalised with the
     // ImageNet mean and std.
-    std::vector<torch::Tensor> imgs;
-    for (int64_t i = 0; i < n; ++i)
-      imgs.push_back(data::render_shape(static_cast<int>(i % 8), 224, 0, i).image.permute({2, 0, 1}));
-    const auto mean = torch::tensor({0.485, 0.456, 0.406}, torch::kFloat).view({1, 3, 1, 1});
-    const auto std = torch::tensor({0.229, 0.224, 0.225}, torch::kFloat).view({1, 3, 1, 1});
-    x = ((torch::stack(imgs).to(torch::kFloat) / 255.0 - mean) / std).contiguous();
+    x = bench::shapes_batch(n, 224).images;
   } else {
     const auto test = data::load_fashion_mnist(data::kDefaultFashionMnistDir, data::Split::kTest);
     x = data::to_float(test, test.images.slice(0, 0, n));

@@ -82,12 +82,18 @@ TEST(SaliencyCli, TwoModelsOnFashionMnistComparedWithEachOther) {
   EXPECT_FALSE(test::fs::exists(dir / "y"));
 }
 
-TEST(SaliencyCli, ShapesWithMasksAndIntegratedGradients) {
-  test::TempDir dir;
+/// dir/shapes: 3 classes x 10 make-shapes images of 32 px with masks;
+/// dir/m.ckpt: an untrained 3-class model for them.
+void shapes_and_model(const test::TempDir& dir) {
   auto s = saliency_cli({"--quiet", "--seed", "3", "make-shapes", "--classes", "3", "--per-class", "10", "--size",
                          "32", "--out", (dir / "shapes").string()});
   ASSERT_EQ(s.code, 0) << s.err;
   saliency_cli_checkpoint(dir / "m.ckpt", 3, 3, 5);
+}
+
+TEST(SaliencyCli, ShapesWithMasksAndIntegratedGradients) {
+  test::TempDir dir;
+  ASSERT_NO_FATAL_FAILURE(shapes_and_model(dir));
   const auto out = dir / "sal";
   auto r = saliency_cli({"--threads", "1", "--quiet", "saliency", "--data", (dir / "shapes").string(),
                          "--image-size", "32", "--models", (dir / "m.ckpt").string(), "--per-class", "2",
@@ -104,10 +110,7 @@ TEST(SaliencyCli, ShapesWithMasksAndIntegratedGradients) {
 
 TEST(SaliencyCli, FaithfulnessAndLocalisationScores) {
   test::TempDir dir;
-  auto s = saliency_cli({"--quiet", "--seed", "3", "make-shapes", "--classes", "3", "--per-class", "10", "--size",
-                         "32", "--out", (dir / "shapes").string()});
-  ASSERT_EQ(s.code, 0) << s.err;
-  saliency_cli_checkpoint(dir / "m.ckpt", 3, 3, 5);
+  ASSERT_NO_FATAL_FAILURE(shapes_and_model(dir));
   const auto out = dir / "sal";
   const std::vector<std::string> base = {"--threads", "1", "--quiet", "saliency", "--data", (dir / "shapes").string(),
                                          "--image-size", "32", "--models", (dir / "m.ckpt").string(),

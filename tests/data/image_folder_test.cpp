@@ -146,6 +146,27 @@ TEST(ImageFolder, UnreadableImageErrorsOrIsSkipped) {
   GRADLENS_EXPECT_THROWS_WITH(load_image_folder(dir2.path().string()), "cut.png: cannot decode");
 }
 
+// Found by image_fuzz: a 54-byte BMP whose header claims a huge image made
+// stb allocate and fill it.
+TEST(ImageFolder, AHeaderClaimingAHugeImageIsRefusedBeforeDecoding) {
+  test::TempDir dir;
+  std::string bmp(54, '\0');
+  const auto put32 = [&](size_t at, uint32_t v) {
+    for (int k = 0; k < 4; ++k) bmp[at + k] = static_cast<char>((v >> (8 * k)) & 0xFF);
+  };
+  bmp[0] = 'B';
+  bmp[1] = 'M';
+  put32(2, 54);
+  put32(10, 54);       // pixel data offset
+  put32(14, 40);       // BITMAPINFOHEADER
+  put32(18, 100000);   // width
+  put32(22, 100000);   // height
+  bmp[26] = 1;         // planes
+  bmp[28] = 24;        // bits per pixel
+  write_bytes(dir / "a" / "huge.bmp", bmp);
+  GRADLENS_EXPECT_THROWS_WITH(decode_image((dir / "a" / "huge.bmp").string(), 3), "claims 100000x100000 pixels");
+}
+
 TEST(ImageFolder, DifferentSizesNeedSize) {
   test::TempDir dir;
   write_png(dir / "a" / "1.png", solid(3, 3, 3, 9));

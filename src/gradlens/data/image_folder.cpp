@@ -78,6 +78,12 @@ torch::Tensor decode_bytes(const std::string& bytes, const std::string& path, bo
   GRADLENS_CHECK(info, path, ": cannot decode image (", stbi_failure_reason(),
                  "); gradlens reads PNG, JPEG, BMP and PPM/PGM files: re-encode or remove it, or "
                  "skip unreadable images (skip_bad_images / --skip-bad-images)");
+  // A damaged header can claim a huge image in a few bytes (found by
+  // image_fuzz): refuse it before stb allocates and fills it.
+  constexpr int64_t kMaxPixels = int64_t{1} << 25;
+  GRADLENS_CHECK(static_cast<int64_t>(w) * h <= kMaxPixels, path, ": the image claims ", w, "x", h,
+                 " pixels, more than the ", kMaxPixels, " gradlens decodes; the file is damaged or too large: "
+                 "downscale it, or skip unreadable images (--skip-bad-images)");
   const int want = (allow_gray && comp <= 2) ? 1 : 3;
   stbi_uc* pixels = stbi_load_from_memory(data, len, &w, &h, &comp, want);
   GRADLENS_CHECK(pixels != nullptr && w > 0 && h > 0, path, ": cannot decode image (",
