@@ -165,6 +165,11 @@ TEST(ImageFolder, AHeaderClaimingAHugeImageIsRefusedBeforeDecoding) {
   bmp[28] = 24;        // bits per pixel
   write_bytes(dir / "a" / "huge.bmp", bmp);
   GRADLENS_EXPECT_THROWS_WITH(decode_image((dir / "a" / "huge.bmp").string(), 3), "claims 100000x100000 pixels");
+  // A top-down BMP (negative height), whose height stb's info reports negative.
+  put32(18, 2621445);
+  put32(22, static_cast<uint32_t>(-256));
+  write_bytes(dir / "a" / "huge.bmp", bmp);
+  GRADLENS_EXPECT_THROWS_WITH(decode_image((dir / "a" / "huge.bmp").string(), 3), "claims 2621445x256 pixels");
 }
 
 TEST(ImageFolder, DifferentSizesNeedSize) {

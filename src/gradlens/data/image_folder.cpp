@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 
 #include "gradlens/core/check.h"
@@ -81,7 +82,9 @@ torch::Tensor decode_bytes(const std::string& bytes, const std::string& path, bo
   // A damaged header can claim a huge image in a few bytes (found by
   // image_fuzz): refuse it before stb allocates and fills it.
   constexpr int64_t kMaxPixels = int64_t{1} << 25;
-  GRADLENS_CHECK(static_cast<int64_t>(w) * h <= kMaxPixels, path, ": the image claims ", w, "x", h,
+  // (stb's info reports a top-down BMP's height as negative.)
+  const int64_t claimed = std::llabs(static_cast<int64_t>(w)) * std::llabs(static_cast<int64_t>(h));
+  GRADLENS_CHECK(claimed <= kMaxPixels, path, ": the image claims ", std::llabs(w), "x", std::llabs(h),
                  " pixels, more than the ", kMaxPixels, " gradlens decodes; the file is damaged or too large: "
                  "downscale it, or skip unreadable images (--skip-bad-images)");
   const int want = (allow_gray && comp <= 2) ? 1 : 3;
