@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "gradlens/data/shapes.h"
+#include "gradlens/models/resnet.h"
 
 namespace gradlens::bench {
 
@@ -14,6 +15,19 @@ struct ShapesBatch {
   torch::Tensor images;  ///< float32 [N, 3, S, S], normalised with ImageNet's mean and std
   torch::Tensor masks;   ///< float32 [N, S, S], 1 on the object
 };
+
+/// The benchmarks' ResNet18: Fashion-MNIST's small stem, width 16, 1 channel,
+/// 10 classes; or, for make-shapes, torchvision's (ImageNet stem, width 64),
+/// 3 channels, 8 classes.
+inline models::ResNetConfig resnet18_config(bool shapes) {
+  models::ResNetConfig cfg;
+  cfg.arch = "resnet18";
+  cfg.num_classes = shapes ? 8 : 10;
+  cfg.in_channels = shapes ? 3 : 1;
+  cfg.stem = shapes ? models::Stem::kImageNet : models::Stem::kSmall;
+  cfg.width = shapes ? 64 : 16;
+  return cfg;
+}
 
 /// N make-shapes images of side S (classes 0..7 in turn, seed 0), as
 /// make-shapes writes them.

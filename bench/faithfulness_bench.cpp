@@ -47,11 +47,7 @@ int main(int argc, char** argv) {
   core::keep_freed_memory();
   core::set_blas_threads(1);
   torch::manual_seed(0);
-  models::ResNetConfig cfg;
-  cfg.num_classes = shapes ? 8 : 10;
-  cfg.in_channels = shapes ? 3 : 1;
-  cfg.stem = shapes ? models::Stem::kImageNet : models::Stem::kSmall;
-  cfg.width = shapes ? 64 : 16;
+  const models::ResNetConfig cfg = bench::resnet18_config(shapes);
   models::ResNet model(cfg);
   model.train(false);
   if (!shapes) model.to_channels_last();  // as gradlens runs 1-channel data

@@ -58,12 +58,7 @@ int main(int argc, char** argv) {
   const bool kept = core::keep_freed_memory();
   core::set_blas_threads(1);  // as init_runtime sets it
   torch::manual_seed(0);
-  models::ResNetConfig cfg;
-  cfg.arch = "resnet18";
-  cfg.num_classes = shapes ? 8 : 10;
-  cfg.in_channels = shapes ? 3 : 1;
-  cfg.stem = shapes ? models::Stem::kImageNet : models::Stem::kSmall;
-  cfg.width = shapes ? 64 : 16;
+  const models::ResNetConfig cfg = bench::resnet18_config(shapes);
   models::ResNet model(cfg);
   model.train(false);
   if (!shapes) model.to_channels_last();

@@ -1,11 +1,12 @@
 #include "gradlens/commands/value_checks.h"
 
+#include "gradlens/core/runtime.h"
+
 #include <fmt/format.h>
 
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
-#include <thread>
 
 namespace gradlens::cli {
 
@@ -64,9 +65,6 @@ CLI::Validator real(double lo, double hi, Bound lo_bound, Bound hi_bound, const 
       with_why(want, why));
 }
 
-int64_t max_workers() {
-  const unsigned hw = std::thread::hardware_concurrency();
-  return 4 * static_cast<int64_t>(hw == 0 ? 1 : hw);
-}
+int64_t max_workers() { return 4 * static_cast<int64_t>(core::hardware_threads()); }
 
 }  // namespace gradlens::cli

@@ -124,12 +124,10 @@ bool asked(const SaliencyConfig& cfg, const std::string& metric) {
 }
 
 /// The faithfulness and localisation scores of one model's maps.
-void score_maps(models::Classifier& model, const data::Dataset& ds, const SaliencyConfig& cfg,
-                SaliencyModelMaps& mm) {
+void score_maps(models::Classifier& model, const data::Dataset& ds, const torch::Tensor& images,
+                const SaliencyConfig& cfg, SaliencyModelMaps& mm) {
   if (cfg.metrics.empty()) return;
-  const auto device = model.device();
-  const auto images = data::to_float(ds, ds.images).to(device);
-  const auto maps = mm.maps.to(device);
+  const auto maps = mm.maps.to(images.device());
   const saliency::LogitsFn logits = [&model](const torch::Tensor& x) { return model.forward(x); };
   saliency::PerturbationOptions po = cfg.perturbation;
   po.batch_size = std::max<int64_t>(cfg.batch_size, po.steps + 1);
@@ -267,13 +265,16 @@ SaliencyRun run_saliency(const std::vector<NamedClassifier>& models, const data:
     mm.accuracy = mm.preds.eq(ds.labels.to(torch::kCPU)).to(torch::kDouble).mean().item<double>();
     mm.seconds = t0.seconds();
     const core::Stopwatch t_scores;
-    score_maps(model, ds, cfg, mm);
-    if (!cfg.randomisation.empty()) {
-      saliency::RandomisationOptions ro = cfg.randomisation_options;
-      ro.cascading = cfg.randomisation == "cascading";
-      ro.batch_size = cfg.batch_size;
-      mm.randomisation = saliency::model_randomisation_test(model, data::to_float(ds, ds.images).to(device),
-                                                            ds.labels.to(device), mo, ro);
+    if (!cfg.metrics.empty() || !cfg.randomisation.empty()) {
+      // The whole set as model inputs, once per model, for both checks.
+      const auto images = data::to_float(ds, ds.images).to(device);
+      score_maps(model, ds, images, cfg, mm);
+      if (!cfg.randomisation.empty()) {
+        saliency::RandomisationOptions ro = cfg.randomisation_options;
+        ro.cascading = cfg.randomisation == "cascading";
+        ro.batch_size = cfg.batch_size;
+        mm.randomisation = saliency::model_randomisation_test(model, images, ds.labels.to(device), mo, ro);
+      }
     }
     if (!cfg.metrics.empty() || !cfg.randomisation.empty()) {
       run.seconds.emplace_back("metrics." + nm.name, t_scores.seconds());
