@@ -20,10 +20,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
+std::vector<std::string> temporaries(const fs::path& dir);
+
 /// Runs the gradlens binary with `args` (GRADLENS_CACHE=cache) and kills it
-/// with SIGKILL after `delay_s` unless it ended before. Returns its exit code
+/// with SIGKILL after `delay_s`, or as soon as a temporary appears in
+/// `watch` when it is given, unless it ended before. Returns its exit code
 /// if it ended, -9 if it was killed.
-int run_killed_after(const std::vector<std::string>& args, const fs::path& cache, double delay_s) {
+int run_killed_after(const std::vector<std::string>& args, const fs::path& cache, double delay_s,
+                     const fs::path& watch = {}) {
   const std::string bin = test::binary_path("gradlens").string();
   const pid_t pid = ::fork();
   if (pid == 0) {
@@ -41,7 +45,8 @@ int run_killed_after(const std::vector<std::string>& args, const fs::path& cache
   int status = 0;
   while (std::chrono::steady_clock::now() < until) {
     if (::waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (!watch.empty() && !temporaries(watch).empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(watch.empty() ? 10 : 2));
   }
   ::kill(pid, SIGKILL);
   ::waitpid(pid, &status, 0);
@@ -122,6 +127,13 @@ TEST_F(CrashRecoverySlow, ExtractAndEvaluate) {
     ASSERT_TRUE(fs::exists(c.out / c.done_marker));
     int killed = 0;
     size_t leftovers = 0;
+    // The timed kills below land wherever the machine's load puts them; this
+    // one, as soon as the run starts writing (the directory holds no
+    // temporary before it), makes sure one kill hit a run that was writing.
+    ASSERT_TRUE(temporaries(dir.path()).empty());
+    killed += run_killed_after(c.args, cache(), 600, dir.path()) == -9;
+    leftovers = temporaries(dir.path()).size();
+    EXPECT_TRUE(fs::exists(c.out / c.done_marker));
     for (const double f : kFractions) {
       const int code = run_killed_after(c.args, cache(), f * t);
       killed += code == -9;
@@ -130,7 +142,6 @@ TEST_F(CrashRecoverySlow, ExtractAndEvaluate) {
       // The previous complete output stays whole until the new one replaces it.
       EXPECT_TRUE(fs::exists(c.out / c.done_marker));
     }
-    // The test means something only if some kills hit a run that was writing.
     EXPECT_GT(killed, 2) << c.args[2];
     EXPECT_GT(leftovers, 0u) << c.args[2] << ": no kill left a temporary to clean up";
     // A clean run afterwards succeeds and removes the killed runs' leftovers.
