@@ -58,6 +58,17 @@ void add_train_command(CLI::App& app, Context& ctx) {
   cmd->add_option("--out", cfg->out,
                   "Output directory for model.ckpt and summary.json (default: the model cache)");
   cmd->add_flag("--resume", t.resume, "Continue from the checkpoint in --out (or the cache)");
+  cmd->add_option("--noisy-labels", cfg->noisy_labels,
+                  "Flip this share of the training labels (seeded by --seed), each to another class, and "
+                  "record which in --out (label-noise benchmarks; 0 = off)")
+      ->capture_default_str()
+      ->check(real(0.0, 1.0, Bound::kClosed, Bound::kOpen));
+  cmd->add_flag("--record-dynamics", cfg->record_dynamics,
+                "Record every training image's margin, p(label), correctness and error norm per epoch in "
+                "--out/dynamics (for label-errors)");
+  cmd->add_flag("--save-every-epoch", cfg->save_every_epoch,
+                "Keep the weights after every epoch in --out/checkpoints (TracIn's checkpoints, for attribute "
+                "and label-errors)");
   cmd->add_option("--channels-last", t.channels_last, "Channels-last tensors on CPU (true/false)")
       ->capture_default_str();
 
@@ -111,8 +122,10 @@ void add_train_command(CLI::App& app, Context& ctx) {
                          s.result.budget_limited ? " (limited by --time-budget)" : "",
                          format_duration(s.result.seconds));
       out << fmt::format("test accuracy: {:.2f}%\n", 100.0 * s.result.final_test_acc());
-      if (s.rank == 0)
+      if (s.rank == 0) {
         out << fmt::format("checkpoint: {}\nsummary: {}\n", s.checkpoint, s.summary_json_path);
+        if (!s.record.empty()) out << fmt::format("training record: {}\n", s.record);
+      }
       else
         out << fmt::format("rank {} of {}: rank 0 writes the checkpoint and summary\n", s.rank, s.world_size);
       return 0;

@@ -157,6 +157,14 @@ std::string read_file(const fs::path& path) {
   return ss.str();
 }
 
+namespace {
+std::string crc32_hex(uint32_t crc) {
+  char hex[9];
+  std::snprintf(hex, sizeof(hex), "%08lx", static_cast<unsigned long>(crc));
+  return hex;
+}
+}  // namespace
+
 std::string file_crc32(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   GRADLENS_CHECK(in.good(), "cannot open ", path.string(), " to hash it");
@@ -167,10 +175,10 @@ std::string file_crc32(const fs::path& path) {
     const auto got = in.gcount();
     if (got > 0) crc = libdeflate_crc32(crc, buf.data(), static_cast<size_t>(got));
   }
-  char hex[9];
-  std::snprintf(hex, sizeof(hex), "%08lx", static_cast<unsigned long>(crc));
-  return hex;
+  return crc32_hex(crc);
 }
+
+std::string bytes_crc32(const void* data, size_t size) { return crc32_hex(libdeflate_crc32(0, data, size)); }
 
 void verify_file_crc32(const fs::path& path, const std::string& expected, const std::string& recorder,
                        const std::string& fix) {

@@ -1,6 +1,7 @@
 // File-system helpers: atomic writes, output directories, the cache, hashes.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -72,6 +73,9 @@ std::string read_file(const fs::path& path);
 /// CRC-32 (zlib) of a file's bytes, as 8 hex digits; used to tie outputs to the
 /// exact checkpoint they came from.
 std::string file_crc32(const fs::path& path);
+
+/// CRC-32 of `size` bytes at `data`, as file_crc32 writes it.
+std::string bytes_crc32(const void* data, size_t size);
 
 /// Compares file_crc32(path) with `expected` (as file_crc32 wrote it) and
 /// throws gradlens::Error "PATH is corrupt: ... that <recorder> recorded ...;

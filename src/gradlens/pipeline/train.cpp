@@ -3,14 +3,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include "gradlens/analysis/misclassification.h"
 #include "gradlens/core/check.h"
 #include "gradlens/core/fs.h"
 #include "gradlens/core/runtime.h"
 #include "gradlens/distributed/context.h"
 #include "gradlens/distributed/data_parallel.h"
+#include "gradlens/io/train_record.h"
 #include "gradlens/models/checkpoint.h"
 #include "gradlens/models/model_spec.h"
 #include "gradlens/pipeline/data_source.h"
+#include "gradlens/train/dynamics.h"
 
 namespace gradlens::pipeline {
 
@@ -52,7 +55,41 @@ TrainSummary run_train(const TrainConfig& cfg, const core::ProgressFn& progress)
   const std::string ckpt =
       cfg.out.empty() ? models::default_model_path() : (out_dir / "model.ckpt").string();
 
+  const bool recording = cfg.noisy_labels > 0 || cfg.record_dynamics || cfg.save_every_epoch;
+  GRADLENS_CHECK_OPTION(!recording || !cfg.out.empty(), "--noisy-labels, --record-dynamics and "
+                        "--save-every-epoch write a training record next to the model: give --out DIR");
+  GRADLENS_CHECK_OPTION(cfg.noisy_labels >= 0 && cfg.noisy_labels < 1, "--noisy-labels must be in [0, 1), got ",
+                        cfg.noisy_labels);
+  GRADLENS_CHECK_OPTION(!(cfg.train.resume && recording), "--resume cannot continue a training record (",
+                        "--noisy-labels, --record-dynamics, --save-every-epoch): train again without --resume");
+
   auto splits = load_splits(cfg.data, cfg.seed);
+  io::TrainRecord record;
+  if (recording) {
+    record.dir = out_dir;
+    record.data = cfg.data.data;
+    record.images = splits.train.size();
+    record.classes = splits.train.num_classes();
+    record.class_names = splits.train.class_names;
+    record.seed = cfg.seed;
+    record.noise_fraction = cfg.noisy_labels;
+    if (cfg.noisy_labels > 0) {
+      const auto flipped =
+          analysis::flip_labels(splits.train.labels, splits.train.num_classes(), cfg.noisy_labels, cfg.seed);
+      splits.train.labels = flipped.labels;
+      record.flipped = flipped.flipped.to(torch::kUInt8);
+    }
+    record.labels = splits.train.labels.clone();
+  }
+  if (recording && comm.is_root()) {
+    core::remove_stale_temporaries(out_dir);
+    // A record of an earlier run must not pass for this one's while it trains.
+    std::filesystem::remove(out_dir / "record.json");
+    if (cfg.save_every_epoch) {
+      std::filesystem::remove_all(out_dir / "checkpoints");
+      std::filesystem::create_directories(out_dir / "checkpoints");
+    }
+  }
   // MNIST digits are not mirror-symmetric: no flips there.
   train::TrainOptions topts = cfg.train;
   if (cfg.data.data == "mnist") topts.augment_opts.flip_prob = 0.0;
@@ -89,6 +126,13 @@ TrainSummary run_train(const TrainConfig& cfg, const core::ProgressFn& progress)
                          {"image_size", side},
                          {"seed", cfg.seed}};
   topts.checkpoint_meta = meta.dump();
+  if (cfg.save_every_epoch) topts.epoch_checkpoint_dir = (out_dir / "checkpoints").string();
+  std::unique_ptr<train::DynamicsRecorder> recorder;
+  if (cfg.record_dynamics) {
+    recorder = std::make_unique<train::DynamicsRecorder>(topts.epochs, splits.train.size());
+    topts.observe_batch = [&recorder](int64_t epoch, const torch::Tensor& rows, const torch::Tensor& logits,
+                                      const torch::Tensor& labels) { recorder->record(epoch, rows, logits, labels); };
+  }
 
   auto losses_opts = cfg.losses;
   losses_opts.seed = cfg.seed;
@@ -103,6 +147,33 @@ TrainSummary run_train(const TrainConfig& cfg, const core::ProgressFn& progress)
   s.model_description = model.describe();
   s.parameters = models::count_parameters(model);
   s.result = train::train_model(model, splits.train, &splits.test, topts, progress);
+  if (recorder != nullptr && comm.world_size() > 1) {
+    // Each rank recorded its rows of every batch; the sum is the whole.
+    for (const auto& name : train::TrainingDynamics::names()) {
+      auto& t = recorder->values().get(name);
+      auto d = t.to(torch::kFloat64);
+      comm.all_reduce_sum(d);
+      t.copy_(d);
+    }
+    auto m = recorder->recorded_mask().to(torch::kFloat64);
+    comm.all_reduce_sum(m);
+    recorder->recorded_mask().copy_(m);
+  }
+  if (recording && comm.is_root()) {
+    const int64_t epochs_run = static_cast<int64_t>(s.result.epochs.size());
+    if (recorder != nullptr) record.dynamics = recorder->take(epochs_run);
+    if (cfg.save_every_epoch)
+      for (const auto& e : s.result.epochs) {
+        io::EpochCheckpoint c;
+        c.epoch = e.epoch;
+        c.path = out_dir / "checkpoints" / train::epoch_checkpoint_name(e.epoch);
+        c.lr_mean = e.lr_mean;
+        c.crc32 = core::file_crc32(c.path);
+        record.checkpoints.push_back(c);
+      }
+    io::write_train_record(record);
+    s.record = out_dir.string();
+  }
 
   nlohmann::json epochs = nlohmann::json::array();
   for (const auto& e : s.result.epochs) {
@@ -116,6 +187,7 @@ TrainSummary run_train(const TrainConfig& cfg, const core::ProgressFn& progress)
                       {"seconds", e.seconds},
                       {"images_per_s", e.images_per_s},
                       {"lr_last", e.lr_last},
+                      {"lr_mean", e.lr_mean},
                       {"terms", terms}});
   }
   const auto& t = topts;
@@ -153,7 +225,10 @@ TrainSummary run_train(const TrainConfig& cfg, const core::ProgressFn& progress)
                   {"lambda_mi", cfg.losses.lambda_mi},
                   {"mi_estimator", cfg.losses.mi_estimator},
                   {"mi_dims", cfg.losses.mi_dims},
-                  {"lambda_curv", cfg.losses.lambda_curv}}},
+                  {"lambda_curv", cfg.losses.lambda_curv},
+                  {"noisy_labels", cfg.noisy_labels},
+                  {"record_dynamics", cfg.record_dynamics},
+                  {"save_every_epoch", cfg.save_every_epoch}}},
       {"epochs", epochs},
       {"step_losses", s.result.step_losses},
       {"ranks", comm.world_size()},

@@ -52,6 +52,16 @@ struct TrainConfig {
   train::TrainOptions train;
   /// The seed's gradient losses (all off by default).
   train::GradientLossOptions losses;
+  /// Training-data attribution and label-noise scoring (need `out`; see
+  /// io/train_record.h for what is written):
+  /// flip this share of the training labels, each to another class drawn
+  /// uniformly (seeded by `seed`), and record which (0: none; < 1).
+  double noisy_labels = 0.0;
+  /// Record every training image's margin, p(label), correctness and error
+  /// norm at every epoch (train/dynamics.h). Not with resume.
+  bool record_dynamics = false;
+  /// Keep the weights after every epoch in out/checkpoints/ (TracIn's checkpoints).
+  bool save_every_epoch = false;
   /// Output directory for the checkpoint (model.ckpt) and summary.json.
   /// Empty: the default-model cache (see models::default_model_path()).
   std::string out;
@@ -62,6 +72,8 @@ struct TrainConfig {
 
 struct TrainSummary {
   std::string checkpoint;
+  /// The training record's directory (io/train_record.h) when one was written.
+  std::string record;
   std::string summary_json_path;
   train::TrainResult result;
   std::string model_description;

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cstdio>
 #include <cmath>
 #include <random>
 
@@ -41,7 +42,8 @@ nlohmann::json epoch_json(const EpochStats& e) {
   for (const auto& [k, v] : e.terms) terms[k] = v;
   return {{"epoch", e.epoch},         {"train_loss", e.train_loss}, {"train_acc", e.train_acc},
           {"test_loss", e.test_loss}, {"test_acc", e.test_acc},     {"seconds", e.seconds},
-          {"images_per_s", e.images_per_s}, {"lr_last", e.lr_last}, {"terms", terms}};
+          {"images_per_s", e.images_per_s}, {"lr_last", e.lr_last},
+          {"lr_mean", e.lr_mean},     {"terms", terms}};
 }
 
 EpochStats epoch_from_json(const nlohmann::json& j) {
@@ -54,6 +56,7 @@ EpochStats epoch_from_json(const nlohmann::json& j) {
   e.seconds = j.at("seconds");
   e.images_per_s = j.at("images_per_s");
   e.lr_last = j.at("lr_last");
+  e.lr_mean = j.value("lr_mean", e.lr_last);
   if (j.contains("terms"))
     for (auto& [k, v] : j["terms"].items()) e.terms.emplace_back(k, v.get<double>());
   return e;
@@ -95,6 +98,13 @@ std::pair<double, int64_t> trainer_eval_range(models::Classifier& model, const d
 }
 
 }  // namespace
+
+std::string epoch_checkpoint_name(int64_t epoch) {
+  GRADLENS_CHECK(epoch >= 1 && epoch <= 99999, "epoch ", epoch, " out of range for a checkpoint name");
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "epoch-%03lld.ckpt", static_cast<long long>(epoch));
+  return buf;
+}
 
 EvalResult evaluate(models::Classifier& model, const data::Dataset& ds, int64_t batch_size,
                     bool channels_last) {
@@ -237,7 +247,8 @@ TrainResult train_model(models::ResNet& model, const data::Dataset& train, const
     double loss_sum = 0;
     int64_t correct = 0, seen = 0;
     std::vector<std::pair<std::string, double>> term_sums;
-    double lr = 0;
+    double lr = 0, lr_sum = 0;
+    int64_t epoch_steps = 0;
     core::Stopwatch t_probe;
     for (int64_t b = 0; b < steps_per_epoch; ++b, ++step) {
       const int64_t s = b * opts.batch_size;
@@ -254,9 +265,13 @@ TrainResult train_model(models::ResNet& model, const data::Dataset& train, const
 
       lr = lr_at(opts.schedule, step, planned_epochs * steps_per_epoch);
       set_lr(*optimizer, lr);
+      lr_sum += lr;
+      ++epoch_steps;
       if (opts.extra_loss) x.requires_grad_(true);
       auto logits = model.forward(x);
       auto loss = torch::nn::functional::cross_entropy(logits, y);
+      if (opts.observe_batch)
+        opts.observe_batch(epoch, idx.slice(0, lb, le), logits.detach().to(torch::kFloat32), y);
       std::vector<std::pair<std::string, torch::Tensor>> terms;
       if (opts.extra_loss) terms = opts.extra_loss(model, x, y, logits);
       auto total = loss;
@@ -352,6 +367,7 @@ TrainResult train_model(models::ResNet& model, const data::Dataset& train, const
     st.seconds = t_epoch.seconds();
     st.images_per_s = seen / std::max(1e-9, st.seconds);
     st.lr_last = lr;
+    st.lr_mean = lr_sum / static_cast<double>(std::max<int64_t>(1, epoch_steps));
     for (auto& [k, v] : term_sums) st.terms.emplace_back(k, v / seen);
     // BatchNorm running statistics are per rank during training (each rank
     // normalises with its own rows' moments); as PyTorch DDP's
@@ -373,6 +389,15 @@ TrainResult train_model(models::ResNet& model, const data::Dataset& train, const
     }
     result.epochs.push_back(st);
     save(epoch + 1);
+    if (!opts.epoch_checkpoint_dir.empty() && opts.write_checkpoint) {
+      auto meta = nlohmann::json::parse(opts.checkpoint_meta);
+      GRADLENS_CHECK(meta.is_object(), "the checkpoint metadata must be a JSON object");
+      meta["epoch"] = epoch + 1;
+      meta["lr_mean"] = st.lr_mean;
+      meta["lr_last"] = st.lr_last;
+      models::save_checkpoint(std::filesystem::path(opts.epoch_checkpoint_dir) / epoch_checkpoint_name(epoch + 1),
+                              model, meta.dump());
+    }
     if (progress) {
       core::ProgressEvent ev;
       ev.stage = "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(planned_epochs);

@@ -77,6 +77,20 @@ struct TrainOptions {
   bool resume = false;
   /// Free-form JSON stored in the checkpoint's metadata (e.g. the dataset).
   std::string checkpoint_meta = "{}";
+  /// When not empty (and write_checkpoint): after every epoch e, the weights
+  /// are also written atomically to <epoch_checkpoint_dir>/epoch-<eee>.ckpt
+  /// (eee = e zero-padded to 3 digits), whose metadata is checkpoint_meta
+  /// plus "epoch", "lr_mean" (the mean learning rate of the epoch's steps,
+  /// TracIn's step size) and "lr_last". The directory must exist.
+  std::string epoch_checkpoint_dir;
+  /// Called after every training step's forward pass with the epoch
+  /// (0-based), this rank's rows of the batch as positions in the training
+  /// set (int64 [B]), their logits (detached, float32 [B, K]; train mode, on
+  /// the augmented images) and labels (int64 [B]). Used to record training
+  /// dynamics (train/dynamics.h). Empty: nothing is called.
+  std::function<void(int64_t epoch, const torch::Tensor& rows, const torch::Tensor& logits,
+                     const torch::Tensor& labels)>
+      observe_batch;
   ExtraLossFn extra_loss;
   /// Parameters optimised together with the model's (e.g. MINE's network).
   std::vector<torch::Tensor> extra_parameters;
@@ -89,6 +103,7 @@ struct EpochStats {
   double train_loss = 0, train_acc = 0;
   double test_loss = 0, test_acc = 0;  ///< NaN-free: 0 when there is no test set
   double seconds = 0, images_per_s = 0, lr_last = 0;
+  double lr_mean = 0;  ///< mean learning rate over the epoch's steps
   std::vector<std::pair<std::string, double>> terms;  ///< mean of each loss term
 };
 
@@ -108,6 +123,10 @@ struct EvalResult {
   torch::Tensor predictions;  ///< int64 [N]
   torch::Tensor probabilities;  ///< float [N, classes]
 };
+
+/// The file name of the checkpoint after epoch `epoch` (1-based) in
+/// TrainOptions::epoch_checkpoint_dir: "epoch-001.ckpt".
+std::string epoch_checkpoint_name(int64_t epoch);
 
 /// Eval-mode loss, accuracy and predictions of `model` on `ds`.
 EvalResult evaluate(models::Classifier& model, const data::Dataset& ds, int64_t batch_size = 500,

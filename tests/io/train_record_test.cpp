@@ -1,0 +1,117 @@
+#include "gradlens/io/train_record.h"
+
+#include <torch/torch.h>
+
+#include <fstream>
+
+#include "gradlens/core/fs.h"
+#include "gradlens/core/npy.h"
+#include "support/support.h"
+
+namespace gradlens::io {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string message_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const c10::Error& e) {
+    return e.what_without_backtrace();
+  }
+  return "";
+}
+
+TrainRecord small_record(const fs::path& dir) {
+  TrainRecord r;
+  r.dir = dir;
+  r.data = "fashion-mnist";
+  r.images = 5;
+  r.classes = 3;
+  r.class_names = {"a", "b", "c"};
+  r.seed = 7;
+  r.noise_fraction = 0.4;
+  r.labels = torch::tensor({0, 2, 1, 1, 0}, torch::kInt64);
+  r.flipped = torch::tensor({0, 1, 0, 1, 0}, torch::kUInt8);
+  r.dynamics.margin = torch::randn({2, 5});
+  r.dynamics.p_label = torch::rand({2, 5});
+  r.dynamics.correct = torch::randint(0, 2, {2, 5}, torch::kUInt8);
+  r.dynamics.el2n = torch::rand({2, 5});
+  fs::create_directories(dir / "checkpoints");
+  for (int e = 1; e <= 2; ++e) {
+    const auto p = dir / "checkpoints" / ("epoch-00" + std::to_string(e) + ".ckpt");
+    std::ofstream(p) << "weights " << e;
+    r.checkpoints.push_back({e, p, 0.1 / e, core::file_crc32(p)});
+  }
+  return r;
+}
+
+TEST(TrainRecord, RoundTripsEveryField) {
+  test::TempDir dir;
+  const auto w = small_record(dir.path());
+  write_train_record(w);
+  const auto r = read_train_record(dir.path());
+  EXPECT_EQ(r.data, "fashion-mnist");
+  EXPECT_EQ(r.images, 5);
+  EXPECT_EQ(r.classes, 3);
+  EXPECT_EQ(r.class_names, w.class_names);
+  EXPECT_EQ(r.seed, 7u);
+  EXPECT_DOUBLE_EQ(r.noise_fraction, 0.4);
+  EXPECT_TRUE(torch::equal(r.labels, w.labels));
+  EXPECT_TRUE(torch::equal(r.flipped, w.flipped));
+  for (const auto& name : train::TrainingDynamics::names())
+    EXPECT_TRUE(torch::equal(r.dynamics.get(name), w.dynamics.get(name))) << name;
+  ASSERT_EQ(r.checkpoints.size(), 2u);
+  EXPECT_EQ(r.checkpoints[1].epoch, 2);
+  EXPECT_DOUBLE_EQ(r.checkpoints[1].lr_mean, 0.05);
+  EXPECT_EQ(r.checkpoints[1].crc32, w.checkpoints[1].crc32);
+  EXPECT_TRUE(fs::equivalent(r.checkpoints[0].path, w.checkpoints[0].path));
+}
+
+TEST(TrainRecord, MissingOrDamagedFilesAreNamed) {
+  test::TempDir dir;
+  EXPECT_NE(message_of([&] { read_train_record(dir.path()); }).find("has no record.json"), std::string::npos);
+  write_train_record(small_record(dir.path()));
+  // labels.npy replaced by other labels of the right shape: the recorded CRC differs.
+  core::write_npy(dir.path() / "labels.npy", torch::tensor({1, 2, 1, 1, 0}, torch::kInt64));
+  EXPECT_NE(message_of([&] { read_train_record(dir.path()); }).find("labels.npy is not the file"), std::string::npos);
+  write_train_record(small_record(dir.path()));
+  core::write_npy(dir.path() / "dynamics" / "margin.npy", torch::zeros({3, 5}));
+  EXPECT_NE(message_of([&] { read_train_record(dir.path()); }).find("margin.npy holds"), std::string::npos);
+  write_train_record(small_record(dir.path()));
+  fs::remove(dir.path() / "checkpoints" / "epoch-002.ckpt");
+  EXPECT_NE(message_of([&] { read_train_record(dir.path()); }).find("epoch 2"), std::string::npos);
+  std::ofstream(dir.path() / "record.json") << "{\"format\": \"something-else\"}";
+  EXPECT_NE(message_of([&] { read_train_record(dir.path()); }).find("not a gradlens-train-record"),
+            std::string::npos);
+}
+
+TEST(InfluenceStore, RoundTripsAndRefusesAnotherKey) {
+  test::TempDir dir;
+  const auto store = dir.path() / "store";
+  StoreKey key;
+  key.images = 4;
+  key.labels_crc32 = tensor_crc32(torch::tensor({0, 1, 0, 1}, torch::kInt64));
+  key.checkpoint_crc32 = {"0000abcd", "1234ffff"};
+  EXPECT_FALSE(read_influence_store(store, key).has_value());
+  std::vector<influence::GradientFactors> f(2);
+  for (auto& g : f) {
+    g.delta = torch::randn({4, 2});
+    g.features = torch::randn({4, 3});
+  }
+  write_influence_store(store, key, f);
+  const auto back = read_influence_store(store, key);
+  ASSERT_TRUE(back.has_value());
+  ASSERT_EQ(back->size(), 2u);
+  EXPECT_TRUE(torch::equal((*back)[1].delta, f[1].delta));
+  EXPECT_TRUE(torch::equal((*back)[1].features, f[1].features));
+  auto other = key;
+  other.checkpoint_crc32[1] = "99999999";
+  EXPECT_NE(message_of([&] { read_influence_store(store, other); }).find("other checkpoints"), std::string::npos);
+  other = key;
+  other.labels_crc32 = tensor_crc32(torch::tensor({1, 1, 0, 1}, torch::kInt64));
+  EXPECT_NE(message_of([&] { read_influence_store(store, other, "--store"); }).find("--store"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace gradlens::io
