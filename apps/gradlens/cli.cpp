@@ -112,6 +112,8 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   add_extract_command(app, ctx);
   add_saliency_command(app, ctx);
   add_analyze_command(app, ctx);
+  add_attribute_command(app, ctx);
+  add_label_errors_command(app, ctx);
   add_launch_command(app, ctx);
 
   if (const auto unknown = unknown_command(app, args); !unknown.empty()) {

@@ -44,5 +44,7 @@ void add_extract_command(CLI::App& app, Context& ctx);
 void add_saliency_command(CLI::App& app, Context& ctx);
 void add_analyze_command(CLI::App& app, Context& ctx);
 void add_launch_command(CLI::App& app, Context& ctx);
+void add_attribute_command(CLI::App& app, Context& ctx);
+void add_label_errors_command(CLI::App& app, Context& ctx);
 
 }  // namespace gradlens::cli

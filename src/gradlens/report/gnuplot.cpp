@@ -204,4 +204,40 @@ void write_heatmap(const fs::path& png, const torch::Tensor& values, const Heatm
   gnuplot_render(png, data.str(), body.str());
 }
 
+void write_line_plot(const fs::path& png, const torch::Tensor& x, const torch::Tensor& ys,
+                     const LinePlotOptions& opts) {
+  GRADLENS_CHECK(x.dim() == 1 && x.size(0) >= 1 && ys.dim() == 2 && ys.size(1) == x.size(0),
+                 "line plot: x [P] and ys [S, P] expected, got ", x.sizes(), " and ", ys.sizes());
+  const int64_t s = ys.size(0), p = x.size(0);
+  GRADLENS_CHECK(static_cast<int64_t>(opts.series_names.size()) == s, "line plot: ", opts.series_names.size(),
+                 " series names for ", s, " curves");
+  const auto xv = x.to(torch::kCPU, torch::kFloat64).contiguous();
+  const auto yv = ys.to(torch::kCPU, torch::kFloat64).contiguous();
+  GRADLENS_CHECK(torch::isfinite(xv).all().item<bool>() && torch::isfinite(yv).all().item<bool>(),
+                 "line plot: the values hold NaN or Inf");
+  gnuplot_require();
+  std::ostringstream data, body;
+  data.precision(7);
+  const double* xa = xv.data_ptr<double>();
+  const double* ya = yv.data_ptr<double>();
+  for (int64_t i = 0; i < p; ++i) {
+    data << xa[i];
+    for (int64_t j = 0; j < s; ++j) data << ' ' << ya[j * p + i];
+    data << '\n';
+  }
+  body << "set terminal pngcairo size " << opts.width << "," << opts.height
+       << " font \"DejaVu Sans,9\" noenhanced\nset output outfile\n"
+       << "set title " << gnuplot_quote(opts.title) << " font \",11\"\n"
+       << "set xlabel " << gnuplot_quote(opts.xlabel) << "\nset ylabel " << gnuplot_quote(opts.ylabel) << "\n"
+       << "set xrange [" << opts.xmin << ":" << opts.xmax << "]\nset yrange [" << opts.ymin << ":" << opts.ymax
+       << "]\nset grid\nset key right bottom\n";
+  body << "plot ";
+  for (int64_t j = 0; j < s; ++j)
+    body << (j ? ", \\\n     " : "") << "datafile using 1:" << j + 2 << " with lines lw 2 dt " << j / 8 + 1 << " title "
+         << gnuplot_quote(opts.series_names[static_cast<size_t>(j)]);
+  if (opts.diagonal) body << ", \\\n     x with lines dt 2 lc rgb \"#888888\" title \"chance\"";
+  body << "\n";
+  gnuplot_render(png, data.str(), body.str());
+}
+
 }  // namespace gradlens::report

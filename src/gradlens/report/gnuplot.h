@@ -46,6 +46,22 @@ struct HeatmapOptions {
 void write_heatmap(const std::filesystem::path& png, const torch::Tensor& values,
                    const HeatmapOptions& opts);
 
+/// Curves over one shared x axis (e.g. the share of flipped labels found
+/// against the share of images inspected).
+struct LinePlotOptions {
+  std::string title, xlabel, ylabel;
+  std::vector<std::string> series_names;  ///< one per curve, in the legend
+  double xmin = 0, xmax = 1, ymin = 0, ymax = 1;
+  /// Also draw the line y = x, dashed (chance for a found-vs-inspected curve).
+  bool diagonal = false;
+  int width = 720, height = 520;
+};
+
+/// x: [P] float; ys: [S, P] float (S = series_names.size()). Same errors as
+/// write_scatter_grid().
+void write_line_plot(const std::filesystem::path& png, const torch::Tensor& x, const torch::Tensor& ys,
+                     const LinePlotOptions& opts);
+
 /// Runs `gnuplot <script>` in the script's directory. Throws c10::Error if
 /// gnuplot is not installed or exits non-zero (with its stderr).
 void run_gnuplot(const std::filesystem::path& script);

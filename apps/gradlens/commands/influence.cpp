@@ -1,0 +1,159 @@
+// gradlens attribute and gradlens label-errors: training-data attribution and
+// label-noise scores over a training record (train --save-every-epoch
+// --record-dynamics [--noisy-labels F]).
+#include <fmt/format.h>
+
+#include <cmath>
+#include <memory>
+#include <ostream>
+
+#include "gradlens/commands/commands.h"
+#include "gradlens/commands/data_flags.h"
+#include "gradlens/commands/value_checks.h"
+#include "gradlens/pipeline/attribute.h"
+#include "gradlens/pipeline/label_errors.h"
+#include "gradlens/progress_printer.h"
+
+namespace gradlens::cli {
+
+namespace {
+
+void add_influence_input_flags(CLI::App* cmd, pipeline::InfluenceConfig& in, std::string& projection) {
+  add_data_flags(cmd, in.data);
+  cmd->add_option("--run", in.run,
+                  "The --out directory of 'gradlens train --save-every-epoch --record-dynamics' (the training "
+                  "record)")
+      ->required();
+  cmd->add_option("--store", in.store,
+                  "Where the training set's per-checkpoint gradient factors are kept and reused (default: "
+                  "RUN/influence-store)");
+  cmd->add_option("--batch-size", in.batch_size, "Images per forward pass")->capture_default_str()
+      ->check(whole(1, 1 << 20));
+  auto& p = in.projection;
+  cmd->add_option("--param-layers", p.layers,
+                  "Comma list of convolutions (e.g. layer4.1.conv2) whose per-sample gradients join the final "
+                  "linear layer's, randomly projected to --proj-dim numbers each (default: the head alone, exact)")
+      ->delimiter(',');
+  cmd->add_option("--proj-dim", p.dim, "Numbers kept per projected layer")->capture_default_str()
+      ->check(whole(1, 1 << 24));
+  cmd->add_option("--proj-seed", p.seed, "Seed of the projection matrices")->capture_default_str()->check(whole(0));
+  cmd->add_option("--projection", projection, "gaussian | rademacher")->capture_default_str()
+      ->check(CLI::IsMember({"gaussian", "rademacher"}));
+}
+
+void finish_influence_input(pipeline::InfluenceConfig& in, const std::string& projection, const Context& ctx) {
+  in.device = ctx.global.runtime.device;
+  in.model = ctx.global.model;
+  in.projection.kind = influence::parse_projection_kind(projection);
+}
+
+core::ProgressFn progress_fn(const Context& ctx, ProgressPrinter& printer) {
+  return ctx.global.quiet ? core::ProgressFn{} : printer.fn();
+}
+
+}  // namespace
+
+void add_attribute_command(CLI::App& app, Context& ctx) {
+  auto cfg = std::make_shared<pipeline::AttributeConfig>();
+  auto projection = std::make_shared<std::string>("gaussian");
+  auto* cmd = app.add_subcommand(
+      "attribute",
+      "Which training images made the model predict what it predicts: TracIn-CP over the epoch checkpoints "
+      "of a training record, top proponents and opponents of each test image (default: its errors)");
+  add_influence_input_flags(cmd, cfg->input, *projection);
+  cmd->add_option("--queries", cfg->queries,
+                  "misclassified | all | comma-separated positions in the test split")
+      ->capture_default_str();
+  cmd->add_option("--query-label", cfg->query_label,
+                  "The label of each query's loss: true (its given label; opponents explain an error) | pred (the "
+                  "model's prediction; proponents support it)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"true", "pred"}));
+  cmd->add_option("--max-queries", cfg->max_queries, "At most this many queries (0 = all)")->capture_default_str()
+      ->check(whole(0));
+  cmd->add_option("--top-k", cfg->tracin.top_k, "Proponents and opponents kept per query")->capture_default_str()
+      ->check(whole(1, 100000));
+  cmd->add_flag("--cosine", cfg->tracin.cosine,
+                "Normalise each checkpoint's gradient inner product by the two gradient norms");
+  cmd->add_option("--show", cfg->show, "Queries shown in the report")->capture_default_str()->check(whole(0, 10000));
+  cmd->add_option("--show-k", cfg->show_k, "Proponents and opponents per query in the report")
+      ->capture_default_str()->check(whole(0, 100));
+  cmd->add_flag("--write-scores", cfg->write_scores,
+                "Also write the full [queries, training images] score matrix as scores.npy");
+  cmd->add_option("--out", cfg->out, "Output directory")->capture_default_str();
+  cmd->add_flag("--overwrite", cfg->overwrite, "Replace --out if it exists");
+  cmd->callback([&ctx, cfg, projection] {
+    ctx.action = [&ctx, cfg, projection] {
+      auto c = *cfg;
+      finish_influence_input(c.input, *projection, ctx);
+      ProgressPrinter printer(*ctx.err, ProgressPrinter::stderr_is_tty());
+      const auto r = pipeline::run_attribute(c, progress_fn(ctx, printer));
+      pipeline::write_attribute(r, c, c.out);
+      auto& out = *ctx.out;
+      out << fmt::format("{} queries ({} misclassified) against {} training images over {} checkpoints{}\n",
+                         r.queries.size(0), r.query_predictions.ne(r.query_labels).sum().item<int64_t>(),
+                         r.record.images, r.record.checkpoints.size(),
+                         r.store_reused ? " (training gradients from the store)" : "");
+      out << fmt::format("labelled as the predicted class: {:.1f}% of the top proponents, {:.1f}% of the top "
+                         "opponents\n",
+                         100 * r.proponents_of_predicted_class.mean().item<double>(),
+                         100 * r.opponents_of_predicted_class.mean().item<double>());
+      if (r.record.flipped.defined())
+        out << fmt::format("with a flipped label: {:.1f}% of the top proponents, {:.1f}% of the top opponents "
+                           "(training set: {:.1f}%)\n",
+                           100 * r.proponents_flipped.mean().item<double>(),
+                           100 * r.opponents_flipped.mean().item<double>(),
+                           100 * r.record.flipped.to(torch::kFloat64).mean().item<double>());
+      out << fmt::format("written: {}\n", c.out);
+      return 0;
+    };
+  });
+}
+
+void add_label_errors_command(CLI::App& app, Context& ctx) {
+  auto cfg = std::make_shared<pipeline::LabelErrorsConfig>();
+  auto projection = std::make_shared<std::string>("gaussian");
+  auto* cmd = app.add_subcommand(
+      "label-errors",
+      "Rank the training images of a training record by how likely their label is wrong (self-influence, AUM, "
+      "forgetting, EL2N, GraNd, data maps, confidence, neighbours), and score the ranking on --noisy-labels flips");
+  add_influence_input_flags(cmd, cfg->input, *projection);
+  cmd->add_option("--scores", cfg->scores,
+                  "Comma list of scores (default: every one the record allows): self_influence, grand, el2n, aum, "
+                  "forgetting, low_confidence, variability, self_confidence, normalized_margin, "
+                  "neighbor_disagreement")
+      ->delimiter(',');
+  cmd->add_option("--el2n-epoch", cfg->el2n_epoch, "Epoch of EL2N and GraNd (1-based)")->capture_default_str()
+      ->check(whole(1, 100000));
+  cmd->add_option("--neighbors", cfg->neighbors, "Neighbours of neighbor_disagreement")->capture_default_str()
+      ->check(whole(1, 10000));
+  cmd->add_option("--show", cfg->show, "Training images shown in the report")->capture_default_str()
+      ->check(whole(0, 10000));
+  cmd->add_option("--show-score", cfg->show_score,
+                  "The score that orders scores.csv and the report (default: self_influence, else aum)");
+  cmd->add_option("--out", cfg->out, "Output directory")->capture_default_str();
+  cmd->add_flag("--overwrite", cfg->overwrite, "Replace --out if it exists");
+  cmd->callback([&ctx, cfg, projection] {
+    ctx.action = [&ctx, cfg, projection] {
+      auto c = *cfg;
+      finish_influence_input(c.input, *projection, ctx);
+      ProgressPrinter printer(*ctx.err, ProgressPrinter::stderr_is_tty());
+      const auto r = pipeline::run_label_errors(c, progress_fn(ctx, printer));
+      pipeline::write_label_errors(r, c, c.out);
+      auto& out = *ctx.out;
+      out << fmt::format("{} training images scored by {} score(s){}\n", r.record.images, r.scores.size(),
+                         r.store_reused ? " (training gradients from the store)" : "");
+      if (!r.quality.empty()) {
+        out << fmt::format("{} flipped labels; share found in the top 10% / 20% of each ranking:\n",
+                           r.record.flipped.sum().item<int64_t>());
+        for (const auto& q : r.quality)
+          out << fmt::format("  {:<22} {:6.1f}% {:6.1f}%  AUROC {:.4f}\n", q.score, 100 * q.found_at_10,
+                             100 * q.found_at_20, q.auroc);
+      }
+      out << fmt::format("written: {}\n", c.out);
+      return 0;
+    };
+  });
+}
+
+}  // namespace gradlens::cli

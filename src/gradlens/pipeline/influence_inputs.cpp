@@ -1,0 +1,87 @@
+#include "gradlens/pipeline/influence_inputs.h"
+#include <torch/types.h>
+
+#include "gradlens/core/check.h"
+#include "gradlens/core/fs.h"
+#include "gradlens/core/runtime.h"
+#include "gradlens/models/checkpoint.h"
+
+namespace gradlens::pipeline {
+
+namespace fs = std::filesystem;
+
+std::unique_ptr<models::Classifier> open_epoch_checkpoint(const io::EpochCheckpoint& c, torch::Device device,
+                                                          const models::ModelOptions& options) {
+  if (options.verify_files)
+    core::verify_file_crc32(c.path, c.crc32, "gradlens train",
+                            "train again, or pass --no-verify to use it as it is");
+  auto ck = models::load_checkpoint(c.path, device, {}, options.verify_files);
+  std::unique_ptr<models::Classifier> m = std::move(ck.model);
+  m->set_conv_algorithm(options.conv);
+  return m;
+}
+
+influence::GradientFactors checkpoint_factors(models::Classifier& model, const data::Dataset& ds,
+                                             const torch::Tensor& labels, const InfluenceConfig& cfg) {
+  std::vector<influence::LayerProjection> projections;
+  if (!cfg.projection.layers.empty() && ds.size() > 0)
+    projections = influence::make_projections(model, data::to_float(ds, ds.images.slice(0, 0, 1)), cfg.projection);
+  return influence::dataset_gradient_factors(model, ds, labels, cfg.batch_size, projections);
+}
+
+InfluenceInputs load_influence_inputs(const InfluenceConfig& cfg, bool need_checkpoints,
+                                      const core::ProgressFn& progress) {
+  GRADLENS_CHECK_OPTION(!cfg.run.empty(), "--run is required: the --out directory of 'gradlens train "
+                        "--save-every-epoch --record-dynamics'");
+  InfluenceInputs in;
+  in.record = io::read_train_record(cfg.run, "--run");
+  const auto& r = in.record;
+  GRADLENS_CHECK_OPTION(cfg.data.data == r.data, "--data ", cfg.data.data, " is not the data the run at --run ",
+                        cfg.run, " was trained on (", r.data, "); give --data ", r.data,
+                        " and the other data flags given to 'gradlens train'");
+  in.splits = load_splits(cfg.data, r.seed);
+  auto& ds = in.splits.train;
+  GRADLENS_CHECK_OPTION(ds.size() == r.images && ds.num_classes() == r.classes, "--data: the training split has ",
+                        ds.size(), " images of ", ds.num_classes(), " classes, but the run at --run ", cfg.run,
+                        " was trained on ", r.images, " of ", r.classes,
+                        "; give the data flags given to 'gradlens train'");
+  const auto differ = ds.labels.ne(r.labels);
+  const auto expected = r.flipped.defined() ? r.flipped.to(torch::kBool) : torch::zeros_like(differ);
+  GRADLENS_CHECK_OPTION(differ.eq(expected).all().item<bool>(), "--data: the training labels differ from those the "
+                        "run at --run ", cfg.run, " recorded in ", differ.logical_xor(expected).sum().item<int64_t>(),
+                        " places its --noisy-labels does not explain; give the data flags given to 'gradlens train'");
+  in.original_labels = ds.labels;
+  ds.labels = r.labels;
+  if (!need_checkpoints) return in;
+
+  GRADLENS_CHECK_OPTION(!r.checkpoints.empty(), "--run: ", cfg.run, " has no epoch checkpoints; train with "
+                        "--save-every-epoch");
+  for (const auto& c : r.checkpoints) in.step_sizes.push_back(c.lr_mean);
+  in.store = cfg.store.empty() ? (fs::path(cfg.run) / "influence-store").string() : cfg.store;
+  io::StoreKey key;
+  key.images = r.images;
+  key.labels_crc32 = io::tensor_crc32(r.labels);
+  for (const auto& c : r.checkpoints) key.checkpoint_crc32.push_back(c.crc32);
+  if (!cfg.projection.layers.empty()) key.projection = cfg.projection.describe();
+  if (auto stored = io::read_influence_store(in.store, key, "--store")) {
+    in.train = std::move(*stored);
+    in.store_reused = true;
+    return in;
+  }
+  const auto device = core::parse_device(cfg.device);
+  for (size_t t = 0; t < r.checkpoints.size(); ++t) {
+    if (progress) {
+      core::ProgressEvent ev;
+      ev.stage = "training gradients";
+      ev.done = static_cast<int64_t>(t);
+      ev.total = static_cast<int64_t>(r.checkpoints.size());
+      progress(ev);
+    }
+    auto model = open_epoch_checkpoint(r.checkpoints[t], device, cfg.model);
+    in.train.push_back(checkpoint_factors(*model, ds, r.labels, cfg));
+  }
+  io::write_influence_store(in.store, key, in.train, "--store");
+  return in;
+}
+
+}  // namespace gradlens::pipeline

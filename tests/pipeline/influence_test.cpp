@@ -1,0 +1,258 @@
+// gradlens train --noisy-labels --record-dynamics --save-every-epoch, then
+// label-errors and attribute on the record, end to end on a small
+// Fashion-MNIST subset.
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+
+#include "gradlens/analysis/label_noise.h"
+#include "gradlens/core/fs.h"
+#include "gradlens/core/npy.h"
+#include "gradlens/influence/tracin.h"
+#include "gradlens/io/train_record.h"
+#include "gradlens/models/checkpoint.h"
+#include "gradlens/pipeline/attribute.h"
+#include "gradlens/pipeline/label_errors.h"
+#include "gradlens/pipeline/train.h"
+#include "support/support.h"
+
+namespace gradlens::pipeline {
+namespace {
+
+namespace fs = std::filesystem;
+using test::TempDir;
+
+std::string message_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const c10::Error& e) {
+    return e.what_without_backtrace();
+  }
+  return "";
+}
+
+class InfluenceTest : public ::testing::Test {
+ protected:
+  static DataConfig data() {
+    DataConfig d;
+    d.train_per_class = 12;
+    d.test_per_class = 4;
+    return d;
+  }
+  static void SetUpTestSuite() {
+    if (test::fashion_mnist_dir().empty()) return;
+    dir_ = new TempDir();
+    TrainConfig tc = default_train_config();
+    tc.data = data();
+    tc.width = 4;
+    tc.train.epochs = 3;
+    tc.train.batch_size = 20;
+    tc.train.time_budget_s = 0.0;
+    tc.seed = 5;
+    tc.noisy_labels = 0.25;
+    tc.record_dynamics = true;
+    tc.save_every_epoch = true;
+    tc.out = (dir_->path() / "run").string();
+    summary_ = new TrainSummary(run_train(tc));
+  }
+  static void TearDownTestSuite() {
+    delete summary_;
+    delete dir_;
+    summary_ = nullptr;
+    dir_ = nullptr;
+  }
+  void SetUp() override {
+    if (!dir_) GTEST_SKIP() << "Fashion-MNIST (dataset-fashion-mnist) is not installed";
+  }
+  static InfluenceConfig input() {
+    InfluenceConfig in;
+    in.data = data();
+    in.run = (dir_->path() / "run").string();
+    in.batch_size = 32;
+    return in;
+  }
+  static TempDir* dir_;
+  static TrainSummary* summary_;
+};
+TempDir* InfluenceTest::dir_ = nullptr;
+TrainSummary* InfluenceTest::summary_ = nullptr;
+
+TEST_F(InfluenceTest, TrainWritesARecordOfFlipsDynamicsAndCheckpoints) {
+  ASSERT_EQ(summary_->record, (dir_->path() / "run").string());
+  const auto r = io::read_train_record(summary_->record);
+  EXPECT_EQ(r.images, 120);
+  EXPECT_EQ(r.flipped.sum().item<int64_t>(), 30);  // round(0.25 * 120)
+  const auto clean = load_split(data(), 5, true).labels;
+  EXPECT_TRUE(torch::equal(clean.ne(r.labels).to(torch::kUInt8), r.flipped));
+  EXPECT_EQ(r.dynamics.epochs(), 3);
+  EXPECT_EQ(r.dynamics.size(), 120);
+  ASSERT_EQ(r.checkpoints.size(), 3u);
+  for (size_t t = 0; t < 3; ++t) {
+    EXPECT_EQ(r.checkpoints[t].epoch, static_cast<int64_t>(t + 1));
+    EXPECT_DOUBLE_EQ(r.checkpoints[t].lr_mean, summary_->result.epochs[t].lr_mean);
+    EXPECT_GT(r.checkpoints[t].lr_mean, 0.0);
+  }
+  // The last epoch checkpoint holds the final weights.
+  auto last = models::load_checkpoint(r.checkpoints.back().path, torch::kCPU);
+  auto final_model = models::load_checkpoint(summary_->checkpoint, torch::kCPU);
+  const auto a = last.model->named_parameters(), b = final_model.model->named_parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << a[i].first;
+  // Training accuracy of each epoch is the mean of the recorded correctness.
+  for (int64_t e = 0; e < 3; ++e)
+    EXPECT_NEAR(r.dynamics.correct[e].to(torch::kFloat64).mean().item<double>(), summary_->result.epochs[e].train_acc,
+                1e-9);
+}
+
+TEST_F(InfluenceTest, LabelErrorsScoresEqualTheirDefinitionsAndAreWritten) {
+  LabelErrorsConfig c;
+  c.input = input();
+  c.neighbors = 5;
+  c.show = 12;
+  const auto r = run_label_errors(c);
+  EXPECT_FALSE(r.store_reused);
+  ASSERT_EQ(r.scores.size(), label_error_score_names().size());
+  const auto rec = io::read_train_record(c.input.run);
+  // Self-influence: the hand-written sum over the checkpoints.
+  auto ds = load_split(data(), 5, true);
+  std::vector<influence::GradientFactors> g;
+  auto expected = torch::zeros({120}, torch::kFloat64);
+  for (const auto& ck : rec.checkpoints) {
+    auto m = models::load_checkpoint(ck.path, torch::kCPU);
+    const auto h = influence::dataset_gradient_factors(*m.model, ds, rec.labels, 50);
+    expected += ck.lr_mean * influence::gradient_norm(h).pow(2);
+  }
+  EXPECT_TRUE(torch::allclose(r.score("self_influence"), expected, 1e-5, 1e-9));
+  EXPECT_TRUE(torch::allclose(r.score("aum"), analysis::aum_score(rec.dynamics.margin)));
+  EXPECT_TRUE(torch::allclose(r.score("el2n"), rec.dynamics.el2n[1].to(torch::kFloat64)));
+  // Quality rows: sorted by found@10%, values in range and consistent with the scores.
+  ASSERT_EQ(r.quality.size(), r.scores.size());
+  for (size_t i = 1; i < r.quality.size(); ++i) EXPECT_GE(r.quality[i - 1].found_at_10, r.quality[i].found_at_10);
+  for (const auto& q : r.quality) {
+    EXPECT_DOUBLE_EQ(q.found_at_20, analysis::found_at_fraction(r.score(q.score), rec.flipped, 0.2)) << q.score;
+    EXPECT_LE(q.found_at_10, q.found_at_20);
+  }
+  const auto out = dir_->path() / "label-errors";
+  write_label_errors(r, c, out);
+  for (const auto* f : {"scores.csv", "quality.csv", "found.csv", "found.png", "suspicious.png", "summary.json",
+                        "summary.md", "report.html"})
+    EXPECT_TRUE(fs::exists(out / f)) << f;
+  std::ifstream in(out / "scores.csv");
+  std::string header, first;
+  std::getline(in, header);
+  std::getline(in, first);
+  EXPECT_EQ(header.rfind("rank,index,label,label_name,original_label,flipped,predicted,predicted_name,self_influence", 0), 0u)
+      << header;
+  const int64_t top = analysis::ranking_order(r.score("self_influence"))[0].item<int64_t>();
+  EXPECT_EQ(first.rfind("1," + std::to_string(top) + ",", 0), 0u) << first;
+  // A second run reuses the store and gives the same scores.
+  const auto again = run_label_errors(c);
+  EXPECT_TRUE(again.store_reused);
+  EXPECT_TRUE(torch::equal(again.score("self_influence"), r.score("self_influence")));
+  EXPECT_NE(message_of([&] { write_label_errors(r, c, out); }).find("--overwrite"), std::string::npos);
+}
+
+TEST_F(InfluenceTest, AttributeListsTheTopOfTheTracInScoresOfEachQuery) {
+  AttributeConfig c;
+  c.input = input();
+  c.queries = "0,5,9";
+  c.tracin.top_k = 4;
+  c.write_scores = true;
+  const auto r = run_attribute(c);
+  ASSERT_EQ(r.queries.size(0), 3);
+  ASSERT_TRUE(r.tracin.scores.defined());
+  // Hand-written TracIn of query 5 against every training image.
+  const auto rec = io::read_train_record(c.input.run);
+  auto train = load_split(data(), 5, true);
+  auto test = load_split(data(), 5, false);
+  auto expected = torch::zeros({120}, torch::kFloat64);
+  for (const auto& ck : rec.checkpoints) {
+    auto m = models::load_checkpoint(ck.path, torch::kCPU);
+    const auto tr = influence::dataset_gradient_factors(*m.model, train, rec.labels, 50);
+    const auto te = influence::dataset_gradient_factors(*m.model, test, test.labels, 50);
+    expected += ck.lr_mean * influence::gradient_inner(te.rows(torch::tensor({5}, torch::kInt64)), tr)[0];
+  }
+  EXPECT_TRUE(torch::allclose(r.tracin.scores[1], expected, 1e-5, 1e-9));
+  EXPECT_EQ(r.tracin.proponents[1][0].item<int64_t>(), expected.argmax().item<int64_t>());
+  EXPECT_EQ(r.tracin.opponents[1][0].item<int64_t>(), expected.argmin().item<int64_t>());
+  const auto out = dir_->path() / "attribution";
+  write_attribute(r, c, out);
+  for (const auto* f : {"proponents.csv", "opponents.csv", "queries.csv", "scores.npy", "attribution.png",
+                        "summary.json", "summary.md", "report.html"})
+    EXPECT_TRUE(fs::exists(out / f)) << f;
+  EXPECT_EQ(core::read_npy(out / "scores.npy").sizes(), (std::vector<int64_t>{3, 120}));
+}
+
+TEST_F(InfluenceTest, BadInputIsAClearErrorNamingTheFlag) {
+  AttributeConfig c;
+  c.input = input();
+  c.queries = "0,40";
+  EXPECT_NE(message_of([&] { run_attribute(c); }).find("--queries: position 40 is outside the test split [0, 40)"),
+            std::string::npos);
+  c.queries = "3,x";
+  EXPECT_NE(message_of([&] { run_attribute(c); }).find("'x' is not a test position"), std::string::npos);
+  c.queries = "1,1";
+  EXPECT_NE(message_of([&] { run_attribute(c); }).find("given twice"), std::string::npos);
+  c.queries = "0";
+  c.input.data.train_per_class = 11;
+  EXPECT_NE(message_of([&] { run_attribute(c); }).find("--data: the training split has 110 images"),
+            std::string::npos);
+  c.input = input();
+  c.input.run = dir_->path().string();
+  EXPECT_NE(message_of([&] { run_attribute(c); }).find("has no record.json"), std::string::npos);
+  // A store from other checkpoints.
+  c.input = input();
+  c.input.store = (dir_->path() / "foreign-store").string();
+  io::StoreKey key;
+  key.images = 120;
+  key.labels_crc32 = "00000000";
+  key.checkpoint_crc32 = {"1", "2", "3"};
+  std::vector<influence::GradientFactors> f(3);
+  for (auto& g : f) g.delta = torch::zeros({120, 10}), g.features = torch::zeros({120, 4});
+  io::write_influence_store(c.input.store, key, f);
+  EXPECT_NE(message_of([&] { run_attribute(c); }).find("was computed from other checkpoints"), std::string::npos);
+  LabelErrorsConfig l;
+  l.input = input();
+  l.scores = {"aum", "nonsense"};
+  EXPECT_NE(message_of([&] { run_label_errors(l); }).find("--scores: unknown score 'nonsense'"), std::string::npos);
+  l.scores = {"grand"};
+  l.el2n_epoch = 4;
+  EXPECT_NE(message_of([&] { run_label_errors(l); }).find("--el2n-epoch 4"), std::string::npos);
+}
+
+TEST_F(InfluenceTest, ProjectedLayersAddTheirGradientsAndKeyTheStore) {
+  LabelErrorsConfig c;
+  c.input = input();
+  c.input.store = (dir_->path() / "projected-store").string();
+  c.input.projection.layers = {"layer4.1.conv2"};
+  c.input.projection.dim = 64;
+  c.scores = {"self_influence"};
+  c.show = 0;
+  const auto with = run_label_errors(c);
+  EXPECT_FALSE(with.store_reused);
+  auto head = c;
+  head.input.store = "";
+  head.input.projection.layers.clear();
+  const auto without = run_label_errors(head);
+  // A projected squared norm is >= 0, and the layer's gradients are not zero.
+  const auto diff = with.score("self_influence") - without.score("self_influence");
+  EXPECT_GE(diff.min().item<double>(), -1e-6);
+  EXPECT_GT(diff.max().item<double>(), 0.0);
+  c.input.projection.seed = 9;
+  EXPECT_NE(message_of([&] { run_label_errors(c); }).find("holds gradients projected as"), std::string::npos);
+}
+
+TEST_F(InfluenceTest, TrainRefusesRecordingWithoutOutOrWithResume) {
+  TrainConfig tc = default_train_config();
+  tc.data = data();
+  tc.record_dynamics = true;
+  EXPECT_NE(message_of([&] { run_train(tc); }).find("give --out DIR"), std::string::npos);
+  tc.out = (dir_->path() / "other").string();
+  tc.train.resume = true;
+  EXPECT_NE(message_of([&] { run_train(tc); }).find("--resume cannot continue a training record"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace gradlens::pipeline
