@@ -51,6 +51,18 @@ core::ProgressFn progress_fn(const Context& ctx, ProgressPrinter& printer) {
   return ctx.global.quiet ? core::ProgressFn{} : printer.fn();
 }
 
+void add_output_flags(CLI::App* cmd, std::string& out, bool& overwrite) {
+  cmd->add_option("--out", out, "Output directory")->capture_default_str();
+  cmd->add_flag("--overwrite", overwrite, "Replace --out if it exists");
+}
+
+// Ranks other than 0 of a `gradlens launch` say so and write nothing.
+bool note_other_rank(std::ostream& out, int rank, int world_size, const std::string& dir) {
+  if (rank == 0) return false;
+  out << fmt::format("rank {} of {}: computed its block of the gradients; rank 0 writes {}\n", rank, world_size, dir);
+  return true;
+}
+
 }  // namespace
 
 void add_attribute_command(CLI::App& app, Context& ctx) {
@@ -80,16 +92,16 @@ void add_attribute_command(CLI::App& app, Context& ctx) {
       ->capture_default_str()->check(whole(0, 100));
   cmd->add_flag("--write-scores", cfg->write_scores,
                 "Also write the full [queries, training images] score matrix as scores.npy");
-  cmd->add_option("--out", cfg->out, "Output directory")->capture_default_str();
-  cmd->add_flag("--overwrite", cfg->overwrite, "Replace --out if it exists");
+  add_output_flags(cmd, cfg->out, cfg->overwrite);
   cmd->callback([&ctx, cfg, projection] {
     ctx.action = [&ctx, cfg, projection] {
       auto c = *cfg;
       finish_influence_input(c.input, *projection, ctx);
       ProgressPrinter printer(*ctx.err, ProgressPrinter::stderr_is_tty());
       const auto r = pipeline::run_attribute(c, progress_fn(ctx, printer));
-      pipeline::write_attribute(r, c, c.out);
       auto& out = *ctx.out;
+      if (note_other_rank(out, r.rank, r.world_size, c.out)) return 0;
+      pipeline::write_attribute(r, c, c.out);
       out << fmt::format("{} queries ({} misclassified) against {} training images over {} checkpoints{}\n",
                          r.queries.size(0), r.query_predictions.ne(r.query_labels).sum().item<int64_t>(),
                          r.record.images, r.record.checkpoints.size(),
@@ -131,16 +143,16 @@ void add_label_errors_command(CLI::App& app, Context& ctx) {
       ->check(whole(0, 10000));
   cmd->add_option("--show-score", cfg->show_score,
                   "The score that orders scores.csv and the report (default: self_influence, else aum)");
-  cmd->add_option("--out", cfg->out, "Output directory")->capture_default_str();
-  cmd->add_flag("--overwrite", cfg->overwrite, "Replace --out if it exists");
+  add_output_flags(cmd, cfg->out, cfg->overwrite);
   cmd->callback([&ctx, cfg, projection] {
     ctx.action = [&ctx, cfg, projection] {
       auto c = *cfg;
       finish_influence_input(c.input, *projection, ctx);
       ProgressPrinter printer(*ctx.err, ProgressPrinter::stderr_is_tty());
       const auto r = pipeline::run_label_errors(c, progress_fn(ctx, printer));
-      pipeline::write_label_errors(r, c, c.out);
       auto& out = *ctx.out;
+      if (note_other_rank(out, r.rank, r.world_size, c.out)) return 0;
+      pipeline::write_label_errors(r, c, c.out);
       out << fmt::format("{} training images scored by {} score(s){}\n", r.record.images, r.scores.size(),
                          r.store_reused ? " (training gradients from the store)" : "");
       if (!r.quality.empty()) {

@@ -14,6 +14,7 @@
 #include "gradlens/core/runtime.h"
 #include "gradlens/core/strings.h"
 #include "gradlens/core/timer.h"
+#include "gradlens/distributed/context.h"
 #include "gradlens/models/classifier.h"
 #include "gradlens/report/document.h"
 #include "gradlens/report/image_grid.h"
@@ -62,8 +63,11 @@ AttributeResult run_attribute(const AttributeConfig& cfg, const core::ProgressFn
   GRADLENS_CHECK_OPTION(cfg.query_label == "true" || cfg.query_label == "pred", "--query-label: unknown label '",
                         cfg.query_label, "'; use true or pred");
   const core::Stopwatch t_all;
-  auto in = load_influence_inputs(cfg.input, true, progress);
+  distributed::Communicator comm{distributed::DistOptions{}};
+  auto in = load_influence_inputs(cfg.input, true, progress, comm);
   AttributeResult r;
+  r.rank = comm.rank();
+  r.world_size = comm.world_size();
   r.record = in.record;
   r.class_names = in.splits.train.class_names;
   r.original_labels = in.original_labels;
@@ -81,7 +85,7 @@ AttributeResult run_attribute(const AttributeConfig& cfg, const core::ProgressFn
   std::vector<influence::GradientFactors> query_factors(ckpts.size());
   {
     auto model = open_epoch_checkpoint(ckpts.back(), device, cfg.input.model);
-    const auto all = checkpoint_factors(*model, test, test.labels, cfg.input);
+    const auto all = checkpoint_factors(*model, test, test.labels, cfg.input, comm);
     const auto preds = all.logits.argmax(1);
     r.queries = parse_queries(cfg.queries, test.size(), preds.eq(test.labels));
     if (cfg.max_queries > 0 && r.queries.size(0) > cfg.max_queries) r.queries = r.queries.slice(0, 0, cfg.max_queries);
@@ -95,7 +99,7 @@ AttributeResult run_attribute(const AttributeConfig& cfg, const core::ProgressFn
       qs.images = test.images.index_select(0, r.queries);
       query_factors.back() = cfg.input.projection.layers.empty()
                                  ? influence::head_gradients(rows.features, rows.logits, r.query_predictions)
-                                 : checkpoint_factors(*model, qs, r.query_predictions, cfg.input);
+                                 : checkpoint_factors(*model, qs, r.query_predictions, cfg.input, comm);
     }
   }
   data::Dataset qset = test;
@@ -106,7 +110,7 @@ AttributeResult run_attribute(const AttributeConfig& cfg, const core::ProgressFn
   const auto loss_labels = cfg.query_label == "true" ? qset.labels : r.query_predictions;
   for (size_t t = 0; t + 1 < ckpts.size(); ++t) {
     auto model = open_epoch_checkpoint(ckpts[t], device, cfg.input.model);
-    query_factors[t] = checkpoint_factors(*model, qset, loss_labels, cfg.input);
+    query_factors[t] = checkpoint_factors(*model, qset, loss_labels, cfg.input, comm);
   }
   r.seconds.emplace_back("query gradients", t_q.seconds());
 
@@ -133,15 +137,10 @@ AttributeResult run_attribute(const AttributeConfig& cfg, const core::ProgressFn
 }
 
 void write_attribute(const AttributeResult& r, const AttributeConfig& cfg, const fs::path& out) {
-  if (fs::exists(out))
-    GRADLENS_CHECK_OPTION(cfg.overwrite, "--out ", out.string(),
-                          " already exists; choose a new directory or pass --overwrite");
-  core::StagedDirectory staged(out, "--out");
-  const auto& dir = staged.path();
+  const auto staged = stage_output(out, cfg.overwrite);
+  const auto& dir = staged->path();
   const auto& names = r.class_names;
-  auto class_name = [&](int64_t c) {
-    return c >= 0 && c < static_cast<int64_t>(names.size()) ? names[static_cast<size_t>(c)] : std::to_string(c);
-  };
+  auto class_name = [&](int64_t c) { return class_name_of(names, c); };
   const bool flips = r.record.flipped.defined();
   const int64_t q = r.queries.size(0);
   auto ranking = [&](const torch::Tensor& idx, const torch::Tensor& score) {
@@ -276,7 +275,7 @@ void write_attribute(const AttributeResult& r, const AttributeConfig& cfg, const
   core::write_text_atomically(dir / "summary.json", summary.dump(2) + "\n");
   core::write_text_atomically(dir / "summary.md", doc.to_markdown());
   core::write_text_atomically(dir / "report.html", doc.to_html(dir));
-  staged.commit();
+  staged->commit();
 }
 
 }  // namespace gradlens::pipeline

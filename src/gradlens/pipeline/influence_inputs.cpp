@@ -10,6 +10,17 @@ namespace gradlens::pipeline {
 
 namespace fs = std::filesystem;
 
+std::string class_name_of(const std::vector<std::string>& names, int64_t c) {
+  return c >= 0 && c < static_cast<int64_t>(names.size()) ? names[static_cast<size_t>(c)] : std::to_string(c);
+}
+
+std::unique_ptr<core::StagedDirectory> stage_output(const fs::path& out, bool overwrite) {
+  if (fs::exists(out))
+    GRADLENS_CHECK_OPTION(overwrite, "--out ", out.string(), " already exists; choose a new directory or pass "
+                          "--overwrite");
+  return std::make_unique<core::StagedDirectory>(out, "--out");
+}
+
 std::unique_ptr<models::Classifier> open_epoch_checkpoint(const io::EpochCheckpoint& c, torch::Device device,
                                                           const models::ModelOptions& options) {
   if (options.verify_files)
@@ -22,15 +33,30 @@ std::unique_ptr<models::Classifier> open_epoch_checkpoint(const io::EpochCheckpo
 }
 
 influence::GradientFactors checkpoint_factors(models::Classifier& model, const data::Dataset& ds,
-                                             const torch::Tensor& labels, const InfluenceConfig& cfg) {
+                                             const torch::Tensor& labels, const InfluenceConfig& cfg,
+                                             core::Collectives& comm) {
   std::vector<influence::LayerProjection> projections;
   if (!cfg.projection.layers.empty() && ds.size() > 0)
     projections = influence::make_projections(model, data::to_float(ds, ds.images.slice(0, 0, 1)), cfg.projection);
-  return influence::dataset_gradient_factors(model, ds, labels, cfg.batch_size, projections);
+  const int world = comm.world_size();
+  // Fewer images than ranks (a few queries): every rank computes them all.
+  if (world == 1 || ds.size() < world)
+    return influence::dataset_gradient_factors(model, ds, labels, cfg.batch_size, projections);
+  const int64_t q = ds.size() / world, rem = ds.size() % world, r = comm.rank();
+  const int64_t b = r * q + std::min<int64_t>(r, rem), e = b + q + (r < rem ? 1 : 0);
+  data::Dataset part = ds;
+  part.images = ds.images.slice(0, b, e);
+  part.labels = ds.labels.slice(0, b, e);
+  auto f = influence::dataset_gradient_factors(model, part, labels.slice(0, b, e), cfg.batch_size, projections);
+  f.delta = comm.all_gather_rows(f.delta);
+  f.features = comm.all_gather_rows(f.features);
+  f.logits = comm.all_gather_rows(f.logits);
+  if (f.projected.defined()) f.projected = comm.all_gather_rows(f.projected);
+  return f;
 }
 
 InfluenceInputs load_influence_inputs(const InfluenceConfig& cfg, bool need_checkpoints,
-                                      const core::ProgressFn& progress) {
+                                      const core::ProgressFn& progress, core::Collectives& comm) {
   GRADLENS_CHECK_OPTION(!cfg.run.empty(), "--run is required: the --out directory of 'gradlens train "
                         "--save-every-epoch --record-dynamics'");
   InfluenceInputs in;
@@ -63,7 +89,13 @@ InfluenceInputs load_influence_inputs(const InfluenceConfig& cfg, bool need_chec
   key.labels_crc32 = io::tensor_crc32(r.labels);
   for (const auto& c : r.checkpoints) key.checkpoint_crc32.push_back(c.crc32);
   if (!cfg.projection.layers.empty()) key.projection = cfg.projection.describe();
-  if (auto stored = io::read_influence_store(in.store, key, "--store")) {
+  // Rank 0 decides whether the store is there, so that every rank takes the
+  // same path (the others would wait in a collective otherwise).
+  auto exists = torch::tensor({std::filesystem::exists(in.store) ? 1.0 : 0.0}, torch::kFloat64);
+  comm.broadcast(exists, 0);
+  if (exists.item<double>() > 0.5) {
+    auto stored = io::read_influence_store(in.store, key, "--store");
+    GRADLENS_CHECK(stored.has_value(), "--store: ", in.store, " disappeared while it was being read");
     in.train = std::move(*stored);
     in.store_reused = true;
     return in;
@@ -78,9 +110,9 @@ InfluenceInputs load_influence_inputs(const InfluenceConfig& cfg, bool need_chec
       progress(ev);
     }
     auto model = open_epoch_checkpoint(r.checkpoints[t], device, cfg.model);
-    in.train.push_back(checkpoint_factors(*model, ds, r.labels, cfg));
+    in.train.push_back(checkpoint_factors(*model, ds, r.labels, cfg, comm));
   }
-  io::write_influence_store(in.store, key, in.train, "--store");
+  if (comm.is_root()) io::write_influence_store(in.store, key, in.train, "--store");
   return in;
 }
 

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "gradlens/core/collectives.h"
+#include "gradlens/core/fs.h"
 #include "gradlens/core/progress.h"
 #include "gradlens/influence/tracin.h"
 #include "gradlens/io/train_record.h"
@@ -53,15 +55,28 @@ struct InfluenceInputs {
 /// same number of training images and classes, and labels that differ from
 /// the data's exactly where the record says it flipped them). With
 /// `need_checkpoints`, also the training factors (from the store, or
-/// computed and stored). Throws gradlens::Error naming the flag (--run,
-/// --data, --store) and what to do.
+/// computed and stored by rank 0; every rank of `comm` computes a block of
+/// the rows). Throws gradlens::Error naming the flag (--run, --data,
+/// --store) and what to do.
 InfluenceInputs load_influence_inputs(const InfluenceConfig& cfg, bool need_checkpoints,
-                                      const core::ProgressFn& progress = {});
+                                      const core::ProgressFn& progress = {},
+                                      core::Collectives& comm = core::single_process());
 
 /// Gradient factors of every image of `ds` with `labels` under `model` (the
-/// head exactly, cfg.projection's layers projected).
+/// head exactly, cfg.projection's layers projected). Over the ranks of
+/// `comm`, rank r computes the r-th contiguous block of rows (the first N %
+/// world ranks one row more) and every rank receives all of them (with
+/// fewer rows than ranks, every rank computes all).
 influence::GradientFactors checkpoint_factors(models::Classifier& model, const data::Dataset& ds,
-                                             const torch::Tensor& labels, const InfluenceConfig& cfg);
+                                             const torch::Tensor& labels, const InfluenceConfig& cfg,
+                                             core::Collectives& comm = core::single_process());
+
+/// names[c], or c as a number when it is outside `names`.
+std::string class_name_of(const std::vector<std::string>& names, int64_t c);
+
+/// The output directory of attribute / label-errors, staged: refuses an
+/// existing `out` without `overwrite` (naming --out and --overwrite).
+std::unique_ptr<core::StagedDirectory> stage_output(const std::filesystem::path& out, bool overwrite);
 
 /// Opens an epoch checkpoint of a record (after comparing its CRC-32 with
 /// the record's when options.verify_files), on `device`.

@@ -12,6 +12,7 @@
 #include "gradlens/core/fs.h"
 #include "gradlens/core/strings.h"
 #include "gradlens/core/timer.h"
+#include "gradlens/distributed/context.h"
 #include "gradlens/report/document.h"
 #include "gradlens/report/gnuplot.h"
 #include "gradlens/report/image_grid.h"
@@ -81,8 +82,11 @@ LabelErrorsResult run_label_errors(const LabelErrorsConfig& cfg, const core::Pro
   }
   const bool need_ckpt = std::any_of(wanted.begin(), wanted.end(),
                                      [](const std::string& s) { return contains(checkpoint_score_names(), s); });
-  auto in = load_influence_inputs(cfg.input, need_ckpt, progress);
+  distributed::Communicator comm{distributed::DistOptions{}};
+  auto in = load_influence_inputs(cfg.input, need_ckpt, progress, comm);
   LabelErrorsResult r;
+  r.rank = comm.rank();
+  r.world_size = comm.world_size();
   r.record = in.record;
   r.class_names = in.splits.train.class_names;
   r.images = in.splits.train.images;
@@ -156,17 +160,12 @@ LabelErrorsResult run_label_errors(const LabelErrorsConfig& cfg, const core::Pro
 }
 
 void write_label_errors(const LabelErrorsResult& r, const LabelErrorsConfig& cfg, const fs::path& out) {
-  if (fs::exists(out))
-    GRADLENS_CHECK_OPTION(cfg.overwrite, "--out ", out.string(),
-                          " already exists; choose a new directory or pass --overwrite");
-  core::StagedDirectory staged(out, "--out");
-  const auto& dir = staged.path();
+  const auto staged = stage_output(out, cfg.overwrite);
+  const auto& dir = staged->path();
   const int64_t n = r.record.images;
   const bool flips = r.record.flipped.defined();
   const auto& names = r.class_names;
-  auto class_name = [&](int64_t c) {
-    return c >= 0 && c < static_cast<int64_t>(names.size()) ? names[static_cast<size_t>(c)] : std::to_string(c);
-  };
+  auto class_name = [&](int64_t c) { return class_name_of(names, c); };
   const auto order = analysis::ranking_order(r.score(r.show_score));
 
   // scores.csv: every training image, in the order of the shown score.
@@ -290,7 +289,7 @@ void write_label_errors(const LabelErrorsResult& r, const LabelErrorsConfig& cfg
   core::write_text_atomically(dir / "summary.json", summary.dump(2) + "\n");
   core::write_text_atomically(dir / "summary.md", doc.to_markdown());
   core::write_text_atomically(dir / "report.html", doc.to_html(dir));
-  staged.commit();
+  staged->commit();
 }
 
 }  // namespace gradlens::pipeline

@@ -64,6 +64,9 @@ struct LabelErrorsResult {
   std::vector<NoiseRankingQuality> quality;
   torch::Tensor curves;
   bool store_reused = false;
+  /// Under `gradlens launch`: this process's rank and the number of ranks
+  /// (every rank computes a block of the training factors; rank 0 writes).
+  int rank = 0, world_size = 1;
   std::vector<std::pair<std::string, double>> seconds;
   const torch::Tensor& score(const std::string& name) const;
 };
