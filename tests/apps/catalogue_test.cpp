@@ -137,7 +137,7 @@ const Row kRows[] = {
     {"attribute --run {d}/file.txt --out {d}/a", 1, "is not a directory"},
     {"attribute --run {d}/empty --top-k 0 --out {d}/a", 2, "--top-k"},
     {"attribute --run {d}/empty --query-label both --out {d}/a", 2, "--query-label"},
-    {"label-errors --run {d}/empty --el2n-epoch 0", 2, "--el2n-epoch"},
+    {"label-errors --run {d}/empty --el2n-epoch -1", 2, "--el2n-epoch"},
     {"label-errors --run {d}/empty --neighbors 0", 2, "--neighbors"},
     {"label-errors --run {d}/empty --scores aum,bogus", 2, "--scores: unknown score 'bogus'"},
     // saliency

@@ -135,8 +135,10 @@ void add_label_errors_command(CLI::App& app, Context& ctx) {
                   "forgetting, low_confidence, variability, self_confidence, normalized_margin, "
                   "neighbor_disagreement")
       ->delimiter(',');
-  cmd->add_option("--el2n-epoch", cfg->el2n_epoch, "Epoch of EL2N and GraNd (1-based)")->capture_default_str()
-      ->check(whole(1, 100000));
+  cmd->add_option("--el2n-epoch", cfg->el2n_epoch,
+                  "Epoch of EL2N and GraNd (1-based; 0 = the second, or the first of a one-epoch run)")
+      ->capture_default_str()
+      ->check(whole(0, 100000, "0 = the second epoch"));
   cmd->add_option("--neighbors", cfg->neighbors, "Neighbours of neighbor_disagreement")->capture_default_str()
       ->check(whole(1, 10000));
   cmd->add_option("--show", cfg->show, "Training images shown in the report")->capture_default_str()

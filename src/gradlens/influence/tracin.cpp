@@ -49,30 +49,51 @@ GradientFactors dataset_gradient_factors(models::Classifier& model, const data::
   GRADLENS_CHECK(labels.dim() == 1 && labels.size(0) == ds.size(), "head gradients: ", ds.size(),
                  " labels expected for ", ds.name, ", got ", labels.sizes());
   models::ModeGuard mode(model, false);
+  // No parameter records a graph: with projected layers, autograd starts at
+  // the captured convolution's output (a leaf then), so the backward pass
+  // runs from the logits to that layer only.
+  struct FrozenParameters {
+    std::vector<torch::Tensor> params;
+    std::vector<bool> required;
+    explicit FrozenParameters(models::Classifier& m) : params(m.parameters()) {
+      for (auto& p : params) {
+        required.push_back(p.requires_grad());
+        p.requires_grad_(false);
+      }
+    }
+    ~FrozenParameters() {
+      for (size_t i = 0; i < params.size(); ++i) params[i].requires_grad_(required[i]);
+    }
+  } frozen(model);
   const auto layer = model.default_layer();
   std::vector<torch::Tensor> feats, logits, projected;
+  auto keep_head = [&](const models::Capture& cap) {
+    GRADLENS_CHECK(cap.features.defined(), "training-data attribution needs the input of the model's final "
+                   "linear layer, and ", model.describe(), " has none");
+    feats.push_back(cap.features.detach().to(torch::kFloat32).cpu());
+    logits.push_back(cap.logits.detach().to(torch::kFloat32).cpu());
+  };
   for (int64_t s = 0; s < ds.size(); s += batch_size) {
     const int64_t e = std::min(ds.size(), s + batch_size);
     const auto x = data::to_float(ds, ds.images.slice(0, s, e)).to(model.device());
-    {
+    if (projections.empty()) {
       torch::NoGradGuard no_grad;
-      auto cap = model.capture(x, layer, /*maps_leaf=*/true);
-      GRADLENS_CHECK(cap.features.defined(), "training-data attribution needs the input of the model's final "
-                     "linear layer, and ", model.describe(), " has none");
-      feats.push_back(cap.features.detach().to(torch::kFloat32).cpu());
-      logits.push_back(cap.logits.detach().to(torch::kFloat32).cpu());
+      keep_head(model.capture(x, layer, /*maps_leaf=*/true));
+      continue;
     }
     std::vector<torch::Tensor> parts;
     const auto y = labels.slice(0, s, e).to(model.device());
-    for (const auto& p : projections) {
+    for (size_t l = 0; l < projections.size(); ++l) {
+      const auto& p = projections[l];
       // In eval mode sample i's loss depends on sample i alone, so the
       // gradient of the summed loss at the layer's output is per sample.
       auto cap = model.capture_conv(x, layer, p.layer);
+      if (l == 0) keep_head(cap);
       const auto loss = torch::nll_loss(torch::log_softmax(cap.logits, 1), y, {}, at::Reduction::Sum);
       const auto g = torch::autograd::grad({loss}, {cap.conv_output})[0];
       parts.push_back(project_conv_gradient(cap.conv_input, g.detach(), p).cpu());
     }
-    if (!parts.empty()) projected.push_back(torch::cat(parts, 1));
+    projected.push_back(torch::cat(parts, 1));
   }
   auto out = head_gradients(torch::cat(feats), torch::cat(logits), labels);
   if (!projected.empty()) {

@@ -98,6 +98,10 @@ LabelErrorsResult run_label_errors(const LabelErrorsConfig& cfg, const core::Pro
 
   const core::Stopwatch t_scores;
   const auto& dyn = r.record.dynamics;
+  {
+    const int64_t epochs = std::max<int64_t>(dyn.epochs(), static_cast<int64_t>(r.record.checkpoints.size()));
+    r.el2n_epoch = cfg.el2n_epoch > 0 ? cfg.el2n_epoch : std::min<int64_t>(2, std::max<int64_t>(1, epochs));
+  }
   auto checkpoint_of_epoch = [&](int64_t epoch) -> const influence::GradientFactors& {
     for (size_t t = 0; t < r.record.checkpoints.size(); ++t)
       if (r.record.checkpoints[t].epoch == epoch) return in.train[t];
@@ -117,8 +121,8 @@ LabelErrorsResult run_label_errors(const LabelErrorsConfig& cfg, const core::Pro
   for (const auto& s : wanted) {
     torch::Tensor v;
     if (s == "self_influence") v = influence::self_influence(in.train, in.step_sizes);
-    else if (s == "grand") v = influence::gradient_norm(checkpoint_of_epoch(cfg.el2n_epoch));
-    else if (s == "el2n") v = analysis::el2n_score(dyn.el2n, cfg.el2n_epoch);
+    else if (s == "grand") v = influence::gradient_norm(checkpoint_of_epoch(r.el2n_epoch));
+    else if (s == "el2n") v = analysis::el2n_score(dyn.el2n, r.el2n_epoch);
     else if (s == "aum") v = analysis::aum_score(dyn.margin);
     else if (s == "forgetting") v = analysis::forgetting_score(dyn.correct);
     else if (s == "low_confidence") v = analysis::low_confidence_score(dyn.p_label);
@@ -281,7 +285,7 @@ void write_label_errors(const LabelErrorsResult& r, const LabelErrorsConfig& cfg
                                   {"flipped", flips ? r.record.flipped.sum().item<int64_t>() : 0},
                                   {"scores", scores},
                                   {"show_score", r.show_score},
-                                  {"el2n_epoch", cfg.el2n_epoch},
+                                  {"el2n_epoch", r.el2n_epoch},
                                   {"neighbors", cfg.neighbors},
                                   {"quality", quality},
                                   {"store_reused", r.store_reused},

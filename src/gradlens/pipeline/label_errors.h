@@ -26,8 +26,9 @@ struct LabelErrorsConfig {
   /// the record allows (dynamics scores need --record-dynamics, checkpoint
   /// scores need --save-every-epoch).
   std::vector<std::string> scores;
-  /// The epoch of EL2N and GraNd (Paul et al. score early in training), 1-based.
-  int64_t el2n_epoch = 2;
+  /// The epoch of EL2N and GraNd (Paul et al. score early in training),
+  /// 1-based; 0 = the second epoch, or the first when only one was recorded.
+  int64_t el2n_epoch = 0;
   /// Neighbours of the neighbour-disagreement score (features of the final model).
   int64_t neighbors = 10;
   /// Training images shown in the report (the top of the ranking by `show_score`).
@@ -59,6 +60,7 @@ struct LabelErrorsResult {
   torch::Tensor predictions;  ///< int64 [N] of the final model (undefined without checkpoints)
   std::vector<std::pair<std::string, torch::Tensor>> scores;  ///< float64 [N] each, larger = more suspicious
   std::string show_score;
+  int64_t el2n_epoch = 0;  ///< the epoch EL2N and GraNd were taken at
   /// With flipped labels: one row per score, the best (largest found_at_10) first,
   /// and the found-vs-inspected curves (float64 [scores, 100], fractions 0.01..1).
   std::vector<NoiseRankingQuality> quality;
