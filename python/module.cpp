@@ -14,11 +14,14 @@
 #include <vector>
 
 #include "gradlens/analysis/cosine.h"
+#include "gradlens/analysis/label_noise.h"
 #include "gradlens/cluster/gmm.h"
 #include "gradlens/cluster/kmeans.h"
 #include "gradlens/core/check.h"
 #include "gradlens/core/progress.h"
 #include "gradlens/extract/representations.h"
+#include "gradlens/influence/projection.h"
+#include "gradlens/influence/tracin.h"
 #include "gradlens/metrics/contingency.h"
 #include "gradlens/metrics/information.h"
 #include "gradlens/metrics/internal.h"
@@ -407,4 +410,59 @@ PYBIND11_MODULE(_gradlens, m) {
       py::arg("layer") = "", py::arg("target") = "pred", py::arg("smoothgrad_samples") = 25,
       py::arg("smoothgrad_sigma") = 0.15, py::arg("ig_steps") = 64, py::arg("ig_rule") = "trapezoid",
       py::arg("seed") = 0, py::arg("batch_size") = 100, nogil);
+
+  // ---- training-data attribution and label noise --------------------------
+  py::class_<influence::GradientFactors>(m, "GradientFactors")
+      .def_readonly("delta", &influence::GradientFactors::delta)
+      .def_readonly("features", &influence::GradientFactors::features)
+      .def_readonly("logits", &influence::GradientFactors::logits)
+      .def_readonly("projected", &influence::GradientFactors::projected)
+      .def("__len__", &influence::GradientFactors::size);
+  m.def(
+      "gradient_factors",
+      [](models::Classifier& model, const torch::Tensor& images, const torch::Tensor& labels,
+         const std::vector<std::string>& param_layers, int64_t proj_dim, uint64_t proj_seed,
+         const std::string& projection, int64_t batch_size) {
+        const auto x = model_input(model, images);
+        const auto y = label_input(labels, x.size(0));
+        influence::ProjectionOptions po;
+        po.layers = param_layers;
+        po.dim = proj_dim;
+        po.seed = proj_seed;
+        po.kind = influence::parse_projection_kind(projection);
+        const auto projections = influence::make_projections(model, x.slice(0, 0, 1), po);
+        return influence::gradient_factors(model, x, y, batch_size, projections, interrupt_progress());
+      },
+      py::arg("model"), py::arg("images"), py::arg("labels"), py::arg("param_layers") = std::vector<std::string>{},
+      py::arg("proj_dim") = 1024, py::arg("proj_seed") = 0, py::arg("projection") = "gaussian",
+      py::arg("batch_size") = 500, nogil);
+  m.def(
+      "tracin",
+      [](const std::vector<influence::GradientFactors>& train, const std::vector<influence::GradientFactors>& queries,
+         const std::vector<double>& step_sizes, int64_t top_k, bool cosine, bool return_scores) {
+        influence::TracInOptions o;
+        o.top_k = top_k;
+        o.cosine = cosine;
+        o.keep_scores = return_scores;
+        const auto r = influence::tracin(train, queries, step_sizes, o);
+        std::map<std::string, torch::Tensor> out = {{"proponents", r.proponents},
+                                                    {"proponent_scores", r.proponent_scores},
+                                                    {"opponents", r.opponents},
+                                                    {"opponent_scores", r.opponent_scores}};
+        if (return_scores) out["scores"] = r.scores;
+        return out;
+      },
+      py::arg("train"), py::arg("queries"), py::arg("step_sizes"), py::arg("top_k") = 10, py::arg("cosine") = false,
+      py::arg("return_scores") = false, nogil);
+  m.def("self_influence", &influence::self_influence, py::arg("train"), py::arg("step_sizes"), nogil);
+  m.def("gradient_norm", &influence::gradient_norm, py::arg("factors"), nogil);
+  m.def("aum_score", &analysis::aum_score, py::arg("margin"), nogil);
+  m.def("forgetting_score", &analysis::forgetting_score, py::arg("correct"), nogil);
+  m.def("low_confidence_score", &analysis::low_confidence_score, py::arg("p_label"), nogil);
+  m.def("variability_score", &analysis::variability_score, py::arg("p_label"), nogil);
+  m.def("el2n_score", &analysis::el2n_score, py::arg("el2n"), py::arg("epoch"), nogil);
+  m.def("found_at_fraction", &analysis::found_at_fraction, py::arg("scores"), py::arg("is_error"),
+        py::arg("fraction"), nogil);
+  m.def("found_curve", &analysis::found_curve, py::arg("scores"), py::arg("is_error"), py::arg("points") = 100, nogil);
+  m.def("ranking_order", &analysis::ranking_order, py::arg("scores"), nogil);
 }

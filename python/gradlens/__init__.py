@@ -96,4 +96,4 @@ def attribution(model, images, labels=None, method="gradcam", layer="", target="
                                  smoothgrad_samples, smoothgrad_sigma, ig_steps, ig_rule, seed, batch_size)
 
 
-from . import cluster, decomposition, metrics, saliency  # noqa: E402,F401
+from . import cluster, decomposition, influence, label_noise, metrics, saliency  # noqa: E402,F401

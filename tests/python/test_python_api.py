@@ -1,5 +1,6 @@
 """`import gradlens` against scikit-learn and PyTorch forward hooks (run by
 CTest as PythonApiPeer.Pytest with PYTHONPATH=build/python)."""
+import copy
 import os
 import sys
 
@@ -187,3 +188,60 @@ def test_saliency_metrics_match_the_mit_benchmark_port():
     # The sampled AUCs: a map equal to the fixations scores ~1, the reverse ~0.
     assert float(gradlens.saliency.auc_borji(f, f).min()) > 0.9
     assert float(gradlens.saliency.auc_shuffled(f, f, np.roll(f, 1, axis=0)).min()) > 0.5
+
+
+class _SmallCnn(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = torch.nn.Sequential(torch.nn.Conv2d(1, 6, 3, padding=1), torch.nn.ReLU(),
+                                            torch.nn.Conv2d(6, 8, 3, stride=2, padding=1), torch.nn.ReLU())
+        self.fc = torch.nn.Linear(8, 4)
+
+    def forward(self, x):
+        return self.fc(self.features(x).mean((2, 3)))
+
+
+def test_tracin_equals_a_hand_written_sum_over_checkpoints():
+    torch.manual_seed(1)
+    x, y = torch.randn(20, 1, 10, 10), torch.arange(20) % 4
+    xq, yq = torch.randn(3, 1, 10, 10), torch.tensor([0, 2, 3])
+    net, eta = _SmallCnn(), [0.3, 0.1]
+    checkpoints, expected = [], torch.zeros(3, 20, dtype=torch.float64)
+    for lr in eta:
+        opt = torch.optim.SGD(net.parameters(), lr=lr)
+        for _ in range(3):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(net(x), y).backward()
+            opt.step()
+        net.eval()
+        checkpoints.append(torch.jit.script(copy.deepcopy(net)))  # script shares the parameters
+
+        def grads(images, labels):
+            rows = []
+            for i in range(images.size(0)):
+                net.zero_grad()
+                torch.nn.functional.cross_entropy(net(images[i:i + 1]), labels[i:i + 1]).backward()
+                rows.append(torch.cat([net.fc.weight.grad.flatten(), net.fc.bias.grad]).double().clone())
+            return torch.stack(rows)
+        expected += lr * grads(xq, yq) @ grads(x, y).T
+        net.train()
+    r = gradlens.influence.tracin(checkpoints, x, y, xq, yq, eta, top_k=5, return_scores=True)
+    assert torch.allclose(r["scores"], expected, rtol=1e-4, atol=1e-6)
+    assert torch.equal(r["proponents"], expected.topk(5, dim=1).indices)
+    models = [gradlens.load_model(c, image_size=10) for c in checkpoints]
+    self_inf = gradlens.influence.self_influence(models, x, y, eta)
+    assert self_inf.shape == (20,) and bool((self_inf > 0).all())
+
+
+def test_label_noise_scores_follow_their_definitions():
+    margin = np.array([[1.0, -2.0, 0.5], [3.0, -1.0, 0.5]])
+    assert np.allclose(gradlens.label_noise.aum(margin).numpy(), -margin.mean(0))
+    correct = np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0]], dtype=np.uint8)
+    assert gradlens.label_noise.forgetting(correct).tolist() == [1.0, 0.0, 3.0]
+    p = np.array([[0.2, 0.9], [0.4, 0.9], [0.9, 0.9]])
+    assert np.allclose(gradlens.label_noise.variability(p).numpy(), p.std(0))
+    assert np.allclose(gradlens.label_noise.low_confidence(p).numpy(), 1 - p.mean(0))
+    scores, flipped = np.array([0.6, 0.8, 0.1, 0.7]), np.array([True, False, False, True])
+    assert gradlens.label_noise.found_at_fraction(scores, flipped, 0.5) == 0.5
+    with pytest.raises(ValueError, match="--el2n-epoch 3"):
+        gradlens.label_noise.el2n(p[:2], 3)

@@ -2,6 +2,7 @@
 #include <torch/types.h>
 
 #include <cmath>
+#include <functional>
 
 #include <torch/autograd.h>
 
@@ -42,12 +43,14 @@ GradientFactors head_gradients(const torch::Tensor& features, const torch::Tenso
   return g;
 }
 
-GradientFactors dataset_gradient_factors(models::Classifier& model, const data::Dataset& ds,
-                                         const torch::Tensor& labels, int64_t batch_size,
-                                         const std::vector<LayerProjection>& projections) {
+namespace {
+
+// The factors of n images whose model inputs batch_input(b, e) gives.
+GradientFactors factors_of(models::Classifier& model, int64_t n,
+                           const std::function<torch::Tensor(int64_t, int64_t)>& batch_input,
+                           const torch::Tensor& labels, int64_t batch_size,
+                           const std::vector<LayerProjection>& projections, const core::ProgressFn& progress) {
   GRADLENS_CHECK(batch_size >= 1, "--batch-size must be >= 1, got ", batch_size);
-  GRADLENS_CHECK(labels.dim() == 1 && labels.size(0) == ds.size(), "head gradients: ", ds.size(),
-                 " labels expected for ", ds.name, ", got ", labels.sizes());
   models::ModeGuard mode(model, false);
   // No parameter records a graph: with projected layers, autograd starts at
   // the captured convolution's output (a leaf then), so the backward pass
@@ -73,9 +76,16 @@ GradientFactors dataset_gradient_factors(models::Classifier& model, const data::
     feats.push_back(cap.features.detach().to(torch::kFloat32).cpu());
     logits.push_back(cap.logits.detach().to(torch::kFloat32).cpu());
   };
-  for (int64_t s = 0; s < ds.size(); s += batch_size) {
-    const int64_t e = std::min(ds.size(), s + batch_size);
-    const auto x = data::to_float(ds, ds.images.slice(0, s, e)).to(model.device());
+  for (int64_t s = 0; s < n; s += batch_size) {
+    const int64_t e = std::min(n, s + batch_size);
+    const auto x = batch_input(s, e).to(model.device());
+    if (progress) {
+      core::ProgressEvent ev;
+      ev.stage = "gradient factors";
+      ev.done = s;
+      ev.total = n;
+      progress(ev);
+    }
     if (projections.empty()) {
       torch::NoGradGuard no_grad;
       keep_head(model.capture(x, layer, /*maps_leaf=*/true));
@@ -101,6 +111,32 @@ GradientFactors dataset_gradient_factors(models::Classifier& model, const data::
     GRADLENS_CHECK(torch::isfinite(out.projected).all().item<bool>(), "projected gradients hold NaN or Inf");
   }
   return out;
+}
+
+}  // namespace
+
+GradientFactors dataset_gradient_factors(models::Classifier& model, const data::Dataset& ds,
+                                         const torch::Tensor& labels, int64_t batch_size,
+                                         const std::vector<LayerProjection>& projections) {
+  GRADLENS_CHECK(labels.dim() == 1 && labels.size(0) == ds.size(), "gradient factors: ", ds.size(),
+                 " labels expected for ", ds.name, ", got ", labels.sizes());
+  GRADLENS_CHECK(ds.size() >= 1, "gradient factors: the data set ", ds.name, " is empty");
+  return factors_of(
+      model, ds.size(), [&](int64_t b, int64_t e) { return data::to_float(ds, ds.images.slice(0, b, e)); }, labels,
+      batch_size, projections, {});
+}
+
+GradientFactors gradient_factors(models::Classifier& model, const torch::Tensor& images, const torch::Tensor& labels,
+                                 int64_t batch_size, const std::vector<LayerProjection>& projections,
+                                 const core::ProgressFn& progress) {
+  GRADLENS_CHECK(images.dim() == 4 && images.is_floating_point() && images.size(0) >= 1,
+                 "gradient factors: images float [N >= 1, C, H, W] expected, got ", images.sizes());
+  GRADLENS_CHECK(labels.dim() == 1 && labels.size(0) == images.size(0) && labels.scalar_type() == torch::kInt64,
+                 "gradient factors: labels int64 [", images.size(0), "] expected, got ", labels.sizes());
+  GRADLENS_CHECK(torch::isfinite(images).all().item<bool>(), "gradient factors: the images hold NaN or Inf");
+  return factors_of(
+      model, images.size(0), [&](int64_t b, int64_t e) { return images.slice(0, b, e).to(torch::kFloat32); },
+      labels, batch_size, projections, progress);
 }
 
 torch::Tensor gradient_inner(const GradientFactors& a, const GradientFactors& b) {

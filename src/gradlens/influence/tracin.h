@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "gradlens/core/progress.h"
 #include "gradlens/influence/projection.h"
 
 namespace gradlens::models {
@@ -65,6 +66,13 @@ GradientFactors head_gradients(const torch::Tensor& features, const torch::Tenso
 GradientFactors dataset_gradient_factors(models::Classifier& model, const data::Dataset& ds,
                                          const torch::Tensor& labels, int64_t batch_size = 500,
                                          const std::vector<LayerProjection>& projections = {});
+
+/// dataset_gradient_factors() of model inputs already normalised: images
+/// float [N, C, H, W], labels int64 [N]. `progress` is called before each
+/// batch (e.g. to stop a long call).
+GradientFactors gradient_factors(models::Classifier& model, const torch::Tensor& images, const torch::Tensor& labels,
+                                 int64_t batch_size = 500, const std::vector<LayerProjection>& projections = {},
+                                 const core::ProgressFn& progress = {});
 
 /// <g_i, g_j> for every i of `a` and j of `b`: float64 [Na, Nb] (the head's
 /// exact term plus the projected layers' estimate).
