@@ -69,5 +69,23 @@ TEST(LabelNoise, RankingOrderBreaksTiesByTheLowerIndex) {
   EXPECT_TRUE(torch::equal(order, torch::tensor({1, 3, 4, 0, 2}, torch::kInt64)));
 }
 
+TEST(LabelNoise, ThresholdSamplesAreASeededSampleOfNOverKPlusOne) {
+  const auto a = threshold_samples(110, 10, 3);
+  EXPECT_EQ(a.sum().item<int64_t>(), 10);  // floor(110 / 11)
+  EXPECT_TRUE(torch::equal(a, threshold_samples(110, 10, 3)));
+  EXPECT_FALSE(torch::equal(a, threshold_samples(110, 10, 4)));
+  EXPECT_THROW(threshold_samples(5, 10, 0), c10::Error);
+}
+
+TEST(LabelNoise, AumThresholdIsNumpysLinearPercentileOfTheThresholdSamplesAum) {
+  // AUM = -score; threshold samples 0, 2, 3, 4 have AUM -1, 2, 0.5, 4.
+  const auto scores = torch::tensor({1.0, 9.0, -2.0, -0.5, -4.0}, torch::kFloat64);
+  const auto mask = torch::tensor({1, 0, 1, 1, 1}, torch::kUInt8);
+  // sorted (-1, 0.5, 2, 4): the 99th percentile sits at position 2.97 -> 2 + 0.97 * 2 = 3.94.
+  EXPECT_NEAR(aum_threshold(scores, mask, 99.0), 3.94, 1e-12);
+  EXPECT_NEAR(aum_threshold(scores, mask, 50.0), 1.25, 1e-12);
+  EXPECT_THROW(aum_threshold(scores, torch::zeros({5}, torch::kUInt8)), c10::Error);
+}
+
 }  // namespace
 }  // namespace gradlens::analysis

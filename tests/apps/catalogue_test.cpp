@@ -132,6 +132,7 @@ const Row kRows[] = {
     {"train --noisy-labels -0.1", 2, "--noisy-labels"},
     {"train --noisy-labels 0.1 --epochs 1", 2, "give --out DIR"},
     {"train --record-dynamics --resume --out {d}/resume_junk", 2, "--resume cannot continue a training record"},
+    {"train --aum-threshold-samples --out {d}/aum", 2, "--aum-threshold-samples needs --record-dynamics"},
     {"attribute --out {d}/a", 2, "--run is required"},
     {"attribute --run {d}/empty --out {d}/a", 1, "has no record.json"},
     {"attribute --run {d}/file.txt --out {d}/a", 1, "is not a directory"},

@@ -112,6 +112,33 @@ TEST(Projection, SeededAndDifferentPerSeedAndLayer) {
   EXPECT_NE(o.describe(), ProjectionOptions{}.describe());
 }
 
+TEST(Projection, TracInDoesNotDependOnTheThreadCount) {
+  torch::manual_seed(0);
+  models::ResNet model(tiny());
+  const auto ds = random_images(40);
+  ProjectionOptions o;
+  o.layers = {"layer4.1.conv2"};
+  o.dim = 256;
+  const auto p = make_projections(model, data::to_float(ds, ds.images.slice(0, 0, 1)), o);
+  const int before = at::get_num_threads();
+  TracInOptions t;
+  t.top_k = 5;
+  t.keep_scores = true;
+  std::vector<TracInResult> results;
+  for (const int threads : {1, 2, 4}) {
+    at::set_num_threads(threads);
+    const auto f = dataset_gradient_factors(model, ds, ds.labels, 16, p);
+    const auto q = f.rows(torch::arange(5, torch::kInt64));
+    results.push_back(tracin({f, f}, {q, q}, {0.5, 0.25}, t));
+  }
+  at::set_num_threads(before);
+  for (size_t i = 1; i < results.size(); ++i) {
+    EXPECT_LT(test::rel_to_reference(results[i].scores, results[0].scores), 1e-5);
+    EXPECT_TRUE(torch::equal(results[i].proponents, results[0].proponents));
+    EXPECT_TRUE(torch::equal(results[i].opponents, results[0].opponents));
+  }
+}
+
 TEST(Projection, BadLayersAndDimensionsAreClearErrors) {
   torch::manual_seed(0);
   models::ResNet model(tiny());

@@ -233,6 +233,51 @@ TEST_F(InfluenceTest, ProjectedLayersAddTheirGradientsAndKeyTheStore) {
   GRADLENS_EXPECT_THROWS_WITH(run_label_errors(c), "holds gradients projected as");
 }
 
+TEST_F(InfluenceTest, AumThresholdSamplesGetAnExtraClassAndSetTheFlag) {
+  TrainConfig tc = default_train_config();
+  tc.data = data();
+  tc.width = 4;
+  tc.train.epochs = 2;
+  tc.train.batch_size = 20;
+  tc.train.time_budget_s = 0.0;
+  tc.seed = 5;
+  tc.noisy_labels = 0.25;
+  tc.record_dynamics = true;
+  tc.aum_threshold_samples = true;
+  tc.out = (dir_->path() / "run-aum").string();
+  run_train(tc);
+  const auto rec = io::read_train_record(tc.out);
+  ASSERT_TRUE(rec.threshold.defined());
+  EXPECT_EQ(rec.threshold.sum().item<int64_t>(), 10);  // floor(120 / 11)
+  EXPECT_EQ(rec.classes, 11);
+  EXPECT_TRUE(torch::equal(rec.labels.eq(10), rec.threshold.to(torch::kBool)));
+  LabelErrorsConfig c;
+  c.input = input();
+  c.input.run = tc.out;
+  c.show = 4;
+  const auto r = run_label_errors(c);
+  EXPECT_EQ(r.ranked.size(0), 110);
+  EXPECT_EQ(r.record.threshold.index_select(0, r.ranked).sum().item<int64_t>(), 0);
+  const double alpha = analysis::aum_threshold(r.score("aum"), rec.threshold);
+  EXPECT_DOUBLE_EQ(r.aum_threshold, alpha);
+  const auto expected = r.score("aum").ge(-alpha).logical_and(rec.threshold.eq(0));
+  EXPECT_TRUE(torch::equal(r.aum_flagged, expected));
+  const auto f = rec.flipped.to(torch::kBool).logical_and(rec.threshold.eq(0));
+  EXPECT_DOUBLE_EQ(r.aum_flag_recall,
+                   expected.logical_and(f).sum().item<double>() / f.sum().item<double>());
+  const auto out = dir_->path() / "label-errors-aum";
+  write_label_errors(r, c, out);
+  std::ifstream in(out / "scores.csv");
+  std::string header;
+  std::getline(in, header);
+  EXPECT_NE(header.find(",aum_flagged,"), std::string::npos) << header;
+  int rows = 0;
+  for (std::string line; std::getline(in, line);) ++rows;
+  EXPECT_EQ(rows, 110);
+  tc.record_dynamics = false;
+  GRADLENS_EXPECT_THROWS_WITH(run_train(tc), "--aum-threshold-samples needs --record-dynamics");
+}
+
 TEST_F(InfluenceTest, TrainRefusesRecordingWithoutOutOrWithResume) {
   TrainConfig tc = default_train_config();
   tc.data = data();

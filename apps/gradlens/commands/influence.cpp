@@ -164,6 +164,15 @@ void add_label_errors_command(CLI::App& app, Context& ctx) {
           out << fmt::format("  {:<22} {:6.1f}% {:6.1f}%  AUROC {:.4f}\n", q.score, 100 * q.found_at_10,
                              100 * q.found_at_20, q.auroc);
       }
+      if (r.aum_flagged.defined()) {
+        out << fmt::format("AUM threshold {:.4f} (99th percentile of {} threshold samples): {} images flagged",
+                           r.aum_threshold, r.record.threshold.sum().item<int64_t>(),
+                           r.aum_flagged.sum().item<int64_t>());
+        if (!std::isnan(r.aum_flag_precision))
+          out << fmt::format(", precision {:.1f}%, recall {:.1f}%", 100 * r.aum_flag_precision,
+                             100 * r.aum_flag_recall);
+        out << "\n";
+      }
       out << fmt::format("written: {}\n", c.out);
       return 0;
     };

@@ -69,6 +69,9 @@ void add_train_command(CLI::App& app, Context& ctx) {
   cmd->add_flag("--save-every-epoch", cfg->save_every_epoch,
                 "Keep the weights after every epoch in --out/checkpoints (TracIn's checkpoints, for attribute "
                 "and label-errors)");
+  cmd->add_flag("--aum-threshold-samples", cfg->aum_threshold_samples,
+                "AUM's threshold samples: give floor(N/(K+1)) training images (drawn by --seed) an extra class, "
+                "whose AUM sets label-errors' threshold (needs --record-dynamics)");
   cmd->add_option("--channels-last", t.channels_last, "Channels-last tensors on CPU (true/false)")
       ->capture_default_str();
 

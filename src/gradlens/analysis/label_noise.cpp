@@ -2,6 +2,8 @@
 #include <torch/types.h>
 
 #include <cmath>
+#include <random>
+#include <vector>
 
 #include "gradlens/core/check.h"
 
@@ -28,6 +30,40 @@ torch::Tensor checked_scores(const torch::Tensor& scores, const torch::Tensor& i
 }  // namespace
 
 torch::Tensor aum_score(const torch::Tensor& margin) { return -checked_history(margin, "margin").mean(0); }
+
+torch::Tensor threshold_samples(int64_t n, int64_t num_classes, uint64_t seed) {
+  GRADLENS_CHECK(n >= 1 && num_classes >= 2, "threshold samples need >= 1 image and >= 2 classes");
+  const int64_t m = n / (num_classes + 1);
+  GRADLENS_CHECK(m >= 1, "--aum-threshold-samples: ", n, " training images of ", num_classes,
+                 " classes leave no threshold sample (floor(N / (K + 1)) = 0)");
+  std::mt19937_64 rng(seed ^ 0x7A11D0C5ULL);
+  std::vector<int64_t> idx(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) idx[static_cast<size_t>(i)] = i;
+  auto mask = torch::zeros({n}, torch::kUInt8);
+  auto* a = mask.data_ptr<uint8_t>();
+  // Partial Fisher-Yates: the first m positions become a uniform sample.
+  for (int64_t i = 0; i < m; ++i) {
+    std::uniform_int_distribution<int64_t> pick(i, n - 1);
+    std::swap(idx[static_cast<size_t>(i)], idx[static_cast<size_t>(pick(rng))]);
+    a[idx[static_cast<size_t>(i)]] = 1;
+  }
+  return mask;
+}
+
+double aum_threshold(const torch::Tensor& aum_scores, const torch::Tensor& threshold, double percentile) {
+  GRADLENS_CHECK(aum_scores.dim() == 1 && threshold.dim() == 1 && aum_scores.size(0) == threshold.size(0),
+                 "AUM threshold: scores and mask of the same length expected");
+  GRADLENS_CHECK(percentile >= 0 && percentile <= 100, "AUM threshold: the percentile must be in [0, 100]");
+  const auto aum = aum_scores.to(torch::kFloat64).cpu().neg().masked_select(threshold.to(torch::kBool).cpu());
+  GRADLENS_CHECK(aum.numel() >= 1, "AUM threshold: no threshold sample");
+  // numpy's default (linear) percentile.
+  const auto sorted = std::get<0>(aum.sort());
+  const double pos = percentile / 100.0 * static_cast<double>(aum.numel() - 1);
+  const auto lo = static_cast<int64_t>(std::floor(pos));
+  const int64_t hi = std::min<int64_t>(lo + 1, aum.numel() - 1);
+  const double a = sorted[lo].item<double>(), b = sorted[hi].item<double>();
+  return a + (b - a) * (pos - static_cast<double>(lo));
+}
 
 torch::Tensor forgetting_score(const torch::Tensor& correct) {
   const auto c = checked_history(correct, "correct").gt(0.5);

@@ -16,6 +16,20 @@ namespace gradlens::analysis {
 /// margin: float [E, N], the assigned logit minus the largest other logit.
 torch::Tensor aum_score(const torch::Tensor& margin);
 
+/// The name of the extra class of AUM's threshold samples.
+inline constexpr const char* kThresholdClassName = "(threshold samples)";
+
+/// AUM's threshold samples (Pleiss et al. 2020): a uint8 [n] mask of
+/// floor(n / (num_classes + 1)) images drawn without replacement by a
+/// generator seeded with `seed`, to be relabelled as an extra class.
+torch::Tensor threshold_samples(int64_t n, int64_t num_classes, uint64_t seed);
+
+/// The AUM threshold: the `percentile` (in [0, 100], Pleiss et al.: 99) of
+/// the threshold samples' AUM, i.e. of -aum_score over `threshold` (a uint8
+/// or bool [N] mask, with at least one sample). An image whose AUM is at or
+/// below it (aum_score >= -threshold) is flagged as mislabelled.
+double aum_threshold(const torch::Tensor& aum_scores, const torch::Tensor& threshold, double percentile = 99.0);
+
 /// Forgetting events (Toneva et al. 2019): the number of epochs e >= 2 where
 /// the image was classified correctly at e-1 and wrongly at e; an image never
 /// classified correctly counts E (more than any learned image can reach, as

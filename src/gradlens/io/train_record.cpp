@@ -60,6 +60,7 @@ void write_train_record(const TrainRecord& r) {
                  "a training record needs the ", r.images, " training labels");
   core::write_npy(r.dir / "labels.npy", r.labels);
   if (r.flipped.defined()) core::write_npy(r.dir / "flipped.npy", r.flipped.to(torch::kUInt8));
+  if (r.threshold.defined()) core::write_npy(r.dir / "threshold.npy", r.threshold.to(torch::kUInt8));
   nlohmann::json dyn = nullptr;
   if (r.dynamics.epochs() > 0) {
     fs::create_directories(r.dir / "dynamics");
@@ -82,6 +83,8 @@ void write_train_record(const TrainRecord& r) {
                             {"seed", r.seed},
                             {"noise_fraction", r.noise_fraction},
                             {"flipped", r.flipped.defined() ? r.flipped.to(torch::kInt64).sum().item<int64_t>() : 0},
+                            {"threshold_samples",
+                             r.threshold.defined() ? r.threshold.to(torch::kInt64).sum().item<int64_t>() : 0},
                             {"labels_crc32", tensor_crc32(r.labels)},
                             {"dynamics", dyn},
                             {"checkpoints", ckpts}};
@@ -115,6 +118,8 @@ TrainRecord read_train_record(const fs::path& dir, const std::string& flag) {
   GRADLENS_CHECK(tensor_crc32(r.labels) == j.value("labels_crc32", ""), flag, ": ",
                  (dir / "labels.npy").string(), " is not the file record.json recorded (its CRC-32 differs)");
   if (fs::exists(dir / "flipped.npy")) r.flipped = read_shaped(dir / "flipped.npy", torch::kUInt8, {r.images}, flag);
+  if (j.value("threshold_samples", int64_t{0}) > 0)
+    r.threshold = read_shaped(dir / "threshold.npy", torch::kUInt8, {r.images}, flag);
   const auto& dyn = j.at("dynamics");
   if (dyn.is_object()) {
     const int64_t e = dyn.value("epochs", int64_t{0});

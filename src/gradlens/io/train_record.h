@@ -5,6 +5,7 @@
 //   record.json          manifest (written last: a record without it is incomplete)
 //   labels.npy           int64 [N] the training labels the model was trained on
 //   flipped.npy          uint8 [N] 1 where --noisy-labels changed the label
+//   threshold.npy        uint8 [N] 1 for AUM's threshold samples (--aum-threshold-samples)
 //   dynamics/<name>.npy  float32/uint8 [E, N] train::TrainingDynamics fields
 //   checkpoints/epoch-<eee>.ckpt  the weights after each epoch
 //
@@ -43,6 +44,9 @@ struct TrainRecord {
   double noise_fraction = 0;  ///< --noisy-labels (0: none)
   torch::Tensor labels;       ///< int64 [N]
   torch::Tensor flipped;      ///< uint8 [N]; undefined without --noisy-labels
+  /// uint8 [N]: AUM's threshold samples (labelled as the extra class K - 1);
+  /// undefined without --aum-threshold-samples.
+  torch::Tensor threshold;
   train::TrainingDynamics dynamics;  ///< fields undefined without --record-dynamics
   std::vector<EpochCheckpoint> checkpoints;  ///< empty without --save-every-epoch
 };

@@ -67,17 +67,20 @@ InfluenceInputs load_influence_inputs(const InfluenceConfig& cfg, bool need_chec
                         " and the other data flags given to 'gradlens train'");
   in.splits = load_splits(cfg.data, r.seed);
   auto& ds = in.splits.train;
-  GRADLENS_CHECK_OPTION(ds.size() == r.images && ds.num_classes() == r.classes, "--data: the training split has ",
-                        ds.size(), " images of ", ds.num_classes(), " classes, but the run at --run ", cfg.run,
-                        " was trained on ", r.images, " of ", r.classes,
+  const int64_t extra = r.threshold.defined() ? 1 : 0;  // AUM's threshold class
+  GRADLENS_CHECK_OPTION(ds.size() == r.images && ds.num_classes() + extra == r.classes, "--data: the training split "
+                        "has ", ds.size(), " images of ", ds.num_classes(), " classes, but the run at --run ", cfg.run,
+                        " was trained on ", r.images, " of ", r.classes - extra,
                         "; give the data flags given to 'gradlens train'");
   const auto differ = ds.labels.ne(r.labels);
-  const auto expected = r.flipped.defined() ? r.flipped.to(torch::kBool) : torch::zeros_like(differ);
+  auto expected = r.flipped.defined() ? r.flipped.to(torch::kBool) : torch::zeros_like(differ);
+  if (r.threshold.defined()) expected = expected.logical_or(r.threshold.to(torch::kBool));
   GRADLENS_CHECK_OPTION(differ.eq(expected).all().item<bool>(), "--data: the training labels differ from those the "
                         "run at --run ", cfg.run, " recorded in ", differ.logical_xor(expected).sum().item<int64_t>(),
                         " places its --noisy-labels does not explain; give the data flags given to 'gradlens train'");
   in.original_labels = ds.labels;
   ds.labels = r.labels;
+  ds.class_names = r.class_names;
   if (!need_checkpoints) return in;
 
   GRADLENS_CHECK_OPTION(!r.checkpoints.empty(), "--run: ", cfg.run, " has no epoch checkpoints; train with "

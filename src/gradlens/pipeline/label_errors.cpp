@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 
 #include "gradlens/analysis/label_noise.h"
 #include "gradlens/analysis/misclassification.h"
@@ -140,11 +141,28 @@ LabelErrorsResult run_label_errors(const LabelErrorsConfig& cfg, const core::Pro
   GRADLENS_CHECK_OPTION(contains(wanted, r.show_score), "--show-score ", r.show_score, " is not one of the scores "
                         "computed (", core::join(wanted, ", "), ")");
 
-  if (r.record.flipped.defined() && r.record.flipped.sum().item<int64_t>() > 0) {
-    const auto is_error = r.record.flipped.to(torch::kBool);
+  // AUM's threshold samples carry a made-up label: they are not ranked.
+  r.ranked = r.record.threshold.defined() ? r.record.threshold.eq(0).nonzero().flatten()
+                                          : torch::arange(r.record.images, torch::kInt64);
+  if (r.record.threshold.defined() && contains(wanted, "aum")) {
+    const auto& aum = r.score("aum");
+    r.aum_threshold = analysis::aum_threshold(aum, r.record.threshold, 99.0);
+    r.aum_flagged = aum.ge(-r.aum_threshold).logical_and(r.record.threshold.eq(0));
+    if (r.record.flipped.defined()) {
+      const auto f = r.record.flipped.to(torch::kBool).logical_and(r.record.threshold.eq(0));
+      const double hits = r.aum_flagged.logical_and(f).sum().item<double>();
+      r.aum_flag_precision = hits / std::max(1.0, r.aum_flagged.sum().item<double>());
+      r.aum_flag_recall = hits / std::max(1.0, f.sum().item<double>());
+    }
+  }
+  const auto ranked_errors =
+      r.record.flipped.defined() ? r.record.flipped.to(torch::kBool).index_select(0, r.ranked) : torch::Tensor();
+  if (ranked_errors.defined() && ranked_errors.sum().item<int64_t>() > 0) {
+    const auto& is_error = ranked_errors;
     const int64_t flipped = is_error.sum().item<int64_t>();
     std::vector<torch::Tensor> curves;
-    for (const auto& [name, v] : r.scores) {
+    for (const auto& [name, all] : r.scores) {
+      const auto v = all.index_select(0, r.ranked);
       NoiseRankingQuality q;
       q.score = name;
       q.auroc = analysis::auroc(v, is_error);
@@ -166,11 +184,13 @@ LabelErrorsResult run_label_errors(const LabelErrorsConfig& cfg, const core::Pro
 void write_label_errors(const LabelErrorsResult& r, const LabelErrorsConfig& cfg, const fs::path& out) {
   const auto staged = stage_output(out, cfg.overwrite);
   const auto& dir = staged->path();
-  const int64_t n = r.record.images;
+  const int64_t n = r.ranked.size(0);
   const bool flips = r.record.flipped.defined();
+  const bool flagged = r.aum_flagged.defined();
   const auto& names = r.class_names;
   auto class_name = [&](int64_t c) { return class_name_of(names, c); };
-  const auto order = analysis::ranking_order(r.score(r.show_score));
+  // Positions in the training set, ranked by the shown score.
+  const auto order = r.ranked.index_select(0, analysis::ranking_order(r.score(r.show_score).index_select(0, r.ranked)));
 
   // scores.csv: every training image, in the order of the shown score.
   {
@@ -178,24 +198,31 @@ void write_label_errors(const LabelErrorsResult& r, const LabelErrorsConfig& cfg
     t.header = {"rank", "index", "label", "label_name"};
     if (flips) t.header.insert(t.header.end(), {"original_label", "flipped"});
     if (r.predictions.defined()) t.header.insert(t.header.end(), {"predicted", "predicted_name"});
+    if (flagged) t.header.push_back("aum_flagged");
     for (const auto& [name, v] : r.scores) t.header.push_back(name);
     const auto oa = order.accessor<int64_t, 1>();
     const auto la = r.record.labels.accessor<int64_t, 1>();
+    const auto original = r.original.contiguous();
+    const auto flipped = flips ? r.record.flipped.to(torch::kInt64).contiguous() : torch::Tensor();
+    const auto predicted = r.predictions.defined() ? r.predictions.contiguous() : torch::Tensor();
+    std::vector<torch::Tensor> values;
+    for (const auto& [name, v] : r.scores) values.push_back(v.to(torch::kFloat64).contiguous());
     t.rows.reserve(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) {
       const int64_t j = oa[i];
       std::vector<std::string> row = {std::to_string(i + 1), std::to_string(j), std::to_string(la[j]),
                                       class_name(la[j])};
       if (flips) {
-        row.push_back(std::to_string(r.original[j].item<int64_t>()));
-        row.push_back(std::to_string(r.record.flipped[j].item<int>()));
+        row.push_back(std::to_string(original.data_ptr<int64_t>()[j]));
+        row.push_back(std::to_string(flipped.data_ptr<int64_t>()[j]));
       }
-      if (r.predictions.defined()) {
-        const int64_t p = r.predictions[j].item<int64_t>();
+      if (predicted.defined()) {
+        const int64_t p = predicted.data_ptr<int64_t>()[j];
         row.push_back(std::to_string(p));
         row.push_back(class_name(p));
       }
-      for (const auto& [name, v] : r.scores) row.push_back(fmt::format("{:.9g}", v[j].item<double>()));
+      if (flagged) row.push_back(r.aum_flagged[j].item<bool>() ? "1" : "0");
+      for (const auto& v : values) row.push_back(fmt::format("{:.9g}", v.data_ptr<double>()[j]));
       t.rows.push_back(std::move(row));
     }
     core::write_text_atomically(dir / "scores.csv", report::to_csv(t));
@@ -204,7 +231,7 @@ void write_label_errors(const LabelErrorsResult& r, const LabelErrorsConfig& cfg
   report::Document doc("Training labels that look wrong");
   doc.paragraph(fmt::format("Training run: {} ({} training images of {} classes{}). Scores: {}. Every score is "
                             "larger = more suspicious; scores.csv lists every training image ranked by {}.",
-                            r.record.dir.filename().string(), n, r.record.classes,
+                            r.record.dir.filename().string(), r.record.images, r.record.classes,
                             flips ? fmt::format(", {} labels flipped with --noisy-labels {}",
                                                 r.record.flipped.sum().item<int64_t>(), r.record.noise_fraction)
                                   : std::string(),
@@ -214,6 +241,16 @@ void write_label_errors(const LabelErrorsResult& r, const LabelErrorsConfig& cfg
                               return core::join(s, ", ");
                             }(),
                             r.show_score));
+  if (flagged)
+    doc.paragraph(fmt::format(
+        "AUM threshold samples: {} training images were given the extra class '{}' (not ranked); the 99th "
+        "percentile of their AUM is {:.4f}, and {} training images have an AUM at or below it (flagged as "
+        "mislabelled, column aum_flagged){}.",
+        r.record.threshold.sum().item<int64_t>(), analysis::kThresholdClassName, r.aum_threshold,
+        r.aum_flagged.sum().item<int64_t>(),
+        flips ? fmt::format(": {:.1f}% of them were flipped, and they hold {:.1f}% of the flipped labels",
+                            100 * r.aum_flag_precision, 100 * r.aum_flag_recall)
+              : std::string()));
   nlohmann::json quality = nlohmann::json::array();
   if (!r.quality.empty()) {
     report::Table t;
@@ -288,6 +325,16 @@ void write_label_errors(const LabelErrorsResult& r, const LabelErrorsConfig& cfg
                                   {"el2n_epoch", r.el2n_epoch},
                                   {"neighbors", cfg.neighbors},
                                   {"quality", quality},
+                                  {"ranked", n},
+                                  {"aum_threshold_samples",
+                                   r.record.threshold.defined() ? r.record.threshold.sum().item<int64_t>() : 0},
+                                  {"aum_threshold", flagged ? nlohmann::json(r.aum_threshold) : nlohmann::json()},
+                                  {"aum_flagged", flagged ? nlohmann::json(r.aum_flagged.sum().item<int64_t>())
+                                                          : nlohmann::json()},
+                                  {"aum_flag_precision",
+                                   std::isnan(r.aum_flag_precision) ? nlohmann::json() : nlohmann::json(r.aum_flag_precision)},
+                                  {"aum_flag_recall",
+                                   std::isnan(r.aum_flag_recall) ? nlohmann::json() : nlohmann::json(r.aum_flag_recall)},
                                   {"store_reused", r.store_reused},
                                   {"seconds", seconds}};
   core::write_text_atomically(dir / "summary.json", summary.dump(2) + "\n");

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -61,7 +62,18 @@ struct LabelErrorsResult {
   std::vector<std::pair<std::string, torch::Tensor>> scores;  ///< float64 [N] each, larger = more suspicious
   std::string show_score;
   int64_t el2n_epoch = 0;  ///< the epoch EL2N and GraNd were taken at
-  /// With flipped labels: one row per score, the best (largest found_at_10) first,
+  /// The training images that are ranked and scored against the flips:
+  /// int64 [M], all of them, or all but AUM's threshold samples.
+  torch::Tensor ranked;
+  /// With --aum-threshold-samples (and aum computed): the threshold (the
+  /// 99th percentile of the threshold samples' AUM), the ranked images at or
+  /// below it (bool [N], false for threshold samples), and with flips the
+  /// precision and recall of that flag (NaN otherwise).
+  double aum_threshold = std::numeric_limits<double>::quiet_NaN();
+  torch::Tensor aum_flagged;
+  double aum_flag_precision = std::numeric_limits<double>::quiet_NaN();
+  double aum_flag_recall = std::numeric_limits<double>::quiet_NaN();
+  /// With flipped labels (over the ranked images): one row per score, the best (largest found_at_10) first,
   /// and the found-vs-inspected curves (float64 [scores, 100], fractions 0.01..1).
   std::vector<NoiseRankingQuality> quality;
   torch::Tensor curves;

@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "gradlens/analysis/label_noise.h"
 #include "gradlens/analysis/misclassification.h"
 #include "gradlens/core/check.h"
 #include "gradlens/core/fs.h"
@@ -60,6 +61,8 @@ TrainSummary run_train(const TrainConfig& cfg, const core::ProgressFn& progress)
                         "--save-every-epoch write a training record next to the model: give --out DIR");
   GRADLENS_CHECK_OPTION(cfg.noisy_labels >= 0 && cfg.noisy_labels < 1, "--noisy-labels must be in [0, 1), got ",
                         cfg.noisy_labels);
+  GRADLENS_CHECK_OPTION(!cfg.aum_threshold_samples || cfg.record_dynamics, "--aum-threshold-samples needs "
+                        "--record-dynamics (the threshold comes from the recorded margins)");
   GRADLENS_CHECK_OPTION(!(cfg.train.resume && recording), "--resume cannot continue a training record (",
                         "--noisy-labels, --record-dynamics, --save-every-epoch): train again without --resume");
 
@@ -78,6 +81,14 @@ TrainSummary run_train(const TrainConfig& cfg, const core::ProgressFn& progress)
           analysis::flip_labels(splits.train.labels, splits.train.num_classes(), cfg.noisy_labels, cfg.seed);
       splits.train.labels = flipped.labels;
       record.flipped = flipped.flipped.to(torch::kUInt8);
+    }
+    if (cfg.aum_threshold_samples) {
+      const auto t = analysis::threshold_samples(splits.train.size(), splits.train.num_classes(), cfg.seed);
+      splits.train.labels = splits.train.labels.masked_fill(t.to(torch::kBool), splits.train.num_classes());
+      splits.train.class_names.push_back(analysis::kThresholdClassName);
+      record.threshold = t;
+      record.classes = splits.train.num_classes();
+      record.class_names = splits.train.class_names;
     }
     record.labels = splits.train.labels.clone();
   }

@@ -62,6 +62,11 @@ struct TrainConfig {
   bool record_dynamics = false;
   /// Keep the weights after every epoch in out/checkpoints/ (TracIn's checkpoints).
   bool save_every_epoch = false;
+  /// AUM's threshold samples (Pleiss et al. 2020): floor(N / (K + 1))
+  /// training images, drawn by `seed`, get the label of an extra class K
+  /// that no real image has; the model has K + 1 outputs. Their AUM sets the
+  /// threshold below which label-errors flags an image. Needs record_dynamics.
+  bool aum_threshold_samples = false;
   /// Output directory for the checkpoint (model.ckpt) and summary.json.
   /// Empty: the default-model cache (see models::default_model_path()).
   std::string out;
