@@ -32,20 +32,26 @@ class InfluenceTest : public ::testing::Test {
     d.test_per_class = 4;
     return d;
   }
-  static void SetUpTestSuite() {
-    if (test::fashion_mnist_dir().empty()) return;
-    dir_ = new TempDir();
+  /// A width-4 ResNet18, `epochs` epochs on data() with 25% of the labels
+  /// flipped (seed 5) and the dynamics recorded, written to dir_/out.
+  static TrainConfig record_config(const std::string& out, int64_t epochs) {
     TrainConfig tc = default_train_config();
     tc.data = data();
     tc.width = 4;
-    tc.train.epochs = 3;
+    tc.train.epochs = epochs;
     tc.train.batch_size = 20;
     tc.train.time_budget_s = 0.0;
     tc.seed = 5;
     tc.noisy_labels = 0.25;
     tc.record_dynamics = true;
+    tc.out = (dir_->path() / out).string();
+    return tc;
+  }
+  static void SetUpTestSuite() {
+    if (test::fashion_mnist_dir().empty()) return;
+    dir_ = new TempDir();
+    TrainConfig tc = record_config("run", 3);
     tc.save_every_epoch = true;
-    tc.out = (dir_->path() / "run").string();
     summary_ = new TrainSummary(run_train(tc));
   }
   static void TearDownTestSuite() {
@@ -234,17 +240,8 @@ TEST_F(InfluenceTest, ProjectedLayersAddTheirGradientsAndKeyTheStore) {
 }
 
 TEST_F(InfluenceTest, AumThresholdSamplesGetAnExtraClassAndSetTheFlag) {
-  TrainConfig tc = default_train_config();
-  tc.data = data();
-  tc.width = 4;
-  tc.train.epochs = 2;
-  tc.train.batch_size = 20;
-  tc.train.time_budget_s = 0.0;
-  tc.seed = 5;
-  tc.noisy_labels = 0.25;
-  tc.record_dynamics = true;
+  TrainConfig tc = record_config("run-aum", 2);
   tc.aum_threshold_samples = true;
-  tc.out = (dir_->path() / "run-aum").string();
   run_train(tc);
   const auto rec = io::read_train_record(tc.out);
   ASSERT_TRUE(rec.threshold.defined());

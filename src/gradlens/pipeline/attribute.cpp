@@ -272,10 +272,7 @@ void write_attribute(const AttributeResult& r, const AttributeConfig& cfg, const
       {"mean_opponents_flipped", flips ? nlohmann::json(r.opponents_flipped.mean().item<double>()) : nlohmann::json()},
       {"store_reused", r.store_reused},
       {"seconds", seconds}};
-  core::write_text_atomically(dir / "summary.json", summary.dump(2) + "\n");
-  core::write_text_atomically(dir / "summary.md", doc.to_markdown());
-  core::write_text_atomically(dir / "report.html", doc.to_html(dir));
-  staged->commit();
+  publish_outputs(*staged, summary.dump(2) + "\n", doc);
 }
 
 }  // namespace gradlens::pipeline

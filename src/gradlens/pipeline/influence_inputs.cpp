@@ -5,6 +5,7 @@
 #include "gradlens/core/fs.h"
 #include "gradlens/core/runtime.h"
 #include "gradlens/models/checkpoint.h"
+#include "gradlens/report/document.h"
 
 namespace gradlens::pipeline {
 
@@ -19,6 +20,13 @@ std::unique_ptr<core::StagedDirectory> stage_output(const fs::path& out, bool ov
     GRADLENS_CHECK_OPTION(overwrite, "--out ", out.string(), " already exists; choose a new directory or pass "
                           "--overwrite");
   return std::make_unique<core::StagedDirectory>(out, "--out");
+}
+
+void publish_outputs(core::StagedDirectory& staged, const std::string& summary_json, const report::Document& doc) {
+  core::write_text_atomically(staged.path() / "summary.json", summary_json);
+  core::write_text_atomically(staged.path() / "summary.md", doc.to_markdown());
+  core::write_text_atomically(staged.path() / "report.html", doc.to_html(staged.path()));
+  staged.commit();
 }
 
 std::unique_ptr<models::Classifier> open_epoch_checkpoint(const io::EpochCheckpoint& c, torch::Device device,

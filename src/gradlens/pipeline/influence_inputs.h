@@ -19,6 +19,9 @@
 namespace gradlens::models {
 class Classifier;
 }
+namespace gradlens::report {
+class Document;
+}
 
 namespace gradlens::pipeline {
 
@@ -77,6 +80,10 @@ std::string class_name_of(const std::vector<std::string>& names, int64_t c);
 /// The output directory of attribute / label-errors, staged: refuses an
 /// existing `out` without `overwrite` (naming --out and --overwrite).
 std::unique_ptr<core::StagedDirectory> stage_output(const std::filesystem::path& out, bool overwrite);
+
+/// Writes summary.json (`summary_json`), summary.md and report.html (`doc`)
+/// into the staged directory and publishes it.
+void publish_outputs(core::StagedDirectory& staged, const std::string& summary_json, const report::Document& doc);
 
 /// Opens an epoch checkpoint of a record (after comparing its CRC-32 with
 /// the record's when options.verify_files), on `device`.

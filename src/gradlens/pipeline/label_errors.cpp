@@ -337,10 +337,7 @@ void write_label_errors(const LabelErrorsResult& r, const LabelErrorsConfig& cfg
                                    std::isnan(r.aum_flag_recall) ? nlohmann::json() : nlohmann::json(r.aum_flag_recall)},
                                   {"store_reused", r.store_reused},
                                   {"seconds", seconds}};
-  core::write_text_atomically(dir / "summary.json", summary.dump(2) + "\n");
-  core::write_text_atomically(dir / "summary.md", doc.to_markdown());
-  core::write_text_atomically(dir / "report.html", doc.to_html(dir));
-  staged->commit();
+  publish_outputs(*staged, summary.dump(2) + "\n", doc);
 }
 
 }  // namespace gradlens::pipeline
