@@ -63,6 +63,68 @@ bool note_other_rank(std::ostream& out, int rank, int world_size, const std::str
   return true;
 }
 
+void print_attribute(std::ostream& out, const pipeline::AttributeResult& r) {
+  out << fmt::format("{} queries ({} misclassified) against {} training images over {} checkpoints{}\n",
+                     r.queries.size(0), r.query_predictions.ne(r.query_labels).sum().item<int64_t>(),
+                     r.record.images, r.record.checkpoints.size(),
+                     r.store_reused ? " (training gradients from the store)" : "");
+  out << fmt::format("labelled as the predicted class: {:.1f}% of the top proponents, {:.1f}% of the top "
+                     "opponents\n",
+                     100 * r.proponents_of_predicted_class.mean().item<double>(),
+                     100 * r.opponents_of_predicted_class.mean().item<double>());
+  if (r.record.flipped.defined())
+    out << fmt::format("with a flipped label: {:.1f}% of the top proponents, {:.1f}% of the top opponents "
+                       "(training set: {:.1f}%)\n",
+                       100 * r.proponents_flipped.mean().item<double>(),
+                       100 * r.opponents_flipped.mean().item<double>(),
+                       100 * r.record.flipped.to(torch::kFloat64).mean().item<double>());
+}
+
+void print_label_errors(std::ostream& out, const pipeline::LabelErrorsResult& r) {
+  out << fmt::format("{} training images scored by {} score(s){}\n", r.record.images, r.scores.size(),
+                     r.store_reused ? " (training gradients from the store)" : "");
+  if (!r.quality.empty()) {
+    out << fmt::format("{} flipped labels; share found in the top 10% / 20% of each ranking:\n",
+                       r.record.flipped.sum().item<int64_t>());
+    for (const auto& q : r.quality)
+      out << fmt::format("  {:<22} {:6.1f}% {:6.1f}%  AUROC {:.4f}\n", q.score, 100 * q.found_at_10,
+                         100 * q.found_at_20, q.auroc);
+  }
+  if (r.aum_flagged.defined()) {
+    out << fmt::format("AUM threshold {:.4f} (99th percentile of {} threshold samples): {} images flagged",
+                       r.aum_threshold, r.record.threshold.sum().item<int64_t>(),
+                       r.aum_flagged.sum().item<int64_t>());
+    if (!std::isnan(r.aum_flag_precision))
+      out << fmt::format(", precision {:.1f}%, recall {:.1f}%", 100 * r.aum_flag_precision,
+                         100 * r.aum_flag_recall);
+    out << "\n";
+  }
+}
+
+// The action of attribute / label-errors: finish the flags, run, and on
+// rank 0 write the outputs and print what `print` says of them.
+template <class Config, class Result>
+void set_influence_action(CLI::App* cmd, Context& ctx, std::shared_ptr<Config> cfg,
+                          std::shared_ptr<std::string> projection,
+                          Result (*run)(const Config&, const core::ProgressFn&),
+                          void (*write)(const Result&, const Config&, const std::filesystem::path&),
+                          void (*print)(std::ostream&, const Result&)) {
+  cmd->callback([&ctx, cfg, projection, run, write, print] {
+    ctx.action = [&ctx, cfg, projection, run, write, print] {
+      auto c = *cfg;
+      finish_influence_input(c.input, *projection, ctx);
+      ProgressPrinter printer(*ctx.err, ProgressPrinter::stderr_is_tty());
+      const auto r = run(c, progress_fn(ctx, printer));
+      auto& out = *ctx.out;
+      if (note_other_rank(out, r.rank, r.world_size, c.out)) return 0;
+      write(r, c, c.out);
+      print(out, r);
+      out << fmt::format("written: {}\n", c.out);
+      return 0;
+    };
+  });
+}
+
 }  // namespace
 
 void add_attribute_command(CLI::App& app, Context& ctx) {
@@ -93,33 +155,8 @@ void add_attribute_command(CLI::App& app, Context& ctx) {
   cmd->add_flag("--write-scores", cfg->write_scores,
                 "Also write the full [queries, training images] score matrix as scores.npy");
   add_output_flags(cmd, cfg->out, cfg->overwrite);
-  cmd->callback([&ctx, cfg, projection] {
-    ctx.action = [&ctx, cfg, projection] {
-      auto c = *cfg;
-      finish_influence_input(c.input, *projection, ctx);
-      ProgressPrinter printer(*ctx.err, ProgressPrinter::stderr_is_tty());
-      const auto r = pipeline::run_attribute(c, progress_fn(ctx, printer));
-      auto& out = *ctx.out;
-      if (note_other_rank(out, r.rank, r.world_size, c.out)) return 0;
-      pipeline::write_attribute(r, c, c.out);
-      out << fmt::format("{} queries ({} misclassified) against {} training images over {} checkpoints{}\n",
-                         r.queries.size(0), r.query_predictions.ne(r.query_labels).sum().item<int64_t>(),
-                         r.record.images, r.record.checkpoints.size(),
-                         r.store_reused ? " (training gradients from the store)" : "");
-      out << fmt::format("labelled as the predicted class: {:.1f}% of the top proponents, {:.1f}% of the top "
-                         "opponents\n",
-                         100 * r.proponents_of_predicted_class.mean().item<double>(),
-                         100 * r.opponents_of_predicted_class.mean().item<double>());
-      if (r.record.flipped.defined())
-        out << fmt::format("with a flipped label: {:.1f}% of the top proponents, {:.1f}% of the top opponents "
-                           "(training set: {:.1f}%)\n",
-                           100 * r.proponents_flipped.mean().item<double>(),
-                           100 * r.opponents_flipped.mean().item<double>(),
-                           100 * r.record.flipped.to(torch::kFloat64).mean().item<double>());
-      out << fmt::format("written: {}\n", c.out);
-      return 0;
-    };
-  });
+  set_influence_action(cmd, ctx, cfg, projection, &pipeline::run_attribute, &pipeline::write_attribute,
+                       &print_attribute);
 }
 
 void add_label_errors_command(CLI::App& app, Context& ctx) {
@@ -146,37 +183,8 @@ void add_label_errors_command(CLI::App& app, Context& ctx) {
   cmd->add_option("--show-score", cfg->show_score,
                   "The score that orders scores.csv and the report (default: self_influence, else aum)");
   add_output_flags(cmd, cfg->out, cfg->overwrite);
-  cmd->callback([&ctx, cfg, projection] {
-    ctx.action = [&ctx, cfg, projection] {
-      auto c = *cfg;
-      finish_influence_input(c.input, *projection, ctx);
-      ProgressPrinter printer(*ctx.err, ProgressPrinter::stderr_is_tty());
-      const auto r = pipeline::run_label_errors(c, progress_fn(ctx, printer));
-      auto& out = *ctx.out;
-      if (note_other_rank(out, r.rank, r.world_size, c.out)) return 0;
-      pipeline::write_label_errors(r, c, c.out);
-      out << fmt::format("{} training images scored by {} score(s){}\n", r.record.images, r.scores.size(),
-                         r.store_reused ? " (training gradients from the store)" : "");
-      if (!r.quality.empty()) {
-        out << fmt::format("{} flipped labels; share found in the top 10% / 20% of each ranking:\n",
-                           r.record.flipped.sum().item<int64_t>());
-        for (const auto& q : r.quality)
-          out << fmt::format("  {:<22} {:6.1f}% {:6.1f}%  AUROC {:.4f}\n", q.score, 100 * q.found_at_10,
-                             100 * q.found_at_20, q.auroc);
-      }
-      if (r.aum_flagged.defined()) {
-        out << fmt::format("AUM threshold {:.4f} (99th percentile of {} threshold samples): {} images flagged",
-                           r.aum_threshold, r.record.threshold.sum().item<int64_t>(),
-                           r.aum_flagged.sum().item<int64_t>());
-        if (!std::isnan(r.aum_flag_precision))
-          out << fmt::format(", precision {:.1f}%, recall {:.1f}%", 100 * r.aum_flag_precision,
-                             100 * r.aum_flag_recall);
-        out << "\n";
-      }
-      out << fmt::format("written: {}\n", c.out);
-      return 0;
-    };
-  });
+  set_influence_action(cmd, ctx, cfg, projection, &pipeline::run_label_errors, &pipeline::write_label_errors,
+                       &print_label_errors);
 }
 
 }  // namespace gradlens::cli

@@ -5,6 +5,7 @@
 #include <random>
 #include <vector>
 
+#include "gradlens/analysis/misclassification.h"
 #include "gradlens/core/check.h"
 
 namespace gradlens::analysis {
@@ -37,16 +38,9 @@ torch::Tensor threshold_samples(int64_t n, int64_t num_classes, uint64_t seed) {
   GRADLENS_CHECK(m >= 1, "--aum-threshold-samples: ", n, " training images of ", num_classes,
                  " classes leave no threshold sample (floor(N / (K + 1)) = 0)");
   std::mt19937_64 rng(seed ^ 0x7A11D0C5ULL);
-  std::vector<int64_t> idx(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) idx[static_cast<size_t>(i)] = i;
   auto mask = torch::zeros({n}, torch::kUInt8);
   auto* a = mask.data_ptr<uint8_t>();
-  // Partial Fisher-Yates: the first m positions become a uniform sample.
-  for (int64_t i = 0; i < m; ++i) {
-    std::uniform_int_distribution<int64_t> pick(i, n - 1);
-    std::swap(idx[static_cast<size_t>(i)], idx[static_cast<size_t>(pick(rng))]);
-    a[idx[static_cast<size_t>(i)]] = 1;
-  }
+  for (const int64_t i : sample_without_replacement(n, m, rng)) a[i] = 1;
   return mask;
 }
 

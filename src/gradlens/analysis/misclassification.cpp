@@ -197,6 +197,18 @@ double precision_at_k(const torch::Tensor& scores, const torch::Tensor& is_error
          static_cast<double>(k);
 }
 
+std::vector<int64_t> sample_without_replacement(int64_t n, int64_t m, std::mt19937_64& rng) {
+  GRADLENS_CHECK(m >= 0 && m <= n, "a sample of ", m, " from ", n, " items");
+  std::vector<int64_t> idx(static_cast<size_t>(n));
+  std::iota(idx.begin(), idx.end(), 0);
+  for (int64_t i = 0; i < m; ++i) {
+    std::uniform_int_distribution<int64_t> pick(i, n - 1);
+    std::swap(idx[static_cast<size_t>(i)], idx[static_cast<size_t>(pick(rng))]);
+  }
+  idx.resize(static_cast<size_t>(m));
+  return idx;
+}
+
 FlippedLabels flip_labels(const torch::Tensor& labels, int64_t num_classes, double fraction,
                           uint64_t seed) {
   GRADLENS_CHECK(num_classes >= 2, "flip labels: need at least 2 classes, got ", num_classes);
@@ -207,13 +219,7 @@ FlippedLabels flip_labels(const torch::Tensor& labels, int64_t num_classes, doub
   auto y = misc_as_index(labels, n, "labels").clone();
   const int64_t m = static_cast<int64_t>(std::llround(fraction * static_cast<double>(n)));
   std::mt19937_64 rng(seed);
-  std::vector<int64_t> idx(n);
-  std::iota(idx.begin(), idx.end(), 0);
-  // Partial Fisher-Yates: the first m entries are a uniform sample.
-  for (int64_t i = 0; i < m; ++i) {
-    std::uniform_int_distribution<int64_t> pick(i, n - 1);
-    std::swap(idx[i], idx[pick(rng)]);
-  }
+  const auto idx = sample_without_replacement(n, m, rng);
   FlippedLabels out;
   out.flipped = torch::zeros({n}, torch::kBool);
   auto* yp = y.data_ptr<int64_t>();

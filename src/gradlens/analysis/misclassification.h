@@ -6,6 +6,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,11 @@ double auroc(const torch::Tensor& scores, const torch::Tensor& is_error);
 /// Fraction of positives among the k highest scores (ties broken by the
 /// lower index). Throws c10::Error if k < 1 or k > N.
 double precision_at_k(const torch::Tensor& scores, const torch::Tensor& is_error, int64_t k);
+
+/// The first m entries of a partial Fisher-Yates shuffle of [0, n) drawn from
+/// `rng` (std::uniform_int_distribution): m distinct indices, a uniform
+/// sample without replacement, in draw order. 0 <= m <= n.
+std::vector<int64_t> sample_without_replacement(int64_t n, int64_t m, std::mt19937_64& rng);
 
 /// Flips round(fraction * N) labels, chosen without replacement by a seeded
 /// generator, each to a different class drawn uniformly from the other K-1.

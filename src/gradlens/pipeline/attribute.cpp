@@ -80,27 +80,16 @@ AttributeResult run_attribute(const AttributeConfig& cfg, const core::ProgressFn
   GRADLENS_CHECK(test.size() > 0, "--data: the test split is empty; attribute needs test images to explain");
   const auto device = core::parse_device(cfg.input.device);
   const auto& ckpts = r.record.checkpoints;
-  // The final checkpoint on the whole test split: predictions, and the
-  // queries' factors under it.
-  std::vector<influence::GradientFactors> query_factors(ckpts.size());
+  // The final checkpoint's predictions on the whole test split choose the
+  // queries (the head alone: no backward pass).
+  auto final_model = open_epoch_checkpoint(ckpts.back(), device, cfg.input.model);
   {
-    auto model = open_epoch_checkpoint(ckpts.back(), device, cfg.input.model);
-    const auto all = checkpoint_factors(*model, test, test.labels, cfg.input, comm);
-    const auto preds = all.logits.argmax(1);
+    InfluenceConfig head_only = cfg.input;
+    head_only.projection.layers.clear();
+    const auto preds = checkpoint_factors(*final_model, test, test.labels, head_only, comm).logits.argmax(1);
     r.queries = parse_queries(cfg.queries, test.size(), preds.eq(test.labels));
     if (cfg.max_queries > 0 && r.queries.size(0) > cfg.max_queries) r.queries = r.queries.slice(0, 0, cfg.max_queries);
     r.query_predictions = preds.index_select(0, r.queries);
-    const auto rows = all.rows(r.queries);
-    query_factors.back() = rows;
-    if (cfg.query_label == "pred") {
-      // The loss with the predicted label: the head's factors follow from the
-      // logits; projected layers need their backward pass again.
-      data::Dataset qs = test;
-      qs.images = test.images.index_select(0, r.queries);
-      query_factors.back() = cfg.input.projection.layers.empty()
-                                 ? influence::head_gradients(rows.features, rows.logits, r.query_predictions)
-                                 : checkpoint_factors(*model, qs, r.query_predictions, cfg.input, comm);
-    }
   }
   data::Dataset qset = test;
   qset.images = test.images.index_select(0, r.queries);
@@ -108,9 +97,10 @@ AttributeResult run_attribute(const AttributeConfig& cfg, const core::ProgressFn
   r.query_images = qset.images;
   r.query_labels = qset.labels;
   const auto loss_labels = cfg.query_label == "true" ? qset.labels : r.query_predictions;
-  for (size_t t = 0; t + 1 < ckpts.size(); ++t) {
-    auto model = open_epoch_checkpoint(ckpts[t], device, cfg.input.model);
-    query_factors[t] = checkpoint_factors(*model, qset, loss_labels, cfg.input, comm);
+  std::vector<influence::GradientFactors> query_factors;
+  for (size_t t = 0; t < ckpts.size(); ++t) {
+    auto model = t + 1 < ckpts.size() ? open_epoch_checkpoint(ckpts[t], device, cfg.input.model) : std::move(final_model);
+    query_factors.push_back(checkpoint_factors(*model, qset, loss_labels, cfg.input, comm));
   }
   r.seconds.emplace_back("query gradients", t_q.seconds());
 

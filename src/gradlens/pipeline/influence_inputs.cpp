@@ -4,6 +4,7 @@
 #include "gradlens/core/check.h"
 #include "gradlens/core/fs.h"
 #include "gradlens/core/runtime.h"
+#include "gradlens/distributed/context.h"
 #include "gradlens/models/checkpoint.h"
 #include "gradlens/report/document.h"
 
@@ -43,15 +44,16 @@ std::unique_ptr<models::Classifier> open_epoch_checkpoint(const io::EpochCheckpo
 influence::GradientFactors checkpoint_factors(models::Classifier& model, const data::Dataset& ds,
                                              const torch::Tensor& labels, const InfluenceConfig& cfg,
                                              core::Collectives& comm) {
+  GRADLENS_CHECK_OPTION(cfg.batch_size >= 1, "--batch-size must be >= 1, got ", cfg.batch_size);
   std::vector<influence::LayerProjection> projections;
   if (!cfg.projection.layers.empty() && ds.size() > 0)
     projections = influence::make_projections(model, data::to_float(ds, ds.images.slice(0, 0, 1)), cfg.projection);
   const int world = comm.world_size();
-  // Fewer images than ranks (a few queries): every rank computes them all.
-  if (world == 1 || ds.size() < world)
+  // Fewer batches than ranks (a few queries): every rank computes them all.
+  if (world == 1 || (ds.size() + cfg.batch_size - 1) / cfg.batch_size < world)
     return influence::dataset_gradient_factors(model, ds, labels, cfg.batch_size, projections);
-  const int64_t q = ds.size() / world, rem = ds.size() % world, r = comm.rank();
-  const int64_t b = r * q + std::min<int64_t>(r, rem), e = b + q + (r < rem ? 1 : 0);
+  // Whole batches per rank: each rank's batches are the single process's.
+  const auto [b, e] = distributed::shard_range(ds.size(), comm.rank(), world, cfg.batch_size);
   data::Dataset part = ds;
   part.images = ds.images.slice(0, b, e);
   part.labels = ds.labels.slice(0, b, e);
@@ -63,12 +65,21 @@ influence::GradientFactors checkpoint_factors(models::Classifier& model, const d
   return f;
 }
 
-InfluenceInputs load_influence_inputs(const InfluenceConfig& cfg, bool need_checkpoints,
-                                      const core::ProgressFn& progress, core::Collectives& comm) {
+io::TrainRecord read_record(const InfluenceConfig& cfg) {
   GRADLENS_CHECK_OPTION(!cfg.run.empty(), "--run is required: the --out directory of 'gradlens train "
                         "--save-every-epoch --record-dynamics'");
+  return io::read_train_record(cfg.run, "--run");
+}
+
+InfluenceInputs load_influence_inputs(const InfluenceConfig& cfg, bool need_checkpoints,
+                                      const core::ProgressFn& progress, core::Collectives& comm) {
+  return load_influence_inputs(cfg, read_record(cfg), need_checkpoints, progress, comm);
+}
+
+InfluenceInputs load_influence_inputs(const InfluenceConfig& cfg, io::TrainRecord record, bool need_checkpoints,
+                                      const core::ProgressFn& progress, core::Collectives& comm) {
   InfluenceInputs in;
-  in.record = io::read_train_record(cfg.run, "--run");
+  in.record = std::move(record);
   const auto& r = in.record;
   GRADLENS_CHECK_OPTION(cfg.data.data == r.data, "--data ", cfg.data.data, " is not the data the run at --run ",
                         cfg.run, " was trained on (", r.data, "); give --data ", r.data,

@@ -65,11 +65,19 @@ InfluenceInputs load_influence_inputs(const InfluenceConfig& cfg, bool need_chec
                                       const core::ProgressFn& progress = {},
                                       core::Collectives& comm = core::single_process());
 
+/// load_influence_inputs() of a record already read (read_record(cfg)).
+InfluenceInputs load_influence_inputs(const InfluenceConfig& cfg, io::TrainRecord record, bool need_checkpoints,
+                                      const core::ProgressFn& progress = {},
+                                      core::Collectives& comm = core::single_process());
+
+/// The training record of cfg.run (errors name --run).
+io::TrainRecord read_record(const InfluenceConfig& cfg);
+
 /// Gradient factors of every image of `ds` with `labels` under `model` (the
 /// head exactly, cfg.projection's layers projected). Over the ranks of
-/// `comm`, rank r computes the r-th contiguous block of rows (the first N %
-/// world ranks one row more) and every rank receives all of them (with
-/// fewer rows than ranks, every rank computes all).
+/// `comm`, rank r computes the r-th contiguous block of whole batches
+/// (distributed::shard_range) and every rank receives all of them (with
+/// fewer batches than ranks, every rank computes all).
 influence::GradientFactors checkpoint_factors(models::Classifier& model, const data::Dataset& ds,
                                              const torch::Tensor& labels, const InfluenceConfig& cfg,
                                              core::Collectives& comm = core::single_process());

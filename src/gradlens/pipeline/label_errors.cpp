@@ -64,8 +64,8 @@ LabelErrorsResult run_label_errors(const LabelErrorsConfig& cfg, const core::Pro
   GRADLENS_CHECK_OPTION(cfg.show >= 0, "--show must be >= 0, got ", cfg.show);
   const core::Stopwatch t_all;
   // Which scores the record allows, and which are asked for.
-  const auto probe = io::read_train_record(cfg.input.run, "--run");
-  const bool have_dyn = probe.dynamics.epochs() > 0, have_ckpt = !probe.checkpoints.empty();
+  auto record = read_record(cfg.input);
+  const bool have_dyn = record.dynamics.epochs() > 0, have_ckpt = !record.checkpoints.empty();
   GRADLENS_CHECK_OPTION(have_dyn || have_ckpt, "--run: ", cfg.input.run, " has neither training dynamics nor epoch "
                         "checkpoints; train with --record-dynamics and/or --save-every-epoch");
   std::vector<std::string> wanted;
@@ -84,7 +84,7 @@ LabelErrorsResult run_label_errors(const LabelErrorsConfig& cfg, const core::Pro
   const bool need_ckpt = std::any_of(wanted.begin(), wanted.end(),
                                      [](const std::string& s) { return contains(checkpoint_score_names(), s); });
   distributed::Communicator comm{distributed::DistOptions{}};
-  auto in = load_influence_inputs(cfg.input, need_ckpt, progress, comm);
+  auto in = load_influence_inputs(cfg.input, std::move(record), need_ckpt, progress, comm);
   LabelErrorsResult r;
   r.rank = comm.rank();
   r.world_size = comm.world_size();
