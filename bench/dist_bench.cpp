@@ -7,12 +7,10 @@
 // with one intra-op thread (torch and OpenBLAS), so 2 ranks use 2 cores.
 #include "gradlens/cluster/kmeans.h"
 #include "gradlens/distributed/context.h"
-#include "gradlens/cluster/kmeans.h"
-#include "gradlens/distributed/port.h"
+#include "gradlens/distributed/launcher.h"
 
 #include <torch/torch.h>
 
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -61,31 +59,19 @@ int bench_rank(const std::string& out) {
 // Runs `world` ranks of this binary; returns rank 0's KMeans seconds and iterations.
 std::pair<double, int> run_kmeans(int world, const fs::path& dir) {
   const fs::path out = dir / ("kmeans" + std::to_string(world) + ".txt");
-  const int port = gradlens::distributed::free_loopback_port();
-  std::vector<pid_t> pids;
-  for (int r = 0; r < world; ++r) {
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      ::setenv("RANK", std::to_string(r).c_str(), 1);
-      ::setenv("LOCAL_RANK", std::to_string(r).c_str(), 1);
-      ::setenv("WORLD_SIZE", std::to_string(world).c_str(), 1);
-      ::setenv("MASTER_ADDR", "127.0.0.1", 1);
-      ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
-      ::setenv("OPENBLAS_NUM_THREADS", "1", 1);
-      ::setenv("OMP_NUM_THREADS", "1", 1);
-      execl("/proc/self/exe", "dist_bench", "--rank", out.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    pids.push_back(pid);
-  }
-  for (pid_t p : pids) {
-    int st = 0;
-    ::waitpid(p, &st, 0);
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-      std::cerr << "dist_bench: a KMeans rank failed\n";
+  gradlens::distributed::LaunchOptions opts;
+  opts.exe = fs::read_symlink("/proc/self/exe").string();
+  opts.argv0 = "dist_bench";
+  opts.args = {"--rank", out.string()};
+  opts.world_size = world;
+  opts.env = {{"OPENBLAS_NUM_THREADS", "1"}, {"OMP_NUM_THREADS", "1"}};
+  const auto ends = gradlens::distributed::run_ranks(
+      opts, [](int, int, std::string_view bytes) { std::cerr << bytes; });
+  for (const auto& e : ends)
+    if (!e.ok()) {
+      std::cerr << "dist_bench: a KMeans rank " << e.describe() << "\n";
       std::exit(1);
     }
-  }
   std::ifstream f(out);
   double t = 0;
   int it = 0;
