@@ -4,7 +4,6 @@
 // labels and iteration counts.
 #include "gradlens/cluster/gmm.h"
 #include "gradlens/distributed/context.h"
-#include "gradlens/distributed/pca.h"
 #include "gradlens/reduce/pca.h"
 
 #include <torch/types.h>
@@ -69,7 +68,7 @@ TEST(DistWorker, PcaGmm) {
   const auto x = dpg_pca_data();
   auto [b, e] = shard_range(x.size(0), comm.rank(), comm.world_size());
   for (int which = 0; which < 2; ++which) {
-    const auto p = pca_fit(comm, x.slice(0, b, e), dpg_pca_options(which));
+    const auto p = reduce::pca_fit(x.slice(0, b, e), dpg_pca_options(which), comm);
     if (comm.is_root()) {
       const std::string s = std::to_string(which);
       core::write_npy(dist_dir() / ("pca_components" + s + ".npy"), p.components);
@@ -105,6 +104,20 @@ TEST(DistWorker, PcaGmm) {
     refused = std::string(err.what()).find("only init = kGiven") != std::string::npos;
   }
   if (comm.is_root()) core::write_npy(dist_dir() / "gmm_refused.npy", torch::tensor({int64_t{refused}}));
+  // The randomized and full-SVD PCA solvers need all rows in one process: refused.
+  const auto xs = dpg_pca_data();
+  std::tie(b, e) = shard_range(xs.size(0), comm.rank(), comm.world_size());
+  int64_t pca_refused = 0;
+  for (const auto solver : {reduce::PcaSolver::kRandomized, reduce::PcaSolver::kFullSvd}) {
+    auto po = dpg_pca_options(0);
+    po.solver = solver;
+    try {
+      reduce::pca_fit(xs.slice(0, b, e), po, comm);
+    } catch (const c10::Error& err) {
+      pca_refused += std::string(err.what()).find("only the covariance solver") != std::string::npos;
+    }
+  }
+  if (comm.is_root()) core::write_npy(dist_dir() / "pca_refused.npy", torch::tensor({pca_refused}));
 }
 
 double dpg_rel(const torch::Tensor& got, const torch::Tensor& want) {
@@ -147,6 +160,10 @@ TEST_F(DistPcaGmmTest, PcaEqualsSingleProcessOnTheGatheredRows) {
   const auto want = reduce::pca_fit(x, dpg_pca_options(0));
   const auto u = torch::matmul(x - want.mean, want.components.t());
   EXPECT_GE(u.abs().argmax(0)[0].item<int64_t>(), 201);
+}
+
+TEST_F(DistPcaGmmTest, PcaSolversThatNeedAllRowsAreRefused) {
+  EXPECT_EQ(core::read_npy(dir_->path() / "pca_refused.npy")[0].item<int64_t>(), 2);
 }
 
 TEST_F(DistPcaGmmTest, GmmEqualsSingleProcessWithTheSameInitialisation) {

@@ -1,7 +1,6 @@
 // Distributed silhouette on 2 ranks (each rank's rows against the gathered
 // matrix, sums all-reduced) equals metrics::silhouette_samples/score.
 #include "gradlens/distributed/context.h"
-#include "gradlens/distributed/silhouette.h"
 #include "gradlens/metrics/internal.h"
 
 #include <torch/types.h>
@@ -40,13 +39,24 @@ TEST(DistWorker, Silhouette) {
   const auto [x, labels] = dsil_data();
   const auto [b, e] = shard_range(x.size(0), comm.rank(), comm.world_size());
   for (int which = 0; which < 2; ++which) {
-    const auto s = comm.gather_rows(silhouette_samples(comm, x.slice(0, b, e), labels.slice(0, b, e), dsil_options(which)));
-    const double score = silhouette_score(comm, x.slice(0, b, e), labels.slice(0, b, e), dsil_options(which));
+    const auto s = comm.gather_rows(
+        metrics::silhouette_samples(x.slice(0, b, e), labels.slice(0, b, e), dsil_options(which), comm));
+    const double score = metrics::silhouette_score(x.slice(0, b, e), labels.slice(0, b, e), dsil_options(which), comm);
     const std::string w = std::to_string(which);
     if (comm.is_root()) core::write_npy(dist_dir() / ("samples" + w + ".npy"), s);
     core::write_npy(dist_dir() / ("score" + w + "_rank" + std::to_string(comm.rank()) + ".npy"),
                     torch::tensor({score}, torch::kFloat64));
   }
+  // Subsampling draws from one process's stream: refused over several ranks.
+  auto o = dsil_options(0);
+  o.sample_size = 50;
+  int64_t refused = 0;
+  try {
+    metrics::silhouette_score(x.slice(0, b, e), labels.slice(0, b, e), o, comm);
+  } catch (const c10::Error& err) {
+    refused = std::string(err.what()).find("subsample the rows first") != std::string::npos;
+  }
+  if (comm.is_root()) core::write_npy(dist_dir() / "refused.npy", torch::tensor({refused}));
 }
 
 TEST(DistSilhouette, TwoRanksEqualOneProcess) {
@@ -68,6 +78,7 @@ TEST(DistSilhouette, TwoRanksEqualOneProcess) {
       EXPECT_NEAR(core::read_npy(dir / ("score" + w + "_rank" + std::to_string(r) + ".npy"))[0].item<double>(),
                   want_score, 1e-9);
   }
+  EXPECT_EQ(core::read_npy(dir / "refused.npy")[0].item<int64_t>(), 1);
 }
 
 }  // namespace

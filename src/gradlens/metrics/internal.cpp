@@ -4,6 +4,7 @@
 
 #include "gradlens/core/blas.h"
 #include "gradlens/core/check.h"
+#include "gradlens/core/collectives.h"
 #include "gradlens/core/hugepage.h"
 #include "gradlens/core/numpy_random.h"
 
@@ -264,8 +265,35 @@ torch::Tensor silhouette_cluster_sums(const torch::Tensor& x, const torch::Tenso
 
 }  // namespace
 
-torch::Tensor silhouette_samples(const torch::Tensor& x, const torch::Tensor& labels,
-                                 const SilhouetteOptions& opts) {
+namespace {
+
+// silhouette_samples of this rank's rows among the rows of all ranks.
+torch::Tensor silhouette_samples_sharded(const torch::Tensor& x_local, const torch::Tensor& labels_local,
+                                         const SilhouetteOptions& opts, core::Collectives& comm) {
+  const core::ShardLayout layout = core::shard_layout(comm, x_local, "silhouette_samples");
+  GRADLENS_CHECK(labels_local.defined() && labels_local.dim() == 1 && labels_local.size(0) == x_local.size(0) &&
+                     !at::isFloatingType(labels_local.scalar_type()) && labels_local.scalar_type() != torch::kBool,
+                 "silhouette_samples: rank ", comm.rank(), " needs one integer label per row of its x (",
+                 x_local.size(0), " rows)");
+  GRADLENS_CHECK(opts.chunk_rows >= 0, "silhouette_samples: chunk_rows must be >= 0, got ", opts.chunk_rows);
+  GRADLENS_CHECK(opts.sample_size == 0, "silhouette_samples: sample_size does not run over several ranks; subsample "
+                                        "the rows first (or gather them and score them in one process)");
+  const torch::Tensor x = comm.all_gather_rows(x_local.to(torch::kCPU).contiguous()).to(x_local.device());
+  const torch::Tensor labels = comm.all_gather_rows(labels_local.to(torch::kCPU, torch::kInt64));
+  auto [codes, k] = detail::silhouette_codes(labels, layout.n, "silhouette_samples");
+  codes = codes.to(x.device());
+  const torch::Tensor freq = torch::bincount(codes, {}, k).to(torch::kFloat64);
+  const int64_t b = layout.offset, e = layout.offset + x_local.size(0);
+  const torch::Tensor sums = detail::silhouette_block_sums(x, codes, k, opts.metric == SilhouetteMetric::kCosine, b,
+                                                           e, opts.chunk_rows);
+  return detail::silhouette_from_sums(sums, codes.slice(0, b, e), freq);
+}
+
+}  // namespace
+
+torch::Tensor silhouette_samples(const torch::Tensor& x, const torch::Tensor& labels, const SilhouetteOptions& opts,
+                                 core::Collectives& comm) {
+  if (comm.world_size() > 1) return silhouette_samples_sharded(x, labels, opts, comm);
   check_x_labels(x, labels, "silhouette_samples");
   GRADLENS_CHECK(opts.chunk_rows >= 0, "silhouette_samples: chunk_rows must be >= 0, got ", opts.chunk_rows);
   const int64_t n = x.size(0);
@@ -331,7 +359,14 @@ torch::Tensor silhouette_block_sums(const torch::Tensor& x, const torch::Tensor&
 
 }  // namespace detail
 
-double silhouette_score(const torch::Tensor& x, const torch::Tensor& labels, const SilhouetteOptions& opts) {
+double silhouette_score(const torch::Tensor& x, const torch::Tensor& labels, const SilhouetteOptions& opts,
+                        core::Collectives& comm) {
+  if (comm.world_size() > 1) {
+    const torch::Tensor s = silhouette_samples_sharded(x, labels, opts, comm);
+    torch::Tensor total = torch::tensor({s.sum().item<double>(), static_cast<double>(s.size(0))}, torch::kFloat64);
+    comm.all_reduce_sum(total);
+    return total[0].item<double>() / total[1].item<double>();
+  }
   check_x_labels(x, labels, "silhouette_score");
   GRADLENS_CHECK(opts.sample_size >= 0, "silhouette_score: sample_size must be >= 0 (0 = all), got ",
                  opts.sample_size);

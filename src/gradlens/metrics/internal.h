@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <utility>
 
+#include "gradlens/core/collectives.h"
+
 namespace gradlens::metrics {
 
 enum class SilhouetteMetric {
@@ -49,11 +51,25 @@ struct SilhouetteOptions {
 /// distance to another cluster. Singletons (and 0/0 cases) score 0. Exact:
 /// the distance matrix is formed in row blocks of chunk_rows, so memory is
 /// O(chunk_rows * N). The self-distance is 0. Returns [N] float64 on x's device.
+///
+/// Over several processes (`comm` a distributed::Communicator), each rank
+/// passes its rows x and their labels (rank order = row order; n_r >= 1,
+/// same d and dtype everywhere) and gets the silhouettes of its own rows
+/// [n_r]: the rows and labels are all-gathered (every rank holds N x d once)
+/// and this rank's rows are scored against all rows with float64 products.
+/// Equal to the one-process result on the concatenated rows up to float64
+/// summation order (tested to 1e-9) when that takes float64 products too
+/// (see SilhouetteOptions::float64_products; else they agree to ~1e-7).
+/// Also throws on an empty shard, shards of different widths or dtypes, and
+/// sample_size > 0 (subsample before distributing).
 torch::Tensor silhouette_samples(const torch::Tensor& x, const torch::Tensor& labels,
-                                 const SilhouetteOptions& opts = {});
+                                 const SilhouetteOptions& opts = {},
+                                 core::Collectives& comm = core::single_process());
 
-/// Mean of silhouette_samples (over the `sample_size` subset if set).
-double silhouette_score(const torch::Tensor& x, const torch::Tensor& labels, const SilhouetteOptions& opts = {});
+/// Mean of silhouette_samples (over the `sample_size` subset if set); over
+/// several processes the mean over all ranks' rows, the same on every rank.
+double silhouette_score(const torch::Tensor& x, const torch::Tensor& labels, const SilhouetteOptions& opts = {},
+                        core::Collectives& comm = core::single_process());
 
 /// Calinski-Harabasz: [between dispersion / (k-1)] / [within / (N-k)]; 1 if
 /// the within dispersion is 0.
@@ -67,7 +83,7 @@ double davies_bouldin_score(const torch::Tensor& x, const torch::Tensor& labels)
 
 namespace detail {
 
-/// Pieces of silhouette_samples, shared with distributed::silhouette_samples.
+/// Pieces of silhouette_samples (one process and several).
 
 /// Dense label codes 0..k-1 [N] int64 and k; throws c10::Error naming `fn`
 /// unless 2 <= k <= n - 1.

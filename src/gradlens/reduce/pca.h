@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 
+#include "gradlens/core/collectives.h"
 #include "gradlens/reduce/range_finder.h"
 
 namespace gradlens::reduce {
@@ -73,7 +74,20 @@ struct Pca {
 /// Throws c10::Error: x not a finite 2-D float matrix with >= 2 rows and >= 1
 /// column (names the first non-finite row); n_components < 0 or > min(n, d);
 /// n_oversamples < 0; n_iter < -1; seed > 2^32-1.
-Pca pca_fit(const torch::Tensor& x, const PcaOptions& opts = {});
+///
+/// Over several processes (`comm` a distributed::Communicator), each rank
+/// passes its rows x (rank order = row order; n_r >= 1, same d and dtype
+/// everywhere, finite) and the same options, and gets the same Pca: the
+/// covariance solver only (kExact or kCovariance; kFullSvd and kRandomized
+/// are refused: gather the rows), with the float64 column sums and the
+/// centred Gram matrix all-reduced (one d x d float64 all-reduce: 8 d^2
+/// bytes), eigh on every rank, and sklearn's svd_flip signs from each rank's
+/// largest |x_c v| per component (the lowest row index wins ties, as argmax).
+/// Equals pca_fit on the concatenated rows with kCovariance up to float64
+/// summation order (tested to 1e-6 relative). Also throws on an empty shard
+/// or shards of different widths or dtypes (naming both ranks).
+Pca pca_fit(const torch::Tensor& x, const PcaOptions& opts = {},
+            core::Collectives& comm = core::single_process());
 
 /// Scores (x - mean) components^T, divided by sqrt(explained_variance) when
 /// whitening: x [m, d] -> [m, k]. Throws c10::Error if x is not a finite
@@ -86,8 +100,8 @@ torch::Tensor pca_inverse_transform(const Pca& pca, const torch::Tensor& z);
 
 namespace detail {
 
-/// The pieces of pca_fit's covariance solver, shared with distributed::pca_fit
-/// (which all-reduces the sums and the Gram matrix between them).
+/// The pieces of pca_fit's covariance solver (over several ranks the sums and
+/// the Gram matrix are all-reduced between them).
 
 /// Column sums of x [n, d] in float64 [d] (no float64 copy of x on CPU).
 torch::Tensor pca_column_sums64(const torch::Tensor& x);
