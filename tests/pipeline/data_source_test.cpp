@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "data/data_test_util.h"
 #include "gradlens/data/idx.h"
 #include "support/support.h"
@@ -101,6 +103,36 @@ TEST(LoadSplit, BadSubsetModeIsNamed) {
     FAIL() << "expected an error";
   } catch (const c10::Error& e) {
     EXPECT_NE(std::string(e.what_without_backtrace()).find("--subset"), std::string::npos);
+  }
+}
+
+// The ranges of the CLI's data flags hold for callers that fill DataConfig
+// themselves (the Python module): each bad value is a UsageError naming its flag.
+TEST(LoadSplit, OutOfRangeValuesAreUsageErrorsNamingTheFlag) {
+  test::TempDir tmp;
+  write_idx_split(tmp.path(), "t10k", 3, 0);
+  const std::vector<std::pair<std::string, std::function<void(DataConfig&)>>> cases = {
+      {"--image-size", [](DataConfig& c) { c.image_size = 5000; }},
+      {"--image-size", [](DataConfig& c) { c.image_size = -1; }},
+      {"--resize", [](DataConfig& c) { c.resize = -3; }},
+      {"--channels", [](DataConfig& c) { c.channels = 2; }},
+      {"--test-fraction", [](DataConfig& c) { c.test_fraction = 0.95; }},
+      {"--train-per-class", [](DataConfig& c) { c.train_per_class = -1; }},
+      {"--test-per-class", [](DataConfig& c) { c.test_per_class = -2; }},
+  };
+  for (const auto& [flag, set] : cases) {
+    DataConfig cfg;
+    cfg.idx_dir = tmp.path().string();
+    set(cfg);
+    for (const bool split : {true, false}) {
+      try {
+        if (split) load_split(cfg, 0, false);
+        else load_splits(cfg, 0);
+        ADD_FAILURE() << flag << ": expected an error";
+      } catch (const UsageError& e) {
+        EXPECT_EQ(std::string(e.what_without_backtrace()).rfind(flag + " ", 0), 0u) << e.what_without_backtrace();
+      }
+    }
   }
 }
 

@@ -66,6 +66,22 @@ void ds_preprocess(const DataConfig& cfg, data::Dataset& ds, bool idx) {
   ds.normalization += cfg.input_range == "0-255" ? ", inputs in [0, 255]" : ", inputs in [0, 1]";
 }
 
+// The ranges the CLI's data flags enforce, for callers that fill DataConfig
+// themselves (the Python module, tests).
+void ds_check(const DataConfig& cfg) {
+  GRADLENS_CHECK_OPTION(cfg.image_size >= 0 && cfg.image_size <= 4096, "--image-size ", cfg.image_size,
+                        ": give 0 (the data's own size) to 4096 pixels");
+  GRADLENS_CHECK_OPTION(cfg.resize >= 0 && cfg.resize <= 4096, "--resize ", cfg.resize,
+                        ": give 0 (no resize) to 4096 pixels");
+  GRADLENS_CHECK_OPTION(cfg.channels == 0 || cfg.channels == 1 || cfg.channels == 3, "--channels ", cfg.channels,
+                        ": give 1 (grayscale) or 3 (RGB), or 0 for the data's own");
+  GRADLENS_CHECK_OPTION(cfg.test_fraction >= 0.0 && cfg.test_fraction <= 0.9, "--test-fraction ",
+                        cfg.test_fraction, ": give a share from 0 to 0.9");
+  GRADLENS_CHECK_OPTION(cfg.train_per_class >= 0, "--train-per-class ", cfg.train_per_class,
+                        ": give 0 (all) or more");
+  GRADLENS_CHECK_OPTION(cfg.test_per_class >= 0, "--test-per-class ", cfg.test_per_class, ": give 0 (all) or more");
+}
+
 // The per-class limits of --train-per-class / --test-per-class.
 data::Dataset ds_limit(data::Dataset ds, int64_t per_class, data::SubsetMode mode, uint64_t seed) {
   if (per_class <= 0) return ds;
@@ -123,6 +139,7 @@ void check_model_classes(const ModelData& md, const data::Dataset& ds) {
 }
 
 Splits load_splits(const DataConfig& cfg, uint64_t seed) {
+  ds_check(cfg);
   Splits s;
   if (ds_is_idx(cfg)) {
     s.train = ds_load_idx(cfg, data::Split::kTrain);
@@ -165,6 +182,7 @@ Splits load_splits(const DataConfig& cfg, uint64_t seed) {
 }
 
 data::Dataset load_split(const DataConfig& cfg, uint64_t seed, bool train) {
+  ds_check(cfg);
   if (ds_is_idx(cfg)) {
     // Each IDX split is its own pair of files with fixed normalisation
     // constants, so only the split asked for is read.
