@@ -6,6 +6,7 @@
 
 #include "gradlens/core/npy.h"
 #include "gradlens/hessian/hvp.h"
+#include "gradlens/hessian/loss_spectrum.h"
 #include "gradlens/hessian/spectrum.h"
 #include "gradlens/models/torchscript.h"
 #include "support/support.h"
@@ -46,6 +47,54 @@ TEST_F(TorchScriptHessianPeer, ExplicitHessianAndTopEigenvaluesMatchPythonTorch)
   ASSERT_EQ(eig.eigenvalues.size(), 2u);
   for (int64_t i = 0; i < 2; ++i)
     EXPECT_NEAR(eig.eigenvalues[i], ev[order[i]].item<double>(), 1e-3 * std::abs(ev[order[0]].item<double>())) << i;
+}
+
+// loss_spectrum over batches (3 + 3 + 2 images, size-weighted) equals the
+// Hessian of the mean loss over all 8: top eigenvalues against eigh of
+// Python's explicit Hessian, Hutchinson's trace against its exact trace.
+TEST_F(TorchScriptHessianPeer, LossSpectrumOverBatchesMatchesPythonTorch) {
+  models::TorchScriptClassifier model((dir() / "model.pt").string(), torch::kCPU, {3, 12});
+  const auto x = core::read_npy(dir() / "x.npy");
+  const auto y = core::read_npy(dir() / "y.npy").to(torch::kInt64);
+  const auto want = core::read_npy(dir() / "hessian.npy").to(torch::kFloat64);
+  const auto ev = std::get<0>(torch::linalg_eigh(want));
+  const auto order = ev.abs().argsort(/*dim=*/0, /*descending=*/true);
+  LossSpectrumOptions o;
+  o.param_prefixes = {"features.2.weight", "fc."};
+  o.batch_size = 3;
+  o.eigen.k = 2;
+  o.eigen.max_iter = 500;
+  o.eigen.tol = 1e-7;
+  o.trace.max_iter = 2000;
+  o.trace.min_iter = 2000;
+  int64_t calls = 0;
+  model.train(true);
+  std::vector<bool> flags;
+  for (auto& [name, t] : model.named_parameters()) flags.push_back(t.requires_grad());
+  const auto s = loss_spectrum(model, 8, [&](int64_t b, int64_t e) {
+    ++calls;
+    return std::make_pair(x.slice(0, b, e), y.slice(0, b, e));
+  }, o);
+  EXPECT_EQ(s.samples, 8);
+  EXPECT_EQ(s.dimension, 251);
+  ASSERT_EQ(s.eigen.eigenvalues.size(), 2u);
+  const double top = std::abs(ev[order[0]].item<double>());
+  for (int64_t i = 0; i < 2; ++i) EXPECT_NEAR(s.eigen.eigenvalues[i], ev[order[i]].item<double>(), 1e-3 * top) << i;
+  const double trace = want.trace().item<double>();
+  ASSERT_EQ(s.trace.samples.size(), 2000u);
+  EXPECT_GT(s.trace.std_error, 0.0);
+  EXPECT_NEAR(s.trace.trace, trace, 4 * s.trace.std_error);
+  EXPECT_EQ(calls % 3, 0);  // three batches per Hessian-vector product
+  // The mode and every requires_grad flag are as before.
+  EXPECT_TRUE(model.is_training());
+  size_t i = 0;
+  for (auto& [name, t] : model.named_parameters()) EXPECT_EQ(t.requires_grad(), flags[i++]) << name;
+
+  o.param_prefixes = {"nothing"};
+  EXPECT_THROW(loss_spectrum(model, 8, {}, o), c10::Error);
+  o.param_prefixes.clear();
+  o.wrt = "weights";
+  EXPECT_THROW(loss_spectrum(model, 8, {}, o), c10::Error);
 }
 
 }  // namespace

@@ -1,6 +1,5 @@
 #include "gradlens/pipeline/hessian.h"
 #include <torch/types.h>
-#include <torch/nn/functional/loss.h>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -12,6 +11,7 @@
 #include "gradlens/core/fs.h"
 #include "gradlens/core/runtime.h"
 #include "gradlens/data/subset.h"
+#include "gradlens/hessian/loss_spectrum.h"
 #include "gradlens/models/checkpoint.h"
 #include "gradlens/pipeline/data_source.h"
 #include "gradlens/pipeline/extract.h"
@@ -20,65 +20,26 @@ namespace gradlens::pipeline {
 
 namespace {
 
-HessianGroupResult analyse(models::Classifier& model, const data::Dataset& ds,
-                           const HessianConfig& cfg, const std::string& name) {
+HessianGroupResult analyse(models::Classifier& model, const data::Dataset& ds, const HessianConfig& cfg,
+                           const std::string& name) {
+  hessian::LossSpectrumOptions o;
+  o.wrt = cfg.wrt;
+  o.param_prefixes = cfg.param_prefixes;
+  o.batch_size = cfg.batch_size;
+  o.one_batch = cfg.one_batch;
+  o.eigen = cfg.eigen;
+  o.trace = cfg.trace;
+  o.compute_trace = cfg.compute_trace;
   const auto dev = model.device();
-  std::vector<std::pair<std::string, torch::Tensor>> vars;
-  for (auto& [n, p] : model.named_parameters()) {
-    bool keep = cfg.param_prefixes.empty();
-    for (const auto& pre : cfg.param_prefixes) keep = keep || n.rfind(pre, 0) == 0;
-    if (keep) vars.emplace_back(n, p);
-  }
-  GRADLENS_CHECK(cfg.wrt == "input" || !vars.empty(), "--params: no parameter name starts with ",
-                 "the given prefixes; see the names with 'gradlens models' (e.g. fc, layer4)");
-  const int64_t n = cfg.one_batch || cfg.wrt == "input" ? std::min(ds.size(), cfg.batch_size)
-                                                        : ds.size();
-  GRADLENS_CHECK(n > 0, "no samples to analyse for ", name);
-
-  // Freeze everything else so only the chosen variables get graphs.
-  std::vector<torch::Tensor> all = model.parameters();
-  std::vector<bool> old_flags;
-  for (auto& p : all) old_flags.push_back(p.requires_grad());
-  for (auto& p : all) p.requires_grad_(cfg.wrt == "params");
-
-  hessian::TensorList like;
-  hessian::HvpFn fn;
-  torch::Tensor x_in;
-  if (cfg.wrt == "input") {
-    x_in = data::to_float(ds, ds.images.slice(0, 0, n).to(dev)).requires_grad_(true);
-    like = {x_in};
-    auto loss = torch::nn::functional::cross_entropy(model.forward(x_in),
-                                                     ds.labels.slice(0, 0, n).to(dev));
-    auto grads = hessian::grads_with_graph(loss, like);
-    fn = [grads, like](const hessian::TensorList& v) {
-      return hessian::hvp_from_grads(grads, like, v);
-    };
-  } else {
-    for (auto& [nm, p] : vars) like.push_back(p);
-    fn = [&model, &ds, like, n, bs = cfg.batch_size, dev](const hessian::TensorList& v) {
-      hessian::TensorList acc;
-      for (int64_t s = 0; s < n; s += bs) {
-        const int64_t e = std::min(n, s + bs);
-        auto x = data::to_float(ds, ds.images.slice(0, s, e).to(dev));
-        auto loss = torch::nn::functional::cross_entropy(model.forward(x),
-                                                         ds.labels.slice(0, s, e).to(dev));
-        auto hv = hessian::hvp(loss, like, v);
-        const double w = static_cast<double>(e - s) / static_cast<double>(n);
-        if (acc.empty()) {
-          for (auto& t : hv) acc.push_back(t * w);
-        } else {
-          for (size_t i = 0; i < hv.size(); ++i) acc[i] += hv[i] * w;
-        }
-      }
-      return acc;
-    };
-  }
+  GRADLENS_CHECK(ds.size() > 0, "no samples to analyse for ", name);
+  const auto s = hessian::loss_spectrum(model, ds.size(), [&](int64_t b, int64_t e) {
+    return std::make_pair(data::to_float(ds, ds.images.slice(0, b, e).to(dev)), ds.labels.slice(0, b, e).to(dev));
+  }, o);
   HessianGroupResult r;
   r.name = name;
-  r.samples = n;
-  r.eigen = hessian::top_eigenvalues(fn, like, cfg.eigen);
-  if (cfg.compute_trace) r.trace = hessian::hutchinson_trace(fn, like, cfg.trace);
-  for (size_t i = 0; i < all.size(); ++i) all[i].requires_grad_(old_flags[i]);
+  r.samples = s.samples;
+  r.eigen = s.eigen;
+  r.trace = s.trace;
   return r;
 }
 
@@ -87,7 +48,7 @@ HessianGroupResult analyse(models::Classifier& model, const data::Dataset& ds,
 HessianReport run_hessian(const HessianConfig& cfg, const core::ProgressFn& progress) {
   GRADLENS_CHECK_OPTION(cfg.wrt == "params" || cfg.wrt == "input", "--wrt: unknown '", cfg.wrt,
                  "'; use params or input");
-  GRADLENS_CHECK(cfg.batch_size >= 1, "--batch-size must be >= 1");
+  GRADLENS_CHECK(cfg.batch_size >= 1, "--batch-size must be >= 1, got ", cfg.batch_size);
   if (!cfg.out.empty()) core::ensure_writable_dir(cfg.out, "--out");
   const auto dev = core::parse_device(cfg.device);
   const ModelData md = data_for_models(cfg.data, {cfg.model});
@@ -95,8 +56,6 @@ HessianReport run_hessian(const HessianConfig& cfg, const core::ProgressFn& prog
   check_model_classes(md, test);
   auto ds = cfg.per_class > 0 ? data::balanced_subset(test, cfg.per_class) : test;
   auto model = open_model_for(cfg.model, dev, ds.channels(), ds.images.size(3), /*channels_last=*/false, cfg.model_options);
-  models::ModeGuard eval(*model, false);
-
   HessianReport rep;
   rep.model_description = model->describe();
   std::vector<std::pair<std::string, data::Dataset>> groups = {{"all", ds}};
