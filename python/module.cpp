@@ -19,7 +19,9 @@
 #include "gradlens/cluster/kmeans.h"
 #include "gradlens/core/check.h"
 #include "gradlens/core/progress.h"
+#include "gradlens/extract/audit.h"
 #include "gradlens/extract/representations.h"
+#include "gradlens/hessian/loss_spectrum.h"
 #include "gradlens/influence/projection.h"
 #include "gradlens/influence/tracin.h"
 #include "gradlens/metrics/contingency.h"
@@ -29,6 +31,7 @@
 #include "gradlens/models/checkpoint.h"
 #include "gradlens/models/metadata.h"
 #include "gradlens/models/torchscript.h"
+#include "gradlens/pipeline/evaluate.h"
 #include "gradlens/reduce/pca.h"
 #include "gradlens/saliency/cam.h"
 #include "gradlens/saliency/distribution_metrics.h"
@@ -465,4 +468,177 @@ PYBIND11_MODULE(_gradlens, m) {
         py::arg("fraction"), nogil);
   m.def("found_curve", &analysis::found_curve, py::arg("scores"), py::arg("is_error"), py::arg("points") = 100, nogil);
   m.def("ranking_order", &analysis::ranking_order, py::arg("scores"), nogil);
+  // ---- Hessian, audit, evaluate ----------------------------------------------
+  m.def(
+      "hessian_spectrum",
+      [](models::Classifier& model, const torch::Tensor& images, const torch::Tensor& labels, const std::string& wrt,
+         const std::vector<std::string>& params, int64_t k, int64_t max_iter, double tol, bool trace,
+         int64_t trace_max_iter, int64_t trace_min_iter, double trace_tol, uint64_t seed, int64_t batch_size,
+         bool one_batch) {
+        const auto x = model_input(model, images);
+        const auto y = label_input(labels, x.size(0)).to(x.device());
+        hessian::LossSpectrumOptions o;
+        o.wrt = wrt;
+        o.param_prefixes = params;
+        o.batch_size = batch_size;
+        o.one_batch = one_batch;
+        o.eigen.k = k;
+        o.eigen.max_iter = max_iter;
+        o.eigen.tol = tol;
+        o.eigen.seed = seed;
+        o.compute_trace = trace;
+        o.trace.max_iter = trace_max_iter;
+        o.trace.min_iter = trace_min_iter;
+        o.trace.tol = trace_tol;
+        o.trace.seed = seed;
+        GRADLENS_CHECK(k >= 1 && max_iter >= 1 && trace_max_iter >= 1 && trace_min_iter >= 1 && tol > 0 &&
+                           trace_tol > 0,
+                       "k, max_iter, trace_max_iter and trace_min_iter must be >= 1 and tol, trace_tol > 0");
+        const auto s = hessian::loss_spectrum(model, x.size(0), [&](int64_t b, int64_t e) {
+          check_interrupt();
+          return std::make_pair(x.slice(0, b, e), y.slice(0, b, e));
+        }, o);
+        py::gil_scoped_acquire gil;
+        py::dict out;
+        out["eigenvalues"] = s.eigen.eigenvalues;
+        out["iterations"] = s.eigen.iterations;
+        py::list vectors;
+        for (const auto& v : s.eigen.eigenvectors) vectors.append(py::cast(v));
+        out["eigenvectors"] = vectors;
+        out["samples"] = s.samples;
+        out["dimension"] = s.dimension;
+        if (trace) {
+          out["trace"] = s.trace.trace;
+          out["trace_std_error"] = s.trace.std_error;
+          out["trace_samples"] = s.trace.samples;
+        }
+        return out;
+      },
+      py::arg("model"), py::arg("images"), py::arg("labels"), py::arg("wrt") = "params",
+      py::arg("params") = std::vector<std::string>{}, py::arg("k") = 1, py::arg("max_iter") = 100,
+      py::arg("tol") = 1e-3, py::arg("trace") = true, py::arg("trace_max_iter") = 100, py::arg("trace_min_iter") = 2,
+      py::arg("trace_tol") = 1e-3, py::arg("seed") = 0, py::arg("batch_size") = 100, py::arg("one_batch") = false,
+      nogil);
+  m.def(
+      "audit",
+      [](const torch::Tensor& x, const c10::optional<torch::Tensor>& labels, int64_t num_classes,
+         const std::string& name, bool uses_true_labels, const c10::optional<torch::Tensor>& head_identity,
+         double identity_rtol, double rank_eps, int64_t rank_rows, double leakage_accuracy) {
+        extract::AuditInput in;
+        in.name = name;
+        in.uses_true_labels = uses_true_labels;
+        if (head_identity) in.head_identity = *head_identity;
+        extract::AuditOptions o;
+        o.identity_rtol = identity_rtol;
+        o.rank_eps = rank_eps;
+        o.rank_rows = rank_rows;
+        o.leakage_accuracy = leakage_accuracy;
+        GRADLENS_CHECK(identity_rtol >= 0 && rank_eps >= 0 && rank_rows >= 1,
+                       "identity_rtol and rank_eps must be >= 0 and rank_rows >= 1");
+        GRADLENS_CHECK(x.dim() >= 1, "x: expected a matrix [N, D], got a scalar");
+        const auto y = label_input(labels, x.size(0));
+        GRADLENS_CHECK(!y.defined() || num_classes >= 1, "num_classes: give the number of classes with labels");
+        const auto r = extract::audit_representation(x, y, num_classes, in, o);
+        py::gil_scoped_acquire gil;
+        py::dict out;
+        out["name"] = r.name;
+        out["rows"] = r.rows;
+        out["cols"] = r.cols;
+        out["distinct_rows"] = r.distinct_rows;
+        out["zero_rows"] = r.zero_rows;
+        out["rank"] = r.rank;
+        out["rank_rows"] = r.rank_rows;
+        out["rank_tol"] = r.rank_tol;
+        out["top_singular_value"] = r.top_singular_value;
+        out["identity_checked"] = r.identity_checked;
+        out["identity_rel_diff"] = r.identity_rel_diff;
+        out["equals_head_identity"] = r.equals_head_identity;
+        out["ncm_accuracy"] = r.ncm_accuracy;
+        out["majority_accuracy"] = r.majority_accuracy;
+        out["degenerate"] = r.degenerate;
+        out["label_informed"] = r.label_informed;
+        out["warnings"] = r.warnings;
+        return out;
+      },
+      py::arg("x"), py::arg("labels") = py::none(), py::arg("num_classes") = 0, py::arg("name") = "x",
+      py::arg("uses_true_labels") = false, py::arg("head_identity") = py::none(), py::arg("identity_rtol") = 1e-5,
+      py::arg("rank_eps") = 0.0, py::arg("rank_rows") = 5000, py::arg("leakage_accuracy") = 0.95, nogil);
+  m.def(
+      "evaluate",
+      [](const std::vector<std::string>& model_specs, const std::string& data, const std::string& data_dir,
+         int64_t image_size, int64_t resize, const std::vector<double>& mean, const std::vector<double>& std,
+         const std::string& input_range, int64_t channels, bool skip_bad_images, double test_fraction,
+         int64_t train_per_class, const std::string& subset, int64_t per_class, const std::string& out,
+         const std::string& layer, const std::string& target, int64_t pca_dims, const std::string& normalize,
+         int64_t k, int64_t kmeans_n_init, const std::string& gmm_covariance, double flip_fraction,
+         int64_t neighbors, const std::string& label_error_embedding, int64_t arch_epochs,
+         int64_t arch_train_per_class, int64_t batch_size, bool cache, const std::string& device, uint64_t seed,
+         const std::string& conv_algorithm, bool verify) {
+        pipeline::EvaluateConfig c;
+        c.models = model_specs;
+        c.data.data = data;
+        c.data.idx_dir = data_dir;
+        c.data.image_size = image_size;
+        c.data.resize = resize;
+        c.data.mean = mean;
+        c.data.std = std;
+        c.data.input_range = input_range;
+        c.data.channels = channels;
+        c.data.skip_bad_images = skip_bad_images;
+        c.data.test_fraction = test_fraction;
+        c.data.train_per_class = train_per_class;
+        c.data.subset = subset;
+        c.per_class = per_class;
+        c.out = out;
+        c.layer = layer;
+        c.target = target;
+        GRADLENS_CHECK_OPTION(pca_dims >= 0 && k >= 0 && kmeans_n_init >= 1 && neighbors >= 1 && arch_epochs >= 1 &&
+                                  arch_train_per_class >= 0,
+                              "pca_dims, k and arch_train_per_class must be >= 0; kmeans_n_init, neighbors and "
+                              "arch_epochs >= 1");
+        c.analyze.pca_dims = pca_dims;
+        c.analyze.normalize = analysis::parse_row_normalization(normalize, "normalize");
+        c.analyze.k = k;
+        c.analyze.kmeans_n_init = kmeans_n_init;
+        c.analyze.gmm_covariance = analysis::parse_covariance_type(gmm_covariance, "gmm_covariance");
+        c.flip_fraction = flip_fraction;
+        c.neighbors = neighbors;
+        c.label_error_embedding = label_error_embedding;
+        c.arch_epochs = arch_epochs;
+        c.arch_train_per_class = arch_train_per_class;
+        c.batch_size = batch_size;
+        c.cache = cache;
+        c.device = device;
+        c.seed = seed;
+        c.threads = at::get_num_threads();
+        c.model_options.conv = models::parse_conv_algorithm(conv_algorithm);
+        c.model_options.verify_files = verify;
+        const auto r = pipeline::run_evaluate(c, interrupt_progress());
+        py::gil_scoped_acquire gil;
+        py::dict res;
+        res["out"] = r.out.string();
+        res["report_html"] = r.report_html.string();
+        res["indices"] = r.indices;
+        py::list ms;
+        for (const auto& me : r.models) {
+          py::dict d;
+          d["spec"] = me.spec;
+          d["labels"] = me.labels;
+          d["preds"] = me.preds;
+          d["confidence"] = me.confidence;
+          d["gradcam_maps"] = me.saliency.maps;
+          d["label_error_scores"] = py::cast(me.errors.scores);
+          ms.append(d);
+        }
+        res["models"] = ms;
+        return res;
+      },
+      py::arg("models"), py::arg("data"), py::arg("data_dir"), py::arg("image_size"), py::arg("resize"),
+      py::arg("mean"), py::arg("std"), py::arg("input_range"), py::arg("channels"), py::arg("skip_bad_images"),
+      py::arg("test_fraction"), py::arg("train_per_class"), py::arg("subset"), py::arg("per_class"), py::arg("out"),
+      py::arg("layer"), py::arg("target"), py::arg("pca_dims"), py::arg("normalize"), py::arg("k"),
+      py::arg("kmeans_n_init"), py::arg("gmm_covariance"), py::arg("flip_fraction"), py::arg("neighbors"),
+      py::arg("label_error_embedding"), py::arg("arch_epochs"), py::arg("arch_train_per_class"),
+      py::arg("batch_size"), py::arg("cache"), py::arg("device"), py::arg("seed"), py::arg("conv_algorithm"),
+      py::arg("verify"), nogil);
 }

@@ -10,6 +10,7 @@ Tensors in and out (numpy arrays are accepted); the work runs in the same
 C++ library as the `gradlens` command, with the GIL released. Documentation:
 docs/python.md.
 """
+import json as _json
 import os as _os
 import tempfile as _tempfile
 
@@ -18,8 +19,8 @@ import torch as _torch  # before the native module: it links against this torch
 from . import _gradlens
 from ._convert import tensor as _tensor
 
-__all__ = ["load_model", "extract", "attribution", "representation_names", "cluster", "decomposition", "metrics",
-           "saliency"]
+__all__ = ["load_model", "extract", "attribution", "representation_names", "audit", "hessian_top_eigenvalues",
+           "hessian_trace", "evaluate", "cluster", "decomposition", "metrics", "saliency", "influence", "label_noise"]
 
 
 def _check_torch():
@@ -94,6 +95,84 @@ def attribution(model, images, labels=None, method="gradcam", layer="", target="
     y = None if labels is None else _tensor(labels, _torch.int64)
     return _gradlens.attribution(model, _tensor(images, _torch.float32), y, method, layer, target,
                                  smoothgrad_samples, smoothgrad_sigma, ig_steps, ig_rule, seed, batch_size)
+
+
+def audit(x, labels=None, num_classes=0, name="x", uses_true_labels=False, head_identity=None, identity_rtol=1e-5,
+          rank_eps=0.0, rank_rows=5000, leakage_accuracy=0.95):
+    """The validity audit of a representation x [N, D] (as `gradlens analyze`
+    reports it): distinct and zero rows, numerical rank (numpy's
+    matrix_rank tolerance), whether it equals the Grad-CAM head identity
+    `head_identity` [N, D] (W[c] / (H W) for a GAP + linear head), the
+    nearest-class-mean accuracy against `labels` [N] (with num_classes) and
+    the majority rate, and the verdicts "degenerate" (a fixed function of the
+    class) and "label_informed" (uses_true_labels), with warnings. A dict."""
+    y = None if labels is None else _tensor(labels, _torch.int64)
+    h = None if head_identity is None else _tensor(head_identity, _torch.float32)
+    return _gradlens.audit(_tensor(x), y, num_classes, name, uses_true_labels, h, identity_rtol, rank_eps, rank_rows,
+                           leakage_accuracy)
+
+
+def _hessian(model, images, labels, wrt, params, k, max_iter, tol, trace, trace_max_iter, trace_min_iter, trace_tol,
+             seed, batch_size, one_batch):
+    return _gradlens.hessian_spectrum(model, _tensor(images, _torch.float32), _tensor(labels, _torch.int64), wrt,
+                                      list(params), k, max_iter, tol, trace, trace_max_iter, trace_min_iter, trace_tol,
+                                      seed, batch_size, one_batch)
+
+
+def hessian_top_eigenvalues(model, images, labels, k=1, wrt="params", params=(), max_iter=100, tol=1e-3, seed=0,
+                            batch_size=100, one_batch=False):
+    """The k largest-magnitude eigenvalues of the Hessian of the mean
+    cross-entropy of `model` on `images` [N, C, H, W] (normalised as the model
+    expects) with `labels` [N], with respect to its parameters (wrt="params";
+    `params`: name prefixes, empty = all) or the input (wrt="input", the
+    first batch), in eval mode: power iteration with deflation, as
+    PyHessian and `gradlens hessian`. Returns a dict: "eigenvalues" (list, in
+    the order found), "eigenvectors" (one list of tensors per eigenvalue,
+    shaped as the variables), "iterations", "samples", "dimension"."""
+    return _hessian(model, images, labels, wrt, params, k, max_iter, tol, False, 1, 1, 1e-3, seed, batch_size,
+                    one_batch)
+
+
+def hessian_trace(model, images, labels, wrt="params", params=(), max_iter=100, min_iter=2, tol=1e-3, seed=0,
+                  batch_size=100, one_batch=False):
+    """Hutchinson's estimate of the trace of the same Hessian (Rademacher
+    probes until the running mean changes by less than `tol`, between
+    min_iter and max_iter probes). Returns a dict: "trace", "std_error",
+    "samples" (v^T H v per probe)."""
+    r = _hessian(model, images, labels, wrt, params, 1, 1, 1.0, True, max_iter, min_iter, tol, seed, batch_size,
+                 one_batch)
+    return {"trace": r["trace"], "std_error": r["trace_std_error"], "samples": r["trace_samples"],
+            "dimension": r["dimension"]}
+
+
+def evaluate(models=("default",), data="fashion-mnist", per_class=100, out="gradlens-report", layer="", target="pred",
+             pca_dims=50, normalize="none", k=0, kmeans_n_init=10, gmm_covariance="full", flip_fraction=0.05,
+             neighbors=10, label_error_embedding="param-grad", arch_epochs=2, arch_train_per_class=0, batch_size=100,
+             cache=True, data_dir="", image_size=0, resize=0, mean=(), std=(), input_range="", channels=0,
+             skip_bad_images=False, test_fraction=0.2, train_per_class=0, subset="first", device="cpu", seed=0,
+             conv_algorithm="auto", verify=True):
+    """`gradlens evaluate`: the seed's protocol for each model spec ("default",
+    resnet18 ... resnet152, or a checkpoint / TorchScript file) on `per_class`
+    test images per class, writing the report directory `out` (report.html,
+    the tables, figures). Keywords are the command's flags (docs/evaluate.md).
+    Returns the report's data: report.json as a dict (per model:
+    representations with cos_sim and KMeans/GMM scores, grad_cam metrics,
+    misclassification), plus "out", "report_html", "indices" (positions in
+    the test split) and, per model, the tensors "labels", "preds",
+    "confidence", "gradcam_maps" [N, H, W] and "label_error_scores"."""
+    specs = [models] if isinstance(models, str) else list(models)
+    r = _gradlens.evaluate(specs, str(data), str(data_dir), image_size, resize, [float(v) for v in mean],
+                           [float(v) for v in std], input_range, channels, skip_bad_images, test_fraction,
+                           train_per_class, subset, per_class, str(out), layer, target, pca_dims, normalize, k,
+                           kmeans_n_init, gmm_covariance, flip_fraction, neighbors, label_error_embedding,
+                           arch_epochs, arch_train_per_class, batch_size, cache, device, seed, conv_algorithm, verify)
+    with open(_os.path.join(r["out"], "report.json")) as f:
+        report = _json.load(f)
+    for m, t in zip(report["models"], r["models"]):
+        m.update({key: value for key, value in t.items() if key != "spec"})
+        m["label_error_scores"] = dict(m["label_error_scores"])
+    report.update(out=r["out"], report_html=r["report_html"], indices=r["indices"])
+    return report
 
 
 from . import cluster, decomposition, influence, label_noise, metrics, saliency  # noqa: E402,F401

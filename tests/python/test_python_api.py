@@ -1,7 +1,9 @@
 """`import gradlens` against scikit-learn and PyTorch forward hooks (run by
 CTest as PythonApiPeer.Pytest with PYTHONPATH=build/python)."""
 import copy
+import json
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -245,3 +247,116 @@ def test_label_noise_scores_follow_their_definitions():
     assert gradlens.label_noise.found_at_fraction(scores, flipped, 0.5) == 0.5
     with pytest.raises(ValueError, match="--el2n-epoch 3"):
         gradlens.label_noise.el2n(p[:2], 3)
+
+
+def test_hessian_matches_torch_explicit_hessian():
+    torch.manual_seed(1)
+    net = SmallNet().eval()
+    x = torch.randn(10, 3, 16, 16)
+    y = torch.tensor([0, 1, 2, 3, 4, 0, 1, 2, 3, 4])
+    model = gradlens.load_model(torch.jit.script(net), image_size=16)
+    w, b = net.fc.weight, net.fc.bias
+
+    def loss(wv, bv):
+        z = torch.nn.functional.linear(net.pool(net.features(x)).flatten(1).detach().double(), wv, bv)
+        return torch.nn.functional.cross_entropy(z, y)
+
+    hw, hb = torch.autograd.functional.hessian(loss, (w.detach().double(), b.detach().double()))
+    n_w = w.numel()
+    h = torch.zeros(n_w + 5, n_w + 5, dtype=torch.float64)
+    h[:n_w, :n_w] = hw[0].reshape(n_w, n_w)
+    h[:n_w, n_w:] = hw[1].reshape(n_w, 5)
+    h[n_w:, :n_w] = hb[0].reshape(5, n_w)
+    h[n_w:, n_w:] = hb[1]
+    ev = torch.linalg.eigvalsh(h)
+    want = ev[ev.abs().argsort(descending=True)][:2]
+    for batch_size in (3, 100):  # the mean over batches does not depend on the batch size
+        r = gradlens.hessian_top_eigenvalues(model, x, y, k=2, params=["fc."], max_iter=1000, tol=1e-8,
+                                             batch_size=batch_size)
+        assert r["samples"] == 10 and r["dimension"] == n_w + 5
+        np.testing.assert_allclose(r["eigenvalues"], want.numpy(), rtol=1e-3, atol=1e-6)
+        assert [tuple(t.shape) for t in r["eigenvectors"][0]] == [(5, 16), (5,)]
+    t = gradlens.hessian_trace(model, x.numpy(), y.numpy(), params=["fc."], max_iter=3000, min_iter=3000)
+    assert len(t["samples"]) == 3000 and t["std_error"] > 0
+    assert abs(t["trace"] - float(h.trace())) <= 4 * t["std_error"]
+    with pytest.raises(ValueError, match="--params"):
+        gradlens.hessian_top_eigenvalues(model, x, y, params=["nothing"])
+    with pytest.raises(ValueError, match="--wrt"):
+        gradlens.hessian_trace(model, x, y, wrt="weights")
+    with pytest.raises(ValueError, match="labels"):
+        gradlens.hessian_trace(model, x, y[:3])
+
+
+def test_audit_finds_degenerate_and_label_informed_representations():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 4, 60)
+    w = rng.normal(size=(4, 7))
+    head = w[y] / 16.0  # Grad-CAM weights of a GAP + linear head: W[c] / (H W)
+    a = gradlens.audit(head.astype(np.float32), y, 4, name="gradcam-weights", head_identity=head)
+    assert a["degenerate"] and a["equals_head_identity"] and a["distinct_rows"] == 4
+    assert a["rank"] == np.linalg.matrix_rank(head.astype(np.float32))
+    x = rng.normal(size=(60, 7)) + 2.0 * np.eye(4, 7)[y]
+    b = gradlens.audit(x, y, 4, name="features", uses_true_labels=True)
+    # Nearest class mean on row-normalised vectors, by hand.
+    u = x / np.linalg.norm(x, axis=1, keepdims=True)
+    means = np.stack([u[y == c].mean(0) for c in range(4)])
+    ncm = (((u[:, None, :] - means[None]) ** 2).sum(2).argmin(1) == y).mean()
+    assert b["ncm_accuracy"] == pytest.approx(ncm, abs=1e-12)
+    assert b["majority_accuracy"] == pytest.approx(np.bincount(y).max() / 60, abs=1e-12)
+    assert not b["degenerate"] and b["label_informed"] and b["rank"] == 7 and b["distinct_rows"] == 60
+    with pytest.raises(ValueError, match="features"):
+        gradlens.audit(np.full((5, 3), np.nan), name="features")
+
+
+def assert_same_numbers(a, b, where):
+    """Equal structure, equal strings and booleans, floats to 1e-9 relative."""
+    if isinstance(a, dict):
+        assert set(a) == set(b), where
+        for key in a:
+            assert_same_numbers(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), where
+        for i, (u, v) in enumerate(zip(a, b)):
+            assert_same_numbers(u, v, f"{where}[{i}]")
+    elif isinstance(a, float) and isinstance(b, float):
+        assert a == pytest.approx(b, rel=1e-9, abs=1e-12, nan_ok=True), where
+    else:
+        assert a == b, where
+
+
+class TinyGrayNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = torch.nn.Sequential(torch.nn.Conv2d(1, 6, 3, stride=2, padding=1), torch.nn.ReLU(),
+                                            torch.nn.Conv2d(6, 8, 3, stride=2, padding=1), torch.nn.ReLU())
+        self.pool = torch.nn.AdaptiveAvgPool2d(1)
+        self.fc = torch.nn.Linear(8, 10)
+
+    def forward(self, x):
+        return self.fc(self.pool(self.features(x)).flatten(1))
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/share/datasets/fashion-mnist") or "GRADLENS_BINARY" not in os.environ,
+                    reason="needs dataset-fashion-mnist and the gradlens command")
+def test_evaluate_equals_the_command(tmp_path):
+    torch.manual_seed(2)
+    model_file = str(tmp_path / "tiny.pt")
+    torch.jit.save(torch.jit.script(TinyGrayNet().eval()), model_file)
+    got = gradlens.evaluate(model_file, per_class=6, out=tmp_path / "py", cache=False, kmeans_n_init=2, pca_dims=5)
+    cli = subprocess.run([os.environ["GRADLENS_BINARY"], "--quiet", "evaluate", "--models", model_file,
+                          "--per-class", "6", "--out", str(tmp_path / "cli"), "--no-cache", "--kmeans-n-init", "2",
+                          "--pca-dims", "5"], capture_output=True, text=True)
+    assert cli.returncode == 0, cli.stderr
+    with open(tmp_path / "cli" / "report.json") as f:
+        want = json.load(f)
+    assert os.path.exists(got["report_html"]) and got["out"] == str(tmp_path / "py")
+    m, w = got["models"][0], want["models"][0]
+    for key in ("accuracy", "representations", "grad_cam", "misclassification"):
+        assert_same_numbers(m[key], w[key], key)
+    assert m["labels"].shape == (60,) and m["gradcam_maps"].shape[0] == 60
+    assert float((m["preds"] == m["labels"]).double().mean()) == pytest.approx(m["accuracy"])
+    assert set(m["label_error_scores"]) and all(v.shape == (60,) for v in m["label_error_scores"].values())
+    with pytest.raises(ValueError, match="--per-class"):
+        gradlens.evaluate(model_file, per_class=0, out=tmp_path / "bad")
+    with pytest.raises(ValueError, match="--channels"):
+        gradlens.evaluate(model_file, channels=2, out=tmp_path / "bad")
