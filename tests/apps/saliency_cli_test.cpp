@@ -116,7 +116,7 @@ TEST(SaliencyCli, FaithfulnessAndLocalisationScores) {
                                          "--image-size", "32", "--models", (dir / "m.ckpt").string(),
                                          "--per-class", "2"};
   auto args = base;
-  for (const char* a : {"--metrics", "deletion,insertion,confidence,pointing,energy,rank", "--steps", "8",
+  for (const char* a : {"--metrics", "deletion,insertion,confidence,pointing,energy,rank,random-logit", "--steps", "8",
                         "--perturbation-baseline", "blur", "--blur-sigma", "2", "--pointing-tolerance", "3",
                         "--randomisation", "independent", "--randomisation-groups", "3", "--out"})
     args.push_back(a);
@@ -136,6 +136,9 @@ TEST(SaliencyCli, FaithfulnessAndLocalisationScores) {
     const double v = f[m]["mean"].get<double>();
     EXPECT_TRUE(v >= 0 && v <= 1) << m << " " << v;
   }
+  EXPECT_EQ(f["random_logit_ssim"]["n"], 6);
+  EXPECT_LE(std::abs(f["random_logit_ssim"]["mean"].get<double>()), 1.0);
+  EXPECT_TRUE(f.contains("random_logit_spearman"));
   const auto& rnd = j["models"][0]["randomisation"];
   EXPECT_EQ(rnd["test"], "independent");
   ASSERT_EQ(rnd["steps"].size(), 3u);
@@ -148,6 +151,7 @@ TEST(SaliencyCli, FaithfulnessAndLocalisationScores) {
   const auto csv = core::read_file(out / "faithfulness.csv");
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 7);
   EXPECT_NE(csv.find("deletion_auc,insertion_auc,average_drop"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("relevance_rank_accuracy,random_logit_spearman,random_logit_ssim"), std::string::npos) << csv;
 
   // Mask metrics on data without masks, an unknown metric.
   auto bad = base;

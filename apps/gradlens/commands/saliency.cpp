@@ -78,8 +78,8 @@ void add_saliency_command(CLI::App& app, Context& ctx) {
       ->check(whole(1, 1 << 20));
   cmd->add_option("--metrics", s.metrics,
                   "Faithfulness and localisation per image (faithfulness.csv, docs/saliency.md): any of deletion, "
-                  "insertion, confidence (average drop, increase in confidence), pointing, energy, rank (the last "
-                  "three need object masks)")
+                  "insertion, confidence (average drop, increase in confidence), pointing, energy, rank (these three "
+                  "need object masks), random-logit (similarity to the map of a random other class)")
       ->delimiter(',');
   cmd->add_option("--steps", s.perturbation.steps, "Deletion/insertion: steps of the curve")
       ->capture_default_str()->check(whole(1, 10000));

@@ -113,7 +113,8 @@ torch::Tensor overlay_sample(const torch::Tensor& labels, const torch::Tensor& p
 }
 
 const std::vector<std::string>& faithfulness_metric_names() {
-  static const std::vector<std::string> names = {"deletion", "insertion", "confidence", "pointing", "energy", "rank"};
+  static const std::vector<std::string> names = {"deletion", "insertion", "confidence", "pointing",
+                                                 "energy",   "rank",      "random-logit"};
   return names;
 }
 
@@ -125,7 +126,7 @@ bool asked(const SaliencyConfig& cfg, const std::string& metric) {
 
 /// The faithfulness and localisation scores of one model's maps.
 void score_maps(models::Classifier& model, const data::Dataset& ds, const torch::Tensor& images,
-                const SaliencyConfig& cfg, SaliencyModelMaps& mm) {
+                const SaliencyConfig& cfg, const saliency::AttributionOptions& attribution, SaliencyModelMaps& mm) {
   if (cfg.metrics.empty()) return;
   const auto maps = mm.maps.to(images.device());
   const saliency::LogitsFn logits = [&model](const torch::Tensor& x) { return model.forward(x); };
@@ -156,6 +157,14 @@ void score_maps(models::Classifier& model, const data::Dataset& ds, const torch:
   if (asked(cfg, "energy")) mm.scores.emplace_back("energy_pointing_game", saliency::energy_pointing_game(mm.maps, masks));
   if (asked(cfg, "rank"))
     mm.scores.emplace_back("relevance_rank_accuracy", saliency::relevance_rank_accuracy(mm.maps, masks));
+  if (asked(cfg, "random-logit")) {
+    saliency::RandomLogitOptions ro;
+    ro.seed = attribution.seed;  // --seed
+    ro.batch_size = cfg.batch_size;
+    const auto r = saliency::random_logit_test(model, images, mm.preds.to(images.device()), attribution, ro);
+    mm.scores.emplace_back("random_logit_spearman", r.spearman);
+    mm.scores.emplace_back("random_logit_ssim", r.ssim);
+  }
 }
 
 /// Mean of the finite values (NaN when none) and their count.
@@ -268,7 +277,7 @@ SaliencyRun run_saliency(const std::vector<NamedClassifier>& models, const data:
     if (!cfg.metrics.empty() || !cfg.randomisation.empty()) {
       // The whole set as model inputs, once per model, for both checks.
       const auto images = data::to_float(ds, ds.images).to(device);
-      score_maps(model, ds, images, cfg, mm);
+      score_maps(model, ds, images, cfg, mo, mm);
       if (!cfg.randomisation.empty()) {
         saliency::RandomisationOptions ro = cfg.randomisation_options;
         ro.cascading = cfg.randomisation == "cascading";

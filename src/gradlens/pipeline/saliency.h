@@ -95,7 +95,8 @@ struct SaliencyModelMaps {
   /// Per-image faithfulness / localisation scores, float64 [N] (NaN where
   /// undefined), by column name ("deletion_auc", "insertion_auc",
   /// "average_drop", "increase_in_confidence", "pointing_game",
-  /// "energy_pointing_game", "relevance_rank_accuracy"), in that order.
+  /// "energy_pointing_game", "relevance_rank_accuracy",
+  /// "random_logit_spearman", "random_logit_ssim"), in that order.
   std::vector<std::pair<std::string, torch::Tensor>> scores;
   /// Mean deletion / insertion curves over the images, [steps + 1] (empty
   /// when not asked for), and their x values.
@@ -104,7 +105,8 @@ struct SaliencyModelMaps {
   std::vector<saliency::RandomisationStep> randomisation;
 };
 
-/// "deletion", "insertion", "confidence", "pointing", "energy", "rank".
+/// "deletion", "insertion", "confidence", "pointing", "energy", "rank",
+/// "random-logit".
 const std::vector<std::string>& faithfulness_metric_names();
 
 /// One comparison: `model`'s maps (the prediction) against `reference`.

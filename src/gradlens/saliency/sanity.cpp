@@ -145,4 +145,27 @@ std::vector<RandomisationStep> model_randomisation_test(models::Classifier& mode
   return steps;
 }
 
+RandomLogitResult random_logit_test(models::Classifier& model, const torch::Tensor& images, const torch::Tensor& classes,
+                                    const AttributionOptions& attribution, const RandomLogitOptions& opts) {
+  const int64_t k = model.num_classes();
+  GRADLENS_CHECK(k >= 2, "the random-logit test needs a model with at least 2 classes, got ", k);
+  GRADLENS_CHECK(classes.dim() == 1 && classes.scalar_type() == torch::kInt64 && classes.size(0) == images.size(0),
+                 "random_logit_test: classes must be int64 [", images.size(0), "], got ", classes.sizes());
+  const auto cpu = classes.to(torch::kCPU);
+  GRADLENS_CHECK(cpu.numel() == 0 || (cpu.min().item<int64_t>() >= 0 && cpu.max().item<int64_t>() < k),
+                 "random_logit_test: classes must be in [0, ", k, ")");
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(opts.seed);
+  const auto shift = at::randint(1, k, {cpu.size(0)}, gen, torch::TensorOptions(torch::kInt64));
+  RandomLogitResult r;
+  r.classes = cpu;
+  r.other_classes = (cpu + shift) % k;
+  AttributionOptions given = attribution;
+  given.target = "true";
+  const auto a = attribution_maps(model, images, classes, given, opts.batch_size);
+  const auto b = attribution_maps(model, images, r.other_classes.to(classes.device()), given, opts.batch_size);
+  r.spearman = spearman_rank_correlation(a, b);
+  r.ssim = ssim(a, b);
+  return r;
+}
+
 }  // namespace gradlens::saliency

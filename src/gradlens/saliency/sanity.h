@@ -63,6 +63,30 @@ std::vector<RandomisationStep> model_randomisation_test(models::Classifier& mode
                                                         const AttributionOptions& attribution,
                                                         const RandomisationOptions& opts = {});
 
+struct RandomLogitOptions {
+  /// Seed of the other classes: image i's is drawn uniformly from the K - 1
+  /// classes other than classes[i] (torch's CPU generator).
+  uint64_t seed = 0;
+  int64_t batch_size = 64;
+};
+
+struct RandomLogitResult {
+  torch::Tensor classes;        ///< int64 [N]: the class explained
+  torch::Tensor other_classes;  ///< int64 [N]: the random other class, never classes[i]
+  torch::Tensor spearman;       ///< float64 [N]: map of classes[i] vs map of other_classes[i]
+  torch::Tensor ssim;           ///< float64 [N]
+};
+
+/// The random-logit test (Sixt et al. 2020; Quantus's RandomLogit): each
+/// image's map for `classes` [N] compared with its map for a random other
+/// class. A method that explains the class gives low similarity; one whose
+/// maps do not depend on the class gives 1. Both maps come from
+/// `attribution` with its target set to the class given ("true"). Throws
+/// c10::Error when the model has fewer than 2 classes or `classes` is not
+/// int64 [N] in [0, K).
+RandomLogitResult random_logit_test(models::Classifier& model, const torch::Tensor& images, const torch::Tensor& classes,
+                                    const AttributionOptions& attribution, const RandomLogitOptions& opts = {});
+
 /// The display maps of `attribution` for every image, in batches.
 torch::Tensor attribution_maps(models::Classifier& model, const torch::Tensor& images, const torch::Tensor& labels,
                                const AttributionOptions& attribution, int64_t batch_size);
