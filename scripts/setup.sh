@@ -15,10 +15,12 @@ PACKAGES=(
   googletest libgtest-dev
   # CLI, JSON, formatting, images, gzip, CRC-32 checks of model files
   libcli11-dev nlohmann-json3-dev libfmt-dev libspdlog-dev libstb-dev zlib1g-dev libdeflate-dev
+  # sparse Cholesky of ROAD's noisy linear imputation
+  libeigen3-dev
   # the default data set
   dataset-fashion-mnist
   # peers the tests cross-check against
-  python3 python3-numpy python3-torch python3-torchvision python3-sklearn python3-skimage
+  python3 python3-numpy python3-scipy python3-torch python3-torchvision python3-sklearn python3-skimage
   # the Python module (import gradlens) and its tests
   python3-dev pybind11-dev python3-pytest
   # figures: gnuplot draws the PCA grids and heat maps; DejaVu Sans captions the overlay PNGs

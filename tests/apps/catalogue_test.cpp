@@ -153,6 +153,8 @@ const Row kRows[] = {
     {"saliency --models {d}/tiny.ckpt --per-class 1 --metrics pointing --out {d}/s", 1, "has no object masks"},
     {"saliency --models {d}/tiny.ckpt --per-class 1 --metrics accuracy --out {d}/s", 2, "unknown metric 'accuracy'"},
     {"saliency --steps 0 --out {d}/s", 2, "--steps"},
+    {"saliency --road-fractions 0.5,1 --out {d}/s", 2, "--road-fractions"},
+    {"saliency --road-noise -0.1 --out {d}/s", 2, "--road-noise"},
     {"saliency --randomisation partial --out {d}/s", 2, "--randomisation"},
     {"saliency --perturbation-baseline noise --out {d}/s", 2, "noise"},
     // analyze

@@ -116,7 +116,8 @@ TEST(SaliencyCli, FaithfulnessAndLocalisationScores) {
                                          "--image-size", "32", "--models", (dir / "m.ckpt").string(),
                                          "--per-class", "2"};
   auto args = base;
-  for (const char* a : {"--metrics", "deletion,insertion,confidence,pointing,energy,rank,random-logit", "--steps", "8",
+  for (const char* a : {"--metrics", "deletion,insertion,confidence,road,pointing,energy,rank,random-logit", "--steps", "8",
+                        "--road-fractions", "0.25,0.75",
                         "--perturbation-baseline", "blur", "--blur-sigma", "2", "--pointing-tolerance", "3",
                         "--randomisation", "independent", "--randomisation-groups", "3", "--out"})
     args.push_back(a);
@@ -136,6 +137,15 @@ TEST(SaliencyCli, FaithfulnessAndLocalisationScores) {
     const double v = f[m]["mean"].get<double>();
     EXPECT_TRUE(v >= 0 && v <= 1) << m << " " << v;
   }
+  for (const char* m : {"road_morf", "road_lerf"}) {
+    EXPECT_EQ(f[m]["n"], 6) << m;
+    const double v = f[m]["mean"].get<double>();
+    EXPECT_TRUE(v >= 0 && v <= 1) << m << " " << v;
+  }
+  EXPECT_NEAR(f["road_combined"]["mean"].get<double>(),
+              (f["road_lerf"]["mean"].get<double>() - f["road_morf"]["mean"].get<double>()) / 2, 1e-12);
+  EXPECT_EQ(f["road_fractions"], nlohmann::json({0.25, 0.75}));
+  EXPECT_EQ(f["road_morf_curve"].size(), 2u);
   EXPECT_EQ(f["random_logit_ssim"]["n"], 6);
   EXPECT_LE(std::abs(f["random_logit_ssim"]["mean"].get<double>()), 1.0);
   EXPECT_TRUE(f.contains("random_logit_spearman"));
@@ -151,6 +161,8 @@ TEST(SaliencyCli, FaithfulnessAndLocalisationScores) {
   const auto csv = core::read_file(out / "faithfulness.csv");
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 7);
   EXPECT_NE(csv.find("deletion_auc,insertion_auc,average_drop"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("increase_in_confidence,road_morf,road_lerf,road_combined,pointing_game"), std::string::npos)
+      << csv;
   EXPECT_NE(csv.find("relevance_rank_accuracy,random_logit_spearman,random_logit_ssim"), std::string::npos) << csv;
 
   // Mask metrics on data without masks, an unknown metric.

@@ -78,8 +78,9 @@ void add_saliency_command(CLI::App& app, Context& ctx) {
       ->check(whole(1, 1 << 20));
   cmd->add_option("--metrics", s.metrics,
                   "Faithfulness and localisation per image (faithfulness.csv, docs/saliency.md): any of deletion, "
-                  "insertion, confidence (average drop, increase in confidence), pointing, energy, rank (these three "
-                  "need object masks), random-logit (similarity to the map of a random other class)")
+                  "insertion, confidence (average drop, increase in confidence), road (remove and debias: MoRF, LeRF), "
+                  "pointing, energy, rank (these three need object masks), random-logit (similarity to the map of "
+                  "a random other class)")
       ->delimiter(',');
   cmd->add_option("--steps", s.perturbation.steps, "Deletion/insertion: steps of the curve")
       ->capture_default_str()->check(whole(1, 10000));
@@ -90,6 +91,15 @@ void add_saliency_command(CLI::App& app, Context& ctx) {
       ->capture_default_str()->check(CLI::IsMember(saliency::baseline_names()));
   cmd->add_option("--blur-sigma", s.perturbation.blur_sigma, "Deletion/insertion blur baseline: Gaussian sigma in px")
       ->capture_default_str()->check(positive_real());
+  cmd->add_option("--road-fractions", s.road.fractions,
+                  "ROAD: fractions of the pixels removed, each in (0, 1)")
+      ->delimiter(',')
+      ->capture_default_str()
+      ->check(real(0.0, 1.0, Bound::kOpen, Bound::kOpen));
+  cmd->add_option("--road-noise", s.road.noise,
+                  "ROAD: standard deviation of the noise added to imputed pixels (model-input units; 0 = none)")
+      ->capture_default_str()
+      ->check(real(0.0, 1e6));
   cmd->add_option("--pointing-tolerance", s.pointing_tolerance,
                   "Pointing game: pixels between the map's maximum and the object (TorchRay: 15 at 224 px)")
       ->capture_default_str()->check(real(0.0, 10000.0));

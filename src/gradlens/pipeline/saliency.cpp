@@ -113,8 +113,8 @@ torch::Tensor overlay_sample(const torch::Tensor& labels, const torch::Tensor& p
 }
 
 const std::vector<std::string>& faithfulness_metric_names() {
-  static const std::vector<std::string> names = {"deletion", "insertion", "confidence", "pointing",
-                                                 "energy",   "rank",      "random-logit"};
+  static const std::vector<std::string> names = {"deletion", "insertion",    "confidence", "road",
+                                                 "pointing", "energy",       "rank",       "random-logit"};
   return names;
 }
 
@@ -148,6 +148,18 @@ void score_maps(models::Classifier& model, const data::Dataset& ds, const torch:
     const auto r = saliency::confidence_change(logits, images, maps, mm.preds, cfg.batch_size);
     mm.scores.emplace_back("average_drop", r.drop);
     mm.scores.emplace_back("increase_in_confidence", r.increase);
+  }
+  if (asked(cfg, "road")) {
+    saliency::RoadOptions ro = cfg.road;
+    ro.seed = attribution.seed;  // --seed
+    ro.batch_size = cfg.batch_size;
+    const auto r = saliency::road(logits, images, maps, mm.preds, ro);
+    mm.scores.emplace_back("road_morf", r.morf_mean);
+    mm.scores.emplace_back("road_lerf", r.lerf_mean);
+    mm.scores.emplace_back("road_combined", r.combined);
+    mm.road_fractions = r.fractions;
+    mm.road_morf_curve = r.morf.mean(0);
+    mm.road_lerf_curve = r.lerf.mean(0);
   }
   // Masks are [N, 1, H, W] in a Dataset.
   const auto masks = ds.has_masks() ? ds.masks.to(torch::kCPU).reshape({ds.size(), ds.images.size(2), ds.images.size(3)})
@@ -571,6 +583,9 @@ void write_saliency_outputs(const SaliencyRun& run, const data::Dataset& ds, con
       f["deletion_curve"] = curve(mm.deletion_curve);
       f["insertion_curve"] = curve(mm.insertion_curve);
       f["curve_fractions"] = curve(mm.curve_fractions);
+      f["road_morf_curve"] = curve(mm.road_morf_curve);
+      f["road_lerf_curve"] = curve(mm.road_lerf_curve);
+      f["road_fractions"] = curve(mm.road_fractions);
       models_j[m]["faithfulness"] = f;
     }
   }

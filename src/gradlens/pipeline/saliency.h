@@ -25,6 +25,7 @@
 #include "gradlens/saliency/cam.h"
 #include "gradlens/saliency/compare.h"
 #include "gradlens/saliency/faithfulness.h"
+#include "gradlens/saliency/road.h"
 #include "gradlens/saliency/sanity.h"
 
 namespace gradlens::models {
@@ -67,6 +68,9 @@ struct SaliencyConfig {
   /// Deletion / insertion: steps, baseline, blur sigma; batch_size is set
   /// from `batch_size` above.
   saliency::PerturbationOptions perturbation;
+  /// ROAD (metric "road"): removal fractions and imputation noise; seed and
+  /// batch size are set from --seed and `batch_size`.
+  saliency::RoadOptions road;
   /// Pointing game tolerance in pixels (TorchRay: 15 at 224 px).
   double pointing_tolerance = 15.0;
   /// Model-parameter randomisation test (saliency/sanity.h): "" (off),
@@ -94,19 +98,23 @@ struct SaliencyModelMaps {
   double seconds = 0.0;
   /// Per-image faithfulness / localisation scores, float64 [N] (NaN where
   /// undefined), by column name ("deletion_auc", "insertion_auc",
-  /// "average_drop", "increase_in_confidence", "pointing_game",
-  /// "energy_pointing_game", "relevance_rank_accuracy",
-  /// "random_logit_spearman", "random_logit_ssim"), in that order.
+  /// "average_drop", "increase_in_confidence", "road_morf", "road_lerf",
+  /// "road_combined", "pointing_game", "energy_pointing_game",
+  /// "relevance_rank_accuracy", "random_logit_spearman", "random_logit_ssim"),
+  /// in that order.
   std::vector<std::pair<std::string, torch::Tensor>> scores;
   /// Mean deletion / insertion curves over the images, [steps + 1] (empty
   /// when not asked for), and their x values.
   torch::Tensor deletion_curve, insertion_curve, curve_fractions;
+  /// Mean ROAD curves over the images, [F] (empty when not asked for), and
+  /// their removal fractions.
+  torch::Tensor road_morf_curve, road_lerf_curve, road_fractions;
   /// The randomisation test's steps (empty when not asked for).
   std::vector<saliency::RandomisationStep> randomisation;
 };
 
-/// "deletion", "insertion", "confidence", "pointing", "energy", "rank",
-/// "random-logit".
+/// "deletion", "insertion", "confidence", "road", "pointing", "energy",
+/// "rank", "random-logit".
 const std::vector<std::string>& faithfulness_metric_names();
 
 /// One comparison: `model`'s maps (the prediction) against `reference`.

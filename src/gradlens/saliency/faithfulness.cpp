@@ -10,9 +10,9 @@
 
 namespace gradlens::saliency {
 
-namespace {
+namespace detail {
 
-void check_inputs(const torch::Tensor& images, const torch::Tensor& maps, const torch::Tensor& targets) {
+void check_faithfulness_inputs(const torch::Tensor& images, const torch::Tensor& maps, const torch::Tensor& targets) {
   GRADLENS_CHECK(images.dim() == 4 && images.size(0) > 0, "images must be a non-empty [N, C, H, W] tensor, got ",
                  images.sizes());
   GRADLENS_CHECK(maps.dim() == 3 && maps.size(0) == images.size(0) && maps.size(1) == images.size(2) &&
@@ -23,8 +23,6 @@ void check_inputs(const torch::Tensor& images, const torch::Tensor& maps, const 
   GRADLENS_CHECK(torch::isfinite(maps).all().item<bool>(), "attribution maps hold NaN or infinite values");
 }
 
-/// Softmax probabilities of `targets` (repeated per image `repeat` times, in
-/// image-major order) for `inputs`, in batches.
 torch::Tensor target_probs(const LogitsFn& model, const torch::Tensor& inputs, const torch::Tensor& targets,
                            int64_t batch_size) {
   torch::NoGradGuard no_grad;
@@ -40,6 +38,12 @@ torch::Tensor target_probs(const LogitsFn& model, const torch::Tensor& inputs, c
   return probs.gather(1, targets.to(torch::kCPU).unsqueeze(1)).squeeze(1);
 }
 
+}  // namespace detail
+
+namespace {
+
+using detail::target_probs;
+
 /// 1-D Gaussian kernel of `sigma` with radius min(ceil(3 sigma), max_radius),
 /// normalised.
 torch::Tensor gaussian_kernel(double sigma, int64_t max_radius, const torch::TensorOptions& o) {
@@ -51,7 +55,7 @@ torch::Tensor gaussian_kernel(double sigma, int64_t max_radius, const torch::Ten
 
 CurveResult perturbation_curve(const LogitsFn& model, const torch::Tensor& images, const torch::Tensor& maps,
                                const torch::Tensor& targets, const PerturbationOptions& opts, bool insertion) {
-  check_inputs(images, maps, targets);
+  detail::check_faithfulness_inputs(images, maps, targets);
   GRADLENS_CHECK_OPTION(opts.steps >= 1 && opts.steps <= 10000, "--steps must be from 1 to 10000, got ", opts.steps);
   GRADLENS_CHECK_OPTION(opts.batch_size >= 1, "--batch-size must be >= 1, got ", opts.batch_size);
   const int64_t n = images.size(0), c = images.size(1), h = images.size(2), w = images.size(3), p = h * w;
@@ -141,7 +145,7 @@ CurveResult insertion_curve(const LogitsFn& model, const torch::Tensor& images, 
 
 ConfidenceChange confidence_change(const LogitsFn& model, const torch::Tensor& images, const torch::Tensor& maps,
                                    const torch::Tensor& targets, int64_t batch_size) {
-  check_inputs(images, maps, targets);
+  detail::check_faithfulness_inputs(images, maps, targets);
   GRADLENS_CHECK_OPTION(batch_size >= 1, "--batch-size must be >= 1, got ", batch_size);
   ConfidenceChange r;
   r.original = target_probs(model, images, targets, batch_size);

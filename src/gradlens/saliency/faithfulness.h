@@ -92,4 +92,15 @@ struct ConfidenceChange {
 ConfidenceChange confidence_change(const LogitsFn& model, const torch::Tensor& images, const torch::Tensor& maps,
                                    const torch::Tensor& targets, int64_t batch_size = 256);
 
+namespace detail {
+
+/// The common contract's checks (shapes, finite maps); throws gradlens::Error.
+void check_faithfulness_inputs(const torch::Tensor& images, const torch::Tensor& maps, const torch::Tensor& targets);
+/// softmax(model(inputs))[targets] in float64 [M], in batches of batch_size
+/// without gradients; targets int64 [M], checked against the classes.
+torch::Tensor target_probs(const LogitsFn& model, const torch::Tensor& inputs, const torch::Tensor& targets,
+                           int64_t batch_size);
+
+}  // namespace detail
+
 }  // namespace gradlens::saliency
