@@ -19,6 +19,7 @@
 #include "gradlens/cluster/kmeans.h"
 #include "gradlens/core/check.h"
 #include "gradlens/core/progress.h"
+#include "gradlens/core/runtime.h"
 #include "gradlens/extract/audit.h"
 #include "gradlens/extract/representations.h"
 #include "gradlens/hessian/loss_spectrum.h"
@@ -346,7 +347,7 @@ PYBIND11_MODULE(_gradlens, m) {
         ts.class_tokens = class_tokens;
         models::ModelOptions mo;
         mo.torchscript = ts;
-        auto dev = torch::Device(device);
+        const auto dev = core::parse_device(device);
         auto model = models::open_classifier(path, dev, fresh, image_size, mo);
         model->train(false);
         return model;

@@ -161,6 +161,8 @@ def test_model_extract_and_attribution_match_forward_hooks():
         gradlens.extract(model, x, layer="featurs")
     with pytest.raises(ValueError, match="images"):
         gradlens.extract(model, x[:, :1])
+    with pytest.raises(ValueError, match="--device"):
+        gradlens.load_model(torch.jit.script(SmallNet()), image_size=16, device="tpu")
 
 
 def test_cos_sim_is_the_mean_within_class_cosine():
