@@ -118,8 +118,9 @@ TEST_F(CaptureConvNeXtTinyPeer, MatchesForwardHooks) { check(dir(), "convnext_ti
 // Token layers [N, 1 + 8*8, 32] become maps [N, 32, 8, 8] (class token
 // dropped), gradients included, as pytorch-grad-cam's reshape_transform.
 TEST_F(CaptureVisionTransformerPeer, TokenLayersMatchReshapeTransform) {
+  // The default layer is the last block's ln_1, pytorch-grad-cam's choice for ViTs.
   check(dir(), "vit", "heads.head", "encoder.layers.encoder_layer_0", "encoder.layers.encoder_layer_1.ln_1",
-        "conv_proj");
+        "encoder.layers.encoder_layer_1.ln_1");
   const auto x = torch::jit::load((dir() / "vit.ref.pt").string()).attr("x").toTensor();
   // The same tokens read without dropping a class token are 65 = no square grid.
   TorchScriptOptions o;

@@ -496,6 +496,34 @@ const TorchScriptClassifier::Graphs& TorchScriptClassifier::probed() const {
   Value* best = nullptr;
   rank(true, &best);
   if (best == nullptr) rank(false, &best);
+  // A transformer: the token grid entering its last attention, i.e. the last
+  // LayerNorm with grid tokens [N, T, D] called before the last *Attention
+  // module and after the last 4-D map (pytorch-grad-cam's choice for ViTs,
+  // the last block's norm1). Later token layers reach the logits through the
+  // class token alone, so their patch tokens get no gradient.
+  const auto pos_of = [&](Value* v) { return v->node()->kind() == c10::prim::Param ? -1 : order[v->node()]; };
+  const int64_t maps_pos = best == nullptr ? -1 : pos_of(best);
+  int64_t attention_pos = -1;
+  for (const auto& sub : module_->named_modules()) {
+    const auto it = inst.calls.find(sub.name);
+    if (sub.name.empty() || it == inst.calls.end() || !in_top_block(graph, it->second.out)) continue;
+    if (type_name(sub.value).find("Attention") != std::string::npos)
+      attention_pos = std::max(attention_pos, pos_of(it->second.out));
+  }
+  std::string token_layer;
+  int64_t token_pos = -1;
+  if (attention_pos > maps_pos)
+    for (const auto& sub : module_->named_modules()) {
+      if (sub.name.empty() || type_name(sub.value) != "LayerNorm" || slot.count(sub.name) == 0) continue;
+      const auto& t = outs[1 + slot[sub.name]];
+      if (t.dim() != 3) continue;
+      const int64_t n_tok = t.size(1);
+      int64_t k = options_.class_tokens;
+      if (k < 0) k = n_tok > 1 && grid_side(n_tok - 1) > 0 ? 1 : 0;
+      if (k >= n_tok || grid_side(n_tok - k) == 0) continue;
+      const int64_t pos = pos_of(inst.calls[sub.name].out);
+      if (pos > maps_pos && pos < attention_pos && pos > token_pos) token_pos = pos, token_layer = sub.name;
+    }
   for (const auto& sub : module_->named_modules()) {
     if (sub.name.empty()) continue;
     ModuleInfo info;
@@ -512,6 +540,7 @@ const TorchScriptClassifier::Graphs& TorchScriptClassifier::probed() const {
     info.is_head = sub.name == head;
     g.modules.push_back(std::move(info));
   }
+  if (!token_layer.empty()) g.default_layer = token_layer;
   if (!metadata_layer_.empty()) {
     const std::string flag = path_ + " (gradlens.json's \"layer\")";
     check_layer(metadata_layer_, flag.c_str());

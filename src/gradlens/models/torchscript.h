@@ -70,7 +70,10 @@ class TorchScriptClassifier final : public Classifier {
   /// The outermost name of the last module output, in execution order, that
   /// is 4-D with more than one spatial position and does not come from a
   /// pooling module (falls back to any 4-D one). torchvision: layer4 for
-  /// ResNets, features for VGG, MobileNet, DenseNet, EfficientNet.
+  /// ResNets, features for VGG, MobileNet, DenseNet, EfficientNet. A
+  /// transformer (a *Attention module called after that output): the last
+  /// LayerNorm with grid tokens [N, T, D] called before the last attention
+  /// (a ViT's last-block norm1). gradlens.json's "layer" overrides both.
   std::string default_layer() const override;
   int64_t num_classes() const override { return num_classes_; }
   int64_t in_channels() const override { return in_channels_; }
