@@ -1,6 +1,7 @@
-// kill -9 at several moments of train, extract and evaluate leaves either
-// nothing or a complete output under the final name, and the next run
-// succeeds and removes what the killed one left.
+// kill -9 at several moments of train (also with a training record),
+// extract, evaluate, attribute and label-errors leaves either nothing or a
+// complete output under the final name, and the next run succeeds and
+// removes what the killed one left.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -147,6 +148,60 @@ TEST_F(CrashRecoverySlow, ExtractAndEvaluate) {
     // A clean run afterwards succeeds and removes the killed runs' leftovers.
     ASSERT_EQ(run_killed_after(c.args, cache(), 600), 0) << c.args[2];
     EXPECT_TRUE(fs::exists(c.out / c.done_marker));
+    const auto left = temporaries(dir.path());
+    EXPECT_TRUE(left.empty()) << c.args[2] << " left " << left[0];
+  }
+}
+
+TEST_F(CrashRecoverySlow, TrainingRecordAttributeAndLabelErrors) {
+  const auto record_args = [&](const fs::path& out) {
+    auto a = train_args(out);
+    a.insert(a.end(), {"--noisy-labels", "0.1", "--record-dynamics", "--save-every-epoch"});
+    return a;
+  };
+  // A killed recording train leaves no record that looks complete; its rerun does.
+  const double t = seconds_of_run(record_args(dir / "measure"), cache());
+  for (const double f : {0.3, 0.6, 0.9}) {
+    const auto out = dir / ("rec-" + std::to_string(static_cast<int>(f * 100)));
+    const int code = run_killed_after(record_args(out), cache(), f * t);
+    SCOPED_TRACE("train killed after " + std::to_string(f * t) + " s, exit " + std::to_string(code));
+    if (code == -9) EXPECT_FALSE(fs::exists(out / "record.json"));
+    ASSERT_EQ(run_killed_after(record_args(out), cache(), 600), 0);
+    EXPECT_TRUE(fs::exists(out / "record.json"));
+    const auto left = temporaries(out);
+    EXPECT_TRUE(left.empty()) << left[0];
+  }
+  const std::string run = (dir / "measure").string();
+  struct Case {
+    std::vector<std::string> args;
+    fs::path out;
+  };
+  const std::vector<Case> cases = {
+      {{"--threads", "1", "attribute", "--run", run, "--train-per-class", "30", "--test-per-class", "10", "--queries",
+        "all", "--top-k", "3", "--show", "2",
+        "--store", (dir / "store-a").string(), "--overwrite", "--out", (dir / "attr").string()},
+       dir / "attr"},
+      {{"--threads", "1", "label-errors", "--run", run, "--train-per-class", "30", "--test-per-class", "10", "--show",
+        "4", "--store", (dir / "store-l").string(),
+        "--overwrite", "--out", (dir / "errors").string()},
+       dir / "errors"},
+  };
+  for (const auto& c : cases) {
+    const double tc = seconds_of_run(c.args, cache());
+    ASSERT_TRUE(fs::exists(c.out / "summary.json")) << c.args[2];
+    int killed = 0;
+    for (const double f : kFractions) {
+      // Each run starts from no store, so the kills also land while it is written.
+      fs::remove_all(c.args[c.args.size() - 4]);
+      const int code = run_killed_after(c.args, cache(), f * tc);
+      killed += code == -9;
+      SCOPED_TRACE(c.args[2] + " killed after " + std::to_string(f * tc) + " s, exit " + std::to_string(code));
+      EXPECT_TRUE(fs::exists(c.out / "summary.json"));  // the previous output stays whole
+    }
+    EXPECT_GT(killed, 2) << c.args[2];
+    // The rerun (over whatever store a killed run left) succeeds and cleans up.
+    ASSERT_EQ(run_killed_after(c.args, cache(), 600), 0) << c.args[2];
+    EXPECT_TRUE(fs::exists(c.out / "summary.json"));
     const auto left = temporaries(dir.path());
     EXPECT_TRUE(left.empty()) << c.args[2] << " left " << left[0];
   }
