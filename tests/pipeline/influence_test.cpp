@@ -14,6 +14,7 @@
 #include "gradlens/io/train_record.h"
 #include "gradlens/models/checkpoint.h"
 #include "gradlens/pipeline/attribute.h"
+#include "gradlens/pipeline/data_source.h"
 #include "gradlens/pipeline/label_errors.h"
 #include "gradlens/pipeline/train.h"
 #include "support/support.h"
@@ -194,6 +195,15 @@ TEST_F(InfluenceTest, BadInputIsAClearErrorNamingTheFlag) {
   c.queries = "0";
   c.input.data.train_per_class = 11;
   GRADLENS_EXPECT_THROWS_WITH(run_attribute(c), "--data: the training split has 110 images");
+  // Without data flags the record's own are used (and equal the ones given).
+  c.input.data = DataConfig{};
+  c.input.data_from_record = true;
+  const auto from_record = run_attribute(c);
+  c.input = input();
+  const auto given = run_attribute(c);
+  EXPECT_TRUE(torch::equal(from_record.tracin.proponents, given.tracin.proponents));
+  EXPECT_TRUE(torch::equal(from_record.query_images, given.query_images));
+  EXPECT_EQ(data_flags_from_json(io::read_train_record(c.input.run).data_flags, "x").train_per_class, 12);
   c.input = input();
   c.input.run = dir_->path().string();
   GRADLENS_EXPECT_THROWS_WITH(run_attribute(c), "has no record.json");

@@ -47,4 +47,12 @@ void add_data_flags(CLI::App* cmd, pipeline::DataConfig& d) {
       ->capture_default_str();
 }
 
+bool data_flags_given(const CLI::App* cmd) {
+  for (const char* name : {"--data", "--data-dir", "--image-size", "--resize", "--mean", "--std", "--input-range",
+                           "--channels", "--skip-bad-images", "--test-fraction", "--train-per-class",
+                           "--test-per-class", "--subset"})
+    if (cmd->get_option(name)->count() > 0) return true;
+  return false;
+}
+
 }  // namespace gradlens::cli

@@ -12,4 +12,7 @@ namespace gradlens::cli {
 /// --train-per-class, --test-per-class, --subset to `cmd`, bound to `d`.
 void add_data_flags(CLI::App* cmd, pipeline::DataConfig& d);
 
+/// Whether any of those flags was given on the command line of `cmd`.
+bool data_flags_given(const CLI::App* cmd);
+
 }  // namespace gradlens::cli

@@ -22,7 +22,7 @@ void add_influence_input_flags(CLI::App* cmd, pipeline::InfluenceConfig& in, std
   add_data_flags(cmd, in.data);
   cmd->add_option("--run", in.run,
                   "The --out directory of 'gradlens train --save-every-epoch --record-dynamics' (the training "
-                  "record)")
+                  "record; its data flags are used unless data flags are given)")
       ->required();
   cmd->add_option("--store", in.store,
                   "Where the training set's per-checkpoint gradient factors are kept and reused (default: "
@@ -109,9 +109,11 @@ void set_influence_action(CLI::App* cmd, Context& ctx, std::shared_ptr<Config> c
                           Result (*run)(const Config&, const core::ProgressFn&),
                           void (*write)(const Result&, const Config&, const std::filesystem::path&),
                           void (*print)(std::ostream&, const Result&)) {
-  cmd->callback([&ctx, cfg, projection, run, write, print] {
-    ctx.action = [&ctx, cfg, projection, run, write, print] {
+  cmd->callback([cmd, &ctx, cfg, projection, run, write, print] {
+    const bool from_record = !data_flags_given(cmd);
+    ctx.action = [&ctx, cfg, projection, run, write, print, from_record] {
       auto c = *cfg;
+      c.input.data_from_record = from_record;
       finish_influence_input(c.input, *projection, ctx);
       ProgressPrinter printer(*ctx.err, ProgressPrinter::stderr_is_tty());
       const auto r = run(c, progress_fn(ctx, printer));

@@ -88,7 +88,9 @@ void write_train_record(const TrainRecord& r) {
                             {"labels_crc32", tensor_crc32(r.labels)},
                             {"dynamics", dyn},
                             {"checkpoints", ckpts}};
-  core::write_text_atomically(r.dir / "record.json", j.dump(2) + "\n");
+  nlohmann::json out = j;
+  if (!r.data_flags.empty()) out["data_flags"] = nlohmann::json::parse(r.data_flags);
+  core::write_text_atomically(r.dir / "record.json", out.dump(2) + "\n");
 }
 
 TrainRecord read_train_record(const fs::path& dir, const std::string& flag) {
@@ -106,6 +108,11 @@ TrainRecord read_train_record(const fs::path& dir, const std::string& flag) {
     r.class_names = j.at("class_names").get<std::vector<std::string>>();
     r.seed = j.at("seed").get<uint64_t>();
     r.noise_fraction = j.at("noise_fraction").get<double>();
+    if (j.contains("data_flags")) {
+      GRADLENS_CHECK(j.at("data_flags").is_object(), flag, ": ", (dir / "record.json").string(),
+                     ": data_flags is not an object");
+      r.data_flags = j.at("data_flags").dump();
+    }
   } catch (const nlohmann::json::exception& e) {
     GRADLENS_CHECK(false, flag, ": ", (dir / "record.json").string(), " lacks a field or has a wrong type (",
                    e.what(), ")");

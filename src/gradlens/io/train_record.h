@@ -37,6 +37,9 @@ struct EpochCheckpoint {
 struct TrainRecord {
   std::filesystem::path dir;
   std::string data;        ///< the data set's name as train recorded it
+  /// The data flags train was given, a JSON object (pipeline::data_flags_json);
+  /// "" in records written before it was kept.
+  std::string data_flags;
   int64_t images = 0;      ///< N
   int64_t classes = 0;     ///< K
   std::vector<std::string> class_names;

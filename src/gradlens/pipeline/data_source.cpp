@@ -5,6 +5,8 @@
 #include <cmath>
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
+
 #include "gradlens/core/check.h"
 #include "gradlens/core/runtime.h"
 #include "gradlens/data/image_folder.h"
@@ -136,6 +138,46 @@ void check_model_classes(const ModelData& md, const data::Dataset& ds) {
     GRADLENS_CHECK(static_cast<int64_t>(names.size()) == ds.num_classes(), file, ": its gradlens.json names ",
                    names.size(), " classes but the data has ", ds.num_classes(),
                    "; use the data the model was trained on, or fix class_names");
+}
+
+std::string data_flags_json(const DataConfig& cfg) {
+  const nlohmann::json j = {{"data", cfg.data},
+                            {"data_dir", cfg.idx_dir},
+                            {"image_size", cfg.image_size},
+                            {"resize", cfg.resize},
+                            {"mean", cfg.mean},
+                            {"std", cfg.std},
+                            {"input_range", cfg.input_range},
+                            {"channels", cfg.channels},
+                            {"skip_bad_images", cfg.skip_bad_images},
+                            {"test_fraction", cfg.test_fraction},
+                            {"train_per_class", cfg.train_per_class},
+                            {"test_per_class", cfg.test_per_class},
+                            {"subset", cfg.subset}};
+  return j.dump();
+}
+
+DataConfig data_flags_from_json(const std::string& json, const std::string& what) {
+  DataConfig d;
+  try {
+    const auto j = nlohmann::json::parse(json);
+    d.data = j.at("data").get<std::string>();
+    d.idx_dir = j.at("data_dir").get<std::string>();
+    d.image_size = j.at("image_size").get<int64_t>();
+    d.resize = j.at("resize").get<int64_t>();
+    d.mean = j.at("mean").get<std::vector<double>>();
+    d.std = j.at("std").get<std::vector<double>>();
+    d.input_range = j.at("input_range").get<std::string>();
+    d.channels = j.at("channels").get<int64_t>();
+    d.skip_bad_images = j.at("skip_bad_images").get<bool>();
+    d.test_fraction = j.at("test_fraction").get<double>();
+    d.train_per_class = j.at("train_per_class").get<int64_t>();
+    d.test_per_class = j.at("test_per_class").get<int64_t>();
+    d.subset = j.at("subset").get<std::string>();
+  } catch (const nlohmann::json::exception& e) {
+    GRADLENS_CHECK(false, what, ": the recorded data flags are not readable (", e.what(), ")");
+  }
+  return d;
 }
 
 Splits load_splits(const DataConfig& cfg, uint64_t seed) {

@@ -35,6 +35,12 @@ ModelData data_for_models(const DataConfig& flags, const std::vector<std::string
 /// number of classes of `ds`, naming the file.
 void check_model_classes(const ModelData& md, const data::Dataset& ds);
 
+/// The data flags as a JSON object (every DataConfig field but
+/// preprocess_source), and back. data_flags_from_json throws gradlens::Error
+/// naming `what` when the text is not such an object.
+std::string data_flags_json(const DataConfig& cfg);
+DataConfig data_flags_from_json(const std::string& json, const std::string& what);
+
 /// Loads the splits for `cfg` (Fashion-MNIST/MNIST from IDX files, or an
 /// ImageFolder split by a seeded stratified fraction), applying the
 /// per-class limits. Throws c10::Error naming --data on failure.

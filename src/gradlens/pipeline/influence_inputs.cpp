@@ -81,10 +81,13 @@ InfluenceInputs load_influence_inputs(const InfluenceConfig& cfg, io::TrainRecor
   InfluenceInputs in;
   in.record = std::move(record);
   const auto& r = in.record;
-  GRADLENS_CHECK_OPTION(cfg.data.data == r.data, "--data ", cfg.data.data, " is not the data the run at --run ",
+  const DataConfig data = cfg.data_from_record && !r.data_flags.empty()
+                              ? data_flags_from_json(r.data_flags, (r.dir / "record.json").string())
+                              : cfg.data;
+  GRADLENS_CHECK_OPTION(data.data == r.data, "--data ", data.data, " is not the data the run at --run ",
                         cfg.run, " was trained on (", r.data, "); give --data ", r.data,
                         " and the other data flags given to 'gradlens train'");
-  in.splits = load_splits(cfg.data, r.seed);
+  in.splits = load_splits(data, r.seed);
   auto& ds = in.splits.train;
   const int64_t extra = r.threshold.defined() ? 1 : 0;  // AUM's threshold class
   GRADLENS_CHECK_OPTION(ds.size() == r.images && ds.num_classes() + extra == r.classes, "--data: the training split "

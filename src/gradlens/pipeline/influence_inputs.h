@@ -28,6 +28,9 @@ namespace gradlens::pipeline {
 struct InfluenceConfig {
   /// The data flags `gradlens train` was given (the record's seed is used).
   DataConfig data;
+  /// Use the data flags the record kept instead of `data` (the CLI sets it
+  /// when no data flag is given); records without them use `data`.
+  bool data_from_record = false;
   /// The --out directory of `gradlens train` with a training record.
   std::string run;
   /// The influence store; "" = <run>/influence-store.

@@ -71,6 +71,7 @@ TrainSummary run_train(const TrainConfig& cfg, const core::ProgressFn& progress)
   if (recording) {
     record.dir = out_dir;
     record.data = cfg.data.data;
+    record.data_flags = data_flags_json(cfg.data);
     record.images = splits.train.size();
     record.classes = splits.train.num_classes();
     record.class_names = splits.train.class_names;
