@@ -1,13 +1,21 @@
-// Inputs shared by the benchmarks: make-shapes images rendered in memory.
+// Inputs shared by the benchmarks: the ResNet18 they run, Fashion-MNIST or
+// make-shapes images rendered in memory, and what the Python peers read.
 #pragma once
 
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <utility>
 #include <vector>
 
+#include "gradlens/core/npy.h"
+#include "gradlens/data/dataset.h"
+#include "gradlens/data/mnist.h"
 #include "gradlens/data/shapes.h"
 #include "gradlens/models/resnet.h"
+#include "gradlens/saliency/cam.h"
 
 namespace gradlens::bench {
 
@@ -42,6 +50,38 @@ inline ShapesBatch shapes_batch(int64_t n, int64_t size) {
   const auto std = torch::tensor({0.229, 0.224, 0.225}, torch::kFloat).view({1, 3, 1, 1});
   return {((torch::stack(imgs).to(torch::kFloat) / 255.0 - mean) / std).contiguous(),
           torch::stack(masks).to(torch::kFloat)};
+}
+
+/// The model inputs of the first n Fashion-MNIST test images, or of n
+/// make-shapes images at 224 px (masks set).
+inline ShapesBatch bench_images(int64_t n, bool shapes) {
+  if (shapes) return shapes_batch(n, 224);
+  const auto test = data::load_fashion_mnist(data::kDefaultFashionMnistDir, data::Split::kTest);
+  return {data::to_float(test, test.images.slice(0, 0, n)), torch::Tensor()};
+}
+
+/// Grad-CAM display maps [N, H, W] at layer4 for the predicted class, and the
+/// predictions [N], in batches of 100: the maps the metric benchmarks score.
+inline std::pair<torch::Tensor, torch::Tensor> gradcam_maps(models::ResNet& model, const torch::Tensor& x) {
+  std::vector<torch::Tensor> maps, preds;
+  for (int64_t s = 0; s < x.size(0); s += 100) {
+    const auto a = saliency::compute_attribution(model, x.slice(0, s, std::min(x.size(0), s + 100)), {}, {}, s);
+    maps.push_back(a.maps);
+    preds.push_back(a.preds);
+  }
+  return {torch::cat(maps), torch::cat(preds)};
+}
+
+/// Writes what bench_resnet.load_bench_model(dir) reads: the weights as
+/// dir/params/<name>.npy (torchvision's names), dir/x.npy and, for
+/// make-shapes, dir/arch.txt ("torchvision-resnet18 8").
+inline void write_peer_model(models::ResNet& model, const torch::Tensor& x, bool shapes,
+                             const std::filesystem::path& dir) {
+  std::filesystem::create_directories(dir / "params");
+  for (auto& [name, p] : model.named_parameters()) core::write_npy(dir / "params" / (name + ".npy"), p.detach());
+  for (auto& [name, b] : model.named_buffers()) core::write_npy(dir / "params" / (name + ".npy"), b.detach());
+  core::write_npy(dir / "x.npy", x);
+  if (shapes) std::ofstream(dir / "arch.txt") << "torchvision-resnet18 8\n";
 }
 
 }  // namespace gradlens::bench

@@ -64,6 +64,18 @@ def load_small_resnet18(d):
     return load_params(ResNet18(), d)
 
 
+def load_bench_model(d):
+    """The model bench_data.h's write_peer_model wrote to d: torchvision's
+    resnet18 with K classes when d/arch.txt says "torchvision-resnet18 K",
+    else the small ResNet18; gradlens' weights, eval mode."""
+    try:
+        arch = open(os.path.join(d, "arch.txt")).read().split()
+    except FileNotFoundError:
+        return load_small_resnet18(d)
+    import torchvision
+    return load_params(torchvision.models.resnet18(num_classes=int(arch[1])), d)
+
+
 REPRESENTATIONS = ("gradcam-weights", "input-grad", "param-grad", "features", "activations", "logits", "probs")
 
 

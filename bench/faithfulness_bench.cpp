@@ -52,35 +52,17 @@ int main(int argc, char** argv) {
   model.train(false);
   if (!shapes) model.to_channels_last();  // as gradlens runs 1-channel data
 
-  torch::Tensor x, masks;
-  if (shapes) {
-    const auto b = bench::shapes_batch(n, 224);
-    x = b.images;
-    masks = b.masks;
-  } else {
-    const auto test = data::load_fashion_mnist(data::kDefaultFashionMnistDir, data::Split::kTest);
-    x = data::to_float(test, test.images.slice(0, 0, n));
-  }
+  const auto images = bench::bench_images(n, shapes);
+  const torch::Tensor x = images.images, masks = images.masks;
   // Grad-CAM maps at layer4 for the predicted class: the maps being scored.
-  std::vector<torch::Tensor> mp, pr;
-  for (int64_t s = 0; s < n; s += 100) {
-    const auto a = saliency::compute_attribution(model, x.slice(0, s, std::min(n, s + 100)), {}, {}, s);
-    mp.push_back(a.maps);
-    pr.push_back(a.preds);
-  }
-  const auto maps = torch::cat(mp), targets = torch::cat(pr);
+  const auto gradcam = bench::gradcam_maps(model, x);
+  const torch::Tensor maps = gradcam.first, targets = gradcam.second;
 
   const fs::path dir = fs::temp_directory_path() / ("gradlens-faithfulness-bench-" + std::to_string(::getpid()));
-  fs::create_directories(dir / "params");
-  for (auto& [name, p] : model.named_parameters()) core::write_npy(dir / "params" / (name + ".npy"), p.detach());
-  for (auto& [name, b] : model.named_buffers()) core::write_npy(dir / "params" / (name + ".npy"), b.detach());
-  core::write_npy(dir / "x.npy", x);
+  bench::write_peer_model(model, x, shapes, dir);
   core::write_npy(dir / "maps.npy", maps);
   core::write_npy(dir / "targets.npy", targets);
-  if (shapes) {
-    core::write_npy(dir / "masks.npy", masks);
-    std::ofstream(dir / "arch.txt") << "torchvision-resnet18 8\n";
-  }
+  if (shapes) core::write_npy(dir / "masks.npy", masks);
 
   const saliency::LogitsFn logits = [&model](const torch::Tensor& t) { return model.forward(t); };
   saliency::PerturbationOptions po;  // 20 steps, zero baseline

@@ -12,7 +12,6 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <unistd.h>
 
@@ -21,8 +20,6 @@
 #include "gradlens/core/blas.h"
 #include "gradlens/core/npy.h"
 #include "gradlens/core/runtime.h"
-#include "gradlens/data/dataset.h"
-#include "gradlens/data/mnist.h"
 #include "gradlens/models/resnet.h"
 #include "gradlens/saliency/cam.h"
 #include "gradlens/saliency/road.h"
@@ -46,29 +43,14 @@ int main(int argc, char** argv) {
   models::ResNet model(bench::resnet18_config(shapes));
   model.train(false);
   if (!shapes) model.to_channels_last();
-  torch::Tensor x;
-  if (shapes) {
-    x = bench::shapes_batch(n, 224).images;
-  } else {
-    const auto test = data::load_fashion_mnist(data::kDefaultFashionMnistDir, data::Split::kTest);
-    x = data::to_float(test, test.images.slice(0, 0, n));
-  }
-  std::vector<torch::Tensor> mp, pr;
-  for (int64_t s = 0; s < n; s += 100) {
-    const auto a = saliency::compute_attribution(model, x.slice(0, s, std::min(n, s + 100)), {}, {}, s);
-    mp.push_back(a.maps);
-    pr.push_back(a.preds);
-  }
-  const auto maps = torch::cat(mp), targets = torch::cat(pr);
+  const torch::Tensor x = bench::bench_images(n, shapes).images;
+  const auto gradcam = bench::gradcam_maps(model, x);
+  const torch::Tensor maps = gradcam.first, targets = gradcam.second;
 
   const fs::path dir = fs::temp_directory_path() / ("gradlens-road-bench-" + std::to_string(::getpid()));
-  fs::create_directories(dir / "params");
-  for (auto& [name, p] : model.named_parameters()) core::write_npy(dir / "params" / (name + ".npy"), p.detach());
-  for (auto& [name, b] : model.named_buffers()) core::write_npy(dir / "params" / (name + ".npy"), b.detach());
-  core::write_npy(dir / "x.npy", x);
+  bench::write_peer_model(model, x, shapes, dir);
   core::write_npy(dir / "maps.npy", maps);
   core::write_npy(dir / "targets.npy", targets);
-  if (shapes) std::ofstream(dir / "arch.txt") << "torchvision-resnet18 8\n";
 
   const saliency::LogitsFn logits = [&model](const torch::Tensor& t) { return model.forward(t); };
   saliency::RoadOptions o;

@@ -16,20 +16,11 @@ import scipy.sparse
 import scipy.sparse.linalg
 import torch
 
-from bench_resnet import load_params, load_small_resnet18
+from bench_resnet import load_bench_model
 
 d, threads, loop_n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 torch.set_num_threads(threads)
-try:
-    arch = open(f"{d}/arch.txt").read().split()
-except FileNotFoundError:
-    arch = []
-if arch:
-    import torchvision
-    model = load_params(torchvision.models.resnet18(num_classes=int(arch[1])), d)
-else:
-    model = load_small_resnet18(d)
-model.eval()
+model = load_bench_model(d)
 x = torch.from_numpy(np.load(f"{d}/x.npy"))
 maps = np.load(f"{d}/maps.npy")
 targets = torch.from_numpy(np.load(f"{d}/targets.npy"))

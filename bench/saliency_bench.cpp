@@ -63,22 +63,12 @@ int main(int argc, char** argv) {
   model.train(false);
   if (!shapes) model.to_channels_last();
 
-  torch::Tensor x;
-  if (shapes) {
-    // Rendered in memory (as make-shapes writes them), normalised with the
-    // ImageNet mean and std.
-    x = bench::shapes_batch(n, 224).images;
-  } else {
-    const auto test = data::load_fashion_mnist(data::kDefaultFashionMnistDir, data::Split::kTest);
-    x = data::to_float(test, test.images.slice(0, 0, n));
-  }
+  // make-shapes: rendered in memory (as make-shapes writes them), normalised
+  // with the ImageNet mean and std.
+  const torch::Tensor x = bench::bench_images(n, shapes).images;
 
   const fs::path dir = fs::temp_directory_path() / ("gradlens-saliency-bench-" + std::to_string(::getpid()));
-  fs::create_directories(dir / "params");
-  for (auto& [name, p] : model.named_parameters()) core::write_npy(dir / "params" / (name + ".npy"), p.detach());
-  for (auto& [name, b] : model.named_buffers()) core::write_npy(dir / "params" / (name + ".npy"), b.detach());
-  core::write_npy(dir / "x.npy", x);
-  if (shapes) std::ofstream(dir / "arch.txt") << "torchvision-resnet18 8\n";
+  bench::write_peer_model(model, x, shapes, dir);
   {
     torch::NoGradGuard g;
     core::write_npy(dir / "logits.npy", model.forward(x));
