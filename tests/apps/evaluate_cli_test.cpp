@@ -79,6 +79,25 @@ TEST(EvaluateCli, AVisionTransformerEndToEndMatchesPyTorch) {
   EXPECT_EQ(m.at("representations").at("activations").at("dims").get<int64_t>(), 32 * 4 * 4);
   EXPECT_EQ(m.at("representations").at("gradcam-weights").at("dims").get<int64_t>(), 32);
   EXPECT_NE(j.at("protocol").at("text").get<std::string>().find("gradlens.json in"), std::string::npos);
+  // make-shapes has object masks: the Grad-CAM maps are scored against them,
+  // with the values `gradlens saliency --metrics` gives on the same images.
+  const auto& loc = m.at("grad_cam").at("localisation");
+  EXPECT_DOUBLE_EQ(loc.at("pointing_tolerance_px").get<double>(), 15.0 * 32 / 224);
+  const auto s = evaluate_cli({"--quiet", "saliency", "--models", (dir / "vit.pt").string(), "--data",
+                               (dir / "shapes").string(), "--channels", "3", "--per-class", "4", "--metrics",
+                               "energy,rank", "--out", (dir / "saliency").string()});
+  ASSERT_EQ(s.code, 0) << s.err;
+  std::ifstream sf(dir / "saliency" / "summary.json");
+  const auto sj = nlohmann::json::parse(sf).at("models").at(0).at("faithfulness");
+  for (const char* metric : {"pointing_game", "energy_pointing_game", "relevance_rank_accuracy"}) {
+    EXPECT_EQ(loc.at("metrics").at(metric).at("n").get<int64_t>(), 16) << metric;
+    const double v = loc.at("metrics").at(metric).at("mean").get<double>();
+    EXPECT_TRUE(v >= 0 && v <= 1) << metric << " " << v;
+  }
+  EXPECT_NEAR(loc.at("metrics").at("energy_pointing_game").at("mean").get<double>(),
+              sj.at("energy_pointing_game").at("mean").get<double>(), 1e-5);
+  EXPECT_NEAR(loc.at("metrics").at("relevance_rank_accuracy").at("mean").get<double>(),
+              sj.at("relevance_rank_accuracy").at("mean").get<double>(), 1e-9);
   const auto check = test::run_command(ref + "check " + dir.path().string() + " " + (dir / "report").string());
   EXPECT_EQ(check.exit_code, 0) << check.output;
   EXPECT_NE(check.output.find("ok 16"), std::string::npos) << check.output;

@@ -26,6 +26,7 @@
 #include "gradlens/pipeline/data_source.h"
 #include "gradlens/pipeline/extract.h"
 #include "gradlens/saliency/cam.h"
+#include "gradlens/saliency/localisation.h"
 #include "gradlens/saliency/compare.h"
 
 namespace gradlens::pipeline {
@@ -142,6 +143,22 @@ SaliencyScores eval_saliency_scores(const torch::Tensor& maps, const torch::Tens
   s.constant_maps = constant;
   for (const auto& col : cmp.metrics) s.metrics.emplace_back(col.name, col.summary.mean, col.summary.std);
   return s;
+}
+
+// Grad-CAM maps against the object masks. The pointing game's tolerance is
+// TorchRay's 15 px at 224 px, scaled to the images' shorter side.
+void eval_localisation(SaliencyScores& s, const data::Dataset& ds) {
+  const int64_t h = ds.images.size(2), w = ds.images.size(3);
+  const auto masks = ds.masks.to(torch::kCPU).reshape({ds.size(), h, w});
+  s.pointing_tolerance = 15.0 * static_cast<double>(std::min(h, w)) / 224.0;
+  const auto add = [&](const std::string& name, const torch::Tensor& v) {
+    const auto ok = torch::isfinite(v);
+    const int64_t n = ok.sum().item<int64_t>();
+    s.localisation.emplace_back(name, n > 0 ? v.masked_select(ok).mean().item<double>() : std::nan(""), n);
+  };
+  add("pointing_game", saliency::pointing_game(s.maps, masks, s.pointing_tolerance));
+  add("energy_pointing_game", saliency::energy_pointing_game(s.maps, masks));
+  add("relevance_rank_accuracy", saliency::relevance_rank_accuracy(s.maps, masks));
 }
 
 MisclassificationSummary eval_errors(const extract::ExtractRun& run, const torch::Tensor& probs, int64_t k,
@@ -351,6 +368,7 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
     const auto cam = eval_gradcam_maps(run, cfg.target, ds.images.size(2), ds.images.size(3), cfg.batch_size);
     const int64_t constant = cam.num_constant;
     me.saliency = eval_saliency_scores(cam.maps, ds.labels, k, constant, cfg.seed);
+    if (ds.has_masks()) eval_localisation(me.saliency, ds);
     core::report(progress, {"grad-cam " + me.name, ds.size(), ds.size(), t0.seconds(), {}, true, ""});
     me.seconds.emplace_back("saliency", t0.restart());
     if (constant > 0)

@@ -77,6 +77,12 @@ struct SaliencyScores {
   /// (metric, mean, std) for CC, KLD, SIM, NSS, AUC-Judd, AUC-Borji.
   std::vector<std::tuple<std::string, double, double>> metrics;
   int64_t constant_maps = 0;  ///< all-zero or constant Grad-CAM maps (scored at chance, counted)
+  /// With object masks in the data (make-shapes, ImageFolder <image>.mask.png):
+  /// (metric, mean, images scored) for the pointing game, the energy-based
+  /// pointing game and the relevance rank accuracy (saliency/localisation.h),
+  /// and the pointing game's tolerance in pixels. Empty without masks.
+  std::vector<std::tuple<std::string, double, int64_t>> localisation;
+  double pointing_tolerance = 0.0;
   torch::Tensor maps;         ///< float32 [N, H, W] display maps
   double value(const std::string& metric) const;
 };

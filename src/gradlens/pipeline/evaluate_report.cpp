@@ -396,6 +396,14 @@ nlohmann::json evrep_json(const EvaluateConfig& cfg, const EvaluateResult& res) 
     nlohmann::json sal = nlohmann::json::object();
     for (const auto& [name, mean, sd] : m.saliency.metrics) sal[name] = {{"mean", mean}, {"std", sd}};
     jm["grad_cam"] = {{"reference", "class-mean map"}, {"metrics", sal}, {"constant_maps", m.saliency.constant_maps}};
+    if (!m.saliency.localisation.empty()) {
+      nlohmann::json loc = nlohmann::json::object();
+      for (const auto& [name, mean, n] : m.saliency.localisation)
+        loc[name] = {{"mean", std::isfinite(mean) ? nlohmann::json(mean) : nlohmann::json(nullptr)}, {"n", n}};
+      jm["grad_cam"]["localisation"] = {{"reference", "object masks"},
+                                        {"pointing_tolerance_px", m.saliency.pointing_tolerance},
+                                        {"metrics", loc}};
+    }
     nlohmann::json ranking = nlohmann::json::array();
     for (const auto& q : m.errors.ranking)
       ranking.push_back({{"score", q.score},
@@ -483,6 +491,28 @@ void write_evaluate_report(const EvaluateConfig& cfg, EvaluateResult& res, const
                 "(P, softmax) and feature maps (FM, the layer's activations); Grad_Cam_* = each image's Grad-CAM "
                 "map against the mean map of its class (AUC = AUC-Judd).");
   doc.table(t1);
+  if (!res.models.front().saliency.localisation.empty()) {
+    report::Table tl;
+    tl.header = {"model", "pointing game", "energy pointing game", "relevance rank accuracy", "images"};
+    for (const auto& m : res.models) {
+      std::vector<std::string> row = {m.name};
+      int64_t n = 0;
+      for (const auto& [name, mean, count] : m.saliency.localisation) {
+        row.push_back(std::isfinite(mean) ? fmt::format("{:.4f}", mean) : "n/a");
+        n = std::max(n, count);
+      }
+      row.push_back(std::to_string(n));
+      tl.rows.push_back(std::move(row));
+    }
+    doc.heading("Grad-CAM against the object masks");
+    doc.paragraph(fmt::format(
+        "Does each image's Grad-CAM map point at the object? Pointing game: the map's maximum within {:.1f} px of "
+        "an object pixel (TorchRay's 15 px at 224 px, scaled); energy: the share of the map on the object; "
+        "relevance rank accuracy: the share of the map's K highest pixels on the K object pixels. Higher is "
+        "better (docs/saliency.md).",
+        res.models.front().saliency.pointing_tolerance));
+    doc.table(tl);
+  }
   doc.heading("Table 2: KMeans");
   doc.table(t2);
   doc.paragraph(flags_note);
