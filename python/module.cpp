@@ -36,7 +36,11 @@
 #include "gradlens/reduce/pca.h"
 #include "gradlens/saliency/cam.h"
 #include "gradlens/saliency/distribution_metrics.h"
+#include "gradlens/saliency/faithfulness.h"
 #include "gradlens/saliency/fixation_metrics.h"
+#include "gradlens/saliency/localisation.h"
+#include "gradlens/saliency/road.h"
+#include "gradlens/saliency/sanity.h"
 
 namespace py = pybind11;
 using namespace gradlens;
@@ -120,6 +124,35 @@ torch::Tensor label_input(const c10::optional<torch::Tensor>& labels, int64_t n)
   GRADLENS_CHECK(labels->dim() == 1 && labels->size(0) == n, "labels: expected [", n, "] class indices, got shape ",
                  labels->sizes());
   return labels->to(torch::kInt64);
+}
+
+/// The logits of `model`: a gradlens.Model (eval mode, no gradients, on its
+/// device) or any Python callable taking and returning tensors (a torch
+/// module, called as it is; the GIL is taken for each call). Build and drop
+/// the function with the GIL held.
+saliency::LogitsFn logits_of(const py::object& model) {
+  if (py::isinstance<models::Classifier>(model)) {
+    auto* c = model.cast<models::Classifier*>();
+    return [c](const torch::Tensor& x) {
+      models::ModeGuard eval(*c, false);
+      torch::NoGradGuard ng;
+      return c->forward(x.to(c->device()));
+    };
+  }
+  GRADLENS_CHECK(PyCallable_Check(model.ptr()), "model: expected a gradlens.Model or a callable that maps images "
+                 "[N, C, H, W] to logits [N, K] (e.g. a torch module in eval mode)");
+  return [model](const torch::Tensor& x) {
+    py::gil_scoped_acquire gil;
+    return model(x).cast<torch::Tensor>();
+  };
+}
+
+py::dict curve_dict(const saliency::CurveResult& r) {
+  py::dict d;
+  d["fractions"] = r.fractions;
+  d["probs"] = r.probs;
+  d["auc"] = r.auc;
+  return d;
 }
 
 }  // namespace
@@ -642,4 +675,95 @@ PYBIND11_MODULE(_gradlens, m) {
       py::arg("label_error_embedding"), py::arg("arch_epochs"), py::arg("arch_train_per_class"),
       py::arg("batch_size"), py::arg("cache"), py::arg("device"), py::arg("seed"), py::arg("conv_algorithm"),
       py::arg("verify"), nogil);
+  // ---- faithfulness, localisation, sanity ----------------------------------
+  for (const bool insertion : {false, true})
+    m.def(
+        insertion ? "saliency_insertion" : "saliency_deletion",
+        [insertion](const py::object& model, const torch::Tensor& images, const torch::Tensor& maps,
+                    const torch::Tensor& targets, int64_t steps, const std::string& baseline, double blur_sigma,
+                    int64_t batch_size) {
+          saliency::PerturbationOptions o;
+          o.steps = steps;
+          o.baseline = saliency::parse_baseline(baseline, "baseline");
+          o.blur_sigma = blur_sigma;
+          o.batch_size = batch_size;
+          const auto f = logits_of(model);
+          saliency::CurveResult r;
+          {
+            py::gil_scoped_release nogil_;
+            r = insertion ? saliency::insertion_curve(f, images, maps, targets, o)
+                          : saliency::deletion_curve(f, images, maps, targets, o);
+          }
+          return curve_dict(r);
+        },
+        py::arg("model"), py::arg("images"), py::arg("maps"), py::arg("targets"), py::arg("steps") = 20,
+        py::arg("baseline") = "zero", py::arg("blur_sigma") = 5.0, py::arg("batch_size") = 256);
+  m.def(
+      "saliency_confidence_change",
+      [](const py::object& model, const torch::Tensor& images, const torch::Tensor& maps, const torch::Tensor& targets,
+         int64_t batch_size) {
+        const auto f = logits_of(model);
+        saliency::ConfidenceChange r;
+        {
+          py::gil_scoped_release nogil_;
+          r = saliency::confidence_change(f, images, maps, targets, batch_size);
+        }
+        py::dict d;
+        d["average_drop"] = r.drop;
+        d["increase"] = r.increase;
+        return d;
+      },
+      py::arg("model"), py::arg("images"), py::arg("maps"), py::arg("targets"), py::arg("batch_size") = 256);
+  m.def(
+      "saliency_road",
+      [](const py::object& model, const torch::Tensor& images, const torch::Tensor& maps, const torch::Tensor& targets,
+         const std::vector<double>& fractions, double noise, uint64_t seed, int64_t batch_size) {
+        saliency::RoadOptions o;
+        o.fractions = fractions;
+        o.noise = noise;
+        o.seed = seed;
+        o.batch_size = batch_size;
+        const auto f = logits_of(model);
+        saliency::RoadResult r;
+        {
+          py::gil_scoped_release nogil_;
+          r = saliency::road(f, images, maps, targets, o);
+        }
+        py::dict d;
+        d["fractions"] = r.fractions;
+        d["morf"] = r.morf;
+        d["lerf"] = r.lerf;
+        d["morf_mean"] = r.morf_mean;
+        d["lerf_mean"] = r.lerf_mean;
+        d["combined"] = r.combined;
+        return d;
+      },
+      py::arg("model"), py::arg("images"), py::arg("maps"), py::arg("targets"),
+      py::arg("fractions") = saliency::RoadOptions{}.fractions, py::arg("noise") = 0.01, py::arg("seed") = 0,
+      py::arg("batch_size") = 256);
+  m.def("linear_imputation", &saliency::linear_imputation, py::arg("images"), py::arg("removed"), nogil);
+  m.def("saliency_pointing_game", &saliency::pointing_game, py::arg("maps"), py::arg("masks"),
+        py::arg("tolerance") = 15.0, nogil);
+  m.def("saliency_energy_pointing_game", &saliency::energy_pointing_game, py::arg("maps"), py::arg("masks"), nogil);
+  m.def("saliency_relevance_rank_accuracy", &saliency::relevance_rank_accuracy, py::arg("maps"), py::arg("masks"),
+        nogil);
+  m.def(
+      "saliency_random_logit",
+      [](models::Classifier& model, const torch::Tensor& images, const torch::Tensor& classes, const std::string& method,
+         const std::string& layer, uint64_t seed, int64_t batch_size) {
+        saliency::AttributionOptions a;
+        a.method = saliency::parse_attribution_method(method);
+        a.layer = layer;
+        saliency::RandomLogitOptions o;
+        o.seed = seed;
+        o.batch_size = batch_size;
+        const auto x = model_input(model, images);
+        const auto r = saliency::random_logit_test(model, x, label_input(classes, x.size(0)).to(x.device()), a, o);
+        return std::map<std::string, torch::Tensor>{{"classes", r.classes},
+                                                    {"other_classes", r.other_classes},
+                                                    {"spearman", r.spearman},
+                                                    {"ssim", r.ssim}};
+      },
+      py::arg("model"), py::arg("images"), py::arg("classes"), py::arg("method") = "gradcam", py::arg("layer") = "",
+      py::arg("seed") = 0, py::arg("batch_size") = 64, nogil);
 }

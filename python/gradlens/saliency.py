@@ -1,7 +1,19 @@
-"""Saliency-map metrics, as the MIT Saliency Benchmark defines them
-(docs/saliency.md): each takes maps [N, H, W] (or one [H, W]) and returns
-the per-image values, float64 [N]. Constant maps get the documented values,
-never NaN."""
+"""Attribution-map metrics (docs/saliency.md).
+
+Map comparison, as the MIT Saliency Benchmark defines it: cc, kld, sim, nss,
+auc_judd, auc_borji, auc_shuffled take maps [N, H, W] (or one [H, W]) and
+return the per-image values, float64 [N]; constant maps get the documented
+values, never NaN.
+
+Faithfulness, localisation and sanity, batched over the images: deletion,
+insertion, confidence_change, road take a model (a gradlens.Model, or any
+callable mapping images [N, C, H, W] to logits [N, K], e.g. a torch module in
+eval mode), images (model inputs), maps [N, H, W] (higher = more relevant)
+and targets [N] (the class whose softmax probability is watched);
+pointing_game, energy_pointing_game, relevance_rank_accuracy take maps and
+object masks; random_logit takes a gradlens.Model."""
+import torch as _torch
+
 from . import _gradlens
 from ._convert import tensor as _maps
 
@@ -37,3 +49,70 @@ def auc_borji(saliency, fixations, n_splits=100, step_size=0.1, seed=0):
 def auc_shuffled(saliency, fixations, other_fixations, n_splits=100, step_size=0.1, seed=0):
     return _gradlens.saliency_auc_shuffled(_maps(saliency), _maps(fixations), _maps(other_fixations), n_splits,
                                            step_size, seed)
+
+
+def _inputs(images, maps, targets):
+    return _maps(images, _torch.float32), _maps(maps, _torch.float32), _maps(targets, _torch.int64)
+
+
+def deletion(model, images, maps, targets, steps=20, baseline="zero", blur_sigma=5.0, batch_size=256):
+    """Deletion curve (RISE): pixels replaced by the baseline (zero | mean |
+    blur) in decreasing order of the map, ties in row-major order; a dict of
+    "fractions" [steps + 1], "probs" [N, steps + 1] and "auc" [N] (lower is
+    better)."""
+    return _gradlens.saliency_deletion(model, *_inputs(images, maps, targets), steps, baseline, blur_sigma,
+                                       batch_size)
+
+
+def insertion(model, images, maps, targets, steps=20, baseline="zero", blur_sigma=5.0, batch_size=256):
+    """Insertion curve: from the baseline, pixels come back in the same order;
+    as deletion (higher AUC is better)."""
+    return _gradlens.saliency_insertion(model, *_inputs(images, maps, targets), steps, baseline, blur_sigma,
+                                        batch_size)
+
+
+def confidence_change(model, images, maps, targets, batch_size=256):
+    """Average drop and increase in confidence (Grad-CAM++) of the image times
+    its map (maps in [0, 1]): a dict of "average_drop" and "increase" [N]."""
+    return _gradlens.saliency_confidence_change(model, *_inputs(images, maps, targets), batch_size)
+
+
+def road(model, images, maps, targets, fractions=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9), noise=0.01, seed=0,
+         batch_size=256):
+    """ROAD (remove and debias): the target's probability with each fraction
+    of the pixels removed most relevant first ("morf" [N, F]) and least
+    relevant first ("lerf"), filled by noisy linear imputation; their means
+    over the fractions and "combined" = (lerf_mean - morf_mean) / 2."""
+    return _gradlens.saliency_road(model, *_inputs(images, maps, targets), [float(f) for f in fractions], noise,
+                                   seed, batch_size)
+
+
+def linear_imputation(images, removed):
+    """ROAD's imputation without noise: each removed pixel (removed bool
+    [N, H, W]) the weighted mean of its 8 neighbours, one sparse system per
+    image."""
+    return _gradlens.linear_imputation(_maps(images), _maps(removed, _torch.bool))
+
+
+def pointing_game(maps, masks, tolerance=15.0):
+    """1 where the map's maximum lies within `tolerance` pixels of the object."""
+    return _gradlens.saliency_pointing_game(_maps(maps), _maps(masks), tolerance)
+
+
+def energy_pointing_game(maps, masks):
+    """The share of the map's sum on the object."""
+    return _gradlens.saliency_energy_pointing_game(_maps(maps), _maps(masks))
+
+
+def relevance_rank_accuracy(maps, masks):
+    """With K object pixels, the share of the map's K highest on the object."""
+    return _gradlens.saliency_relevance_rank_accuracy(_maps(maps), _maps(masks))
+
+
+def random_logit(model, images, classes, method="gradcam", layer="", seed=0, batch_size=64):
+    """The random-logit test: each image's map (gradlens.attribution's
+    `method`) for `classes` against its map for a random other class
+    (seeded): a dict of "classes", "other_classes", "spearman" and "ssim"
+    [N] (lower similarity: the map explains the class)."""
+    return _gradlens.saliency_random_logit(model, _maps(images, _torch.float32), _maps(classes, _torch.int64),
+                                           method, layer, seed, batch_size)

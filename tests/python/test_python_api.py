@@ -362,3 +362,64 @@ def test_evaluate_equals_the_command(tmp_path):
         gradlens.evaluate(model_file, per_class=0, out=tmp_path / "bad")
     with pytest.raises(ValueError, match="--channels"):
         gradlens.evaluate(model_file, channels=2, out=tmp_path / "bad")
+
+
+def test_faithfulness_localisation_and_sanity_metrics_from_python():
+    torch.manual_seed(6)
+    n, c, h, w, k = 4, 2, 6, 6, 3
+    x = torch.randn(n, c, h, w)
+    maps = torch.rand(n, h, w)
+    targets = torch.tensor([0, 1, 2, 0])
+    W = torch.randn(k, c * h * w) * 0.3
+    linear = lambda t: t.flatten(1) @ W.T  # noqa: E731  (any callable model)
+    steps = 4
+    d = gradlens.saliency.deletion(linear, x, maps, targets, steps=steps)
+    # By hand: pixels zeroed in decreasing order of the map, round(s * P / steps) after step s.
+    p = h * w
+    for i in range(n):
+        order = np.argsort(-maps[i].reshape(-1).numpy(), kind="stable")
+        probs = []
+        for s in range(steps + 1):
+            img = x[i].clone().reshape(c, p)
+            img[:, order[:int(np.floor(s * p / steps + 0.5))]] = 0
+            probs.append(float(torch.softmax(linear(img.reshape(1, c, h, w)).double(), 1)[0, targets[i]]))
+        np.testing.assert_allclose(d["probs"][i].numpy(), probs, rtol=1e-6, atol=1e-7)
+        f, q = d["fractions"].numpy(), np.array(probs)
+        assert float(d["auc"][i]) == pytest.approx(float(((q[1:] + q[:-1]) / 2 * np.diff(f)).sum()), abs=1e-7)
+    ins = gradlens.saliency.insertion(linear, x, maps, targets, steps=steps)
+    assert torch.allclose(ins["probs"][:, -1], d["probs"][:, 0])  # insertion ends at the image
+    cc = gradlens.saliency.confidence_change(linear, x, maps, targets)
+    y = torch.softmax(linear(x).double(), 1).gather(1, targets[:, None])[:, 0]
+    o = torch.softmax(linear(x * maps[:, None]).double(), 1).gather(1, targets[:, None])[:, 0]
+    np.testing.assert_allclose(cc["average_drop"].numpy(), ((y - o).clamp_min(0) / y).numpy(), rtol=1e-6)
+    r = gradlens.saliency.road(linear, x, maps, targets, fractions=(0.25, 0.5), noise=0)
+    assert r["morf"].shape == (n, 2)
+    torch.testing.assert_close(r["combined"], (r["lerf"].mean(1) - r["morf"].mean(1)) / 2)
+    flat = torch.full((1, 1, 5, 5), 2.5)
+    removed = torch.zeros(1, 5, 5, dtype=torch.bool)
+    removed[0, 1:4, 1:4] = True
+    assert torch.allclose(gradlens.saliency.linear_imputation(flat, removed), flat)
+    # A gradlens.Model and the same torch module as a callable give the same numbers.
+    net = SmallNet().eval()
+    xs = torch.randn(3, 3, 16, 16)
+    ms = torch.rand(3, 16, 16)
+    ts = torch.tensor([0, 1, 2])
+    model = gradlens.load_model(torch.jit.script(net), image_size=16)
+    a = gradlens.saliency.deletion(model, xs, ms, ts, steps=5)
+    b = gradlens.saliency.deletion(net, xs, ms, ts, steps=5)
+    torch.testing.assert_close(a["auc"], b["auc"], rtol=1e-5, atol=1e-6)
+    # Localisation against masks, by hand.
+    masks = torch.zeros(n, h, w)
+    masks[:, 1:3, 2:5] = 1
+    energy = (maps * masks).sum((1, 2)) / maps.sum((1, 2))
+    np.testing.assert_allclose(gradlens.saliency.energy_pointing_game(maps, masks).numpy(), energy.numpy(),
+                               rtol=1e-6)
+    top = maps.reshape(n, -1).argmax(1)
+    hit = masks.reshape(n, -1).gather(1, top[:, None])[:, 0]
+    np.testing.assert_array_equal(gradlens.saliency.pointing_game(maps, masks, tolerance=0).numpy(), hit.numpy())
+    rl = gradlens.saliency.random_logit(model, xs, ts)
+    assert bool((rl["other_classes"] != ts).all()) and rl["ssim"].shape == (3,)
+    with pytest.raises(ValueError, match="model"):
+        gradlens.saliency.deletion(42, x, maps, targets)
+    with pytest.raises(ValueError, match="fractions"):
+        gradlens.saliency.road(linear, x, maps, targets, fractions=(1.5,))
