@@ -150,7 +150,7 @@ def evaluate(models=("default",), data="fashion-mnist", per_class=100, out="grad
              neighbors=10, label_error_embedding="param-grad", arch_epochs=2, arch_train_per_class=0, batch_size=100,
              cache=True, data_dir="", image_size=0, resize=0, mean=(), std=(), input_range="", channels=0,
              skip_bad_images=False, test_fraction=0.2, train_per_class=0, subset="first", device="cpu", seed=0,
-             conv_algorithm="auto", verify=True):
+             conv_algorithm="auto", verify=True, compare_methods=()):
     """`gradlens evaluate`: the seed's protocol for each model spec ("default",
     resnet18 ... resnet152, or a checkpoint / TorchScript file) on `per_class`
     test images per class, writing the report directory `out` (report.html,
@@ -165,7 +165,8 @@ def evaluate(models=("default",), data="fashion-mnist", per_class=100, out="grad
                            [float(v) for v in std], input_range, channels, skip_bad_images, test_fraction,
                            train_per_class, subset, per_class, str(out), layer, target, pca_dims, normalize, k,
                            kmeans_n_init, gmm_covariance, flip_fraction, neighbors, label_error_embedding,
-                           arch_epochs, arch_train_per_class, batch_size, cache, device, seed, conv_algorithm, verify)
+                           arch_epochs, arch_train_per_class, batch_size, cache, device, seed, conv_algorithm, verify,
+                           list(compare_methods))
     with open(_os.path.join(r["out"], "report.json")) as f:
         report = _json.load(f)
     for m, t in zip(report["models"], r["models"]):

@@ -153,6 +153,7 @@ const Row kRows[] = {
     {"saliency --models {d}/tiny.ckpt --per-class 1 --metrics pointing --out {d}/s", 1, "has no object masks"},
     {"saliency --models {d}/tiny.ckpt --per-class 1 --metrics accuracy --out {d}/s", 2, "unknown metric 'accuracy'"},
     {"saliency --steps 0 --out {d}/s", 2, "--steps"},
+    {"evaluate --compare-methods gradcam,lime --out {d}/e", 2, "--compare-methods: unknown attribution method 'lime'"},
     {"saliency --road-fractions 0.5,1 --out {d}/s", 2, "--road-fractions"},
     {"saliency --road-noise -0.1 --out {d}/s", 2, "--road-noise"},
     {"saliency --randomisation partial --out {d}/s", 2, "--randomisation"},

@@ -69,7 +69,7 @@ TEST(EvaluateCli, AVisionTransformerEndToEndMatchesPyTorch) {
   setenv("GRADLENS_CACHE", (dir / "cache").c_str(), 1);
   const auto r = evaluate_cli({"--quiet", "evaluate", "--models", (dir / "vit.pt").string(), "--data",
                                (dir / "shapes").string(), "--channels", "3", "--per-class", "4", "--pca-dims", "8",
-                               "--out", (dir / "report").string()});
+                               "--compare-methods", "gradcam,gradient", "--out", (dir / "report").string()});
   unsetenv("GRADLENS_CACHE");
   ASSERT_EQ(r.code, 0) << r.err;
   std::ifstream f(dir / "report" / "report.json");
@@ -85,7 +85,7 @@ TEST(EvaluateCli, AVisionTransformerEndToEndMatchesPyTorch) {
   EXPECT_DOUBLE_EQ(loc.at("pointing_tolerance_px").get<double>(), 15.0 * 32 / 224);
   const auto s = evaluate_cli({"--quiet", "saliency", "--models", (dir / "vit.pt").string(), "--data",
                                (dir / "shapes").string(), "--channels", "3", "--per-class", "4", "--metrics",
-                               "energy,rank", "--out", (dir / "saliency").string()});
+                               "energy,rank,deletion,road", "--out", (dir / "saliency").string()});
   ASSERT_EQ(s.code, 0) << s.err;
   std::ifstream sf(dir / "saliency" / "summary.json");
   const auto sj = nlohmann::json::parse(sf).at("models").at(0).at("faithfulness");
@@ -98,6 +98,21 @@ TEST(EvaluateCli, AVisionTransformerEndToEndMatchesPyTorch) {
               sj.at("energy_pointing_game").at("mean").get<double>(), 1e-5);
   EXPECT_NEAR(loc.at("metrics").at("relevance_rank_accuracy").at("mean").get<double>(),
               sj.at("relevance_rank_accuracy").at("mean").get<double>(), 1e-9);
+  // The method comparison: Grad-CAM's row equals `saliency --metrics` on the same maps.
+  const auto& methods = m.at("attribution_methods");
+  ASSERT_EQ(methods.size(), 2u);
+  EXPECT_EQ(methods[0].at("method"), "gradcam");
+  EXPECT_EQ(methods[1].at("method"), "gradient");
+  EXPECT_NEAR(methods[0].at("deletion_auc").get<double>(), sj.at("deletion_auc").at("mean").get<double>(), 1e-5);
+  EXPECT_NEAR(methods[0].at("road_combined").get<double>(), sj.at("road_combined").at("mean").get<double>(), 1e-5);
+  for (const auto& f : methods) {
+    for (const char* key : {"deletion_auc", "insertion_auc", "average_drop", "pointing_game"}) {
+      const double v = f.at(key).get<double>();
+      EXPECT_TRUE(v >= 0 && v <= 1) << key << " " << v;
+    }
+    EXPECT_LE(std::abs(f.at("randomisation_spearman").get<double>()), 1.0);
+    EXPECT_EQ(f.at("randomised_groups"), "heads,encoder");  // saliency::parameter_groups
+  }
   const auto check = test::run_command(ref + "check " + dir.path().string() + " " + (dir / "report").string());
   EXPECT_EQ(check.exit_code, 0) << check.output;
   EXPECT_NE(check.output.find("ok 16"), std::string::npos) << check.output;

@@ -67,6 +67,11 @@ void add_evaluate_command(CLI::App& app, Context& ctx) {
   cmd->add_option("--batch-size", cfg->batch_size, "Images per batch")
       ->capture_default_str()
       ->check(whole(1, 1 << 20));
+  cmd->add_option("--compare-methods", cfg->compare_methods,
+                  "Compare attribution methods for faithfulness (comma list of gradcam, gradcam++, gradient, "
+                  "smoothgrad, ig; default none): deletion/insertion AUC, average drop, ROAD, pointing game, "
+                  "randomisation")
+      ->delimiter(',');
   auto* no_cache = cmd->add_flag("--no-cache", "Recompute extractions even when cached");
   cmd->callback([&ctx, cfg, normalize, covariance, no_cache] {
     ctx.action = [&ctx, cfg, normalize, covariance, no_cache] {

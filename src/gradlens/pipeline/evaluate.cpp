@@ -28,6 +28,9 @@
 #include "gradlens/saliency/cam.h"
 #include "gradlens/saliency/localisation.h"
 #include "gradlens/saliency/compare.h"
+#include "gradlens/saliency/faithfulness.h"
+#include "gradlens/saliency/road.h"
+#include "gradlens/saliency/sanity.h"
 
 namespace gradlens::pipeline {
 
@@ -161,6 +164,68 @@ void eval_localisation(SaliencyScores& s, const data::Dataset& ds) {
   add("relevance_rank_accuracy", saliency::relevance_rank_accuracy(s.maps, masks));
 }
 
+double eval_finite_mean(const torch::Tensor& v) {
+  const auto ok = torch::isfinite(v);
+  return ok.any().item<bool>() ? v.masked_select(ok).to(torch::kFloat64).mean().item<double>() : std::nan("");
+}
+
+// Which attribution method is faithful: each method's maps of the images
+// (model inputs `x`, target the prediction) scored by the perturbation
+// metrics, the pointing game (with masks) and a short cascading
+// randomisation.
+std::vector<MethodFaithfulness> eval_compare_methods(models::Classifier& model, const data::Dataset& ds,
+                                                     const torch::Tensor& x, const torch::Tensor& preds,
+                                                     const EvaluateConfig& cfg, const core::ProgressFn& progress,
+                                                     const std::string& name) {
+  std::vector<MethodFaithfulness> out;
+  models::ModeGuard eval(model, false);
+  const saliency::LogitsFn logits = [&model](const torch::Tensor& t) { return model.forward(t); };
+  const auto targets = preds.to(x.device());
+  const auto masks = ds.has_masks() ? ds.masks.to(torch::kCPU).reshape({ds.size(), x.size(2), x.size(3)})
+                                    : torch::Tensor();
+  int64_t done = 0;
+  for (const auto& method : cfg.compare_methods) {
+    const core::Stopwatch t;
+    saliency::AttributionOptions ao;
+    ao.method = saliency::parse_attribution_method(method);
+    ao.layer = cfg.layer;
+    ao.target = "true";  // the class given: each image's prediction
+    ao.seed = cfg.seed;
+    const auto maps = saliency::attribution_maps(model, x, targets, ao, cfg.batch_size);
+    MethodFaithfulness f;
+    f.method = method;
+    saliency::PerturbationOptions po;
+    po.batch_size = std::max<int64_t>(cfg.batch_size, po.steps + 1);
+    const auto mx = maps.to(x.device());
+    f.deletion_auc = eval_finite_mean(saliency::deletion_curve(logits, x, mx, targets, po).auc);
+    f.insertion_auc = eval_finite_mean(saliency::insertion_curve(logits, x, mx, targets, po).auc);
+    f.average_drop = eval_finite_mean(saliency::confidence_change(logits, x, mx, targets, cfg.batch_size).drop);
+    saliency::RoadOptions ro;
+    ro.seed = cfg.seed;
+    ro.batch_size = cfg.batch_size;
+    f.road_combined = eval_finite_mean(saliency::road(logits, x, mx, targets, ro).combined);
+    f.pointing_game = masks.defined()
+                          ? eval_finite_mean(saliency::pointing_game(
+                                maps.to(torch::kCPU), masks, 15.0 * static_cast<double>(std::min(x.size(2), x.size(3))) / 224.0))
+                          : std::nan("");
+    saliency::RandomisationOptions rd;
+    rd.cascading = true;
+    rd.max_groups = 2;
+    rd.seed = cfg.seed;
+    rd.batch_size = cfg.batch_size;
+    const auto steps = saliency::model_randomisation_test(model, x, targets, ao, rd);
+    if (!steps.empty()) {
+      f.randomisation_spearman = eval_finite_mean(steps.back().spearman);
+      for (const auto& st : steps) f.randomised += (f.randomised.empty() ? "" : ",") + st.group;
+    }
+    f.seconds = t.seconds();
+    out.push_back(f);
+    core::report(progress, {"methods " + name, ++done, static_cast<int64_t>(cfg.compare_methods.size()),
+                            f.seconds, {}, done == static_cast<int64_t>(cfg.compare_methods.size()), method});
+  }
+  return out;
+}
+
 MisclassificationSummary eval_errors(const extract::ExtractRun& run, const torch::Tensor& probs, int64_t k,
                                      const EvaluateConfig& cfg, const analysis::RunAnalysis& ar) {
   const auto& labels = run.labels;
@@ -240,6 +305,12 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
   GRADLENS_CHECK(cfg.batch_size >= 1, "--batch-size must be >= 1, got ", cfg.batch_size);
   GRADLENS_CHECK(cfg.flip_fraction > 0.0 && cfg.flip_fraction < 1.0, "--flip-fraction must be in (0, 1), got ",
                  cfg.flip_fraction);
+  for (const auto& m : cfg.compare_methods) {
+    const auto& names = saliency::attribution_method_names();
+    GRADLENS_CHECK_OPTION(std::find(names.begin(), names.end(), m) != names.end(),
+                          "--compare-methods: unknown attribution method '", m, "'; use any of ",
+                          core::join(names, ", "));
+  }
   GRADLENS_CHECK_OPTION(cfg.target == "pred" || cfg.target == "true" || cfg.target == "loss", "--target: unknown '",
                  cfg.target, "'; use pred, true or loss");
   GRADLENS_CHECK_OPTION(cfg.label_error_embedding == "param-grad" || cfg.label_error_embedding == "input-grad" ||
@@ -376,7 +447,14 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
                                          "layer); they are scored at the metrics' chance values",
                                          me.name, constant, ds.size()));
 
-    // 4. Misclassifications and label errors.
+    // 4. Which attribution method is faithful (when asked).
+    if (!cfg.compare_methods.empty()) {
+      const auto x = data::to_float(ds, ds.images).to(device);
+      me.methods = eval_compare_methods(*model, ds, x, me.preds, cfg, progress, me.name);
+      me.seconds.emplace_back("methods", t0.restart());
+    }
+
+    // 5. Misclassifications and label errors.
     me.errors = eval_errors(run, probs, k, cfg, me.analysis);
     me.seconds.emplace_back("errors", t0.restart());
     res.models.push_back(std::move(me));

@@ -64,6 +64,13 @@ struct EvaluateConfig {
   std::string device = "cpu";
   uint64_t seed = 0;
   int threads = 1;  ///< recorded only
+  /// Attribution methods compared for faithfulness (saliency/cam.h names:
+  /// gradcam, gradcam++, gradient, smoothgrad, ig); empty: no comparison.
+  /// Each method's maps of the evaluated images (target: the prediction) are
+  /// scored by deletion and insertion AUC, average drop, ROAD, the pointing
+  /// game (with masks) and the cascading randomisation of the head's two
+  /// parameter groups.
+  std::vector<std::string> compare_methods;
   /// How convolutions run. kAuto means kDirect here, unlike the other
   /// commands: KMeans and GMM scores can move in the third decimal under
   /// (model_options.conv) float rounding (docs/evaluate.md), and these tables are meant to equal
@@ -115,6 +122,23 @@ struct MisclassificationSummary {
   torch::Tensor errors_per_gradient_cluster, errors_per_feature_cluster;
 };
 
+/// One attribution method's faithfulness scores (means over the images; NaN
+/// where undefined, e.g. the pointing game without masks).
+struct MethodFaithfulness {
+  std::string method;
+  double deletion_auc = 0.0;     ///< lower is better
+  double insertion_auc = 0.0;    ///< higher is better
+  double average_drop = 0.0;     ///< lower is better
+  double road_combined = 0.0;    ///< (LeRF - MoRF) / 2, higher is better
+  double pointing_game = 0.0;    ///< higher is better; NaN without masks
+  /// Spearman correlation of the maps with the trained model's after
+  /// randomising the head's last two parameter groups (cascading); lower
+  /// means the map depends on the model.
+  double randomisation_spearman = 0.0;
+  std::string randomised;  ///< the groups randomised, comma-separated
+  double seconds = 0.0;
+};
+
 struct ModelEvaluation {
   std::string spec;      ///< as given
   std::string name;      ///< display name (e.g. "ResNet18 (default)")
@@ -127,6 +151,7 @@ struct ModelEvaluation {
   analysis::RunAnalysis analysis;
   SaliencyScores saliency;
   MisclassificationSummary errors;
+  std::vector<MethodFaithfulness> methods;  ///< EvaluateConfig::compare_methods, in that order
   torch::Tensor labels, preds, confidence;  ///< [N]
   /// Seconds per stage: train, extract, analyze, saliency, errors, figures.
   std::vector<std::pair<std::string, double>> seconds;
