@@ -111,7 +111,7 @@ TEST(EvaluateCli, AVisionTransformerEndToEndMatchesPyTorch) {
       EXPECT_TRUE(v >= 0 && v <= 1) << key << " " << v;
     }
     EXPECT_LE(std::abs(f.at("randomisation_spearman").get<double>()), 1.0);
-    EXPECT_EQ(f.at("randomised_groups"), "heads,encoder");  // saliency::parameter_groups
+    EXPECT_EQ(f.at("randomised_groups"), "heads.head,encoder.ln");  // saliency::parameter_groups
   }
   const auto check = test::run_command(ref + "check " + dir.path().string() + " " + (dir / "report").string());
   EXPECT_EQ(check.exit_code, 0) << check.output;

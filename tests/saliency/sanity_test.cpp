@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "gradlens/models/resnet.h"
 #include "saliency/saliency_test_util.h"
 
 namespace gradlens::saliency {
@@ -96,6 +97,20 @@ TEST(RandomLogit, BadClassesAreRefused) {
   EXPECT_THROW(random_logit_test(net, x, torch::tensor({0.0, 1.0}), {}), c10::Error);
   SmoothNet one(1, 2, 1);
   EXPECT_THROW(random_logit_test(one, x, torch::tensor({0, 0}, torch::kInt64), {}), c10::Error);
+}
+
+TEST(ParameterGroups, BlocksOfSequencesElseModulesHeadFirst) {
+  models::ResNetConfig cfg;
+  cfg.width = 4;
+  models::ResNet net(cfg);
+  const auto g = parameter_groups(net);
+  ASSERT_GE(g.size(), 6u);
+  EXPECT_EQ(std::vector<std::string>(g.begin(), g.begin() + 4),
+            (std::vector<std::string>{"fc", "layer4.1", "layer4.0", "layer3.1"}));
+  EXPECT_EQ(std::vector<std::string>(g.end() - 2, g.end()), (std::vector<std::string>{"bn1", "conv1"}));
+  // Every layer4.0 parameter (its downsample too) falls in its block.
+  for (const auto& [name, p] : net.named_parameters())
+    if (name.rfind("layer4.0.", 0) == 0) EXPECT_EQ(std::count(g.begin(), g.end(), name), 0) << name;
 }
 
 }  // namespace

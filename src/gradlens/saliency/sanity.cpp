@@ -41,13 +41,35 @@ torch::Tensor average_ranks(const torch::Tensor& x) {
 }
 
 /// "layer4.1.conv1.weight" -> "layer4.1"; "fc.weight" -> "fc".
+// An element of a sequence of blocks: "1" (nn.Sequential, nn.ModuleList) or
+// "encoder_layer_1" (torchvision's ViT).
+bool is_sequence_element(const std::string& c) {
+  if (c.empty()) return false;
+  if (std::all_of(c.begin(), c.end(), [](unsigned char ch) { return std::isdigit(ch); })) return true;
+  const auto u = c.rfind('_');
+  return u != std::string::npos && u + 1 < c.size() && u > 0 &&
+         std::all_of(c.begin() + static_cast<std::ptrdiff_t>(u) + 1, c.end(),
+                     [](unsigned char ch) { return std::isdigit(ch); });
+}
+
 std::string group_of(const std::string& name) {
-  const auto first = name.find('.');
-  if (first == std::string::npos) return name;
-  const auto second = name.find('.', first + 1);
-  const std::string mid = name.substr(first + 1, second == std::string::npos ? std::string::npos : second - first - 1);
-  const bool numeric = !mid.empty() && std::all_of(mid.begin(), mid.end(), [](unsigned char c) { return std::isdigit(c); });
-  return numeric && second != std::string::npos ? name.substr(0, second) : name.substr(0, first);
+  std::vector<std::string> parts;
+  for (size_t b = 0;;) {
+    const auto e = name.find('.', b);
+    parts.push_back(name.substr(b, e == std::string::npos ? std::string::npos : e - b));
+    if (e == std::string::npos) break;
+    b = e + 1;
+  }
+  if (parts.size() == 1) return name;
+  size_t end = parts.size() - 1;  // the module path: all but the parameter's own name
+  for (size_t i = 1; i + 1 < parts.size(); ++i)
+    if (is_sequence_element(parts[i])) {
+      end = i + 1;
+      break;
+    }
+  std::string g = parts[0];
+  for (size_t i = 1; i < end; ++i) g += "." + parts[i];
+  return g;
 }
 
 }  // namespace

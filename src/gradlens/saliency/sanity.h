@@ -30,9 +30,11 @@ torch::Tensor spearman_rank_correlation(const torch::Tensor& a, const torch::Ten
 torch::Tensor ssim(const torch::Tensor& a, const torch::Tensor& b, double data_range = 1.0);
 
 /// The parameter groups randomised one at a time, head first: a parameter
-/// "a.b.c.weight" belongs to group "a.b" when b is a number (a block of a
-/// sequence: "layer4.1", "features.18") and to "a" otherwise ("fc", "conv1").
-/// Groups are listed in the reverse of the model's parameter order.
+/// belongs to the block of a sequence it lies in — its path up to the first
+/// component after the first that is a number or ends in _<number>
+/// ("layer4.1", "features.18", "encoder.layers.encoder_layer_11") — else to
+/// its module ("fc", "conv1", "heads.head", "encoder.ln"). Groups are listed
+/// in the reverse of the model's parameter order.
 std::vector<std::string> parameter_groups(models::Classifier& model);
 
 struct RandomisationOptions {
