@@ -423,3 +423,15 @@ def test_faithfulness_localisation_and_sanity_metrics_from_python():
         gradlens.saliency.deletion(42, x, maps, targets)
     with pytest.raises(ValueError, match="fractions"):
         gradlens.saliency.road(linear, x, maps, targets, fractions=(1.5,))
+
+
+def test_openblas_threads_are_restored_after_each_call():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    blas = [i for i in threadpoolctl.threadpool_info() if i["internal_api"] == "openblas"]
+    if not blas or blas[0]["num_threads"] < 2:
+        pytest.skip("needs OpenBLAS with at least 2 threads")
+    before = blas[0]["num_threads"]
+    x, _ = blobs()
+    gradlens.decomposition.PCA(2).fit(x)  # held at one thread during the call (as the command runs)
+    after = [i for i in threadpoolctl.threadpool_info() if i["internal_api"] == "openblas"][0]["num_threads"]
+    assert after == before
