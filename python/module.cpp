@@ -158,6 +158,15 @@ saliency::LogitsFn logits_of(const py::object& model) {
   };
 }
 
+/// fn() with the GIL released and OpenBLAS held at one thread (what the
+/// `nogil` call guard does, for bindings that build Python-held state first).
+template <class Fn>
+auto released(Fn&& fn) {
+  BlasOneThread blas;
+  py::gil_scoped_release nogil;
+  return fn();
+}
+
 py::dict curve_dict(const saliency::CurveResult& r) {
   py::dict d;
   d["fractions"] = r.fractions;
@@ -700,14 +709,10 @@ PYBIND11_MODULE(_gradlens, m) {
           o.blur_sigma = blur_sigma;
           o.batch_size = batch_size;
           const auto f = logits_of(model);
-          saliency::CurveResult r;
-          {
-            BlasOneThread blas_;
-            py::gil_scoped_release nogil_;
-            r = insertion ? saliency::insertion_curve(f, images, maps, targets, o)
-                          : saliency::deletion_curve(f, images, maps, targets, o);
-          }
-          return curve_dict(r);
+          return curve_dict(released([&] {
+            return insertion ? saliency::insertion_curve(f, images, maps, targets, o)
+                             : saliency::deletion_curve(f, images, maps, targets, o);
+          }));
         },
         py::arg("model"), py::arg("images"), py::arg("maps"), py::arg("targets"), py::arg("steps") = 20,
         py::arg("baseline") = "zero", py::arg("blur_sigma") = 5.0, py::arg("batch_size") = 256);
@@ -716,12 +721,7 @@ PYBIND11_MODULE(_gradlens, m) {
       [](const py::object& model, const torch::Tensor& images, const torch::Tensor& maps, const torch::Tensor& targets,
          int64_t batch_size) {
         const auto f = logits_of(model);
-        saliency::ConfidenceChange r;
-        {
-          BlasOneThread blas_;
-          py::gil_scoped_release nogil_;
-          r = saliency::confidence_change(f, images, maps, targets, batch_size);
-        }
+        const auto r = released([&] { return saliency::confidence_change(f, images, maps, targets, batch_size); });
         py::dict d;
         d["average_drop"] = r.drop;
         d["increase"] = r.increase;
@@ -738,12 +738,7 @@ PYBIND11_MODULE(_gradlens, m) {
         o.seed = seed;
         o.batch_size = batch_size;
         const auto f = logits_of(model);
-        saliency::RoadResult r;
-        {
-          BlasOneThread blas_;
-          py::gil_scoped_release nogil_;
-          r = saliency::road(f, images, maps, targets, o);
-        }
+        const auto r = released([&] { return saliency::road(f, images, maps, targets, o); });
         py::dict d;
         d["fractions"] = r.fractions;
         d["morf"] = r.morf;

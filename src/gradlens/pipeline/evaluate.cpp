@@ -148,25 +148,26 @@ SaliencyScores eval_saliency_scores(const torch::Tensor& maps, const torch::Tens
   return s;
 }
 
-// Grad-CAM maps against the object masks. The pointing game's tolerance is
-// TorchRay's 15 px at 224 px, scaled to the images' shorter side.
+double eval_finite_mean(const torch::Tensor& v) {
+  const auto ok = torch::isfinite(v);
+  return ok.any().item<bool>() ? v.masked_select(ok).to(torch::kFloat64).mean().item<double>() : std::nan("");
+}
+
+// The pointing game's tolerance: TorchRay's 15 px at 224 px, scaled to the
+// images' shorter side.
+double eval_pointing_tolerance(int64_t h, int64_t w) { return 15.0 * static_cast<double>(std::min(h, w)) / 224.0; }
+
+// Grad-CAM maps against the object masks.
 void eval_localisation(SaliencyScores& s, const data::Dataset& ds) {
   const int64_t h = ds.images.size(2), w = ds.images.size(3);
   const auto masks = ds.masks.to(torch::kCPU).reshape({ds.size(), h, w});
-  s.pointing_tolerance = 15.0 * static_cast<double>(std::min(h, w)) / 224.0;
+  s.pointing_tolerance = eval_pointing_tolerance(h, w);
   const auto add = [&](const std::string& name, const torch::Tensor& v) {
-    const auto ok = torch::isfinite(v);
-    const int64_t n = ok.sum().item<int64_t>();
-    s.localisation.emplace_back(name, n > 0 ? v.masked_select(ok).mean().item<double>() : std::nan(""), n);
+    s.localisation.emplace_back(name, eval_finite_mean(v), torch::isfinite(v).sum().item<int64_t>());
   };
   add("pointing_game", saliency::pointing_game(s.maps, masks, s.pointing_tolerance));
   add("energy_pointing_game", saliency::energy_pointing_game(s.maps, masks));
   add("relevance_rank_accuracy", saliency::relevance_rank_accuracy(s.maps, masks));
-}
-
-double eval_finite_mean(const torch::Tensor& v) {
-  const auto ok = torch::isfinite(v);
-  return ok.any().item<bool>() ? v.masked_select(ok).to(torch::kFloat64).mean().item<double>() : std::nan("");
 }
 
 // Which attribution method is faithful: each method's maps of the images
@@ -206,7 +207,7 @@ std::vector<MethodFaithfulness> eval_compare_methods(models::Classifier& model, 
     f.road_combined = eval_finite_mean(saliency::road(logits, x, mx, targets, ro).combined);
     f.pointing_game = masks.defined()
                           ? eval_finite_mean(saliency::pointing_game(
-                                maps.to(torch::kCPU), masks, 15.0 * static_cast<double>(std::min(x.size(2), x.size(3))) / 224.0))
+                                maps.to(torch::kCPU), masks, eval_pointing_tolerance(x.size(2), x.size(3))))
                           : std::nan("");
     saliency::RandomisationOptions rd;
     rd.cascading = true;
