@@ -10,6 +10,7 @@
 #include <optional>
 #include <utility>
 
+#include "gradlens/core/torch_compat.h"
 #include "support/support.h"
 
 namespace gradlens::distributed {
@@ -21,7 +22,8 @@ using Range = std::pair<int64_t, int64_t>;
 class ScopedEnv {
  public:
   explicit ScopedEnv(const std::map<std::string, std::string>& vars) {
-    for (const char* k : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "GRADLENS_DIST_TIMEOUT"}) {
+    for (const char* k : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "GRADLENS_DIST_TIMEOUT",
+                          "GRADLENS_DIST_BACKEND"}) {
       const char* v = std::getenv(k);
       saved_[k] = v ? std::optional<std::string>(v) : std::nullopt;
       ::unsetenv(k);
@@ -113,6 +115,65 @@ TEST(DistContext, BadEnvironmentIsNamed) {
     ScopedEnv env({{"WORLD_SIZE", "2"}, {"RANK", "1"}, {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", "70000"}});
     GRADLENS_EXPECT_THROWS_WITH(resolve_options(), "MASTER_PORT=70000");
   }
+}
+
+TEST(DistContext, BackendFollowsTheDeviceUnlessNamed) {
+  const std::map<std::string, std::string> two_ranks{
+      {"WORLD_SIZE", "2"}, {"RANK", "1"}, {"LOCAL_RANK", "1"}, {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", "29500"}};
+  {
+    ScopedEnv env(two_ranks);
+    const auto o = resolve_options();
+    EXPECT_EQ(o.backend, Backend::kGloo);
+    EXPECT_STREQ(backend_name(o.backend), "gloo");
+    EXPECT_TRUE(o.device.is_cpu());
+  }
+  {
+    // A CUDA device picks NCCL and, bare, becomes the local rank's GPU; a
+    // LibTorch without NCCL refuses it with the fix.
+    ScopedEnv env(two_ranks);
+    DistOptions in;
+    in.device = c10::Device(c10::kCUDA);
+    if (compat::kHasNccl) {
+      const auto o = resolve_options(in);
+      EXPECT_EQ(o.backend, Backend::kNccl);
+      EXPECT_EQ(o.device, c10::Device(c10::kCUDA, 1));
+    } else {
+      GRADLENS_EXPECT_THROWS_WITH(resolve_options(in), "needs a LibTorch built with CUDA and NCCL");
+    }
+  }
+  {
+    auto vars = two_ranks;
+    vars["GRADLENS_DIST_BACKEND"] = "gloo";
+    ScopedEnv env(vars);
+    DistOptions in;
+    in.device = c10::Device(c10::kCUDA, 0);
+    const auto o = resolve_options(in);
+    EXPECT_EQ(o.backend, Backend::kGloo);  // named: Gloo also carries CUDA runs
+    EXPECT_EQ(o.device, c10::Device(c10::kCUDA, 0));
+  }
+  {
+    auto vars = two_ranks;
+    vars["GRADLENS_DIST_BACKEND"] = "nccl";
+    ScopedEnv env(vars);
+    const std::string expected = compat::kHasNccl ? "this rank computes on cpu" : "CUDA and NCCL";
+    GRADLENS_EXPECT_THROWS_WITH(resolve_options(), expected);
+  }
+  {
+    auto vars = two_ranks;
+    vars["GRADLENS_DIST_BACKEND"] = "mpi";
+    ScopedEnv env(vars);
+    GRADLENS_EXPECT_THROWS_WITH(resolve_options(), "GRADLENS_DIST_BACKEND: unknown distributed backend 'mpi'");
+  }
+  {
+    // One process talks to no one: NCCL is not checked there.
+    ScopedEnv env(std::map<std::string, std::string>{{"GRADLENS_DIST_BACKEND", "nccl"}});
+    EXPECT_EQ(resolve_options().backend, Backend::kNccl);
+    const auto ranks = join_ranks("cpu");
+    EXPECT_EQ(ranks.comm.world_size(), 1);
+    EXPECT_TRUE(ranks.device.is_cpu());
+  }
+  GRADLENS_EXPECT_THROWS_WITH(parse_backend("NCCL", "--x"), "--x: unknown distributed backend 'NCCL'");
+  EXPECT_EQ(parse_backend("nccl", "--x"), Backend::kNccl);
 }
 
 TEST(DistContext, ShardRangesAreContiguousAndAligned) {

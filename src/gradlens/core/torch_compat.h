@@ -1,6 +1,7 @@
-// The differences between the LibTorch versions gradlens builds against
-// (Debian 12's 1.13 and 2.x), in one place. Nothing else tests
-// TORCH_VERSION_MAJOR.
+// The differences between the LibTorch builds gradlens compiles against
+// (Debian 12's 1.13, 2.x, with or without CUDA), in one place; c10d's process
+// groups are in torch_compat_c10d.h. Nothing else tests TORCH_VERSION_MAJOR
+// or USE_C10D_NCCL.
 #pragma once
 
 #include <c10/util/Exception.h>
@@ -53,5 +54,13 @@ inline c10::Error make_error(const std::string& msg) {
 /// True when this LibTorch has aten::scaled_dot_product_attention (2.0+),
 /// which PyTorch 2.x's nn.MultiheadAttention calls.
 constexpr bool kHasScaledDotProductAttention = TORCH_VERSION_MAJOR >= 2;
+
+/// True when this LibTorch has c10d's NCCL backend (a CUDA build: its CMake
+/// package defines USE_C10D_NCCL for the code that links it).
+#ifdef USE_C10D_NCCL
+constexpr bool kHasNccl = true;
+#else
+constexpr bool kHasNccl = false;
+#endif
 
 }  // namespace gradlens::compat

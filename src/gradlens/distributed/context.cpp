@@ -2,7 +2,6 @@
 #include <torch/types.h>
 
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <unistd.h>
@@ -15,7 +14,9 @@
 #include <thread>
 
 #include "gradlens/core/check.h"
+#include "gradlens/core/runtime.h"
 #include "gradlens/core/torch_compat.h"
+#include "gradlens/core/torch_compat_c10d.h"
 
 namespace gradlens::distributed {
 
@@ -67,7 +68,38 @@ std::vector<uint8_t> ctx_bytes(const std::string& s) {
   return std::vector<uint8_t>(s.begin(), s.end());
 }
 
+// Resolves kAuto, and checks the choice when ranks will talk (world_size > 1).
+void ctx_resolve_backend(DistOptions& o, bool env) {
+  if (o.backend == Backend::kAuto) {
+    const std::string named = env ? ctx_env("GRADLENS_DIST_BACKEND") : std::string();
+    o.backend = !named.empty() ? parse_backend(named, "GRADLENS_DIST_BACKEND")
+                               : (o.device.is_cuda() ? Backend::kNccl : Backend::kGloo);
+  }
+  if (o.world_size == 1 || o.backend != Backend::kNccl) return;
+  GRADLENS_CHECK(compat::kHasNccl, "the NCCL backend (GRADLENS_DIST_BACKEND or --device ", o.device.str(),
+                 ") needs a LibTorch built with CUDA and NCCL, and this one has neither; use --device cpu "
+                 "(Gloo), or build gradlens against a CUDA LibTorch (CMAKE_PREFIX_PATH)");
+  GRADLENS_CHECK(o.device.is_cuda(), "GRADLENS_DIST_BACKEND=nccl runs the collectives on CUDA devices, but this "
+                 "rank computes on ", o.device.str(), "; use --device cuda, or GRADLENS_DIST_BACKEND=gloo");
+}
+
 }  // namespace
+
+const char* backend_name(Backend b) {
+  switch (b) {
+    case Backend::kGloo: return "gloo";
+    case Backend::kNccl: return "nccl";
+    case Backend::kAuto: break;
+  }
+  return "auto";
+}
+
+Backend parse_backend(const std::string& name, const std::string& what) {
+  if (name == "gloo") return Backend::kGloo;
+  if (name == "nccl") return Backend::kNccl;
+  GRADLENS_CHECK(false, what, ": unknown distributed backend '", name, "'; use gloo (CPU) or nccl (CUDA)");
+  return Backend::kAuto;
+}
 
 DistOptions resolve_options(const DistOptions& in) {
   DistOptions o = in;
@@ -84,6 +116,7 @@ DistOptions resolve_options(const DistOptions& in) {
     o.rank = std::max(o.rank, 0);
     GRADLENS_CHECK(o.rank == 0, "rank ", o.rank, " is outside [0, 1) for WORLD_SIZE=1");
     if (o.local_rank < 0) o.local_rank = 0;
+    ctx_resolve_backend(o, env);
     return o;
   }
   if (o.rank < 0) {
@@ -101,7 +134,17 @@ DistOptions resolve_options(const DistOptions& in) {
   if (o.master_port < 0 && env) o.master_port = static_cast<int>(ctx_env_int("MASTER_PORT", -1));
   GRADLENS_CHECK(o.master_port >= 1 && o.master_port <= 65535, "MASTER_PORT=", o.master_port,
                  " is not a TCP port; set MASTER_PORT to a free port in 1..65535 on rank 0's host");
+  if (o.device.is_cuda() && !o.device.has_index())
+    o.device = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(o.local_rank));
+  ctx_resolve_backend(o, env);
   return o;
+}
+
+RankSetup join_ranks(const std::string& device_spec) {
+  DistOptions o;
+  o.device = core::parse_device(device_spec);
+  o = resolve_options(o);
+  return RankSetup{Communicator(o), o.device};
 }
 
 std::pair<int64_t, int64_t> shard_range(int64_t n, int rank, int world_size, int64_t align) {
@@ -120,7 +163,8 @@ struct Communicator::Impl {
   std::string where;  // "MASTER_ADDR:MASTER_PORT = host:port"
   std::string host;
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+  c10::intrusive_ptr<compat::CollectiveGroup> pg;
+  c10::Device comm_device{c10::kCPU};  // where the collectives' buffers live
   std::vector<std::pair<std::string, long>> peers;  // (hostname, pid) per rank
 
   // The ranks whose process on this host has exited, as text ("" if none known).
@@ -198,16 +242,21 @@ Communicator::Communicator(const DistOptions& in) : Communicator() {
   }
   try {
     auto prefixed = c10::make_intrusive<c10d::PrefixStore>("gradlens", impl_->store);
-    auto go = c10d::ProcessGroupGloo::Options::create(o.timeout);
-    const std::string ifname = ctx_env("GLOO_SOCKET_IFNAME");
-    if (!ifname.empty())
-      go->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
-    else if (ctx_is_loopback(o.master_addr))
-      go->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(o.master_addr));
-    else
-      go->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
-    go->threads = 1;
-    impl_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, o.rank, o.world_size, go);
+    if (o.backend == Backend::kNccl) {
+      impl_->comm_device = o.device;
+      impl_->pg = compat::make_nccl_group(prefixed, o.rank, o.world_size, o.timeout);
+    } else {
+      auto go = c10d::ProcessGroupGloo::Options::create(o.timeout);
+      const std::string ifname = ctx_env("GLOO_SOCKET_IFNAME");
+      if (!ifname.empty())
+        go->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+      else if (ctx_is_loopback(o.master_addr))
+        go->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(o.master_addr));
+      else
+        go->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+      go->threads = 1;
+      impl_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, o.rank, o.world_size, go);
+    }
     // Who is who, to name a lost rank later (the store may be gone by then).
     prefixed->set("peer/" + std::to_string(o.rank), ctx_bytes(impl_->host + " " + std::to_string(::getpid())));
     for (int r = 0; r < o.world_size; ++r) {
@@ -218,7 +267,8 @@ Communicator::Communicator(const DistOptions& in) : Communicator() {
       impl_->peers.push_back(p);
     }
   } catch (const std::exception& e) {
-    TORCH_CHECK(false, "rank ", o.rank, " of ", o.world_size, ": setting up the Gloo process group at ",
+    TORCH_CHECK(false, "rank ", o.rank, " of ", o.world_size, ": setting up the ", backend_name(o.backend),
+                " process group at ",
                 impl_->where, " failed within ", secs,
                 " s; check that every rank was started with the same WORLD_SIZE and MASTER_ADDR/MASTER_PORT ",
                 "and that none exited. c10d: ", error_message(e));
@@ -233,16 +283,18 @@ int Communicator::rank() const { return impl_->opts.rank; }
 int Communicator::world_size() const { return impl_->opts.world_size; }
 int Communicator::local_rank() const { return impl_->opts.local_rank; }
 std::chrono::milliseconds Communicator::timeout() const { return impl_->opts.timeout; }
+Backend Communicator::backend() const { return impl_->opts.backend; }
 
 std::string Communicator::describe() const {
   if (!impl_->pg) return "single process";
-  return "rank " + std::to_string(rank()) + " of " + std::to_string(world_size()) + " (gloo, " + impl_->where + ")";
+  return "rank " + std::to_string(rank()) + " of " + std::to_string(world_size()) + " (" +
+         backend_name(backend()) + ", " + impl_->where + ")";
 }
 
 torch::Tensor& Communicator::all_reduce_sum(torch::Tensor& t) {
   GRADLENS_CHECK(t.defined(), "all_reduce_sum: undefined tensor");
   if (!impl_->pg) return t;
-  std::vector<torch::Tensor> v{t.to(torch::kCPU).contiguous().clone()};
+  std::vector<torch::Tensor> v{t.to(impl_->comm_device).contiguous().clone()};
   impl_->run("all_reduce_sum", [&] { return impl_->pg->allreduce(v); });
   t.copy_(v[0]);
   return t;
@@ -252,7 +304,7 @@ torch::Tensor& Communicator::broadcast(torch::Tensor& t, int root) {
   GRADLENS_CHECK(t.defined(), "broadcast: undefined tensor");
   GRADLENS_CHECK(root >= 0 && root < world_size(), "broadcast: root ", root, " is outside [0, ", world_size(), ")");
   if (!impl_->pg) return t;
-  std::vector<torch::Tensor> v{t.to(torch::kCPU).contiguous().clone()};
+  std::vector<torch::Tensor> v{t.to(impl_->comm_device).contiguous().clone()};
   c10d::BroadcastOptions bo;
   bo.rootRank = root;
   impl_->run("broadcast", [&] { return impl_->pg->broadcast(v, bo); });
@@ -320,20 +372,20 @@ torch::Tensor Communicator::all_gather_rows(const torch::Tensor& local) {
   auto header = ctx_header(local);
   if (!impl_->pg) return local;
   std::vector<std::vector<torch::Tensor>> hout(1);
-  for (int r = 0; r < world_size(); ++r) hout[0].push_back(torch::empty_like(header));
-  std::vector<torch::Tensor> hin{header};
+  std::vector<torch::Tensor> hin{header.to(impl_->comm_device)};
+  for (int r = 0; r < world_size(); ++r) hout[0].push_back(torch::empty_like(hin[0]));
   impl_->run("all_gather_rows (sizes)", [&] { return impl_->pg->allgather(hout, hin); });
-  const auto headers = torch::stack(hout[0]);
+  const auto headers = torch::stack(hout[0]).cpu();
   const auto [trailing, dtype] = ctx_common_shape(headers, local);
   const int64_t max_rows = headers.select(1, 0).max().item<int64_t>();
   if (max_rows == 0) return ctx_padded(local, 0, trailing, dtype);
-  std::vector<torch::Tensor> in{ctx_padded(local, max_rows, trailing, dtype)};
+  std::vector<torch::Tensor> in{ctx_padded(local, max_rows, trailing, dtype).to(impl_->comm_device)};
   std::vector<std::vector<torch::Tensor>> out(1);
   for (int r = 0; r < world_size(); ++r) out[0].push_back(torch::empty_like(in[0]));
   impl_->run("all_gather_rows", [&] { return impl_->pg->allgather(out, in); });
   std::vector<torch::Tensor> parts;
   for (int r = 0; r < world_size(); ++r) parts.push_back(out[0][r].slice(0, 0, headers[r][0].item<int64_t>()));
-  return torch::cat(parts, 0);
+  return torch::cat(parts, 0).cpu();
 }
 
 torch::Tensor Communicator::gather_rows(const torch::Tensor& local, int root) {
@@ -342,14 +394,14 @@ torch::Tensor Communicator::gather_rows(const torch::Tensor& local, int root) {
   if (!impl_->pg) return local;
   // Sizes go to every rank (tiny), so that all agree on the padded shape.
   std::vector<std::vector<torch::Tensor>> hout(1);
-  for (int r = 0; r < world_size(); ++r) hout[0].push_back(torch::empty_like(header));
-  std::vector<torch::Tensor> hin{header};
+  std::vector<torch::Tensor> hin{header.to(impl_->comm_device)};
+  for (int r = 0; r < world_size(); ++r) hout[0].push_back(torch::empty_like(hin[0]));
   impl_->run("gather_rows (sizes)", [&] { return impl_->pg->allgather(hout, hin); });
-  const auto headers = torch::stack(hout[0]);
+  const auto headers = torch::stack(hout[0]).cpu();
   const auto [trailing, dtype] = ctx_common_shape(headers, local);
   const int64_t max_rows = headers.select(1, 0).max().item<int64_t>();
   if (max_rows == 0) return rank() == root ? ctx_padded(local, 0, trailing, dtype) : torch::Tensor();
-  std::vector<torch::Tensor> in{ctx_padded(local, max_rows, trailing, dtype)};
+  std::vector<torch::Tensor> in{ctx_padded(local, max_rows, trailing, dtype).to(impl_->comm_device)};
   std::vector<std::vector<torch::Tensor>> out;
   if (rank() == root) {
     out.resize(1);
@@ -361,7 +413,7 @@ torch::Tensor Communicator::gather_rows(const torch::Tensor& local, int root) {
   if (rank() != root) return torch::Tensor();
   std::vector<torch::Tensor> parts;
   for (int r = 0; r < world_size(); ++r) parts.push_back(out[0][r].slice(0, 0, headers[r][0].item<int64_t>()));
-  return torch::cat(parts, 0);
+  return torch::cat(parts, 0).cpu();
 }
 
 void Communicator::barrier() {

@@ -1,5 +1,6 @@
 // The distributed context: rendezvous through c10d's TCPStore and collectives
-// on c10d::ProcessGroupGloo (PyTorch's own engine). Without torchrun-style
+// on c10d's ProcessGroupGloo (CPU) or ProcessGroupNCCL (CUDA), PyTorch's own
+// engines. Without torchrun-style
 // environment variables (or explicit options) a Communicator is a single
 // process: rank 0, world size 1, and every collective is an identity, so
 // library code calls the collectives unconditionally. c10d stays behind a
@@ -19,6 +20,20 @@
 
 namespace gradlens::distributed {
 
+/// The c10d engine that carries a multi-rank run's collectives.
+enum class Backend {
+  kAuto,  ///< GRADLENS_DIST_BACKEND when set, else NCCL for a CUDA device and Gloo for the CPU
+  kGloo,  ///< ProcessGroupGloo: CPU tensors, any machine
+  kNccl,  ///< ProcessGroupNCCL: tensors on each rank's GPU; needs a CUDA LibTorch
+};
+
+/// "gloo" or "nccl" for a resolved backend ("auto" for kAuto).
+const char* backend_name(Backend b);
+
+/// Parses "gloo" or "nccl"; throws c10::Error naming `what` (a flag or
+/// variable) and the accepted values otherwise.
+Backend parse_backend(const std::string& name, const std::string& what);
+
 /// Where the ranks meet. Unset fields (-1 / "") are read from the
 /// environment torchrun and `gradlens launch` set: RANK, WORLD_SIZE,
 /// LOCAL_RANK, MASTER_ADDR, MASTER_PORT, and GRADLENS_DIST_TIMEOUT (seconds).
@@ -32,17 +47,24 @@ struct DistOptions {
   std::chrono::milliseconds timeout{0};
   /// Read the environment for unset fields (false: only these options).
   bool use_environment = true;
+  /// kAuto is resolved from GRADLENS_DIST_BACKEND and `device`.
+  Backend backend = Backend::kAuto;
+  /// The device this rank computes on: decides kAuto, and NCCL's collectives
+  /// run on it (a bare cuda is cuda:local_rank).
+  c10::Device device{c10::kCPU};
 };
 
 /// The options with every field resolved (environment applied, defaults
 /// filled, values validated). Throws c10::Error naming the variable or field
 /// and the fix: a non-integer RANK/WORLD_SIZE/LOCAL_RANK/MASTER_PORT; WORLD_SIZE
 /// > 1 without RANK, MASTER_ADDR or MASTER_PORT; rank outside [0, world_size);
-/// a port outside 1..65535; a timeout <= 0.
+/// a port outside 1..65535; a timeout <= 0; an unknown GRADLENS_DIST_BACKEND;
+/// with WORLD_SIZE > 1, NCCL without a CUDA LibTorch or on a CPU device.
+/// `backend` is never kAuto afterwards.
 DistOptions resolve_options(const DistOptions& opts = {});
 
-/// A group of `world_size` processes. Collectives take CPU tensors (float32,
-/// float64, int64, ...); each one blocks until done or throws within the
+/// A group of `world_size` processes. Collectives take tensors of any dtype
+/// torch supports (float32, float64, int64, ...); each one blocks until done or throws within the
 /// timeout. Every rank must call the same collectives in the same order.
 /// Movable, not copyable.
 class Communicator final : public core::Collectives {
@@ -52,7 +74,8 @@ class Communicator final : public core::Collectives {
   /// Joins the group described by resolve_options(opts): rank 0 hosts the
   /// TCPStore at MASTER_ADDR:MASTER_PORT (unless torchrun's agent store is
   /// used, TORCHELASTIC_USE_AGENT_STORE=True), the others connect; then a
-  /// ProcessGroupGloo is built over it. world_size 1 sets up nothing.
+  /// the process group of opts.backend is built over it. world_size 1 sets up
+  /// nothing.
   /// Throws c10::Error naming MASTER_ADDR:MASTER_PORT and the fix when the
   /// port is in use or the master cannot be reached within the timeout.
   explicit Communicator(const DistOptions& opts);
@@ -66,9 +89,12 @@ class Communicator final : public core::Collectives {
   int world_size() const override;
   int local_rank() const;
   std::chrono::milliseconds timeout() const;
+  Backend backend() const;
   /// "rank r of w (gloo, MASTER_ADDR:MASTER_PORT)" or "single process".
   std::string describe() const;
 
+  /// Collectives take tensors on any device and return CPU tensors (NCCL
+  /// moves them to the rank's GPU and back).
   /// In place: t becomes the element-wise sum over ranks. Returns t.
   torch::Tensor& all_reduce_sum(torch::Tensor& t) override;
   /// In place: every rank's t becomes root's t (same shape and dtype on all ranks).
@@ -87,6 +113,19 @@ class Communicator final : public core::Collectives {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+/// This process's communicator and the device its rank computes on.
+struct RankSetup {
+  Communicator comm;
+  c10::Device device{c10::kCPU};
+};
+
+/// Joins the ranks described by the environment (as Communicator(DistOptions{}))
+/// for a command's `--device` spec: the spec parsed by core::parse_device, a
+/// bare "cuda" in a multi-rank run made cuda:LOCAL_RANK (one GPU per rank on a
+/// host), and the backend chosen for that device (NCCL on CUDA, Gloo on the
+/// CPU, unless GRADLENS_DIST_BACKEND says otherwise).
+RankSetup join_ranks(const std::string& device_spec);
 
 /// Rows [begin, end) of rank `rank` when `n` rows are split into contiguous
 /// blocks of whole `align`-row groups (the last group may be short), as

@@ -63,8 +63,11 @@ AttributeResult run_attribute(const AttributeConfig& cfg, const core::ProgressFn
   GRADLENS_CHECK_OPTION(cfg.query_label == "true" || cfg.query_label == "pred", "--query-label: unknown label '",
                         cfg.query_label, "'; use true or pred");
   const core::Stopwatch t_all;
-  distributed::Communicator comm{distributed::DistOptions{}};
-  auto in = load_influence_inputs(cfg.input, true, progress, comm);
+  distributed::RankSetup ranks = distributed::join_ranks(cfg.input.device);
+  distributed::Communicator& comm = ranks.comm;
+  InfluenceConfig input = cfg.input;
+  input.device = ranks.device.str();
+  auto in = load_influence_inputs(input, true, progress, comm);
   AttributeResult r;
   r.rank = comm.rank();
   r.world_size = comm.world_size();
@@ -78,13 +81,13 @@ AttributeResult run_attribute(const AttributeConfig& cfg, const core::ProgressFn
   const core::Stopwatch t_q;
   const auto& test = in.splits.test;
   GRADLENS_CHECK(test.size() > 0, "--data: the test split is empty; attribute needs test images to explain");
-  const auto device = core::parse_device(cfg.input.device);
+  const torch::Device device = ranks.device;
   const auto& ckpts = r.record.checkpoints;
   // The final checkpoint's predictions on the whole test split choose the
   // queries (the head alone: no backward pass).
   auto final_model = open_epoch_checkpoint(ckpts.back(), device, cfg.input.model);
   {
-    InfluenceConfig head_only = cfg.input;
+    InfluenceConfig head_only = input;
     head_only.projection.layers.clear();
     const auto preds = checkpoint_factors(*final_model, test, test.labels, head_only, comm).logits.argmax(1);
     r.queries = parse_queries(cfg.queries, test.size(), preds.eq(test.labels));

@@ -38,10 +38,9 @@ extract::ExtractRunResult run_extract_command(const ExtractCommandConfig& cfg,
                  "'; use train or test");
   // Under `gradlens launch` or torchrun (RANK, WORLD_SIZE, ...): one block of
   // whole batches per rank, gathered by rank 0 (see docs/scaling.md).
-  distributed::Communicator comm{distributed::DistOptions{}};
-  auto device = core::parse_device(cfg.device);
-  if (comm.world_size() > 1 && device.is_cuda() && !device.has_index())
-    device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(comm.local_rank()));
+  distributed::RankSetup ranks = distributed::join_ranks(cfg.device);
+  distributed::Communicator& comm = ranks.comm;
+  const torch::Device device = ranks.device;
   const ModelData md = data_for_models(cfg.data, {cfg.model});
   const data::Dataset full = load_split(md.data, cfg.seed, cfg.split == "train");
   check_model_classes(md, full);

@@ -83,8 +83,11 @@ LabelErrorsResult run_label_errors(const LabelErrorsConfig& cfg, const core::Pro
   }
   const bool need_ckpt = std::any_of(wanted.begin(), wanted.end(),
                                      [](const std::string& s) { return contains(checkpoint_score_names(), s); });
-  distributed::Communicator comm{distributed::DistOptions{}};
-  auto in = load_influence_inputs(cfg.input, std::move(record), need_ckpt, progress, comm);
+  distributed::RankSetup ranks = distributed::join_ranks(cfg.input.device);
+  distributed::Communicator& comm = ranks.comm;
+  InfluenceConfig input = cfg.input;
+  input.device = ranks.device.str();
+  auto in = load_influence_inputs(input, std::move(record), need_ckpt, progress, comm);
   LabelErrorsResult r;
   r.rank = comm.rank();
   r.world_size = comm.world_size();

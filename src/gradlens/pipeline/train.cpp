@@ -45,10 +45,9 @@ TrainSummary run_train(const TrainConfig& cfg, const core::ProgressFn& progress)
   // training, each rank a block of every global batch, gradients averaged by
   // a bucketed all-reduce, rank 0 writing (see docs/training.md). A single
   // process otherwise (the collectives are identities).
-  distributed::Communicator comm{distributed::DistOptions{}};
-  auto device = core::parse_device(cfg.device);
-  if (comm.world_size() > 1 && device.is_cuda() && !device.has_index())
-    device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(comm.local_rank()));
+  distributed::RankSetup ranks = distributed::join_ranks(cfg.device);
+  distributed::Communicator& comm = ranks.comm;
+  const torch::Device device = ranks.device;
   const std::filesystem::path out_dir =
       cfg.out.empty() ? std::filesystem::path(models::default_model_path()).parent_path()
                       : std::filesystem::path(cfg.out);
