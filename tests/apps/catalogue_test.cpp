@@ -85,6 +85,7 @@ const Row kRows[] = {
     {"train --image-size 100000", 2, "--image-size: must be a whole number from 0 to 4096"},
     {"train --resize -1", 2, "--resize"},
     {"train --test-fraction 0.95", 2, "--test-fraction"},
+    {"extract --data . --test-fraction 0 --out x", 2, "not 0 (0 would leave no test images)"},
     {"train --mean 0.5,nan", 2, "--mean: must be a finite number, not nan"},
     {"train --std 0", 2, "--std"},
     {"train --channels 2", 2, "--channels"},

@@ -3,6 +3,7 @@
 #include <torch/types.h>
 
 #include <chrono>
+#include <cstdlib>
 
 #include "data/data_test_util.h"
 #include "gradlens/data/idx.h"
@@ -74,7 +75,21 @@ TEST(Mnist, MissingDirectorySaysHowToGetIt) {
                               "'/nonexistent/fmnist' does not exist");
   GRADLENS_EXPECT_THROWS_WITH(load_fashion_mnist("/nonexistent/fmnist", Split::kTrain),
                               "apt-get install dataset-fashion-mnist");
-  GRADLENS_EXPECT_THROWS_WITH(load_fashion_mnist("/nonexistent/fmnist", Split::kTrain), "--data");
+  GRADLENS_EXPECT_THROWS_WITH(load_fashion_mnist("/nonexistent/fmnist", Split::kTrain), "with --data-dir");
+  GRADLENS_EXPECT_THROWS_WITH(load_fashion_mnist("/nonexistent/fmnist", Split::kTrain), "set GRADLENS_DATASETS");
+}
+
+TEST(Mnist, DefaultDirectoryFollowsGradlensDatasets) {
+  const char* saved = std::getenv("GRADLENS_DATASETS");
+  const std::string keep = saved ? saved : "";
+  ::unsetenv("GRADLENS_DATASETS");
+  EXPECT_EQ(default_idx_dir("fashion-mnist"), "/usr/share/datasets/fashion-mnist");
+  ::setenv("GRADLENS_DATASETS", "/data/copies", 1);
+  EXPECT_EQ(default_idx_dir("mnist"), "/data/copies/mnist");
+  ::setenv("GRADLENS_DATASETS", "", 1);
+  EXPECT_EQ(default_idx_dir("mnist"), "/usr/share/datasets/mnist");
+  if (saved) ::setenv("GRADLENS_DATASETS", keep.c_str(), 1);
+  else ::unsetenv("GRADLENS_DATASETS");
 }
 
 TEST(Mnist, MissingFileListsNamesTried) {

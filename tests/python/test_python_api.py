@@ -338,7 +338,10 @@ class TinyGrayNet(torch.nn.Module):
         return self.fc(self.pool(self.features(x)).flatten(1))
 
 
-@pytest.mark.skipif(not os.path.exists("/usr/share/datasets/fashion-mnist") or "GRADLENS_BINARY" not in os.environ,
+FASHION_MNIST = os.path.join(os.environ.get("GRADLENS_DATASETS") or "/usr/share/datasets", "fashion-mnist")
+
+
+@pytest.mark.skipif(not os.path.exists(FASHION_MNIST) or "GRADLENS_BINARY" not in os.environ,
                     reason="needs dataset-fashion-mnist and the gradlens command")
 def test_evaluate_equals_the_command(tmp_path):
     torch.manual_seed(2)

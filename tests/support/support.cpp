@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <limits>
@@ -66,7 +67,9 @@ bool python_has(const std::string& module) {
 }
 
 fs::path fashion_mnist_dir() {
-  const fs::path p = "/usr/share/datasets/fashion-mnist";
+  // As data::default_idx_dir (support links the core area only).
+  const char* root = std::getenv("GRADLENS_DATASETS");
+  const fs::path p = (root && *root ? fs::path(root) : fs::path("/usr/share/datasets")) / "fashion-mnist";
   return fs::exists(p / "t10k-labels-idx1-ubyte.gz") ? p : fs::path();
 }
 

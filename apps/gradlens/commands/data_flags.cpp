@@ -9,7 +9,7 @@ void add_data_flags(CLI::App* cmd, pipeline::DataConfig& d) {
                   "fashion-mnist | mnist | an ImageFolder directory (root/<class>/<image>)")
       ->capture_default_str();
   cmd->add_option("--data-dir", d.idx_dir,
-                  "Directory of the IDX files (default /usr/share/datasets/fashion-mnist)");
+                  "Directory of the IDX files (default $GRADLENS_DATASETS/<data>, else /usr/share/datasets/<data>)");
   cmd->add_option("--image-size", d.image_size,
                   "Centre-crop side after the resize (0: ImageFolder 28 for 1 channel, else 224; IDX keeps 28)")
       ->check(whole(0, 4096));
@@ -35,7 +35,7 @@ void add_data_flags(CLI::App* cmd, pipeline::DataConfig& d) {
                 "ImageFolder: skip unreadable images (counted) instead of failing");
   cmd->add_option("--test-fraction", d.test_fraction,
                   "ImageFolder: stratified fraction held out for testing")
-      ->capture_default_str()->check(real(0.0, 0.9));
+      ->capture_default_str()->check(real(0.0, 0.9, Bound::kOpen, Bound::kClosed, "0 would leave no test images"));
   cmd->add_option("--train-per-class", d.train_per_class,
                   "Use only the first N training images of each class (0 = all)")
       ->check(whole(0));

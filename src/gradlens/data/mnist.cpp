@@ -1,6 +1,7 @@
 #include "gradlens/data/mnist.h"
 #include <torch/types.h>
 
+#include <cstdlib>
 #include <filesystem>
 
 #include "gradlens/core/check.h"
@@ -10,6 +11,11 @@ namespace gradlens::data {
 
 namespace fs = std::filesystem;
 
+std::string default_idx_dir(const std::string& name) {
+  const char* root = std::getenv("GRADLENS_DATASETS");
+  return (root && *root ? fs::path(root) : fs::path("/usr/share/datasets")) / name;
+}
+
 namespace {
 
 Dataset load_idx_dataset(const std::string& dir, Split split, const std::string& what,
@@ -18,7 +24,8 @@ Dataset load_idx_dataset(const std::string& dir, Split split, const std::string&
   GRADLENS_CHECK(fs::is_directory(dir, ec), what, " directory '", dir,
                  "' does not exist or is not a directory; install Debian's "
                  "dataset-fashion-mnist (`apt-get install dataset-fashion-mnist`, which provides ",
-                 kDefaultFashionMnistDir, ") or pass the directory holding the IDX files with --data");
+                 kDefaultFashionMnistDir, "), set GRADLENS_DATASETS to a folder holding fashion-mnist/, "
+                 "or pass the directory holding the IDX files with --data-dir");
   const std::string images_path = find_idx_file(dir, split, /*images=*/true);
   const std::string labels_path = find_idx_file(dir, split, /*images=*/false);
   torch::Tensor images = read_idx_images(images_path);

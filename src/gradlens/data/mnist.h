@@ -16,6 +16,12 @@ std::string split_name(Split split);
 /// Where Debian's dataset-fashion-mnist package installs the data.
 inline constexpr const char* kDefaultFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 
+/// The directory of Debian's dataset package `name` ("fashion-mnist" or
+/// "mnist"): $GRADLENS_DATASETS/<name> when that environment variable is set
+/// (a copy of the files on a machine without the package), else
+/// /usr/share/datasets/<name>.
+std::string default_idx_dir(const std::string& name);
+
 /// Per-channel normalisation of Fashion-MNIST: mean and std of x/255 over the
 /// 60000 training images (0.28604 and 0.35302; recomputed by a test to 1e-3).
 inline constexpr double kFashionMnistMean = 0.2860;

@@ -23,8 +23,7 @@ bool ds_is_idx(const DataConfig& cfg) { return cfg.data == "fashion-mnist" || cf
 
 data::Dataset ds_load_idx(const DataConfig& cfg, data::Split split) {
   const bool fashion = cfg.data == "fashion-mnist";
-  const std::string dir =
-      !cfg.idx_dir.empty() ? cfg.idx_dir : (fashion ? data::kDefaultFashionMnistDir : "/usr/share/datasets/mnist");
+  const std::string dir = !cfg.idx_dir.empty() ? cfg.idx_dir : data::default_idx_dir(cfg.data);
   auto ds = fashion ? data::load_fashion_mnist(dir, split) : data::load_mnist(dir, split);
   ds.normalization = fashion ? "Fashion-MNIST training-set constants" : "MNIST training-set constants";
   return ds;
@@ -77,8 +76,8 @@ void ds_check(const DataConfig& cfg) {
                         ": give 0 (no resize) to 4096 pixels");
   GRADLENS_CHECK_OPTION(cfg.channels == 0 || cfg.channels == 1 || cfg.channels == 3, "--channels ", cfg.channels,
                         ": give 1 (grayscale) or 3 (RGB), or 0 for the data's own");
-  GRADLENS_CHECK_OPTION(cfg.test_fraction >= 0.0 && cfg.test_fraction <= 0.9, "--test-fraction ",
-                        cfg.test_fraction, ": give a share from 0 to 0.9");
+  GRADLENS_CHECK_OPTION(cfg.test_fraction > 0.0 && cfg.test_fraction <= 0.9, "--test-fraction ",
+                        cfg.test_fraction, ": give a share above 0 (0 would leave no test images) and at most 0.9");
   GRADLENS_CHECK_OPTION(cfg.train_per_class >= 0, "--train-per-class ", cfg.train_per_class,
                         ": give 0 (all) or more");
   GRADLENS_CHECK_OPTION(cfg.test_per_class >= 0, "--test-per-class ", cfg.test_per_class, ": give 0 (all) or more");
