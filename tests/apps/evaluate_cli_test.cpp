@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "gradlens/core/fs.h"
+#include "gradlens/core/npy.h"
 #include "support/support.h"
 
 namespace gradlens::cli {
@@ -79,6 +80,21 @@ TEST(EvaluateCli, AVisionTransformerEndToEndMatchesPyTorch) {
   EXPECT_EQ(m.at("representations").at("activations").at("dims").get<int64_t>(), 32 * 4 * 4);
   EXPECT_EQ(m.at("representations").at("gradcam-weights").at("dims").get<int64_t>(), 32);
   EXPECT_NE(j.at("protocol").at("text").get<std::string>().find("gradlens.json in"), std::string::npos);
+  // The extraction's manifest names each row's image file: one of its class.
+  {
+    std::ifstream mf(test::fs::path(m.at("run_dir").get<std::string>()) / "manifest.json");
+    const auto manifest = nlohmann::json::parse(mf);
+    const auto files = manifest.at("files").get<std::vector<std::string>>();
+    const auto labels = core::read_npy(test::fs::path(m.at("run_dir").get<std::string>()) / "labels.npy");
+    ASSERT_EQ(files.size(), 16u);
+    const auto classes = manifest.at("class_names").get<std::vector<std::string>>();
+    for (size_t i = 0; i < files.size(); ++i) {
+      EXPECT_TRUE(test::fs::is_regular_file(files[i])) << files[i];
+      EXPECT_EQ(test::fs::path(files[i]).parent_path().filename().string(),
+                classes.at(static_cast<size_t>(labels[static_cast<int64_t>(i)].item<int64_t>())))
+          << files[i];
+    }
+  }
   // make-shapes has object masks: the Grad-CAM maps are scored against them,
   // with the values `gradlens saliency --metrics` gives on the same images.
   const auto& loc = m.at("grad_cam").at("localisation");

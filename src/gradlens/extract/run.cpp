@@ -307,6 +307,7 @@ ExtractRunResult run_extract(models::Classifier& model, const data::Dataset& ds,
     const auto idx = cfg.indices.to(torch::kCPU).contiguous();
     m.indices = std::vector<int64_t>(idx.data_ptr<int64_t>(), idx.data_ptr<int64_t>() + n);
   }
+  m.files = ds.paths;
   m.layer = layer;
   m.map_size = {map_h, map_w};
   m.gradcam_targets = cfg.options.gradcam_targets;

@@ -59,6 +59,7 @@ void to_json(json& j, const RunManifest& m) {
                 {"text", m.input.text}};
   j["class_names"] = m.class_names;
   j["indices"] = m.indices ? json(*m.indices) : json(nullptr);
+  j["files"] = m.files;
   j["layer"] = m.layer;
   j["map_size"] = m.map_size;
   j["gradcam_targets"] = m.gradcam_targets;
@@ -106,6 +107,7 @@ void from_json(const json& j, RunManifest& m) {
   m.class_names = core::json_value_or<std::vector<std::string>>(j, "class_names", {});
   if (j.contains("indices") && j["indices"].is_array())
     m.indices = core::json_value_or<std::vector<int64_t>>(j, "indices", {});
+  m.files = core::json_value_or<std::vector<std::string>>(j, "files", {});
   m.layer = core::json_value_or<std::string>(j, "layer", "");
   m.map_size = core::json_value_or<std::vector<int64_t>>(j, "map_size", {});
   m.gradcam_targets = core::json_value_or<std::vector<std::string>>(j, "gradcam_targets", {});

@@ -53,6 +53,7 @@ struct RunManifest {
   RunInput input;
   std::vector<std::string> class_names;
   std::optional<std::vector<int64_t>> indices;  ///< positions in the source split
+  std::vector<std::string> files;  ///< row i's source image file (ImageFolder data); empty for IDX data
   std::string layer;
   std::vector<int64_t> map_size;  ///< [h, w] at the layer
   std::vector<std::string> gradcam_targets, grad_labels;
