@@ -8,9 +8,11 @@
 #include <cstdlib>
 #include <map>
 #include <optional>
+#include <thread>
 #include <utility>
 
 #include "gradlens/core/torch_compat.h"
+#include "gradlens/distributed/launcher.h"
 #include "support/support.h"
 
 namespace gradlens::distributed {
@@ -174,6 +176,57 @@ TEST(DistContext, BackendFollowsTheDeviceUnlessNamed) {
   }
   GRADLENS_EXPECT_THROWS_WITH(parse_backend("NCCL", "--x"), "--x: unknown distributed backend 'NCCL'");
   EXPECT_EQ(parse_backend("nccl", "--x"), Backend::kNccl);
+}
+
+// Two ranks as two threads of this process: the TCPStore rendezvous (the
+// plain store on every LibTorch version) and Gloo's collectives, without
+// spawning processes (the dist label does that, with every algorithm).
+TEST(DistContext, TwoRanksInThreadsRendezvousAndReduce) {
+  ScopedEnv env({});
+  const int port = free_loopback_port();
+  ASSERT_GT(port, 0);
+  std::vector<torch::Tensor> sums(2), gathered(2), rooted(2), broadcasts(2);
+  std::vector<std::string> described(2), errors(2);
+  auto rank_main = [&](int r) {
+    try {
+      DistOptions o;
+      o.rank = r;
+      o.world_size = 2;
+      o.master_addr = "127.0.0.1";
+      o.master_port = port;
+      o.timeout = std::chrono::milliseconds(60000);
+      o.use_environment = false;
+      Communicator comm(o);
+      described[r] = comm.describe();
+      auto t = torch::tensor({1.0 + r, 10.0 * r}, torch::kFloat64);
+      sums[r] = comm.all_reduce_sum(t).clone();
+      // Rank 0 sends 2 rows, rank 1 three.
+      const auto rows = torch::arange(3 * (2 + r), torch::kFloat32).view({2 + r, 3}) + 100 * r;
+      gathered[r] = comm.all_gather_rows(rows);
+      rooted[r] = comm.gather_rows(rows, 1);
+      auto b = torch::full({2}, r == 1 ? 7 : 0, torch::kInt64);
+      broadcasts[r] = comm.broadcast(b, 1).clone();
+      comm.barrier();
+    } catch (const std::exception& e) {
+      errors[r] = e.what();
+    }
+  };
+  std::thread t0(rank_main, 0), t1(rank_main, 1);
+  t0.join();
+  t1.join();
+  ASSERT_EQ(errors[0], "");
+  ASSERT_EQ(errors[1], "");
+  const auto want_rows = torch::cat({torch::arange(6, torch::kFloat32).view({2, 3}),
+                                     torch::arange(9, torch::kFloat32).view({3, 3}) + 100});
+  for (int r = 0; r < 2; ++r) {
+    EXPECT_TRUE(torch::equal(sums[r], torch::tensor({3.0, 10.0}, torch::kFloat64))) << r;
+    EXPECT_TRUE(torch::equal(gathered[r], want_rows)) << r;
+    EXPECT_TRUE(torch::equal(broadcasts[r], torch::full({2}, 7, torch::kInt64))) << r;
+    EXPECT_EQ(described[r], "rank " + std::to_string(r) + " of 2 (gloo, MASTER_ADDR:MASTER_PORT = 127.0.0.1:" +
+                                std::to_string(port) + ")");
+  }
+  EXPECT_FALSE(rooted[0].defined());
+  EXPECT_TRUE(torch::equal(rooted[1], want_rows));
 }
 
 TEST(DistContext, ShardRangesAreContiguousAndAligned) {
