@@ -52,7 +52,7 @@ chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin DEB
   bash -c "apt-get update -q && apt-get install -y -q --no-install-recommends ${packages[*]}" > "$root/root/apt.log" 2>&1 ||
   { tail -n 20 "$root/root/apt.log"; echo "check-libtorch2: installing the packages failed (log: $root/root/apt.log)" >&2; exit 1; }
 echo "check-libtorch2: $(chroot "$root" dpkg-query -W -f='libtorch-dev ${Version}' libtorch-dev)"
-if [ "$prepare_only" = 1 ]; then echo "check-libtorch2: prepared $root"; exit 0; fi
+if [ "$prepare_only" = 1 ]; then echo "check-libtorch2: prepared $root in $SECONDS s"; exit 0; fi
 
 mkdir -p "$root/gradlens"
 mount --bind "$src" "$root/gradlens"

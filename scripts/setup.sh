@@ -14,7 +14,7 @@ PACKAGES=(
   # tests
   googletest libgtest-dev
   # CLI, JSON, formatting, images, gzip, CRC-32 checks of model files
-  libcli11-dev nlohmann-json3-dev libfmt-dev libspdlog-dev libstb-dev zlib1g-dev libdeflate-dev
+  libcli11-dev nlohmann-json3-dev libfmt-dev libstb-dev zlib1g-dev libdeflate-dev
   # sparse Cholesky of ROAD's noisy linear imputation
   libeigen3-dev
   # the default data set
