@@ -1,6 +1,6 @@
 // gradlens analyze, in-process through run_cli(): exit codes 0 / 1 / 2 and
 // what is printed.
-#include "gradlens/cli.h"
+#include "apps/cli_run.h"
 
 #include <nlohmann/json.hpp>
 
@@ -15,21 +15,10 @@
 namespace gradlens::cli {
 namespace {
 
-struct AnalyzeCliRun {
-  int code;
-  std::string out, err;
-};
-
-AnalyzeCliRun analyze_cli(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  const int code = run_cli(args, out, err);
-  return {code, out.str(), err.str()};
-}
-
 TEST(AnalyzeCli, AnalysesARunDirectoryAndPrintsATable) {
   test::TempDir dir;
   test::analyze::write_run(dir.path());
-  auto r = analyze_cli({"--threads", "1", "--quiet", "--seed", "4", "analyze", dir.path().string(),
+  auto r = cli_run({"--threads", "1", "--quiet", "--seed", "4", "analyze", dir.path().string(),
                         "--kmeans-n-init", "3", "--gmm-covariance", "diag"});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("30 samples, 3 classes, k = 3"), std::string::npos) << r.out;
@@ -44,7 +33,7 @@ TEST(AnalyzeCli, AnalysesARunDirectoryAndPrintsATable) {
   EXPECT_EQ(j["protocol"]["kmeans"]["n_init"], 3);
   EXPECT_EQ(j["protocol"]["gmm"]["covariance"], "diag");
 
-  auto sel = analyze_cli({"--quiet", "analyze", dir.path().string(), "--representations", "blobs",
+  auto sel = cli_run({"--quiet", "analyze", dir.path().string(), "--representations", "blobs",
                           "--pca-dims", "2", "--normalize", "l2", "--k", "2", "--no-audit",
                           "--silhouette-sample", "20"});
   ASSERT_EQ(sel.code, 0) << sel.err;
@@ -60,18 +49,18 @@ TEST(AnalyzeCli, UsageErrorsExitTwo) {
   test::TempDir dir;
   test::analyze::write_run(dir.path());
   const auto d = dir.path().string();
-  auto h = analyze_cli({"--help"});
+  auto h = cli_run({"--help"});
   EXPECT_NE(h.out.find("analyze"), std::string::npos);
-  EXPECT_EQ(analyze_cli({"analyze"}).code, 2);  // RUN_DIR is required
-  auto norm = analyze_cli({"analyze", d, "--normalize", "l3"});
+  EXPECT_EQ(cli_run({"analyze"}).code, 2);  // RUN_DIR is required
+  auto norm = cli_run({"analyze", d, "--normalize", "l3"});
   EXPECT_EQ(norm.code, 2);
   EXPECT_NE(norm.err.find("--normalize"), std::string::npos) << norm.err;
-  EXPECT_EQ(analyze_cli({"analyze", d, "--gmm-covariance", "round"}).code, 2);
-  EXPECT_EQ(analyze_cli({"analyze", d, "--pca-dims", "-1"}).code, 2);
-  auto unknown = analyze_cli({"analyze", d, "--representations", "nope"});
+  EXPECT_EQ(cli_run({"analyze", d, "--gmm-covariance", "round"}).code, 2);
+  EXPECT_EQ(cli_run({"analyze", d, "--pca-dims", "-1"}).code, 2);
+  auto unknown = cli_run({"analyze", d, "--representations", "nope"});
   EXPECT_EQ(unknown.code, 2);
   EXPECT_NE(unknown.err.find("available: blobs, informed.true"), std::string::npos) << unknown.err;
-  auto k = analyze_cli({"analyze", d, "--k", "100"});
+  auto k = cli_run({"analyze", d, "--k", "100"});
   EXPECT_EQ(k.code, 2);
   EXPECT_NE(k.err.find("--k 100"), std::string::npos) << k.err;
   EXPECT_FALSE(test::fs::exists(dir / "analysis.json"));
@@ -79,7 +68,7 @@ TEST(AnalyzeCli, UsageErrorsExitTwo) {
 
 TEST(AnalyzeCli, RuntimeErrorsExitOneWithAOneLineMessage) {
   test::TempDir dir;
-  auto missing = analyze_cli({"analyze", (dir / "none").string()});
+  auto missing = cli_run({"analyze", (dir / "none").string()});
   EXPECT_EQ(missing.code, 1);
   EXPECT_NE(missing.err.find("none"), std::string::npos) << missing.err;
   EXPECT_EQ(std::count(missing.err.begin(), missing.err.end(), '\n'), 1) << missing.err;
@@ -87,7 +76,7 @@ TEST(AnalyzeCli, RuntimeErrorsExitOneWithAOneLineMessage) {
   auto x = test::analyze::blobs();
   x[5][0] = std::numeric_limits<float>::quiet_NaN();
   core::write_npy(dir / "blobs.npy", x);
-  auto nan = analyze_cli({"analyze", dir.path().string()});
+  auto nan = cli_run({"analyze", dir.path().string()});
   EXPECT_EQ(nan.code, 1);
   EXPECT_NE(nan.err.find("representation 'blobs'"), std::string::npos) << nan.err;
   EXPECT_NE(nan.err.find("row 5 "), std::string::npos) << nan.err;

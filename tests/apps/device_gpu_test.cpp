@@ -2,7 +2,7 @@
 // on a build or machine without CUDA; scripts/gpu-check.sh runs them on a GPU.
 // A model trained on the CPU is extracted, evaluated and analysed on the GPU,
 // and the results are compared with the CPU's.
-#include "gradlens/cli.h"
+#include "apps/cli_run.h"
 
 #include <torch/cuda.h>
 #include <torch/types.h>
@@ -17,17 +17,6 @@
 namespace gradlens::cli {
 namespace {
 
-struct GpuRun {
-  int code;
-  std::string out, err;
-};
-
-GpuRun gpu_cli(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  const int code = run_cli(args, out, err);
-  return {code, out.str(), err.str()};
-}
-
 // Skips the test unless `n` CUDA devices and Fashion-MNIST are there.
 #define GRADLENS_NEED_GPUS(n)                                                                            \
   do {                                                                                                   \
@@ -40,7 +29,7 @@ GpuRun gpu_cli(const std::vector<std::string>& args) {
 
 // A width-8 ResNet18 trained on the CPU for one epoch on 200 images.
 std::string gpu_train_on_cpu(const test::fs::path& dir) {
-  auto t = gpu_cli({"--quiet", "train", "--width", "8", "--epochs", "1", "--train-per-class", "20",
+  auto t = cli_run({"--quiet", "train", "--width", "8", "--epochs", "1", "--train-per-class", "20",
                     "--test-per-class", "5", "--batch-size", "50", "--out", (dir / "m").string()});
   EXPECT_EQ(t.code, 0) << t.err;
   return (dir / "m" / "model.ckpt").string();
@@ -51,7 +40,7 @@ TEST(DeviceGpu, ExtractOnCudaEqualsCpu) {
   test::TempDir dir;
   const std::string model = gpu_train_on_cpu(dir.path());
   for (const std::string device : {"cpu", "cuda"}) {
-    auto e = gpu_cli({"--quiet", "--device", device, "extract", "--model", model, "--per-class", "8",
+    auto e = cli_run({"--quiet", "--device", device, "extract", "--model", model, "--per-class", "8",
                       "--out", (dir / device).string()});
     ASSERT_EQ(e.code, 0) << device << ": " << e.err;
   }
@@ -80,7 +69,7 @@ TEST(DeviceGpu, TrainEvaluateAndHessianOnCuda) {
   const std::string model = gpu_train_on_cpu(dir.path());
   // Training on the GPU: the same recipe reaches the CPU's accuracy within
   // a few images of the 50-image test split (kernels differ, so not bits).
-  auto t = gpu_cli({"--quiet", "--device", "cuda", "train", "--width", "8", "--epochs", "1", "--train-per-class",
+  auto t = cli_run({"--quiet", "--device", "cuda", "train", "--width", "8", "--epochs", "1", "--train-per-class",
                     "20", "--test-per-class", "5", "--batch-size", "50", "--out", (dir / "gm").string()});
   ASSERT_EQ(t.code, 0) << t.err;
   EXPECT_TRUE(test::fs::exists(dir / "gm" / "model.ckpt"));
@@ -89,13 +78,13 @@ TEST(DeviceGpu, TrainEvaluateAndHessianOnCuda) {
   double top_eigenvalue[2] = {0, 0};
   int i = 0;
   for (const std::string device : {"cpu", "cuda"}) {
-    auto ev = gpu_cli({"--quiet", "--device", device, "evaluate", "--models", model, "--per-class", "10",
+    auto ev = cli_run({"--quiet", "--device", device, "evaluate", "--models", model, "--per-class", "10",
                        "--no-cache", "--out", (dir / ("report-" + device)).string()});
     ASSERT_EQ(ev.code, 0) << device << ": " << ev.err;
     const auto report = nlohmann::json::parse(core::read_file(dir / ("report-" + device) / "report.json"));
     EXPECT_EQ(report["protocol"]["device"], device);
     accuracy[i] = report["models"][0]["accuracy"].get<double>();
-    auto h = gpu_cli({"--quiet", "--device", device, "hessian", "--model", model, "--params", "fc", "--per-class",
+    auto h = cli_run({"--quiet", "--device", device, "hessian", "--model", model, "--params", "fc", "--per-class",
                       "4", "--top-k", "1", "--trace-probes", "10", "--out", (dir / ("h-" + device)).string()});
     ASSERT_EQ(h.code, 0) << device << ": " << h.err;
     const auto hj = nlohmann::json::parse(core::read_file(dir / ("h-" + device) / "hessian.json"));

@@ -1,6 +1,6 @@
 // gradlens evaluate through run_cli(): the exit codes and one-line messages
 // of bad input (the full protocol is tested in tests/pipeline/evaluate_test.cpp).
-#include "gradlens/cli.h"
+#include "apps/cli_run.h"
 
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -13,21 +13,10 @@
 namespace gradlens::cli {
 namespace {
 
-struct EvaluateCliRun {
-  int code;
-  std::string out, err;
-};
-
-EvaluateCliRun evaluate_cli(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  const int code = run_cli(args, out, err);
-  return {code, out.str(), err.str()};
-}
-
 TEST(EvaluateCli, BadInputExitsWithOneLineNamingTheFlag) {
   if (test::fashion_mnist_dir().empty()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   test::TempDir dir;
-  auto missing = evaluate_cli({"--quiet", "evaluate", "--models", (dir / "nope.ckpt").string(), "--out",
+  auto missing = cli_run({"--quiet", "evaluate", "--models", (dir / "nope.ckpt").string(), "--out",
                                (dir / "r").string()});
   EXPECT_EQ(missing.code, 1);
   EXPECT_NE(missing.err.find("--models: '" + (dir / "nope.ckpt").string() + "' is neither"), std::string::npos)
@@ -36,19 +25,19 @@ TEST(EvaluateCli, BadInputExitsWithOneLineNamingTheFlag) {
   EXPECT_FALSE(std::filesystem::exists(dir / "r"));
 
   core::write_text_atomically(dir / "file.txt", "x");
-  auto not_report = evaluate_cli({"--quiet", "evaluate", "--out", (dir / "file.txt").string()});
+  auto not_report = cli_run({"--quiet", "evaluate", "--out", (dir / "file.txt").string()});
   EXPECT_EQ(not_report.code, 1);
   EXPECT_NE(not_report.err.find("is not a gradlens report"), std::string::npos) << not_report.err;
 
-  auto bad_target = evaluate_cli({"--quiet", "evaluate", "--target", "max", "--out", (dir / "r").string()});
+  auto bad_target = cli_run({"--quiet", "evaluate", "--target", "max", "--out", (dir / "r").string()});
   EXPECT_EQ(bad_target.code, 2);
   EXPECT_NE(bad_target.err.find("--target: unknown 'max'"), std::string::npos) << bad_target.err;
 
-  auto zero = evaluate_cli({"--quiet", "evaluate", "--per-class", "0"});
+  auto zero = cli_run({"--quiet", "evaluate", "--per-class", "0"});
   EXPECT_EQ(zero.code, 2);
   EXPECT_NE(zero.err.find("--per-class"), std::string::npos) << zero.err;
 
-  auto help = evaluate_cli({"evaluate", "--help"});
+  auto help = cli_run({"evaluate", "--help"});
   EXPECT_EQ(help.code, 0);
   EXPECT_NE(help.out.find("--label-error-embedding"), std::string::npos);
 }
@@ -65,10 +54,10 @@ TEST(EvaluateCli, AVisionTransformerEndToEndMatchesPyTorch) {
                           test::source_path("tests/python/evaluate_any_model_reference.py").string() + " ";
   const auto exported = test::run_command(ref + "export " + dir.path().string());
   ASSERT_EQ(exported.exit_code, 0) << exported.output;
-  ASSERT_EQ(evaluate_cli({"--quiet", "make-shapes", "--classes", "4", "--per-class", "20", "--size", "32", "--out",
+  ASSERT_EQ(cli_run({"--quiet", "make-shapes", "--classes", "4", "--per-class", "20", "--size", "32", "--out",
                           (dir / "shapes").string()}).code, 0);
   setenv("GRADLENS_CACHE", (dir / "cache").c_str(), 1);
-  const auto r = evaluate_cli({"--quiet", "evaluate", "--models", (dir / "vit.pt").string(), "--data",
+  const auto r = cli_run({"--quiet", "evaluate", "--models", (dir / "vit.pt").string(), "--data",
                                (dir / "shapes").string(), "--channels", "3", "--per-class", "4", "--pca-dims", "8",
                                "--compare-methods", "gradcam,gradient", "--out", (dir / "report").string()});
   unsetenv("GRADLENS_CACHE");
@@ -99,7 +88,7 @@ TEST(EvaluateCli, AVisionTransformerEndToEndMatchesPyTorch) {
   // with the values `gradlens saliency --metrics` gives on the same images.
   const auto& loc = m.at("grad_cam").at("localisation");
   EXPECT_DOUBLE_EQ(loc.at("pointing_tolerance_px").get<double>(), 15.0 * 32 / 224);
-  const auto s = evaluate_cli({"--quiet", "saliency", "--models", (dir / "vit.pt").string(), "--data",
+  const auto s = cli_run({"--quiet", "saliency", "--models", (dir / "vit.pt").string(), "--data",
                                (dir / "shapes").string(), "--channels", "3", "--per-class", "4", "--metrics",
                                "energy,rank,deletion,road", "--out", (dir / "saliency").string()});
   ASSERT_EQ(s.code, 0) << s.err;

@@ -1,6 +1,6 @@
 // gradlens saliency, in-process through run_cli(): outputs, exit codes and
 // messages.
-#include "gradlens/cli.h"
+#include "apps/cli_run.h"
 
 #include <torch/types.h>
 
@@ -16,17 +16,6 @@
 
 namespace gradlens::cli {
 namespace {
-
-struct SaliencyCliRun {
-  int code;
-  std::string out, err;
-};
-
-SaliencyCliRun saliency_cli(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  const int code = run_cli(args, out, err);
-  return {code, out.str(), err.str()};
-}
 
 /// An untrained ResNet18 (small stem, width 4) saved as a gradlens checkpoint.
 void saliency_cli_checkpoint(const test::fs::path& path, int64_t channels, int64_t classes, uint64_t seed) {
@@ -46,7 +35,7 @@ TEST(SaliencyCli, TwoModelsOnFashionMnistComparedWithEachOther) {
   saliency_cli_checkpoint(dir / "a.ckpt", 1, 10, 1);
   saliency_cli_checkpoint(dir / "b.ckpt", 1, 10, 2);
   const auto out = dir / "sal";
-  auto r = saliency_cli({"--threads", "1", "--quiet", "saliency", "--models",
+  auto r = cli_run({"--threads", "1", "--quiet", "saliency", "--models",
                          (dir / "a.ckpt").string() + "," + (dir / "b.ckpt").string(), "--per-class", "2",
                          "--method", "gradcam++", "--compare", "models", "--layer", "layer3", "--colormap",
                          "turbo", "--out", out.string()});
@@ -63,20 +52,20 @@ TEST(SaliencyCli, TwoModelsOnFashionMnistComparedWithEachOther) {
   EXPECT_TRUE(test::fs::exists(out / "overlay.png"));
 
   // Usage and runtime errors: exit 2 / 1, the flag named, nothing written.
-  auto bad = saliency_cli({"saliency", "--method", "lime", "--models", (dir / "a.ckpt").string(), "--out",
+  auto bad = cli_run({"saliency", "--method", "lime", "--models", (dir / "a.ckpt").string(), "--out",
                            (dir / "x").string()});
   EXPECT_EQ(bad.code, 2);
   EXPECT_NE(bad.err.find("--method"), std::string::npos) << bad.err;
   EXPECT_NE(bad.err.find("lime"), std::string::npos) << bad.err;
-  auto one = saliency_cli({"--quiet", "saliency", "--models", (dir / "a.ckpt").string(), "--compare", "models",
+  auto one = cli_run({"--quiet", "saliency", "--models", (dir / "a.ckpt").string(), "--compare", "models",
                            "--per-class", "1", "--out", (dir / "y").string()});
   EXPECT_EQ(one.code, 1);
   EXPECT_NE(one.err.find("--compare models needs at least two --models"), std::string::npos) << one.err;
-  auto again = saliency_cli({"--quiet", "saliency", "--models", (dir / "a.ckpt").string(), "--per-class", "1",
+  auto again = cli_run({"--quiet", "saliency", "--models", (dir / "a.ckpt").string(), "--per-class", "1",
                              "--out", out.string()});
   EXPECT_EQ(again.code, 1);
   EXPECT_NE(again.err.find("already exists"), std::string::npos) << again.err;
-  auto noout = saliency_cli({"saliency", "--models", (dir / "a.ckpt").string()});
+  auto noout = cli_run({"saliency", "--models", (dir / "a.ckpt").string()});
   EXPECT_EQ(noout.code, 2);
   EXPECT_FALSE(test::fs::exists(dir / "x"));
   EXPECT_FALSE(test::fs::exists(dir / "y"));
@@ -85,7 +74,7 @@ TEST(SaliencyCli, TwoModelsOnFashionMnistComparedWithEachOther) {
 /// dir/shapes: 3 classes x 10 make-shapes images of 32 px with masks;
 /// dir/m.ckpt: an untrained 3-class model for them.
 void shapes_and_model(const test::TempDir& dir) {
-  auto s = saliency_cli({"--quiet", "--seed", "3", "make-shapes", "--classes", "3", "--per-class", "10", "--size",
+  auto s = cli_run({"--quiet", "--seed", "3", "make-shapes", "--classes", "3", "--per-class", "10", "--size",
                          "32", "--out", (dir / "shapes").string()});
   ASSERT_EQ(s.code, 0) << s.err;
   saliency_cli_checkpoint(dir / "m.ckpt", 3, 3, 5);
@@ -95,7 +84,7 @@ TEST(SaliencyCli, ShapesWithMasksAndIntegratedGradients) {
   test::TempDir dir;
   ASSERT_NO_FATAL_FAILURE(shapes_and_model(dir));
   const auto out = dir / "sal";
-  auto r = saliency_cli({"--threads", "1", "--quiet", "saliency", "--data", (dir / "shapes").string(),
+  auto r = cli_run({"--threads", "1", "--quiet", "saliency", "--data", (dir / "shapes").string(),
                          "--image-size", "32", "--models", (dir / "m.ckpt").string(), "--per-class", "2",
                          "--method", "ig", "--ig-steps", "8", "--ig-baseline", "black", "--compare", "mask",
                          "--out", out.string()});
@@ -122,7 +111,7 @@ TEST(SaliencyCli, FaithfulnessAndLocalisationScores) {
                         "--randomisation", "independent", "--randomisation-groups", "3", "--out"})
     args.push_back(a);
   args.push_back(out.string());
-  auto r = saliency_cli(args);
+  auto r = cli_run(args);
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = nlohmann::json::parse(core::read_file(out / "summary.json"));
   EXPECT_EQ(j["options"]["perturbation_baseline"], "blur");
@@ -168,7 +157,7 @@ TEST(SaliencyCli, FaithfulnessAndLocalisationScores) {
   // Mask metrics on data without masks, an unknown metric.
   auto bad = base;
   bad.insert(bad.end(), {"--metrics", "accuracy", "--out", (dir / "x").string()});
-  auto u = saliency_cli(bad);
+  auto u = cli_run(bad);
   EXPECT_EQ(u.code, 2);
   EXPECT_NE(u.err.find("--metrics: unknown metric 'accuracy'"), std::string::npos) << u.err;
 }
