@@ -6,6 +6,7 @@
 // with KeyboardInterrupt on Ctrl-C (checked between batches / iterations).
 #include <torch/extension.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -21,6 +22,7 @@
 #include "gradlens/core/check.h"
 #include "gradlens/core/progress.h"
 #include "gradlens/core/runtime.h"
+#include "gradlens/core/strings.h"
 #include "gradlens/extract/audit.h"
 #include "gradlens/extract/representations.h"
 #include "gradlens/hessian/loss_spectrum.h"
@@ -34,6 +36,7 @@
 #include "gradlens/models/metadata.h"
 #include "gradlens/models/torchscript.h"
 #include "gradlens/pipeline/evaluate.h"
+#include "gradlens/pipeline/train.h"
 #include "gradlens/reduce/pca.h"
 #include "gradlens/saliency/cam.h"
 #include "gradlens/saliency/distribution_metrics.h"
@@ -104,6 +107,109 @@ void in_batches(int64_t n, int64_t batch_size, Fn fn) {
     check_interrupt();
     fn(b, std::min(n, b + batch_size));
   }
+}
+
+/// Reads `gradlens train`'s options from a dict, by the command's flag names
+/// (dashes as underscores); remembers which names exist.
+struct TrainOptionReader {
+  const py::dict& options;
+  std::vector<std::string> known;
+
+  template <class T>
+  void operator()(const char* name, T& field) {
+    known.emplace_back(name);
+    if (options.contains(name)) field = options[name].cast<T>();
+  }
+  // An enum given by its name, read with the CLI's parser.
+  template <class E, class Parse>
+  void named(const char* name, E& field, Parse parse) {
+    known.emplace_back(name);
+    if (options.contains(name)) field = parse(options[name].cast<std::string>());
+  }
+  void reject_unknown() const {
+    for (const auto& item : options) {
+      const auto key = item.first.cast<std::string>();
+      if (std::find(known.begin(), known.end(), key) == known.end())
+        GRADLENS_CHECK_OPTION(false, "train: unknown option '", key, "'; the options are ", core::join(known, ", "),
+                              " (gradlens.train_options() lists them with their defaults)");
+    }
+  }
+};
+
+/// The one list of train options: flag name -> field of TrainConfig.
+template <class Reader>
+void read_train_options(Reader& r, pipeline::TrainConfig& c) {
+  auto& d = c.data;
+  r("data", d.data);
+  r("data_dir", d.idx_dir);
+  r("image_size", d.image_size);
+  r("resize", d.resize);
+  r("mean", d.mean);
+  r("std", d.std);
+  r("input_range", d.input_range);
+  r("channels", d.channels);
+  r("skip_bad_images", d.skip_bad_images);
+  r("test_fraction", d.test_fraction);
+  r("train_per_class", d.train_per_class);
+  r("test_per_class", d.test_per_class);
+  r("subset", d.subset);
+  r("model", c.model);
+  r("stem", c.stem);
+  r("width", c.width);
+  r("zero_init_residual", c.zero_init_residual);
+  auto& t = c.train;
+  r("epochs", t.epochs);
+  r("time_budget", t.time_budget_s);
+  r("batch_size", t.batch_size);
+  r("optimizer", t.optimizer.name);
+  r("lr", t.schedule.lr);
+  r("momentum", t.optimizer.momentum);
+  r("nesterov", t.optimizer.nesterov);
+  r("weight_decay", t.optimizer.weight_decay);
+  r.named("schedule", t.schedule.kind, train::parse_schedule);
+  r("warmup_steps", t.schedule.warmup_steps);
+  r("step_size", t.schedule.step_size);
+  r("gamma", t.schedule.gamma);
+  r("augment", t.augment);
+  r("channels_last", t.channels_last);
+  r("out", c.out);
+  r("resume", t.resume);
+  r("noisy_labels", c.noisy_labels);
+  r("record_dynamics", c.record_dynamics);
+  r("save_every_epoch", c.save_every_epoch);
+  r("aum_threshold_samples", c.aum_threshold_samples);
+  auto& l = c.losses;
+  r("lambda_grad", l.lambda_grad);
+  r.named("grad_form", l.form, train::parse_grad_form);
+  r.named("grad_reduction", l.reduction, train::parse_grad_reduction);
+  r("grad_source", l.source);
+  r("grad_layer", l.layer);
+  r("lambda_mi", l.lambda_mi);
+  r("mi_estimator", l.mi_estimator);
+  r("mi_dims", l.mi_dims);
+  r("mi_shrinkage", l.mi_shrinkage);
+  r("lambda_curv", l.lambda_curv);
+  r("device", c.device);
+  r("seed", c.seed);
+  c.train.optimizer.lr = c.train.schedule.lr;  // as the command: one learning rate
+}
+
+/// Writes the options of `c` into a dict (enums by name), for train_options().
+struct TrainOptionWriter {
+  py::dict out;
+  template <class T>
+  void operator()(const char* name, T& field) { out[name] = field; }
+  template <class E, class Parse>
+  void named(const char* name, E& field, Parse) { out[name] = enum_name(field); }
+  static std::string enum_name(train::ScheduleKind k) { return train::schedule_name(k); }
+  static std::string enum_name(train::GradForm f) { return f == train::GradForm::kCosine ? "cosine" : "euclidean"; }
+  static std::string enum_name(train::GradReduction r) { return r == train::GradReduction::kMean ? "mean" : "sum"; }
+};
+
+py::dict train_options_dict(pipeline::TrainConfig c) {
+  TrainOptionWriter w;
+  read_train_options(w, c);
+  return w.out;
 }
 
 using Parts = std::map<std::string, std::vector<torch::Tensor>>;
@@ -696,6 +802,45 @@ PYBIND11_MODULE(_gradlens, m) {
       py::arg("label_error_embedding"), py::arg("arch_epochs"), py::arg("arch_train_per_class"),
       py::arg("batch_size"), py::arg("cache"), py::arg("device"), py::arg("seed"), py::arg("conv_algorithm"),
       py::arg("verify"), py::arg("compare_methods"), nogil);
+  // `gradlens train`: options by the command's flag names (dashes as
+  // underscores), starting from the command's defaults.
+  m.def("train_options", [] { return train_options_dict(pipeline::default_train_config()); });
+  m.def("train", [](const py::dict& options) {
+    pipeline::TrainConfig c = pipeline::default_train_config();
+    TrainOptionReader read{options, {}};
+    read_train_options(read, c);
+    read.reject_unknown();
+    pipeline::TrainSummary s;
+    {
+      py::gil_scoped_release nogil;
+      BlasOneThread blas;
+      c.threads = at::get_num_threads();
+      s = pipeline::run_train(c, interrupt_progress());
+    }
+    py::dict out;
+    out["checkpoint"] = s.checkpoint;
+    out["summary"] = s.summary_json_path;
+    out["record"] = s.record;
+    out["model"] = s.model_description;
+    out["parameters"] = s.parameters;
+    out["test_accuracy"] = s.result.final_test_acc();
+    out["seconds"] = s.result.seconds;
+    py::list epochs;
+    for (const auto& e : s.result.epochs) {
+      py::dict d;
+      d["epoch"] = e.epoch;
+      d["train_loss"] = e.train_loss;
+      d["train_accuracy"] = e.train_acc;
+      d["test_loss"] = e.test_loss;
+      d["test_accuracy"] = e.test_acc;
+      d["lr_mean"] = e.lr_mean;
+      d["seconds"] = e.seconds;
+      for (const auto& [name, value] : e.terms) d[py::str(name)] = value;
+      epochs.append(d);
+    }
+    out["epochs"] = epochs;
+    return out;
+  }, py::arg("options"));
   // ---- faithfulness, localisation, sanity ----------------------------------
   for (const bool insertion : {false, true})
     m.def(

@@ -176,4 +176,22 @@ def evaluate(models=("default",), data="fashion-mnist", per_class=100, out="grad
     return report
 
 
+
+def train_options():
+    """`gradlens train`'s options with their defaults (the command's: the
+    embedded default model's recipe), by flag name with underscores."""
+    return _gradlens.train_options()
+
+
+def train(out="", **options):
+    """`gradlens train`: trains a ResNet on `data` (default Fashion-MNIST) and
+    writes `out`/model.ckpt and summary.json ("": the default-model cache).
+    Keywords are the command's flags (train_options() lists them and their
+    defaults; docs/training.md explains them), e.g. epochs=2, width=8,
+    lambda_grad=0.1, save_every_epoch=True. Returns a dict: "checkpoint",
+    "summary", "record" (the training record's directory, or ""), "model",
+    "parameters", "test_accuracy", "seconds", and "epochs" (per epoch:
+    train/test loss and accuracy, mean learning rate, seconds, loss terms)."""
+    return _gradlens.train(dict(options, out=str(out)))
+
 from . import cluster, decomposition, influence, label_noise, metrics, saliency  # noqa: E402,F401

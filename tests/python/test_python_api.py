@@ -367,6 +367,35 @@ def test_evaluate_equals_the_command(tmp_path):
         gradlens.evaluate(model_file, channels=2, out=tmp_path / "bad")
 
 
+@pytest.mark.skipif(not os.path.exists(FASHION_MNIST) or "GRADLENS_BINARY" not in os.environ,
+                    reason="needs dataset-fashion-mnist and the gradlens command")
+def test_train_equals_the_command(tmp_path):
+    # The same recipe from Python and from the command: the same epochs, losses and weights.
+    flags = dict(width=4, epochs=2, train_per_class=10, test_per_class=5, batch_size=50, lambda_grad=0.1)
+    got = gradlens.train(tmp_path / "py", seed=3, **flags)
+    cli = subprocess.run([os.environ["GRADLENS_BINARY"], "--quiet", "--seed", "3", "--threads",
+                          str(torch.get_num_threads()), "train", "--out", str(tmp_path / "cli")] +
+                         [a for k, v in flags.items() for a in ("--" + k.replace("_", "-"), str(v))],
+                         capture_output=True, text=True)
+    assert cli.returncode == 0, cli.stderr
+    with open(tmp_path / "cli" / "summary.json") as f:
+        want = json.load(f)
+    assert got["checkpoint"] == str(tmp_path / "py" / "model.ckpt") and os.path.exists(got["checkpoint"])
+    assert len(got["epochs"]) == 2 and got["epochs"][-1]["epoch"] == 2
+    assert "L_grad" in " ".join(got["epochs"][0]), got["epochs"][0].keys()
+    assert got["test_accuracy"] == pytest.approx(want["final_test_acc"], abs=1e-12)
+    py_model = gradlens.load_model(got["checkpoint"])
+    cli_model = gradlens.load_model(str(tmp_path / "cli" / "model.ckpt"))
+    x = torch.randn(4, 1, 28, 28)
+    assert torch.equal(py_model.forward(x), cli_model.forward(x))
+    defaults = gradlens.train_options()
+    assert defaults["epochs"] == 8 and defaults["schedule"] == "onecycle" and defaults["grad_form"] == "cosine"
+    with pytest.raises(ValueError, match="unknown option 'epoch'.*epochs"):
+        gradlens.train(tmp_path / "bad", epoch=1)
+    with pytest.raises(ValueError, match="--noisy-labels"):
+        gradlens.train(tmp_path / "bad", noisy_labels=1.5, epochs=1)
+
+
 def test_faithfulness_localisation_and_sanity_metrics_from_python():
     torch.manual_seed(6)
     n, c, h, w, k = 4, 2, 6, 6, 3
