@@ -172,7 +172,11 @@ TEST_F(InfluenceTest, AttributeListsTheTopOfTheTracInScoresOfEachQuery) {
     const auto te = influence::dataset_gradient_factors(*m.model, test, test.labels, 50);
     expected += ck.lr_mean * influence::gradient_inner(te.rows(torch::tensor({5}, torch::kInt64)), tr)[0];
   }
-  EXPECT_TRUE(torch::allclose(r.tracin.scores[1], expected, 1e-5, 1e-9));
+  // Float32 sums in another order (batch shapes, LibTorch versions): relative
+  // to the scores' scale, not element by element (some scores cancel to ~0).
+  const double scale = expected.abs().max().item<double>();
+  const double diff = (r.tracin.scores[1] - expected).abs().max().item<double>();
+  EXPECT_LT(diff, 1e-5 * scale) << "max |difference| " << diff << " at score scale " << scale;
   EXPECT_EQ(r.tracin.proponents[1][0].item<int64_t>(), expected.argmax().item<int64_t>());
   EXPECT_EQ(r.tracin.opponents[1][0].item<int64_t>(), expected.argmin().item<int64_t>());
   const auto out = dir_->path() / "attribution";
