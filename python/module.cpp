@@ -202,8 +202,8 @@ struct TrainOptionWriter {
   template <class E, class Parse>
   void named(const char* name, E& field, Parse) { out[name] = enum_name(field); }
   static std::string enum_name(train::ScheduleKind k) { return train::schedule_name(k); }
-  static std::string enum_name(train::GradForm f) { return f == train::GradForm::kCosine ? "cosine" : "euclidean"; }
-  static std::string enum_name(train::GradReduction r) { return r == train::GradReduction::kMean ? "mean" : "sum"; }
+  static std::string enum_name(train::GradForm f) { return train::grad_form_name(f); }
+  static std::string enum_name(train::GradReduction r) { return train::grad_reduction_name(r); }
 };
 
 py::dict train_options_dict(pipeline::TrainConfig c) {

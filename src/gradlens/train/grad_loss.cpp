@@ -19,6 +19,9 @@ GradReduction parse_grad_reduction(const std::string& s) {
   return GradReduction::kMean;
 }
 
+std::string grad_form_name(GradForm f) { return f == GradForm::kCosine ? "cosine" : "euclidean"; }
+std::string grad_reduction_name(GradReduction r) { return r == GradReduction::kMean ? "mean" : "sum"; }
+
 GradAlignment grad_alignment_loss(const torch::Tensor& g, const torch::Tensor& labels, GradForm form,
                                   GradReduction reduction) {
   GRADLENS_CHECK(g.dim() == 2, "gradients must be [B, P], got ", g.sizes());

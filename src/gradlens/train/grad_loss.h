@@ -21,6 +21,9 @@ enum class GradReduction {
 /// "euclidean" | "cosine"; "sum" | "mean". Throw c10::Error naming the flag.
 GradForm parse_grad_form(const std::string& s);
 GradReduction parse_grad_reduction(const std::string& s);
+/// The names parse_grad_form() / parse_grad_reduction() take.
+std::string grad_form_name(GradForm f);
+std::string grad_reduction_name(GradReduction r);
 
 /// Result of grad_alignment_loss(): the loss (differentiable) and the number
 /// of same-class pairs it covers.
