@@ -61,14 +61,17 @@ mount -o remount,bind,ro "$root/gradlens"
 
 jobs=$(nproc)
 targets=${GRADLENS_TORCH2_TARGETS:-}
+# A subset builds apart from the whole tree, so that no executable left from
+# an earlier whole build (stale, untargeted) runs with it.
+build=/root/build${targets:+-subset}
 # Tests of executables not built are listed by CTest as <exe>_NOT_BUILT; the
 # Python module's test runs only when its target (_gradlens) is built.
 exclude='ReportRendersInHeadlessChromium|_NOT_BUILT$'
 if [ -n "$targets" ] && [[ " $targets " != *" _gradlens "* ]]; then exclude+='|PythonApiPeer'; fi
 chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin CCACHE_DIR=/root/.ccache \
   bash -c "t0=\$(date +%s)
-           cmake -S /gradlens -B /root/build -DCMAKE_BUILD_TYPE=Release >/root/build.log 2>&1 &&
-           cmake --build /root/build -j$jobs ${targets:+--target $targets} >>/root/build.log 2>&1 ||
+           cmake -S /gradlens -B $build -DCMAKE_BUILD_TYPE=Release >/root/build.log 2>&1 &&
+           cmake --build $build -j$jobs ${targets:+--target $targets} >>/root/build.log 2>&1 ||
            { tail -n 60 /root/build.log; echo 'check-libtorch2: the build failed (log: $root/root/build.log)'; exit 1; }
            echo \"check-libtorch2: built ${targets:-everything} in \$((\$(date +%s) - t0)) s\"
-           ctest --test-dir /root/build --output-on-failure -j$jobs -E '$exclude' $(printf '%q ' "$@")"
+           ctest --test-dir $build --output-on-failure -j$jobs -E '$exclude' $(printf '%q ' "$@")"
