@@ -58,8 +58,10 @@ TEST(ExtractPeer, TorchScriptResNetMatchesPythonTorchPerSampleLoops) {
 // Any TorchScript classifier, at its CAM layer and an inner one: five
 // torchvision CNNs (convolutional maps) and a ViT (token layers read as
 // maps), against forward hooks on the same batch, as pytorch-grad-cam and
-// Captum run. One model per test, so that each writes only its own files.
-void check_any_model(const std::string& arch, const std::vector<std::string>& layers) {
+// Captum run; and the per-sample gradients of the convolution `conv`
+// against one backward pass per image. One model per test, so that each writes only its own files.
+void check_any_model(const std::string& arch, const std::vector<std::string>& layers,
+                     const std::string& conv) {
   if (!test::python_has("torchvision")) GTEST_SKIP() << "python3-torchvision is not installed";
   test::TempDir dir;
   const auto r = test::run_command(std::string(test::kPython) + " " +
@@ -100,20 +102,47 @@ void check_any_model(const std::string& arch, const std::vector<std::string>& la
       EXPECT_LT(rel_diff(out.get("logits"), ref("logits")), 1e-5);
     }
   }
+  // Per-sample gradients of an inner convolution, captured in the graph,
+  // scripted and traced (whose geometry comes from the recorded convolution).
+  for (const std::string file : {arch + ".pt", arch + ".traced.pt"}) {
+    SCOPED_TRACE(file);
+    models::TorchScriptClassifier model((dir / file).string(), torch::kCPU, {3, 64});
+    const auto names = param_layer_names(model);
+    ASSERT_NE(std::find(names.begin(), names.end(), conv), names.end()) << conv;
+    ExtractOptions o;
+    o.representations = {"param-grad"};
+    o.param_layer = conv;
+    o.grad_labels = {"pred", "true"};
+    const auto out = extract_batch(model, x, y, o);
+    for (const std::string l : {"pred", "true"}) {
+      const auto want = core::read_npy(dir / (arch + "_cg_" + l + ".npy"));
+      ASSERT_GT(want.abs().max().item<double>(), 0) << "a reference of zeros proves nothing";
+      const double d = rel_diff(out.get(l == "pred" ? "param-grad" : "param-grad.true"), want);
+      EXPECT_LT(d, 1e-4) << conv << " " << l;
+      worst = std::max(worst, d);
+    }
+  }
   ::testing::Test::RecordProperty("max_rel_diff_vs_python_torch", std::to_string(worst));
 }
 
-TEST(ExtractPeer, MobileNetV2MatchesForwardHooks) { check_any_model("mobilenet_v2", {"features", "features.14"}); }
-TEST(ExtractPeer, Vgg11BnMatchesForwardHooks) { check_any_model("vgg11_bn", {"features", "features.10"}); }
+TEST(ExtractPeer, MobileNetV2MatchesForwardHooks) {
+  check_any_model("mobilenet_v2", {"features", "features.14"}, "features.17.conv.2");
+}
+TEST(ExtractPeer, Vgg11BnMatchesForwardHooks) {
+  check_any_model("vgg11_bn", {"features", "features.10"}, "features.8");
+}
 TEST(ExtractPeer, DenseNet121MatchesForwardHooks) {
-  check_any_model("densenet121", {"features", "features.denseblock2.denselayer3"});
+  check_any_model("densenet121", {"features", "features.denseblock2.denselayer3"},
+                  "features.denseblock4.denselayer16.conv2");
 }
 TEST(ExtractPeer, EfficientNetB0MatchesForwardHooks) {
-  check_any_model("efficientnet_b0", {"features", "features.2.1.block"});
+  check_any_model("efficientnet_b0", {"features", "features.2.1.block"}, "features.0.0");
 }
-TEST(ExtractPeer, ConvNeXtTinyMatchesForwardHooks) { check_any_model("convnext_tiny", {"features", "features.3.1.block"}); }
+TEST(ExtractPeer, ConvNeXtTinyMatchesForwardHooks) {
+  check_any_model("convnext_tiny", {"features", "features.3.1.block"}, "features.0.0");
+}
 TEST(ExtractPeer, VisionTransformerTokenLayersMatchForwardHooks) {
-  check_any_model("vit", {"encoder.layers.encoder_layer_1.ln_1", "encoder.layers.encoder_layer_0"});
+  check_any_model("vit", {"encoder.layers.encoder_layer_1.ln_1", "encoder.layers.encoder_layer_0"}, "conv_proj");
 }
 
 TEST(ExtractPeer, NumpyLoadsTheRunDirectory) {

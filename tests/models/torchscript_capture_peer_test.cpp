@@ -8,6 +8,7 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -175,6 +176,40 @@ TEST_F(CaptureOutputsPeer, DictOutputIsReadWithOutputKey) {
   wrong.output_index = 0;
   GRADLENS_EXPECT_THROWS_WITH(TorchScriptClassifier((dir() / "dict_net.pt").string(), torch::kCPU, {3, 32}, wrong),
                               "--output-key");
+}
+
+// Per-sample convolution gradients (--param-layer) refuse what they cannot
+// serve, naming the flag: a grouped (depthwise) convolution, an unknown
+// name, a convolution whose weights are used twice.
+TEST_F(CaptureMobileNetV2Peer, ConvCaptureRefusesGroupedAndUnknownConvolutions) {
+  const auto x = torch::jit::load((dir() / "mobilenet_v2.ref.pt").string()).attr("x").toTensor();
+  TorchScriptClassifier ts((dir() / "mobilenet_v2.pt").string(), torch::kCPU, {3, 64});
+  const auto names = ts.conv_layer_names();
+  EXPECT_EQ(names.front(), "features.0.0");
+  EXPECT_NE(std::find(names.begin(), names.end(), "features.1.conv.0.0"), names.end());
+  GRADLENS_EXPECT_THROWS_WITH(ts.capture_conv(x, "features", "features.1.conv.0.0"),
+                              "--param-layer features.1.conv.0.0: a grouped convolution (groups 32)");
+  GRADLENS_EXPECT_THROWS_WITH(ts.capture_conv(x, "features", "features.1.conv"),
+                              "unknown convolution 'features.1.conv'");
+  // A served one: its output is the convolution of its kept input, in the logits' graph.
+  const auto c = ts.capture_conv(x, "features", "features.18.0");
+  torch::Tensor w;
+  for (auto& [name, p] : ts.named_parameters())
+    if (name == "features.18.0.weight") w = p;
+  ASSERT_TRUE(w.defined());
+  const auto& g = c.geometry;
+  EXPECT_EQ(g.kernel, (std::vector<int64_t>{1, 1}));
+  EXPECT_FALSE(g.has_bias);
+  const auto expect = torch::conv2d(c.conv_input, w, {}, g.stride, g.padding, g.dilation);
+  EXPECT_LT(rel_to_reference(c.conv_output.detach(), expect), 1e-6);
+  EXPECT_LT(rel_to_reference(c.logits.detach(), ts.forward(x).detach()), 1e-6);
+}
+
+TEST_F(CaptureOutputsPeer, ConvCaptureRefusesAConvolutionCalledTwice) {
+  TorchScriptClassifier ts((dir() / "twice_net.pt").string(), torch::kCPU, {3, 32});
+  GRADLENS_EXPECT_THROWS_WITH(ts.capture_conv(torch::randn({2, 3, 32, 32}), "conv", "conv"),
+                              "--param-layer conv: " + (dir() / "twice_net.pt").string() +
+                                  "'s forward() calls it 2 times");
 }
 
 // `gradlens layers` prints those shapes with the default layer and the head.

@@ -10,8 +10,11 @@ way pytorch-grad-cam and Captum do it, with forward hooks:
                               the class token), target in {pred, true, loss}
   <arch>_ig_<label>.npy       d CE / d x flattened, label in {pred, true}
   <arch>_pg_<label>.npy       [dCE/dW flattened, dCE/db] of the last Linear
+  <arch>_cg_<label>.npy       [dCE/dW flattened, dCE/db] of the convolution
+                              CONV[arch], one image at a time (the definition
+                              of a per-sample gradient, as TRAK and Opacus use it)
   <arch>_features.npy, <arch>_logits.npy   the last Linear's input, logits
-and x.npy, y.npy.
+and x.npy, y.npy; the model also traced (OUT_DIR/<arch>.traced.pt).
 
 usage: extract_any_model_reference.py OUT_DIR [ARCH ...]   (default: all of LAYERS)
 """
@@ -29,6 +32,18 @@ LAYERS = {
     "efficientnet_b0": ["features", "features.2.1.block"],
     "convnext_tiny": ["features", "features.3.1.block"],
     "vit": ["encoder.layers.encoder_layer_1.ln_1", "encoder.layers.encoder_layer_0"],
+}
+
+# A groups-1 convolution of each model, reached through a Sequential, an
+# `if` decided by the model's configuration, an overloaded forward or a
+# helper method; strided, padded, with and without a bias.
+CONV = {
+    "mobilenet_v2": "features.17.conv.2",
+    "vgg11_bn": "features.8",
+    "densenet121": "features.denseblock4.denselayer16.conv2",
+    "efficientnet_b0": "features.0.0",
+    "convnext_tiny": "features.0.0",
+    "vit": "conv_proj",
 }
 
 out = sys.argv[1]
@@ -58,6 +73,7 @@ for arch, layers in LAYERS.items():
         model = getattr(torchvision.models, arch)(num_classes=10)
     model.eval()
     torch.jit.save(torch.jit.script(model), f"{out}/{arch}.pt")
+    torch.jit.save(torch.jit.trace(model, x, check_trace=False), f"{out}/{arch}.traced.pt")
     head = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
     kept = {}
     for i, name in enumerate(layers):
@@ -89,6 +105,13 @@ for arch, layers in LAYERS.items():
             gw, gb = torch.autograd.grad(F.cross_entropy(zn, lab[n:n + 1]), [head.weight, head.bias])
             pg.append(torch.cat([gw.flatten(), gb]))
         res[f"{arch}_pg_{label}"] = torch.stack(pg)
+        conv = model.get_submodule(CONV[arch])
+        params = [conv.weight] + ([conv.bias] if conv.bias is not None else [])
+        cg = []
+        for n in range(len(y)):
+            grads = torch.autograd.grad(F.cross_entropy(model(x[n:n + 1]), lab[n:n + 1]), params)
+            cg.append(torch.cat([g.flatten() for g in grads]))
+        res[f"{arch}_cg_{label}"] = torch.stack(cg)
     res[f"{arch}_features"] = feats
     res[f"{arch}_logits"] = z.detach()
     for k, v in res.items():

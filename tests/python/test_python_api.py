@@ -211,6 +211,7 @@ def test_tracin_equals_a_hand_written_sum_over_checkpoints():
     xq, yq = torch.randn(3, 1, 10, 10), torch.tensor([0, 2, 3])
     net, eta = _SmallCnn(), [0.3, 0.1]
     checkpoints, expected = [], torch.zeros(3, 20, dtype=torch.float64)
+    expected_conv = torch.zeros(3, 20, dtype=torch.float64)  # features.2's weight: --param-layers
     for lr in eta:
         opt = torch.optim.SGD(net.parameters(), lr=lr)
         for _ in range(3):
@@ -221,17 +222,26 @@ def test_tracin_equals_a_hand_written_sum_over_checkpoints():
         checkpoints.append(torch.jit.script(copy.deepcopy(net)))  # script shares the parameters
 
         def grads(images, labels):
-            rows = []
+            head, conv = [], []
             for i in range(images.size(0)):
                 net.zero_grad()
                 torch.nn.functional.cross_entropy(net(images[i:i + 1]), labels[i:i + 1]).backward()
-                rows.append(torch.cat([net.fc.weight.grad.flatten(), net.fc.bias.grad]).double().clone())
-            return torch.stack(rows)
-        expected += lr * grads(xq, yq) @ grads(x, y).T
+                head.append(torch.cat([net.fc.weight.grad.flatten(), net.fc.bias.grad]).double().clone())
+                conv.append(net.features[2].weight.grad.flatten().double().clone())
+            return torch.stack(head), torch.stack(conv)
+        (hq, cq), (ht, ct) = grads(xq, yq), grads(x, y)
+        expected += lr * hq @ ht.T
+        expected_conv += lr * cq @ ct.T
         net.train()
     r = gradlens.influence.tracin(checkpoints, x, y, xq, yq, eta, top_k=5, return_scores=True)
     assert torch.allclose(r["scores"], expected, rtol=1e-4, atol=1e-6)
     assert torch.equal(r["proponents"], expected.topk(5, dim=1).indices)
+    # An inner convolution of the scripted model: at the full dimension both
+    # projection factors are the identity, so the scores are exact.
+    r = gradlens.influence.tracin(checkpoints, x, y, xq, yq, eta, top_k=5, return_scores=True,
+                                  param_layers=["features.2"], proj_dim=8 * 6 * 3 * 3)
+    assert expected_conv.abs().max() > 0.1 * expected.abs().max()  # the convolution's share is not negligible
+    assert torch.allclose(r["scores"], expected + expected_conv, rtol=1e-4, atol=1e-6)
     models = [gradlens.load_model(c, image_size=10) for c in checkpoints]
     self_inf = gradlens.influence.self_influence(models, x, y, eta)
     assert self_inf.shape == (20,) and bool((self_inf > 0).all())

@@ -14,7 +14,8 @@ token dropped), for the activations and the gradients alike.
 
 Also two small nets whose forward() returns a tuple (logits, aux) and a dict
 {"aux": ..., "logits": ...} (tuple_net.pt, dict_net.pt, their traced forms
-and ref files), for --output-index / --output-key.
+and ref files), for --output-index / --output-key, and twice_net.pt, whose
+one convolution is called twice.
 
 usage: torchvision_capture_reference.py OUT_DIR [NAME ...]
   NAME: an architecture of INNER or "outputs" (the tuple and dict nets);
@@ -123,8 +124,22 @@ class DictNet(Body):
         return {"aux": self.aux(f), "logits": self.fc(f)}
 
 
+class TwiceNet(torch.nn.Module):
+    """One convolution applied twice (shared weights)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 3, 3, padding=1)
+        self.fc = torch.nn.Linear(3, 10)
+
+    def forward(self, x):
+        return self.fc(self.conv(torch.relu(self.conv(x))).mean((2, 3)))
+
+
 if "outputs" not in wanted:
     sys.exit(0)
+torch.manual_seed(0)
+torch.jit.save(torch.jit.script(TwiceNet().eval()), f"{out}/twice_net.pt")
 torch.manual_seed(0)
 x = torch.randn(3, 3, 32, 32)
 for name, net in [("tuple_net", TupleNet().eval()), ("dict_net", DictNet().eval())]:

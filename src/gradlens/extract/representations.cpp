@@ -205,9 +205,8 @@ ExtractOutputs extract_batch(models::Classifier& model, const torch::Tensor& x_i
   const bool conv_param = want_param && !is_head_layer(opts.param_layer);
   if (conv_param) {
     const auto names = param_layer_names(model);
-    GRADLENS_CHECK(!names.empty(), "--param-layer '", opts.param_layer,
-                   "': per-sample gradients of inner layers need a native ResNet (", model.describe(),
-                   " is not one); use --param-layer fc");
+    GRADLENS_CHECK_OPTION(!names.empty(), "--param-layer '", opts.param_layer, "': ", model.describe(),
+                          " has no convolution whose per-sample gradients gradlens can capture; use --param-layer fc");
     GRADLENS_CHECK_OPTION(contains(names, opts.param_layer), "--param-layer: unknown layer '",
                    opts.param_layer, "'; use fc or a Conv2d: ", join(names));
   }

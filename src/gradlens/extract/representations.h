@@ -144,8 +144,8 @@ torch::Tensor conv2d_param_grad(const torch::Tensor& input, const torch::Tensor&
                                 std::vector<int64_t> padding, std::vector<int64_t> dilation,
                                 bool has_bias);
 
-/// The Conv2d names of a native ResNet accepted as ExtractOptions::param_layer
-/// (plus "fc"); empty for other classifiers.
+/// The Conv2d names accepted as ExtractOptions::param_layer (Classifier::conv_layer_names()),
+/// plus "fc"; empty for a model without convolutions.
 std::vector<std::string> param_layer_names(models::Classifier& model);
 
 }  // namespace gradlens::extract

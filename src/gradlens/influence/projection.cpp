@@ -52,7 +52,7 @@ std::vector<LayerProjection> make_projections(models::Classifier& model, const t
   GRADLENS_CHECK_OPTION(options.dim >= 1, "--proj-dim must be >= 1, got ", options.dim);
   const auto names = model.conv_layer_names();
   GRADLENS_CHECK_OPTION(!names.empty(), "--param-layers: ", model.describe(), " offers no convolution whose "
-                        "per-sample gradients gradlens can capture (native ResNets do); leave --param-layers out "
+                        "per-sample gradients gradlens can capture (an nn.Conv2d); leave --param-layers out "
                         "to use the final linear layer alone");
   models::ModeGuard mode(model, false);
   for (size_t l = 0; l < options.layers.size(); ++l) {

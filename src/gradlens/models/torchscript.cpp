@@ -8,6 +8,7 @@
 #include <torch/csrc/jit/runtime/interpreter.h>
 #include <torch/script.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -18,6 +19,7 @@
 #include <set>
 
 #include "gradlens/core/check.h"
+#include "gradlens/core/strings.h"
 #include "gradlens/models/metadata.h"
 
 namespace gradlens::models {
@@ -47,6 +49,7 @@ std::string type_name(const torch::jit::Module& m) {
 struct CallSite {
   Value* in = nullptr;
   Value* out = nullptr;
+  int calls = 0;  ///< calls seen in the graph (a loop body counts once)
 };
 
 /// A copy of forward()'s graph in which the calls `expand` accepts are
@@ -121,7 +124,7 @@ std::map<std::string, CallSite> read_markers(Graph& g) {
     unpack->destroy();
     tuple->destroy();
     CallSite& site = calls[tag.substr(2)];
-    if (tag[0] == 'i') site = CallSite{v, nullptr};  // a new call: forget the previous one
+    if (tag[0] == 'i') site = CallSite{v, nullptr, site.calls + 1};  // a new call: forget the previous one
     else site.out = v;
   }
   for (auto it = calls.begin(); it != calls.end();) it = it->second.out ? std::next(it) : calls.erase(it);
@@ -342,8 +345,14 @@ Value* tokens_to_maps(Graph& g, Value* v, int64_t k, int64_t side, int64_t dim) 
 
 }  // namespace
 
+struct TorchScriptClassifier::CaptureCode {
+  std::shared_ptr<torch::jit::Code> code;  ///< returns (logits, maps[, features][, conv input, conv output])
+  bool features = false;
+  ConvGeometry geometry;  ///< of the convolution, when one was asked for
+};
+
 struct TorchScriptClassifier::Graphs {
-  std::map<std::string, std::shared_ptr<torch::jit::Code>> by_layer;
+  std::map<std::string, CaptureCode> by_layer;  ///< keyed by layer + '\n' + convolution
   torch::jit::Module head;
   bool probed = false;
   std::vector<ModuleInfo> modules;
@@ -563,52 +572,190 @@ std::string TorchScriptClassifier::default_layer() const {
   return g.default_layer;
 }
 
+namespace {
+
+/// The integers a graph value holds: a constant list, or a ListConstruct of constants.
+std::vector<int64_t> constant_ints(Value* v) {
+  if (const auto c = torch::jit::toIValue(v)) {
+    if (c->isIntList()) return c->toIntVector();
+    if (c->isInt()) return {c->toInt()};
+  }
+  std::vector<int64_t> out;
+  if (v->node()->kind() == c10::prim::ListConstruct)
+    for (Value* e : v->node()->inputs()) {
+      const auto c = torch::jit::toIValue(e);
+      if (!c || !c->isInt()) return {};
+      out.push_back(c->toInt());
+    }
+  return out;
+}
+
+std::vector<int64_t> pair_of(const c10::IValue& v) {
+  if (v.isInt()) return {v.toInt(), v.toInt()};
+  if (v.isTuple()) {
+    std::vector<int64_t> out;
+    for (const auto& e : v.toTupleRef().elements()) out.push_back(e.toInt());
+    return out;
+  }
+  return v.isIntList() ? v.toIntVector() : std::vector<int64_t>{};
+}
+
+/// The geometry of the Conv2d submodule `conv` at `path`: from its
+/// attributes when scripted (torch.nn.Conv2d keeps stride, padding,
+/// dilation, groups, padding_mode), else from the aten::_convolution that
+/// tracing recorded in its forward(). Throws naming `flag` for what
+/// per-sample gradients cannot serve (grouped convolutions, a padding mode
+/// other than zeros, asymmetric 'same' padding).
+ConvGeometry conv_geometry(const torch::jit::Module& conv, const std::string& path, const std::string& flag) {
+  ConvGeometry g;
+  const auto w = conv.attr("weight").toTensor();
+  g.kernel = {w.size(2), w.size(3)};
+  g.has_bias = conv.hasattr("bias") && conv.attr("bias").isTensor();
+  int64_t groups = 1;
+  if (conv.hasattr("stride") && conv.hasattr("padding") && conv.hasattr("dilation")) {
+    g.stride = pair_of(conv.attr("stride"));
+    g.dilation = pair_of(conv.attr("dilation"));
+    if (conv.hasattr("groups")) groups = conv.attr("groups").toInt();
+    if (conv.hasattr("padding_mode"))
+      GRADLENS_CHECK_OPTION(conv.attr("padding_mode").toStringRef() == "zeros", flag, " ", path, ": padding_mode '",
+                            conv.attr("padding_mode").toStringRef(), "' is not supported (zero padding only)");
+    const auto pad = conv.attr("padding");
+    if (pad.isString()) {
+      g.padding = {0, 0};
+      if (pad.toStringRef() == "same")
+        for (int d = 0; d < 2; ++d) {
+          const int64_t total = g.dilation[d] * (g.kernel[d] - 1);
+          GRADLENS_CHECK_OPTION(total % 2 == 0, flag, " ", path, ": padding 'same' pads this kernel unevenly, "
+                                "which is not supported; choose another convolution");
+          g.padding[d] = total / 2;
+        }
+    } else {
+      g.padding = pair_of(pad);
+    }
+  } else {
+    for (Node* n : conv.get_method("forward").graph()->nodes())
+      if (n->kind() == c10::aten::_convolution || n->kind() == c10::aten::conv2d) {
+        g.stride = constant_ints(n->input(3));
+        g.padding = constant_ints(n->input(4));
+        g.dilation = constant_ints(n->input(5));
+        const auto gr = torch::jit::toIValue(n->input(n->kind() == c10::aten::conv2d ? 6 : 8));
+        if (gr && gr->isInt()) groups = gr->toInt();
+        if (n->kind() == c10::aten::_convolution) {
+          const auto transposed = torch::jit::toIValue(n->input(6));
+          GRADLENS_CHECK_OPTION(!transposed || !transposed->toBool(), flag, " ", path,
+                                ": a transposed convolution is not supported");
+        }
+      }
+  }
+  GRADLENS_CHECK_OPTION(g.stride.size() == 2 && g.padding.size() == 2 && g.dilation.size() == 2, flag, " ", path,
+                        ": cannot read its stride, padding and dilation (a Conv2d whose forward() computes them); "
+                        "choose another convolution");
+  GRADLENS_CHECK_OPTION(groups == 1, flag, " ", path, ": a grouped convolution (groups ", groups,
+                        ") is not supported; choose one with groups 1");
+  return g;
+}
+
+}  // namespace
+
+std::vector<std::string> TorchScriptClassifier::conv_layer_names() {
+  std::vector<std::string> out;
+  for (const auto& sub : module_->named_modules())
+    if (!sub.name.empty() && type_name(sub.value) == "Conv2d") out.push_back(sub.name);
+  return out;
+}
+
+const TorchScriptClassifier::CaptureCode& TorchScriptClassifier::capture_code(const std::string& layer,
+                                                                              const std::string& conv) {
+  auto& cc = graphs_->by_layer[layer + "\n" + conv];
+  if (cc.code) return cc;
+  const std::string head_name = probed().head_name;
+  auto inst = instrument(*module_, options_, [&](const std::string& p) {
+    const auto below = [&](const std::string& t) { return t.compare(0, p.size() + 1, p + ".") == 0; };
+    return below(layer) || (!head_name.empty() && below(head_name)) || (!conv.empty() && below(conv));
+  });
+  const auto site = inst.calls.find(layer);
+  GRADLENS_CHECK(site != inst.calls.end() && in_top_block(*inst.graph, site->second.out), "--layer ",
+                 layer, ": ", path_, "'s forward() does not call it, or calls it only inside an if "
+                 "or a loop; choose another ('gradlens layers --model ", path_, "' shows which run)");
+  GRADLENS_CHECK(is_tensor(site->second.out), "--layer ", layer, ": its output is a ",
+                 site->second.out->type()->str(), ", not a tensor of activation maps; choose "
+                 "another ('gradlens layers --model ", path_, "')");
+  CallSite conv_site;
+  if (!conv.empty()) {
+    const auto it = inst.calls.find(conv);
+    GRADLENS_CHECK_OPTION(it != inst.calls.end() && in_top_block(*inst.graph, it->second.out) &&
+                              in_top_block(*inst.graph, it->second.in),
+                          "--param-layer ", conv, ": ", path_, "'s forward() does not call it, or calls it "
+                          "only inside an if or a loop; choose another convolution");
+    GRADLENS_CHECK_OPTION(it->second.calls == 1, "--param-layer ", conv, ": ", path_, "'s forward() calls it ",
+                          it->second.calls, " times, and a per-sample weight gradient is kept for one call; "
+                          "choose a convolution called once");
+    conv_site = it->second;
+    cc.geometry = conv_geometry(submodule_at(*module_, conv), conv, "--param-layer");
+  }
+  Value* maps = site->second.out;
+  std::vector<int64_t> shape;
+  for (const auto& m : probed().modules)
+    if (m.name == layer) shape = m.shape;
+  if (shape.size() == 3) {
+    const int64_t t = shape[1];
+    int64_t k = options_.class_tokens;
+    if (k < 0) k = t > 1 && grid_side(t - 1) > 0 ? 1 : 0;
+    GRADLENS_CHECK(k < t && grid_side(t - k) > 0, "--layer ", layer, ": its output is a token sequence [N, ", t,
+                   ", ", shape[2], "] whose last ", t - std::max<int64_t>(k, 0), " tokens (after ", k,
+                   " class token(s)) do not form a square grid; say how many leading tokens to drop with "
+                   "--class-tokens K");
+    maps = tokens_to_maps(*inst.graph, maps, k, grid_side(t - k), shape[2]);
+  }
+  std::vector<Value*> extra = {maps};
+  const auto head = head_name.empty() ? inst.calls.end() : inst.calls.find(head_name);
+  cc.features = head != inst.calls.end() && in_top_block(*inst.graph, head->second.in) &&
+                is_tensor(head->second.in);
+  if (cc.features) extra.push_back(head->second.in);
+  if (!conv.empty()) {
+    extra.push_back(conv_site.in);
+    extra.push_back(conv_site.out);
+  }
+  cc.code = compile_with_outputs(inst.graph, extra, "gradlens_capture");
+  return cc;
+}
+
 Capture TorchScriptClassifier::capture(const torch::Tensor& x, const std::string& layer, bool) {
+  return capture_conv_impl(x, layer, "");
+}
+
+ConvCapture TorchScriptClassifier::capture_conv(const torch::Tensor& x, const std::string& layer,
+                                                const std::string& conv) {
+  const auto names = conv_layer_names();
+  GRADLENS_CHECK_OPTION(std::find(names.begin(), names.end(), conv) != names.end(), "--param-layer: unknown "
+                        "convolution '", conv, "' for ", describe(),
+                        names.empty() ? "; it has no nn.Conv2d" : "; nearest: ",
+                        core::join(core::nearest(names, conv, 5), ", "));
+  return capture_conv_impl(x, layer, conv);
+}
+
+ConvCapture TorchScriptClassifier::capture_conv_impl(const torch::Tensor& x, const std::string& layer,
+                                                     const std::string& conv) {
   check_layer(layer, "--layer");
   GRADLENS_CHECK(x.dim() == 4 && x.size(1) == in_channels_, "input batch of shape ", x.sizes(),
                  " does not fit ", path_, " with ", in_channels_, " input channel(s)");
-  auto& code = graphs_->by_layer[layer];
-  if (!code) {
-    const std::string head_name = probed().head_name;
-    auto inst = instrument(*module_, options_, [&](const std::string& p) {
-      const auto below = [&](const std::string& t) { return t.compare(0, p.size() + 1, p + ".") == 0; };
-      return below(layer) || (!head_name.empty() && below(head_name));
-    });
-    const auto site = inst.calls.find(layer);
-    GRADLENS_CHECK(site != inst.calls.end() && in_top_block(*inst.graph, site->second.out), "--layer ",
-                   layer, ": ", path_, "'s forward() does not call it, or calls it only inside an if "
-                   "or a loop; choose another ('gradlens layers --model ", path_, "' shows which run)");
-    GRADLENS_CHECK(is_tensor(site->second.out), "--layer ", layer, ": its output is a ",
-                   site->second.out->type()->str(), ", not a tensor of activation maps; choose "
-                   "another ('gradlens layers --model ", path_, "')");
-    Value* maps = site->second.out;
-    std::vector<int64_t> shape;
-    for (const auto& m : probed().modules)
-      if (m.name == layer) shape = m.shape;
-    if (shape.size() == 3) {
-      const int64_t t = shape[1];
-      int64_t k = options_.class_tokens;
-      if (k < 0) k = t > 1 && grid_side(t - 1) > 0 ? 1 : 0;
-      GRADLENS_CHECK(k < t && grid_side(t - k) > 0, "--layer ", layer, ": its output is a token sequence [N, ", t,
-                     ", ", shape[2], "] whose last ", t - std::max<int64_t>(k, 0), " tokens (after ", k,
-                     " class token(s)) do not form a square grid; say how many leading tokens to drop with "
-                     "--class-tokens K");
-      maps = tokens_to_maps(*inst.graph, maps, k, grid_side(t - k), shape[2]);
-    }
-    std::vector<Value*> extra = {maps};
-    const auto head = head_name.empty() ? inst.calls.end() : inst.calls.find(head_name);
-    const bool features = head != inst.calls.end() && in_top_block(*inst.graph, head->second.in) &&
-                          is_tensor(head->second.in);
-    if (features) extra.push_back(head->second.in);
-    code = compile_with_outputs(inst.graph, extra, "gradlens_capture");
-  }
+  const auto& cc = capture_code(layer, conv);
   torch::Tensor xin = x;
   if (torch::GradMode::is_enabled() && !x.requires_grad()) xin = x.detach().requires_grad_(true);
-  const auto outs = run_code(*code, *module_, xin);
-  Capture c;
+  const auto outs = run_code(*cc.code, *module_, xin);
+  ConvCapture c;
   c.logits = outs[0];
   c.maps = outs[1];
-  if (outs.size() > 2) c.features = outs[2];
+  size_t i = 2;
+  if (cc.features) c.features = outs[i++];
+  if (!conv.empty()) {
+    c.conv_input = outs[i++].detach();
+    c.conv_output = outs[i++];
+    c.geometry = cc.geometry;
+    GRADLENS_CHECK_OPTION(c.conv_input.dim() == 4 && c.conv_output.dim() == 4, "--param-layer ", conv,
+                          ": its input and output have shapes ", c.conv_input.sizes(), " and ",
+                          c.conv_output.sizes(), ", not [N, C, H, W]; choose another convolution");
+  }
   GRADLENS_CHECK(c.maps.dim() == 4, "--layer ", layer, ": its output has shape ", c.maps.sizes(),
                  ", neither activation maps [N, C, H, W] nor tokens [N, T, D]; choose another layer "
                  "('gradlens layers --model ", path_, "')");

@@ -65,6 +65,12 @@ class TorchScriptClassifier final : public Classifier {
   /// The head (head_name()) applied to features.
   torch::Tensor classify(const torch::Tensor& features) override;
   Capture capture(const torch::Tensor& x, const std::string& layer, bool maps_leaf) override;
+  /// Every nn.Conv2d submodule. capture_conv() serves those that forward()
+  /// calls once, outside control flow, with groups 1 and zero padding; it
+  /// reads their geometry from the module's attributes (scripted) or from
+  /// the convolution that tracing recorded (traced).
+  std::vector<std::string> conv_layer_names() override;
+  ConvCapture capture_conv(const torch::Tensor& x, const std::string& layer, const std::string& conv) override;
   /// Every submodule path, in named_modules() order.
   std::vector<std::string> layers() const override;
   /// The outermost name of the last module output, in execution order, that
@@ -100,6 +106,10 @@ class TorchScriptClassifier final : public Classifier {
 
  private:
   struct Graphs;
+  struct CaptureCode;
+  /// The capture graph for `layer` and the convolution `conv` ("" for none), compiled once.
+  const CaptureCode& capture_code(const std::string& layer, const std::string& conv);
+  ConvCapture capture_conv_impl(const torch::Tensor& x, const std::string& layer, const std::string& conv);
   void require_resnet_style(const char* what) const;
   void require_head(const char* what) const;
   const Graphs& probed() const;
