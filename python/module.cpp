@@ -175,6 +175,7 @@ void read_train_options(Reader& r, pipeline::TrainConfig& c) {
   r("out", c.out);
   r("resume", t.resume);
   r("noisy_labels", c.noisy_labels);
+  r("permute_labels", c.permute_labels);
   r("record_dynamics", c.record_dynamics);
   r("save_every_epoch", c.save_every_epoch);
   r("aum_threshold_samples", c.aum_threshold_samples);
@@ -847,9 +848,10 @@ PYBIND11_MODULE(_gradlens, m) {
         insertion ? "saliency_insertion" : "saliency_deletion",
         [insertion](const py::object& model, const torch::Tensor& images, const torch::Tensor& maps,
                     const torch::Tensor& targets, int64_t steps, const std::string& baseline, double blur_sigma,
-                    int64_t batch_size) {
+                    int64_t batch_size, int64_t patch_size) {
           saliency::PerturbationOptions o;
           o.steps = steps;
+          o.patch_size = patch_size;
           o.baseline = saliency::parse_baseline(baseline, "baseline");
           o.blur_sigma = blur_sigma;
           o.batch_size = batch_size;
@@ -860,7 +862,8 @@ PYBIND11_MODULE(_gradlens, m) {
           }));
         },
         py::arg("model"), py::arg("images"), py::arg("maps"), py::arg("targets"), py::arg("steps") = 20,
-        py::arg("baseline") = "zero", py::arg("blur_sigma") = 5.0, py::arg("batch_size") = 256);
+        py::arg("baseline") = "zero", py::arg("blur_sigma") = 5.0, py::arg("batch_size") = 256,
+        py::arg("patch_size") = 1);
   m.def(
       "saliency_confidence_change",
       [](const py::object& model, const torch::Tensor& images, const torch::Tensor& maps, const torch::Tensor& targets,

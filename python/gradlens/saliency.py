@@ -55,20 +55,23 @@ def _inputs(images, maps, targets):
     return _maps(images, _torch.float32), _maps(maps, _torch.float32), _maps(targets, _torch.int64)
 
 
-def deletion(model, images, maps, targets, steps=20, baseline="zero", blur_sigma=5.0, batch_size=256):
+def deletion(model, images, maps, targets, steps=20, baseline="zero", blur_sigma=5.0, batch_size=256,
+             patch_size=1):
     """Deletion curve (RISE): pixels replaced by the baseline (zero | mean |
     blur) in decreasing order of the map, ties in row-major order; a dict of
     "fractions" [steps + 1], "probs" [N, steps + 1] and "auc" [N] (lower is
-    better)."""
+    better). patch_size > 1 perturbs squares of that side, ordered by the
+    map's sum over each (region perturbation)."""
     return _gradlens.saliency_deletion(model, *_inputs(images, maps, targets), steps, baseline, blur_sigma,
-                                       batch_size)
+                                       batch_size, patch_size)
 
 
-def insertion(model, images, maps, targets, steps=20, baseline="zero", blur_sigma=5.0, batch_size=256):
-    """Insertion curve: from the baseline, pixels come back in the same order;
-    as deletion (higher AUC is better)."""
+def insertion(model, images, maps, targets, steps=20, baseline="zero", blur_sigma=5.0, batch_size=256,
+              patch_size=1):
+    """Insertion curve: from the baseline, pixels (or patches) come back in
+    the same order; as deletion (higher AUC is better)."""
     return _gradlens.saliency_insertion(model, *_inputs(images, maps, targets), steps, baseline, blur_sigma,
-                                        batch_size)
+                                        batch_size, patch_size)
 
 
 def confidence_change(model, images, maps, targets, batch_size=256):

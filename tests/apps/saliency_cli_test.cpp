@@ -97,6 +97,41 @@ TEST(SaliencyCli, ShapesWithMasksAndIntegratedGradients) {
   EXPECT_EQ(j["models"][0]["passes"]["backward"], 9);  // one batch, 8 trapezoid steps + 1
 }
 
+// --data-randomisation: the first model's maps against another model's, in
+// summary.json and summary.md; a model against itself scores 1.
+TEST(SaliencyCli, DataRandomisationComparesWithTheGivenModel) {
+  test::TempDir dir;
+  ASSERT_NO_FATAL_FAILURE(shapes_and_model(dir));
+  saliency_cli_checkpoint(dir / "r.ckpt", 3, 3, 6);
+  for (const std::string other : {"r", "m"}) {
+    const auto out = dir / ("sal-" + other);
+    auto r = cli_run({"--threads", "1", "--quiet", "saliency", "--data", (dir / "shapes").string(), "--image-size",
+                      "32", "--models", (dir / "m.ckpt").string(), "--per-class", "2", "--method", "gradient",
+                      "--data-randomisation", (dir / (other + ".ckpt")).string(), "--out", out.string()});
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto j = nlohmann::json::parse(core::read_file(out / "summary.json"));
+    const auto& d = j["data_randomisation"];
+    EXPECT_EQ(d["spearman"]["n"], 6) << other;
+    EXPECT_EQ(d["ssim"]["n"], 6) << other;
+    const double rho = d["spearman"]["mean"].get<double>();
+    if (other == "m") {
+      EXPECT_NEAR(rho, 1.0, 1e-9);
+      EXPECT_NEAR(d["ssim"]["mean"].get<double>(), 1.0, 1e-9);
+    } else {
+      EXPECT_TRUE(rho > -1 && rho < 0.99) << rho;
+      EXPECT_EQ(d["model"], "r");
+    }
+    EXPECT_NE(core::read_file(out / "summary.md").find("## Sanity check: data randomisation"), std::string::npos);
+  }
+  auto bad = cli_run({"--quiet", "saliency", "--data", (dir / "shapes").string(), "--image-size", "32", "--models",
+                      (dir / "m.ckpt").string(), "--per-class", "2", "--data-randomisation",
+                      (dir / "missing.ckpt").string(), "--out",
+                      (dir / "sal-bad").string()});
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.err.find("missing.ckpt"), std::string::npos) << bad.err;
+  EXPECT_FALSE(test::fs::exists(dir / "sal-bad"));
+}
+
 TEST(SaliencyCli, FaithfulnessAndLocalisationScores) {
   test::TempDir dir;
   ASSERT_NO_FATAL_FAILURE(shapes_and_model(dir));
@@ -106,7 +141,7 @@ TEST(SaliencyCli, FaithfulnessAndLocalisationScores) {
                                          "--per-class", "2"};
   auto args = base;
   for (const char* a : {"--metrics", "deletion,insertion,confidence,road,pointing,energy,rank,random-logit", "--steps", "8",
-                        "--road-fractions", "0.25,0.75",
+                        "--patch-size", "4", "--road-fractions", "0.25,0.75",
                         "--perturbation-baseline", "blur", "--blur-sigma", "2", "--pointing-tolerance", "3",
                         "--randomisation", "independent", "--randomisation-groups", "3", "--out"})
     args.push_back(a);
@@ -116,6 +151,7 @@ TEST(SaliencyCli, FaithfulnessAndLocalisationScores) {
   const auto j = nlohmann::json::parse(core::read_file(out / "summary.json"));
   EXPECT_EQ(j["options"]["perturbation_baseline"], "blur");
   EXPECT_EQ(j["options"]["steps"], 8);
+  EXPECT_EQ(j["options"]["patch_size"], 4);
   const auto& f = j["models"][0]["faithfulness"];
   EXPECT_EQ(f["deletion_curve"].size(), 9u);
   EXPECT_EQ(f["curve_fractions"][0], 0.0);

@@ -10,6 +10,7 @@
 #include "gradlens/analysis/label_noise.h"
 #include "gradlens/core/fs.h"
 #include "gradlens/core/npy.h"
+#include "gradlens/core/numpy_random.h"
 #include "gradlens/influence/tracin.h"
 #include "gradlens/io/train_record.h"
 #include "gradlens/models/checkpoint.h"
@@ -287,6 +288,28 @@ TEST_F(InfluenceTest, AumThresholdSamplesGetAnExtraClassAndSetTheFlag) {
   EXPECT_EQ(rows, 110);
   tc.record_dynamics = false;
   GRADLENS_EXPECT_THROWS_WITH(run_train(tc), "--aum-threshold-samples needs --record-dynamics");
+}
+
+// The data-randomisation test's model: the training labels permuted by
+// numpy's RandomState(seed), so every class keeps its count.
+TEST_F(InfluenceTest, PermuteLabelsTrainsOnTheLabelsPermutedBySeed) {
+  TrainConfig tc = record_config("run-permuted", 1);
+  tc.noisy_labels = 0;
+  tc.permute_labels = true;
+  const auto s = run_train(tc);
+  const auto rec = io::read_train_record(tc.out);
+  const auto original = load_splits(tc.data, tc.seed).train.labels;
+  const auto perm = core::NumpyRandomState(5).permutation(original.size(0));
+  EXPECT_TRUE(torch::equal(rec.labels, original.index_select(0, torch::tensor(perm, torch::kLong))));
+  EXPECT_TRUE(torch::equal(torch::bincount(rec.labels), torch::bincount(original)));
+  EXPECT_GT(rec.labels.ne(original).sum().item<int64_t>(), 60);  // of 120 in 10 classes
+  EXPECT_TRUE(nlohmann::json::parse(core::read_file(s.summary_json_path))["config"]["permute_labels"].get<bool>());
+  tc.noisy_labels = 0.1;
+  GRADLENS_EXPECT_THROWS_WITH(run_train(tc), "--permute-labels and --noisy-labels: give one");
+  tc.noisy_labels = 0;
+  tc.record_dynamics = false;
+  tc.out.clear();
+  GRADLENS_EXPECT_THROWS_WITH(run_train(tc), "--permute-labels trains a model on random labels: give --out DIR");
 }
 
 TEST_F(InfluenceTest, TrainRefusesRecordingWithoutOutOrWithResume) {

@@ -66,6 +66,40 @@ TEST(SaliencyPipeline, MapsEqualTheBatchedAttributionAndComparisonsFollowTheConf
   EXPECT_NEAR(cm.comparisons[1].result.get("SIM").summary.mean, direct_cm.get("SIM").summary.mean, 1e-12);
 }
 
+// The data-randomisation test: the first model's maps against the second
+// model's, Spearman and SSIM per image as saliency/sanity.h computes them;
+// a model compared with itself scores 1.
+TEST(SaliencyPipeline, DataRandomisationComparesTheFirstModelsMapsWithTheRandomisedModels) {
+  torch::manual_seed(0);
+  auto a = tiny_resnet(4);
+  auto b = tiny_resnet(4);
+  const auto ds = tiny_dataset(10, 4);
+  SaliencyConfig cfg;
+  cfg.attribution.method = saliency::AttributionMethod::kGradient;  // input-size maps, never constant here
+  cfg.batch_size = 4;
+  const NamedClassifier same{"a2", a.get(), "a.ckpt"};
+  const auto self = run_saliency({{"a", a.get(), "a.ckpt"}}, ds, cfg, {}, &same);
+  const auto& ds_self = self.data_randomisation;
+  ASSERT_TRUE(ds_self.spearman.defined());
+  EXPECT_EQ(ds_self.name, "a2");
+  EXPECT_LT((ds_self.spearman - 1).abs().max().item<double>(), 1e-9);
+  EXPECT_LT((ds_self.ssim - 1).abs().max().item<double>(), 1e-9);
+  const NamedClassifier other{"b", b.get(), "b.ckpt"};
+  const auto run = run_saliency({{"a", a.get(), "a.ckpt"}}, ds, cfg, {}, &other);
+  const auto& dr = run.data_randomisation;
+  const auto x = data::to_float(ds, ds.images);
+  const auto mb = saliency::compute_attribution(*b, x, ds.labels, cfg.attribution).maps;
+  EXPECT_TRUE(torch::allclose(dr.spearman, saliency::spearman_rank_correlation(run.models[0].maps, mb), 1e-6, 1e-9));
+  EXPECT_TRUE(torch::allclose(dr.ssim, saliency::ssim(run.models[0].maps, mb), 1e-6, 1e-9));
+  EXPECT_LT(dr.spearman.mean().item<double>(), 0.99);
+  EXPECT_DOUBLE_EQ(dr.accuracy, saliency::compute_attribution(*b, x, ds.labels, cfg.attribution)
+                                    .preds.eq(ds.labels).to(torch::kDouble).mean().item<double>());
+  auto small = tiny_resnet(3);
+  const NamedClassifier few{"s", small.get(), "s.ckpt"};
+  GRADLENS_EXPECT_THROWS_WITH(run_saliency({{"a", a.get(), ""}}, ds, cfg, {}, &few),
+                              "--data-randomisation s.ckpt has 3 classes but the data has 4");
+}
+
 TEST(SaliencyPipeline, BadConfigurationsNameTheFlag) {
   torch::manual_seed(0);
   auto a = tiny_resnet(4);

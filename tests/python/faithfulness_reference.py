@@ -70,6 +70,35 @@ for kind in ("zero", "mean", "blur"):
         np.save(os.path.join(d, f"ref_{name}_{kind}_probs.npy"), np.stack([r[0] for r in res]))
         np.save(os.path.join(d, f"ref_{name}_{kind}_auc.npy"), np.array([r[1] for r in res]))
 
+def region_curve(i, kind, insertion, ps):
+    """Region perturbation (Samek et al. 2017): ps x ps patches of a grid,
+    ordered by the sum of the map over each, perturbed patch by patch."""
+    patches = [(py, px) for py in range(0, H, ps) for px in range(0, Wd, ps)]
+    relevance = np.array([maps[i][py:py + ps, px:px + ps].sum() for py, px in patches])
+    order = np.argsort(-relevance, kind="stable")
+    base = baseline(images[i], kind)
+    x = base.copy() if insertion else images[i].copy()
+    fr, ps_ = [], []
+    done, U = 0, len(patches)
+    for s in range(steps + 1):
+        count = int(np.floor(s * U / steps + 0.5))
+        for q in order[done:count]:
+            py, px = patches[q]
+            src = images[i] if insertion else base
+            x[:, py:py + ps, px:px + ps] = src[:, py:py + ps, px:px + ps]
+        done = count
+        fr.append(count / U)
+        ps_.append(prob(x, targets[i]))
+    fr, ps_ = np.array(fr), np.array(ps_)
+    return ps_, np.trapz(ps_, fr)
+
+
+for kind in ("zero", "mean"):
+    for name, ins in (("deletion", False), ("insertion", True)):
+        res = [region_curve(i, kind, ins, 2) for i in range(N)]
+        np.save(os.path.join(d, f"ref_{name}_patch2_{kind}_probs.npy"), np.stack([r[0] for r in res]))
+        np.save(os.path.join(d, f"ref_{name}_patch2_{kind}_auc.npy"), np.array([r[1] for r in res]))
+
 Y = np.array([prob(images[i], targets[i]) for i in range(N)])
 O = np.array([prob(images[i] * maps[i][None], targets[i]) for i in range(N)])
 np.save(os.path.join(d, "ref_drop.npy"), np.maximum(0, Y - O) / Y)

@@ -430,6 +430,17 @@ def test_faithfulness_localisation_and_sanity_metrics_from_python():
         assert float(d["auc"][i]) == pytest.approx(float(((q[1:] + q[:-1]) / 2 * np.diff(f)).sum()), abs=1e-7)
     ins = gradlens.saliency.insertion(linear, x, maps, targets, steps=steps)
     assert torch.allclose(ins["probs"][:, -1], d["probs"][:, 0])  # insertion ends at the image
+    # Patches of 3 x 3: the quadrant with the largest map sum goes first.
+    dp = gradlens.saliency.deletion(linear, x, maps, targets, steps=4, patch_size=3)
+    for i in range(n):
+        sums = maps[i].reshape(2, 3, 2, 3).sum((1, 3)).reshape(-1)
+        first = int(torch.argmax(sums))
+        img = x[i].clone()
+        img[:, 3 * (first // 2):3 * (first // 2) + 3, 3 * (first % 2):3 * (first % 2) + 3] = 0
+        want = float(torch.softmax(linear(img[None]).double(), 1)[0, targets[i]])
+        assert float(dp["probs"][i, 1]) == pytest.approx(want, rel=1e-6)
+    with pytest.raises(ValueError, match="--patch-size 4 must divide the image size 6 x 6"):
+        gradlens.saliency.deletion(linear, x, maps, targets, patch_size=4)
     cc = gradlens.saliency.confidence_change(linear, x, maps, targets)
     y = torch.softmax(linear(x).double(), 1).gather(1, targets[:, None])[:, 0]
     o = torch.softmax(linear(x * maps[:, None]).double(), 1).gather(1, targets[:, None])[:, 0]

@@ -62,6 +62,29 @@ TEST_F(FaithfulnessPeer, DeletionAndInsertionCurvesEqualThePixelByPixelLoop) {
   }
 }
 
+TEST_F(FaithfulnessPeer, PatchCurvesEqualThePatchByPatchLoop) {
+  for (const auto baseline : {Baseline::kZero, Baseline::kMean}) {
+    PerturbationOptions o;
+    o.steps = 7;       // 16 patches of 2 x 2: uneven counts per step
+    o.patch_size = 2;  // quantised maps: ties between patch sums too
+    o.baseline = baseline;
+    o.batch_size = 5;
+    const std::string kind = baseline_name(baseline);
+    const auto del = deletion_curve(model(), images, maps, targets, o);
+    const auto ins = insertion_curve(model(), images, maps, targets, o);
+    EXPECT_LT(test::max_abs_diff(del.probs, ref("deletion_patch2_" + kind + "_probs")), 1e-12) << kind;
+    EXPECT_LT(test::max_abs_diff(del.auc, ref("deletion_patch2_" + kind + "_auc")), 1e-12) << kind;
+    EXPECT_LT(test::max_abs_diff(ins.probs, ref("insertion_patch2_" + kind + "_probs")), 1e-12) << kind;
+    EXPECT_LT(test::max_abs_diff(ins.auc, ref("insertion_patch2_" + kind + "_auc")), 1e-12) << kind;
+    // Patches are not pixels: the curves differ from the pixel ones.
+    EXPECT_GT(test::max_abs_diff(del.probs, ref("deletion_" + kind + "_probs")), 1e-6) << kind;
+  }
+  PerturbationOptions bad;
+  bad.patch_size = 3;
+  GRADLENS_EXPECT_THROWS_WITH(deletion_curve(model(), images, maps, targets, bad),
+                              "--patch-size 3 must divide the image size 8 x 8");
+}
+
 TEST_F(FaithfulnessPeer, ConfidenceChangeEqualsTheReference) {
   const auto r = confidence_change(model(), images, maps, targets, 4);
   EXPECT_LT(test::max_abs_diff(r.drop, ref("drop")), 1e-12);

@@ -89,6 +89,10 @@ void add_saliency_command(CLI::App& app, Context& ctx) {
                   "Deletion/insertion: what removed pixels become: zero (the data mean after normalisation) | mean "
                   "(each image's channel means) | blur")
       ->capture_default_str()->check(CLI::IsMember(saliency::baseline_names()));
+  cmd->add_option("--patch-size", s.perturbation.patch_size,
+                  "Deletion/insertion: perturb squares of P x P pixels, ordered by the map's sum over each (region "
+                  "perturbation); 1 = single pixels; must divide the image size")
+      ->capture_default_str()->check(whole(1, 4096));
   cmd->add_option("--blur-sigma", s.perturbation.blur_sigma, "Deletion/insertion blur baseline: Gaussian sigma in px")
       ->capture_default_str()->check(positive_real());
   cmd->add_option("--road-fractions", s.road.fractions,
@@ -108,6 +112,9 @@ void add_saliency_command(CLI::App& app, Context& ctx) {
                   "groups from the head down, cascading | independent, and compare them with the trained model's "
                   "(Spearman, SSIM)")
       ->check(CLI::IsMember({"cascading", "independent"}));
+  cmd->add_option("--data-randomisation", cfg->data_randomisation,
+                  "Sanity check: compare the first model's maps with those of this model, trained on permuted "
+                  "labels (train --permute-labels) (Spearman, SSIM; summary.json)");
   cmd->add_option("--randomisation-groups", s.randomisation_options.max_groups,
                   "Randomise at most this many parameter groups from the head (0 = all)")
       ->capture_default_str()->check(whole(0, 100000));

@@ -63,6 +63,9 @@ void add_train_command(CLI::App& app, Context& ctx) {
                   "record which in --out (label-noise benchmarks; 0 = off)")
       ->capture_default_str()
       ->check(real(0.0, 1.0, Bound::kClosed, Bound::kOpen));
+  cmd->add_flag("--permute-labels", cfg->permute_labels,
+                "Train on the training labels randomly permuted (seeded by --seed): the model of saliency's "
+                "--data-randomisation sanity check (needs --out)");
   cmd->add_flag("--record-dynamics", cfg->record_dynamics,
                 "Record every training image's margin, p(label), correctness and error norm per epoch in "
                 "--out/dynamics (for label-errors)");

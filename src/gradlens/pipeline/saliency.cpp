@@ -186,10 +186,52 @@ std::pair<double, int64_t> finite_mean(const torch::Tensor& v) {
   return {n == 0 ? std::nan("") : v.masked_select(ok).mean().item<double>(), n};
 }
 
+bool run_size_ok_for_ssim(const data::Dataset& ds) { return ds.images.size(2) >= 7 && ds.images.size(3) >= 7; }
+
+/// The maps of every image of `ds` by one model, batch by batch in dataset order.
+SaliencyModelMaps model_maps(const NamedClassifier& nm, const data::Dataset& ds, const saliency::AttributionOptions& mo,
+                             int64_t batch_size, const core::ProgressFn& progress) {
+  const core::Stopwatch t0;
+  auto& model = *nm.model;
+  const auto device = model.device();
+  const int64_t n = ds.size();
+  SaliencyModelMaps mm;
+  mm.name = nm.name;
+  mm.spec = nm.spec;
+  mm.description = model.describe();
+  std::vector<torch::Tensor> maps, preds, conf, constant;
+  const std::string stage = "saliency " + nm.name;
+  for (int64_t s = 0; s < n; s += batch_size) {
+    const int64_t e = std::min(n, s + batch_size);
+    const auto x = data::to_float(ds, ds.images.slice(0, s, e)).to(device);
+    const auto y = ds.labels.slice(0, s, e).to(device);
+    const auto a = saliency::compute_attribution(model, x, y, mo, s);
+    maps.push_back(a.maps.to(torch::kCPU));
+    preds.push_back(a.preds.to(torch::kCPU));
+    conf.push_back(std::get<0>(torch::softmax(a.logits, 1).max(1)).to(torch::kCPU));
+    constant.push_back(a.constant.to(torch::kCPU));
+    mm.num_constant += a.num_constant;
+    mm.forward_passes += a.forward_passes;
+    mm.backward_passes += a.backward_passes;
+    mm.layer = a.layer;
+    mm.raw_height = a.raw.size(1);
+    mm.raw_width = a.raw.size(2);
+    core::report(progress, {stage, e, n, t0.seconds(), {}, e == n, ""});
+  }
+  mm.maps = torch::cat(maps);
+  mm.preds = torch::cat(preds);
+  mm.confidence = torch::cat(conf).to(torch::kFloat);
+  mm.constant = torch::cat(constant);
+  mm.accuracy = mm.preds.eq(ds.labels.to(torch::kCPU)).to(torch::kDouble).mean().item<double>();
+  mm.seconds = t0.seconds();
+  return mm;
+}
+
 }  // namespace
 
 SaliencyRun run_saliency(const std::vector<NamedClassifier>& models, const data::Dataset& ds,
-                         const SaliencyConfig& cfg, const core::ProgressFn& progress) {
+                         const SaliencyConfig& cfg, const core::ProgressFn& progress,
+                         const NamedClassifier* data_randomised) {
   const core::Stopwatch t_total;
   GRADLENS_CHECK(!models.empty(), "--models: no model given");
   std::set<std::string> names;
@@ -226,11 +268,20 @@ SaliencyRun run_saliency(const std::vector<NamedClassifier>& models, const data:
                  "' has no object masks; use an ImageFolder with <image>.mask.png files (gradlens "
                  "make-shapes writes them) or --compare class-mean");
   const int64_t k = ds.num_classes();
-  for (const auto& m : models) {
-    GRADLENS_CHECK(m.model->num_classes() >= k, "--models ", m.spec.empty() ? m.name : m.spec, " has ",
+  std::vector<NamedClassifier> checked = models;
+  if (data_randomised != nullptr) {
+    GRADLENS_CHECK(data_randomised->model != nullptr, "run_saliency: the data-randomised model is null");
+    GRADLENS_CHECK(run_size_ok_for_ssim(ds), "--data-randomisation: SSIM needs images of at least 7 x 7 "
+                   "pixels, got ", ds.images.size(2), " x ", ds.images.size(3));
+    checked.push_back(*data_randomised);
+  }
+  for (size_t i = 0; i < checked.size(); ++i) {
+    const auto& m = checked[i];
+    const char* flag = i < models.size() ? "--models " : "--data-randomisation ";
+    GRADLENS_CHECK(m.model->num_classes() >= k, flag, m.spec.empty() ? m.name : m.spec, " has ",
                    m.model->num_classes(), " classes but the data has ", k,
                    "; use a model trained on this data");
-    GRADLENS_CHECK(m.model->in_channels() == ds.channels(), "--models ", m.spec.empty() ? m.name : m.spec,
+    GRADLENS_CHECK(m.model->in_channels() == ds.channels(), flag, m.spec.empty() ? m.name : m.spec,
                    " takes ", m.model->in_channels(), " input channel(s) but the data has ", ds.channels());
   }
 
@@ -251,40 +302,11 @@ SaliencyRun run_saliency(const std::vector<NamedClassifier>& models, const data:
   }
 
   for (const auto& nm : models) {
-    const core::Stopwatch t0;
     auto& model = *nm.model;
     const auto device = model.device();
-    SaliencyModelMaps mm;
-    mm.name = nm.name;
-    mm.spec = nm.spec;
-    mm.description = model.describe();
-    std::vector<torch::Tensor> maps, preds, conf, constant;
-    const std::string stage = "saliency " + nm.name;
     saliency::AttributionOptions mo = ao;
     if (mo.ig_baseline.defined()) mo.ig_baseline = mo.ig_baseline.to(device);
-    for (int64_t s = 0; s < n; s += cfg.batch_size) {
-      const int64_t e = std::min(n, s + cfg.batch_size);
-      const auto x = data::to_float(ds, ds.images.slice(0, s, e)).to(device);
-      const auto y = ds.labels.slice(0, s, e).to(device);
-      const auto a = saliency::compute_attribution(model, x, y, mo, s);
-      maps.push_back(a.maps.to(torch::kCPU));
-      preds.push_back(a.preds.to(torch::kCPU));
-      conf.push_back(std::get<0>(torch::softmax(a.logits, 1).max(1)).to(torch::kCPU));
-      constant.push_back(a.constant.to(torch::kCPU));
-      mm.num_constant += a.num_constant;
-      mm.forward_passes += a.forward_passes;
-      mm.backward_passes += a.backward_passes;
-      mm.layer = a.layer;
-      mm.raw_height = a.raw.size(1);
-      mm.raw_width = a.raw.size(2);
-      core::report(progress, {stage, e, n, t0.seconds(), {}, e == n, ""});
-    }
-    mm.maps = torch::cat(maps);
-    mm.preds = torch::cat(preds);
-    mm.confidence = torch::cat(conf).to(torch::kFloat);
-    mm.constant = torch::cat(constant);
-    mm.accuracy = mm.preds.eq(ds.labels.to(torch::kCPU)).to(torch::kDouble).mean().item<double>();
-    mm.seconds = t0.seconds();
+    SaliencyModelMaps mm = model_maps(nm, ds, mo, cfg.batch_size, progress);
     const core::Stopwatch t_scores;
     if (!cfg.metrics.empty() || !cfg.randomisation.empty()) {
       // The whole set as model inputs, once per model, for both checks.
@@ -312,6 +334,21 @@ SaliencyRun run_saliency(const std::vector<NamedClassifier>& models, const data:
                              "all zero, scored with chance values and counted as degenerate");
     run.seconds.emplace_back("maps." + nm.name, mm.seconds);
     run.models.push_back(std::move(mm));
+  }
+
+  if (data_randomised != nullptr) {
+    const core::Stopwatch t_dr;
+    saliency::AttributionOptions mo = ao;
+    if (mo.ig_baseline.defined()) mo.ig_baseline = mo.ig_baseline.to(data_randomised->model->device());
+    const auto rm = model_maps(*data_randomised, ds, mo, cfg.batch_size, progress);
+    auto& d = run.data_randomisation;
+    d.name = rm.name;
+    d.spec = rm.spec;
+    d.description = rm.description;
+    d.accuracy = rm.accuracy;
+    d.spearman = saliency::spearman_rank_correlation(run.models.front().maps, rm.maps);
+    d.ssim = saliency::ssim(run.models.front().maps, rm.maps);
+    run.seconds.emplace_back("data_randomisation", t_dr.seconds());
   }
 
   const core::Stopwatch t_cmp;
@@ -540,6 +577,7 @@ void write_saliency_outputs(const SaliencyRun& run, const data::Dataset& ds, con
                   {"randomisation", cfg.randomisation},
                   {"randomisation_groups", cfg.randomisation_options.max_groups},
                   {"steps", cfg.perturbation.steps},
+                  {"patch_size", cfg.perturbation.patch_size},
                   {"perturbation_baseline", saliency::baseline_name(cfg.perturbation.baseline)},
                   {"blur_sigma", cfg.perturbation.blur_sigma},
                   {"pointing_tolerance", cfg.pointing_tolerance},
@@ -599,6 +637,16 @@ void write_saliency_outputs(const SaliencyRun& run, const data::Dataset& ds, con
       models_j[m]["randomisation"] = {{"test", cfg.randomisation}, {"steps", steps}};
     }
   j["models"] = models_j;
+  const auto& dr = run.data_randomisation;
+  if (dr.spearman.defined()) {
+    const auto stat = [](const torch::Tensor& v) {
+      const auto [mean, count] = finite_mean(v);
+      return nlohmann::json{{"mean", mean}, {"n", count}};
+    };
+    j["data_randomisation"] = {{"model", dr.name},          {"spec", dr.spec},
+                               {"description", dr.description}, {"accuracy", dr.accuracy},
+                               {"spearman", stat(dr.spearman)}, {"ssim", stat(dr.ssim)}};
+  }
   nlohmann::json cmp_j = nlohmann::json::array();
   for (const auto& c : run.comparisons) {
     nlohmann::json metrics = nlohmann::json::object();
@@ -677,8 +725,9 @@ void write_saliency_outputs(const SaliencyRun& run, const data::Dataset& ds, con
   }
   if (scored) {
     md << "## Faithfulness and localisation\n\nMean over the images (target: each model's prediction; "
-          "deletion/insertion: " << cfg.perturbation.steps << " steps, baseline "
-       << saliency::baseline_name(cfg.perturbation.baseline) << "). Lower is better for deletion AUC and average "
+          "deletion/insertion: " << cfg.perturbation.steps << " steps, "
+       << (cfg.perturbation.patch_size > 1 ? std::to_string(cfg.perturbation.patch_size) + " px patches, " : "")
+       << "baseline " << saliency::baseline_name(cfg.perturbation.baseline) << "). Lower is better for deletion AUC and average "
           "drop, higher for the others (docs/saliency.md).\n\n";
     report::Table t;
     t.header = {"model"};
@@ -703,6 +752,13 @@ void write_saliency_outputs(const SaliencyRun& run, const data::Dataset& ds, con
                           fmt::format("{:.4f}", finite_mean(mm.randomisation[st].ssim).first)});
     md << report::to_markdown(t) << "\n";
   }
+  if (dr.spearman.defined())
+    md << "## Sanity check: data randomisation\n\nMean similarity of " << run.models.front().name
+       << "'s map of each image to the map of " << dr.name << ", trained on permuted labels (accuracy "
+       << report::format_number(100 * dr.accuracy, 2) << "%; Adebayo et al. 2018): Spearman "
+       << fmt::format("{:.4f}", finite_mean(dr.spearman).first) << ", SSIM "
+       << fmt::format("{:.4f}", finite_mean(dr.ssim).first)
+       << ". A method that explains what the model learnt gives low similarity (docs/saliency.md).\n\n";
   md << "Per image: `per_image.csv`; maps: `maps/<model>.npy` (float32 [N, H, W]); everything in "
         "`summary.json`.\n";
   core::write_text_atomically(tmp.path() / "summary.md", md.str());
@@ -725,7 +781,9 @@ SaliencyCommandResult run_saliency_command(const SaliencyCommandConfig& cfg, con
                    " exists and is not a gradlens saliency directory (no summary.json); refusing to replace it");
   }
   const auto device = core::parse_device(cfg.device);
-  const ModelData md = data_for_models(cfg.data, cfg.models);
+  std::vector<std::string> specs = cfg.models;
+  if (!cfg.data_randomisation.empty()) specs.push_back(cfg.data_randomisation);
+  const ModelData md = data_for_models(cfg.data, specs);
   const data::Dataset full = load_split(md.data, cfg.seed, cfg.split == "train");
   check_model_classes(md, full);
   data::Dataset ds = full;
@@ -745,11 +803,19 @@ SaliencyCommandResult run_saliency_command(const SaliencyCommandConfig& cfg, con
     const std::string spec = models::resolve_model_spec(cfg.models[i], "--models", /*architectures=*/false).path;
     named.push_back({names[i], owned.back().get(), spec});
   }
+  std::unique_ptr<models::Classifier> randomised;
+  NamedClassifier randomised_named;
+  if (!cfg.data_randomisation.empty()) {
+    randomised = open_model_for(cfg.data_randomisation, device, ds.channels(), ds.images.size(3),
+                                /*channels_last=*/true, cfg.model_options);
+    const auto spec = models::resolve_model_spec(cfg.data_randomisation, "--data-randomisation", false).path;
+    randomised_named = {saliency_model_names({cfg.data_randomisation})[0], randomised.get(), spec};
+  }
   SaliencyConfig sc = cfg.saliency;
   sc.attribution.seed = cfg.seed;
   if (sc.compare_options.auc_borji.seed == 0) sc.compare_options.auc_borji.seed = cfg.seed;
   SaliencyCommandResult res;
-  res.run = run_saliency(named, ds, sc, progress);
+  res.run = run_saliency(named, ds, sc, progress, randomised ? &randomised_named : nullptr);
   if (!md.assumed.empty()) res.run.warnings.push_back(md.assumed);
   write_saliency_outputs(res.run, ds, sc, out, cfg.overwrite, indices, cfg.data.data + ":" + cfg.split);
   res.out = out;

@@ -125,19 +125,33 @@ struct SaliencyComparison {
   saliency::MapComparison result;
 };
 
+/// The data-randomisation test (Adebayo et al. 2018): the first model's maps
+/// against those of a model trained on permuted labels (`train
+/// --permute-labels`), image by image; each model explains its own target.
+/// A method that explains what the model learnt gives low similarity.
+struct SaliencyDataRandomisation {
+  std::string name, spec, description;
+  double accuracy = 0.0;  ///< the randomised model's accuracy on the images
+  torch::Tensor spearman;  ///< float64 [N] (NaN where a map is constant); undefined when not run
+  torch::Tensor ssim;      ///< float64 [N]
+};
+
 struct SaliencyRun {
   std::string method, target, compare;
   int64_t n = 0;
   int64_t height = 0, width = 0;  ///< input (and display map) size
   std::vector<SaliencyModelMaps> models;
   std::vector<SaliencyComparison> comparisons;
+  SaliencyDataRandomisation data_randomisation;
   std::vector<std::string> warnings;  ///< one line each (constant maps, 1x1 layers, ...)
   std::vector<std::pair<std::string, double>> seconds;  ///< "maps.<model>", "compare", "total"
 };
 
 /// Computes the maps of every model for every image of `ds` (batch by batch,
 /// in dataset order, on each model's device) and the comparisons of
-/// cfg.compare. Progress: stage "saliency <model>" (images) and "compare".
+/// cfg.compare; with `data_randomised`, also that model's maps and their
+/// similarity to the first model's (run.data_randomisation). Progress: stage
+/// "saliency <model>" (images) and "compare".
 ///
 /// Throws c10::Error: no model or a null one; duplicate or unsafe names; an
 /// empty dataset; batch_size < 1; a model with fewer classes than the data or
@@ -145,7 +159,8 @@ struct SaliencyRun {
 /// masks, or an unknown compare/ig_baseline (naming the flag); and
 /// everything compute_attribution() and the comparisons throw.
 SaliencyRun run_saliency(const std::vector<NamedClassifier>& models, const data::Dataset& ds,
-                         const SaliencyConfig& cfg, const core::ProgressFn& progress = {});
+                         const SaliencyConfig& cfg, const core::ProgressFn& progress = {},
+                         const NamedClassifier* data_randomised = nullptr);
 
 /// The overlay sample: dataset positions (int64 [M], grouped by class in
 /// label order, correct ones first) of up to `per_class` correctly classified
@@ -183,6 +198,8 @@ struct SaliencyCommandConfig {
   int64_t per_class = 10;
   /// Model specs ("default", a gradlens checkpoint or a TorchScript file).
   std::vector<std::string> models = {"default"};
+  /// The data-randomisation test's model (`train --permute-labels`), "" for none.
+  std::string data_randomisation;
   SaliencyConfig saliency;
   std::filesystem::path out;
   bool overwrite = false;

@@ -7,6 +7,7 @@
 #include "gradlens/analysis/misclassification.h"
 #include "gradlens/core/check.h"
 #include "gradlens/core/fs.h"
+#include "gradlens/core/numpy_random.h"
 #include "gradlens/core/runtime.h"
 #include "gradlens/distributed/context.h"
 #include "gradlens/distributed/data_parallel.h"
@@ -60,12 +61,20 @@ TrainSummary run_train(const TrainConfig& cfg, const core::ProgressFn& progress)
                         "--save-every-epoch write a training record next to the model: give --out DIR");
   GRADLENS_CHECK_OPTION(cfg.noisy_labels >= 0 && cfg.noisy_labels < 1, "--noisy-labels must be in [0, 1), got ",
                         cfg.noisy_labels);
+  GRADLENS_CHECK_OPTION(!cfg.permute_labels || !cfg.out.empty(), "--permute-labels trains a model on random "
+                        "labels: give --out DIR, so that it does not replace the cached default model");
+  GRADLENS_CHECK_OPTION(!cfg.permute_labels || cfg.noisy_labels == 0, "--permute-labels and --noisy-labels: "
+                        "give one (all labels are already random under --permute-labels)");
   GRADLENS_CHECK_OPTION(!cfg.aum_threshold_samples || cfg.record_dynamics, "--aum-threshold-samples needs "
                         "--record-dynamics (the threshold comes from the recorded margins)");
   GRADLENS_CHECK_OPTION(!(cfg.train.resume && recording), "--resume cannot continue a training record (",
                         "--noisy-labels, --record-dynamics, --save-every-epoch): train again without --resume");
 
   auto splits = load_splits(cfg.data, cfg.seed);
+  if (cfg.permute_labels) {
+    const auto order = core::NumpyRandomState(cfg.seed).permutation(splits.train.size());
+    splits.train.labels = splits.train.labels.index_select(0, torch::tensor(order, torch::kLong));
+  }
   io::TrainRecord record;
   if (recording) {
     record.dir = out_dir;
@@ -238,6 +247,7 @@ TrainSummary run_train(const TrainConfig& cfg, const core::ProgressFn& progress)
                   {"mi_dims", cfg.losses.mi_dims},
                   {"lambda_curv", cfg.losses.lambda_curv},
                   {"noisy_labels", cfg.noisy_labels},
+                  {"permute_labels", cfg.permute_labels},
                   {"record_dynamics", cfg.record_dynamics},
                   {"save_every_epoch", cfg.save_every_epoch}}},
       {"epochs", epochs},

@@ -57,6 +57,11 @@ struct TrainConfig {
   /// flip this share of the training labels, each to another class drawn
   /// uniformly (seeded by `seed`), and record which (0: none; < 1).
   double noisy_labels = 0.0;
+  /// The data-randomisation test's model (Adebayo et al. 2018): train on the
+  /// training labels randomly permuted (numpy's RandomState(seed).permutation,
+  /// so each class keeps its count); `saliency --data-randomisation` compares
+  /// its maps with those of the model trained on the true labels. Needs `out`.
+  bool permute_labels = false;
   /// Record every training image's margin, p(label), correctness and error
   /// norm at every epoch (train/dynamics.h). Not with resume.
   bool record_dynamics = false;

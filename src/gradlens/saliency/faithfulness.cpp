@@ -59,20 +59,26 @@ CurveResult perturbation_curve(const LogitsFn& model, const torch::Tensor& image
   GRADLENS_CHECK_OPTION(opts.steps >= 1 && opts.steps <= 10000, "--steps must be from 1 to 10000, got ", opts.steps);
   GRADLENS_CHECK_OPTION(opts.batch_size >= 1, "--batch-size must be >= 1, got ", opts.batch_size);
   const int64_t n = images.size(0), c = images.size(1), h = images.size(2), w = images.size(3), p = h * w;
-  const int64_t s1 = opts.steps + 1;
+  const int64_t s1 = opts.steps + 1, ps = opts.patch_size;
+  GRADLENS_CHECK_OPTION(ps >= 1 && h % ps == 0 && w % ps == 0, "--patch-size ", ps, " must divide the image size ", h,
+                        " x ", w, " (1 perturbs single pixels)");
+  const int64_t hp = h / ps, wp = w / ps, u = hp * wp;  // units: patches of ps x ps pixels
   const auto base = baseline_images(images, opts);
-  // rank[i, q] = position of pixel q in the map's descending order.
-  const auto flat = maps.to(torch::kCPU, torch::kDouble).reshape({n, p});
-  const auto order = std::get<1>(torch::sort(-flat, /*stable=*/true, 1, false));
-  auto rank = torch::empty_like(order);
-  rank.scatter_(1, order, torch::arange(p, torch::kLong).expand({n, p}).contiguous());
-  rank = rank.to(images.device());
+  // rank[i, q] = position of pixel q's unit in the descending order of the
+  // map summed over each unit.
+  const auto unit_maps =
+      maps.to(torch::kCPU, torch::kDouble).reshape({n, hp, ps, wp, ps}).sum({2, 4}).reshape({n, u});
+  const auto order = std::get<1>(torch::sort(-unit_maps, /*stable=*/true, 1, false));
+  auto unit_rank = torch::empty_like(order);
+  unit_rank.scatter_(1, order, torch::arange(u, torch::kLong).expand({n, u}).contiguous());
+  const auto rank =
+      unit_rank.view({n, hp, 1, wp, 1}).expand({n, hp, ps, wp, ps}).reshape({n, p}).to(images.device());
   std::vector<int64_t> counts(static_cast<size_t>(s1));
-  for (int64_t s = 0; s < s1; ++s) counts[s] = static_cast<int64_t>(std::llround(static_cast<double>(s) * p / opts.steps));
+  for (int64_t s = 0; s < s1; ++s) counts[s] = static_cast<int64_t>(std::llround(static_cast<double>(s) * u / opts.steps));
   const auto counts_t = torch::tensor(counts, torch::kLong).to(images.device());
 
   CurveResult r;
-  r.fractions = torch::tensor(counts, torch::kDouble) / static_cast<double>(p);
+  r.fractions = torch::tensor(counts, torch::kDouble) / static_cast<double>(u);
   r.probs = torch::empty({n, s1}, torch::kDouble);
   // Chunks of images whose perturbed copies fill about one batch.
   const int64_t chunk = std::max<int64_t>(1, opts.batch_size / s1);

@@ -44,9 +44,14 @@ Baseline parse_baseline(const std::string& name, const std::string& flag);
 std::string baseline_name(Baseline b);
 
 struct PerturbationOptions {
-  /// Steps of the curve: after step s (s = 0..steps), round(s * H * W / steps)
-  /// pixels are perturbed (all channels of a pixel together).
+  /// Steps of the curve: after step s (s = 0..steps), round(s * U / steps)
+  /// units are perturbed (all channels together), U = H * W / patch_size^2.
   int64_t steps = 20;
+  /// The unit perturbed at once: patch_size x patch_size squares of a grid
+  /// from the top-left corner, ordered by the sum of the map over each
+  /// (region perturbation, Samek et al. 2017; Quantus' RegionPerturbation
+  /// with non-overlapping patches). 1: single pixels. Must divide H and W.
+  int64_t patch_size = 1;
   Baseline baseline = Baseline::kZero;
   double blur_sigma = 5.0;
   /// Perturbed images per forward pass.
@@ -62,9 +67,10 @@ struct CurveResult {
   torch::Tensor auc;
 };
 
-/// Deletion (Petsiuk et al. 2018, RISE): pixels are replaced by the baseline
-/// in decreasing order of the map (ties in row-major order), most relevant
-/// first; a faithful map makes the probability fall fast: lower AUC is better.
+/// Deletion (Petsiuk et al. 2018, RISE): pixels (or patches) are replaced by
+/// the baseline in decreasing order of the map (ties in row-major order), most
+/// relevant first; a faithful map makes the probability fall fast: lower AUC
+/// is better.
 CurveResult deletion_curve(const LogitsFn& model, const torch::Tensor& images, const torch::Tensor& maps,
                            const torch::Tensor& targets, const PerturbationOptions& opts = {});
 
