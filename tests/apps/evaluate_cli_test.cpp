@@ -110,6 +110,25 @@ TEST(EvaluateCli, AVisionTransformerEndToEndMatchesPyTorch) {
   EXPECT_EQ(methods[1].at("method"), "gradient");
   EXPECT_NEAR(methods[0].at("deletion_auc").get<double>(), sj.at("deletion_auc").at("mean").get<double>(), 1e-5);
   EXPECT_NEAR(methods[0].at("road_combined").get<double>(), sj.at("road_combined").at("mean").get<double>(), 1e-5);
+  // Its mean deletion curve too, drawn with the insertion curves and the
+  // cascading-randomisation maps in figures the report shows.
+  const auto curve = methods[0].at("deletion_curve").get<std::vector<double>>();
+  const auto want = sj.at("deletion_curve").get<std::vector<double>>();
+  ASSERT_EQ(curve.size(), 21u);
+  ASSERT_EQ(want.size(), 21u);
+  for (size_t i = 0; i < curve.size(); ++i) EXPECT_NEAR(curve[i], want[i], 1e-5) << i;
+  EXPECT_EQ(methods[0].at("curve_fractions").get<std::vector<double>>().back(), 1.0);
+  const std::string md = core::read_file(dir / "report" / "report.md");
+  for (const std::string fig : {"-deletion-curves.png", "-insertion-curves.png", "-cascading-randomisation.png"}) {
+    std::string found;
+    for (const auto& e : test::fs::directory_iterator(dir / "report" / "figures")) {
+      const auto name = e.path().filename().string();
+      if (name.size() > fig.size() && name.compare(name.size() - fig.size(), fig.size(), fig) == 0) found = name;
+    }
+    ASSERT_FALSE(found.empty()) << fig;
+    EXPECT_GT(test::fs::file_size(dir / "report" / "figures" / found), 1000u) << found;
+    EXPECT_NE(md.find("figures/" + found), std::string::npos) << fig;
+  }
   for (const auto& f : methods) {
     for (const char* key : {"deletion_auc", "insertion_auc", "average_drop", "pointing_game"}) {
       const double v = f.at(key).get<double>();

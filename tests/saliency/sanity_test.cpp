@@ -1,4 +1,5 @@
-// The random-logit test on heads whose answer is known in closed form.
+// The random-logit test on heads whose answer is known in closed form; the
+// randomisation test's kept maps.
 #include "gradlens/saliency/sanity.h"
 
 #include <gtest/gtest.h>
@@ -111,6 +112,37 @@ TEST(ParameterGroups, BlocksOfSequencesElseModulesHeadFirst) {
   // Every layer4.0 parameter (its downsample too) falls in its block.
   for (const auto& [name, p] : net.named_parameters())
     if (name.rfind("layer4.0.", 0) == 0) EXPECT_EQ(std::count(g.begin(), g.end(), name), 0) << name;
+}
+
+// Kept maps are the maps the step's similarities were computed from, and the
+// weights come back as trained.
+TEST(ModelRandomisation, KeptMapsAreThoseTheSimilaritiesComeFrom) {
+  torch::manual_seed(3);
+  models::ResNetConfig cfg;
+  cfg.width = 4;
+  cfg.in_channels = 1;
+  cfg.num_classes = 3;
+  cfg.stem = models::Stem::kSmall;
+  models::ResNet net(cfg);
+  net.train(false);
+  const auto x = torch::randn({5, 1, 16, 16});
+  const auto y = torch::tensor({0, 1, 2, 0, 1}, torch::kLong);
+  const auto before = net.named_parameters().front().second.clone();
+  RandomisationOptions ro;
+  ro.max_groups = 3;
+  ro.keep_rows = {3, 1};
+  const auto trained = attribution_maps(net, x, y, method(AttributionMethod::kGradient), ro.batch_size);
+  const auto steps = model_randomisation_test(net, x, y, method(AttributionMethod::kGradient), ro);
+  ASSERT_EQ(steps.size(), 3u);
+  for (const auto& st : steps) {
+    ASSERT_EQ(st.maps.sizes(), (torch::IntArrayRef{2, 16, 16}));
+    const auto rho = spearman_rank_correlation(trained.index_select(0, torch::tensor({3, 1})), st.maps);
+    EXPECT_NEAR(rho[0].item<double>(), st.spearman[3].item<double>(), 1e-9) << st.group;
+    EXPECT_NEAR(rho[1].item<double>(), st.spearman[1].item<double>(), 1e-9) << st.group;
+  }
+  EXPECT_TRUE(torch::equal(net.named_parameters().front().second, before));
+  ro.keep_rows = {5};
+  EXPECT_THROW(model_randomisation_test(net, x, y, method(AttributionMethod::kGradient), ro), c10::Error);
 }
 
 }  // namespace

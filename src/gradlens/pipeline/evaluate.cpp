@@ -184,6 +184,9 @@ std::vector<MethodFaithfulness> eval_compare_methods(models::Classifier& model, 
   const auto targets = preds.to(x.device());
   const auto masks = ds.has_masks() ? ds.masks.to(torch::kCPU).reshape({ds.size(), x.size(2), x.size(3)})
                                     : torch::Tensor();
+  // The image of the randomisation figure: the first one classified correctly.
+  const auto correct = preds.to(torch::kCPU).eq(ds.labels.to(torch::kCPU)).nonzero();
+  const int64_t figure_row = correct.numel() > 0 ? correct[0][0].item<int64_t>() : 0;
   int64_t done = 0;
   for (const auto& method : cfg.compare_methods) {
     const core::Stopwatch t;
@@ -198,8 +201,17 @@ std::vector<MethodFaithfulness> eval_compare_methods(models::Classifier& model, 
     saliency::PerturbationOptions po;
     po.batch_size = std::max<int64_t>(cfg.batch_size, po.steps + 1);
     const auto mx = maps.to(x.device());
-    f.deletion_auc = eval_finite_mean(saliency::deletion_curve(logits, x, mx, targets, po).auc);
-    f.insertion_auc = eval_finite_mean(saliency::insertion_curve(logits, x, mx, targets, po).auc);
+    const auto del = saliency::deletion_curve(logits, x, mx, targets, po);
+    const auto ins = saliency::insertion_curve(logits, x, mx, targets, po);
+    f.deletion_auc = eval_finite_mean(del.auc);
+    f.insertion_auc = eval_finite_mean(ins.auc);
+    const auto as_vector = [](const torch::Tensor& t) {
+      const auto c = t.to(torch::kCPU, torch::kDouble).contiguous();
+      return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+    };
+    f.deletion_curve = as_vector(del.probs.mean(0));
+    f.insertion_curve = as_vector(ins.probs.mean(0));
+    f.curve_fractions = as_vector(del.fractions);
     f.average_drop = eval_finite_mean(saliency::confidence_change(logits, x, mx, targets, cfg.batch_size).drop);
     saliency::RoadOptions ro;
     ro.seed = cfg.seed;
@@ -214,11 +226,18 @@ std::vector<MethodFaithfulness> eval_compare_methods(models::Classifier& model, 
     rd.max_groups = 2;
     rd.seed = cfg.seed;
     rd.batch_size = cfg.batch_size;
+    f.figure_row = figure_row;
+    rd.keep_rows = {figure_row};
     const auto steps = saliency::model_randomisation_test(model, x, targets, ao, rd);
+    std::vector<torch::Tensor> shown = {maps.slice(0, figure_row, figure_row + 1).to(torch::kCPU, torch::kFloat)};
     if (!steps.empty()) {
       f.randomisation_spearman = eval_finite_mean(steps.back().spearman);
-      for (const auto& st : steps) f.randomised += (f.randomised.empty() ? "" : ",") + st.group;
+      for (const auto& st : steps) {
+        f.randomised += (f.randomised.empty() ? "" : ",") + st.group;
+        shown.push_back(st.maps);
+      }
     }
+    f.randomisation_maps = torch::cat(shown);
     f.seconds = t.seconds();
     out.push_back(f);
     core::report(progress, {"methods " + name, ++done, static_cast<int64_t>(cfg.compare_methods.size()),

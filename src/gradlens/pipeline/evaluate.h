@@ -136,6 +136,13 @@ struct MethodFaithfulness {
   /// means the map depends on the model.
   double randomisation_spearman = 0.0;
   std::string randomised;  ///< the groups randomised, comma-separated
+  /// Mean deletion / insertion curves over the images and their x values
+  /// (the share of pixels perturbed), [steps + 1] each.
+  std::vector<double> deletion_curve, insertion_curve, curve_fractions;
+  /// The maps of one image (MethodFaithfulness::figure_row) on the trained
+  /// model, then after each cascading randomisation step: float32 [1 + steps, H, W].
+  torch::Tensor randomisation_maps;
+  int64_t figure_row = 0;  ///< the image of randomisation_maps: the first one the model classifies correctly
   double seconds = 0.0;
 };
 

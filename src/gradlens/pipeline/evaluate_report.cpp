@@ -187,6 +187,61 @@ fs::path evrep_confusion_figure(const EvaluateResult& res, const ModelEvaluation
   return png;
 }
 
+// The mean deletion and insertion curves of each compared attribution
+// method, one figure each.
+std::vector<fs::path> evrep_curve_figures(const ModelEvaluation& m, const fs::path& dir) {
+  std::vector<fs::path> out;
+  for (const bool insertion : {false, true}) {
+    report::LinePlotOptions o;
+    o.title = fmt::format("{}: {} curves (mean over the images)", m.name, insertion ? "insertion" : "deletion");
+    o.xlabel = fmt::format("share of pixels {} (most relevant first)", insertion ? "put back" : "removed");
+    o.ylabel = "probability of the predicted class";
+    std::vector<torch::Tensor> ys;
+    for (const auto& f : m.methods) {
+      o.series_names.push_back(f.method);
+      ys.push_back(torch::tensor(insertion ? f.insertion_curve : f.deletion_curve, torch::kDouble));
+    }
+    const fs::path png = dir / (m.slug + (insertion ? "-insertion-curves.png" : "-deletion-curves.png"));
+    report::write_line_plot(png, torch::tensor(m.methods.front().curve_fractions, torch::kDouble), torch::stack(ys),
+                            o);
+    out.push_back(png);
+  }
+  return out;
+}
+
+// The cascading randomisation picture (Adebayo et al. 2018, Fig. 2): one row
+// per method, the image's map on the trained model, then after each step.
+fs::path evrep_randomisation_figure(const EvaluateResult& res, const ModelEvaluation& m, const fs::path& dir) {
+  const auto& first = m.methods.front();
+  const int64_t rows = static_cast<int64_t>(m.methods.size());
+  report::OverlayGrid grid;
+  grid.images = res.images.slice(0, first.figure_row, first.figure_row + 1).expand({rows, -1, -1, -1}).contiguous();
+  grid.image_title = "image";
+  grid.title = fmt::format("{}, image {}: cascading randomisation", m.name,
+                           res.indices.defined() ? res.indices[first.figure_row].item<int64_t>() : first.figure_row);
+  for (const auto& f : m.methods) grid.image_captions.push_back(f.method);
+  std::vector<std::string> groups = {"trained"};
+  std::string so_far;
+  for (size_t b = 0, e; b <= first.randomised.size(); b = e + 1) {
+    e = std::min(first.randomised.find(',', b), first.randomised.size());
+    if (e > b) groups.push_back("+ " + first.randomised.substr(b, e - b));
+  }
+  for (int64_t c = 0; c < static_cast<int64_t>(groups.size()); ++c) {
+    report::OverlayColumn col;
+    col.title = groups[c];
+    std::vector<torch::Tensor> maps;
+    for (const auto& f : m.methods) maps.push_back(f.randomisation_maps[c]);
+    col.maps = torch::stack(maps);
+    grid.columns.push_back(std::move(col));
+  }
+  const fs::path png = dir / (m.slug + "-cascading-randomisation.png");
+  report::OverlayOptions oo;
+  oo.cell_size = 112;
+  oo.rows_per_block = rows;
+  report::write_overlay_grid(png, grid, oo);
+  return png;
+}
+
 Table evrep_per_class_table(const EvaluateResult& res) {
   Table t;
   t.header = {"class"};
@@ -408,6 +463,12 @@ nlohmann::json evrep_json(const EvaluateConfig& cfg, const EvaluateResult& res) 
                         {"pointing_game", num(f.pointing_game)},
                         {"randomisation_spearman", num(f.randomisation_spearman)},
                         {"randomised_groups", f.randomised},
+                        {"deletion_curve", f.deletion_curve},
+                        {"insertion_curve", f.insertion_curve},
+                        {"curve_fractions", f.curve_fractions},
+                        {"randomisation_figure_index", res.indices.defined()
+                                                           ? res.indices[f.figure_row].item<int64_t>()
+                                                           : f.figure_row},
                         {"seconds", f.seconds}});
       jm["attribution_methods"] = meth;
     }
@@ -547,6 +608,20 @@ void write_evaluate_report(const EvaluateConfig& cfg, EvaluateResult& res, const
         "): a map that still correlates with the trained model's explains the image, not the model "
         "(docs/saliency.md).");
     doc.table(tm);
+    for (const auto& m : res.models) {
+      const auto curves = evrep_curve_figures(m, dir / "figures");
+      doc.image(fs::path("figures") / curves[0].filename(), m.name + ": deletion curves",
+                "Mean probability of the predicted class as the most relevant pixels of each method's map are "
+                "removed (replaced by the zero baseline); a faithful map makes it fall fast.");
+      doc.image(fs::path("figures") / curves[1].filename(), m.name + ": insertion curves",
+                "Mean probability as the pixels are put back into the baseline image in the same order; a "
+                "faithful map makes it rise fast.");
+      const auto rnd = evrep_randomisation_figure(res, m, dir / "figures");
+      doc.image(fs::path("figures") / rnd.filename(), m.name + ": cascading randomisation",
+                "One image's map by each method on the trained model, then after randomising the parameter "
+                "groups from the head down (Adebayo et al. 2018): a map that does not change explains the "
+                "image, not the model.");
+    }
   }
   doc.heading("Table 2: KMeans");
   doc.table(t2);

@@ -131,6 +131,10 @@ std::vector<RandomisationStep> model_randomisation_test(models::Classifier& mode
                                                         const AttributionOptions& attribution,
                                                         const RandomisationOptions& opts) {
   GRADLENS_CHECK_OPTION(opts.max_groups >= 0, "max_groups must be >= 0, got ", opts.max_groups);
+  for (const int64_t r : opts.keep_rows)
+    GRADLENS_CHECK(r >= 0 && r < images.size(0), "randomisation test: kept row ", r, " is not one of the ",
+                   images.size(0), " images");
+  const auto keep = torch::tensor(opts.keep_rows, torch::kLong);
   const auto reference = attribution_maps(model, images, labels, attribution, opts.batch_size);
   auto groups = parameter_groups(model);
   if (opts.max_groups > 0 && static_cast<int64_t>(groups.size()) > opts.max_groups) groups.resize(opts.max_groups);
@@ -157,7 +161,8 @@ std::vector<RandomisationStep> model_randomisation_test(models::Classifier& mode
         }
       }
       const auto maps = attribution_maps(model, images, labels, attribution, opts.batch_size);
-      steps.push_back({g, spearman_rank_correlation(reference, maps), ssim(reference, maps)});
+      steps.push_back({g, spearman_rank_correlation(reference, maps), ssim(reference, maps),
+                       opts.keep_rows.empty() ? torch::Tensor() : maps.index_select(0, keep).to(torch::kFloat)});
     }
   } catch (...) {
     restore();

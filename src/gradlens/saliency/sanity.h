@@ -48,12 +48,15 @@ struct RandomisationOptions {
   /// N(0, std(p)^2) (std 0.01 for a constant tensor), seeded.
   uint64_t seed = 0;
   int64_t batch_size = 64;
+  /// Images (rows of `images`) whose maps each step keeps, for figures.
+  std::vector<int64_t> keep_rows;
 };
 
 struct RandomisationStep {
   std::string group;           ///< the group randomised at this step (with those before it when cascading)
   torch::Tensor spearman;      ///< float64 [N]: vs the trained model's maps
   torch::Tensor ssim;          ///< float64 [N]
+  torch::Tensor maps;          ///< float32 [keep_rows.size(), H, W] CPU: the kept images' maps; undefined if none
 };
 
 /// The model-parameter randomisation test: the maps of `images` (model
