@@ -154,11 +154,13 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   } catch (const std::filesystem::filesystem_error& e) {
     err << "gradlens: error: " << describe(e) << "\n";
     return 1;
-  } catch (const std::bad_alloc&) {
-    err << "gradlens: error: out of memory; lower --batch-size, --per-class or --image-size, "
-           "or run on a machine with more memory\n";
-    return 1;
   } catch (const std::exception& e) {
+    if (is_out_of_memory(e)) {
+      const bool torch_alloc = dynamic_cast<const std::bad_alloc*>(&e) == nullptr;
+      err << "gradlens: error: out of memory" << (torch_alloc ? " (" + error_message(e) + ")" : "")
+          << "; lower --batch-size, --per-class or --image-size, or run on a machine with more memory\n";
+      return 1;
+    }
     err << "gradlens: error: " << error_message(e) << "\n";
     return 1;
   }

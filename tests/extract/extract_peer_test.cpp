@@ -104,7 +104,7 @@ void check_any_model(const std::string& arch, const std::vector<std::string>& la
   }
   // Per-sample gradients of an inner convolution, captured in the graph,
   // scripted and traced (whose geometry comes from the recorded convolution).
-  for (const std::string file : {arch + ".pt", arch + ".traced.pt"}) {
+  for (const std::string& file : {arch + ".pt", arch + ".traced.pt"}) {
     SCOPED_TRACE(file);
     models::TorchScriptClassifier model((dir / file).string(), torch::kCPU, {3, 64});
     const auto names = param_layer_names(model);

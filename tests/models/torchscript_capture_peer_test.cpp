@@ -212,6 +212,18 @@ TEST_F(CaptureOutputsPeer, ConvCaptureRefusesAConvolutionCalledTwice) {
                                   "'s forward() calls it 2 times");
 }
 
+// An error raised inside the model's forward() names the file and the batch.
+TEST_F(CaptureOutputsPeer, AnErrorInsideTheModelNamesTheFileAndTheBatch) {
+  const auto file = (dir() / "picky_net.pt").string();
+  TorchScriptClassifier ts(file, torch::kCPU, {3, 32});  // the probe batch of 2 passes
+  const auto x = torch::randn({3, 3, 32, 32});
+  const std::string want = file + ": the model's forward() failed on a batch of shape [3, 3, 32, 32]: ";
+  GRADLENS_EXPECT_THROWS_WITH(ts.forward(x), want);
+  GRADLENS_EXPECT_THROWS_WITH(ts.capture(x, "conv", true), want);
+  GRADLENS_EXPECT_THROWS_WITH(ts.forward(x), "batches of at most 2 images, please");
+  EXPECT_EQ(ts.forward(x.slice(0, 0, 2)).sizes(), (torch::IntArrayRef{2, 10}));
+}
+
 // `gradlens layers` prints those shapes with the default layer and the head.
 TEST_F(CaptureMobileNetV2Peer, LayersCommandListsShapesDefaultAndHead) {
   const auto gradlens = test::binary_path("gradlens");

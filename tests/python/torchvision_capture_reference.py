@@ -14,8 +14,9 @@ token dropped), for the activations and the gradients alike.
 
 Also two small nets whose forward() returns a tuple (logits, aux) and a dict
 {"aux": ..., "logits": ...} (tuple_net.pt, dict_net.pt, their traced forms
-and ref files), for --output-index / --output-key, and twice_net.pt, whose
-one convolution is called twice.
+and ref files), for --output-index / --output-key, twice_net.pt, whose
+one convolution is called twice, and picky_net.pt, whose forward() raises
+on batches of more than two images.
 
 usage: torchvision_capture_reference.py OUT_DIR [NAME ...]
   NAME: an architecture of INNER or "outputs" (the tuple and dict nets);
@@ -136,10 +137,20 @@ class TwiceNet(torch.nn.Module):
         return self.fc(self.conv(torch.relu(self.conv(x))).mean((2, 3)))
 
 
+class PickyNet(TwiceNet):
+    """Fails inside forward() on batches of more than two images."""
+
+    def forward(self, x):
+        if x.size(0) > 2:
+            raise RuntimeError("batches of at most 2 images, please")
+        return self.fc(self.conv(x).mean((2, 3)))
+
+
 if "outputs" not in wanted:
     sys.exit(0)
 torch.manual_seed(0)
 torch.jit.save(torch.jit.script(TwiceNet().eval()), f"{out}/twice_net.pt")
+torch.jit.save(torch.jit.script(PickyNet().eval()), f"{out}/picky_net.pt")
 torch.manual_seed(0)
 x = torch.randn(3, 3, 32, 32)
 for name, net in [("tuple_net", TupleNet().eval()), ("dict_net", DictNet().eval())]:

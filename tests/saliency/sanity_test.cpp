@@ -39,7 +39,9 @@ TEST(RandomLogit, EqualClassRowsGiveIdenticalMaps) {
     EXPECT_TRUE(r.other_classes.ne(classes).all().item<bool>());
     EXPECT_TRUE(torch::allclose(r.ssim, torch::ones({8}, torch::kFloat64), 0, 1e-9)) << r.ssim;
     for (int64_t i = 0; i < 8; ++i)
-      if (std::isfinite(r.spearman[i].item<double>())) EXPECT_NEAR(r.spearman[i].item<double>(), 1.0, 1e-12);
+      if (std::isfinite(r.spearman[i].item<double>())) {
+        EXPECT_NEAR(r.spearman[i].item<double>(), 1.0, 1e-12);
+      }
   }
 }
 
@@ -111,7 +113,9 @@ TEST(ParameterGroups, BlocksOfSequencesElseModulesHeadFirst) {
   EXPECT_EQ(std::vector<std::string>(g.end() - 2, g.end()), (std::vector<std::string>{"bn1", "conv1"}));
   // Every layer4.0 parameter (its downsample too) falls in its block.
   for (const auto& [name, p] : net.named_parameters())
-    if (name.rfind("layer4.0.", 0) == 0) EXPECT_EQ(std::count(g.begin(), g.end(), name), 0) << name;
+    if (name.rfind("layer4.0.", 0) == 0) {
+      EXPECT_EQ(std::count(g.begin(), g.end(), name), 0) << name;
+    }
 }
 
 // Kept maps are the maps the step's similarities were computed from, and the

@@ -37,8 +37,14 @@ class UsageError : public Error {
   explicit UsageError(const std::string& message) : Error(ErrorKind::kUsage, message) {}
 };
 
-/// The one-line message of any exception, without LibTorch's backtrace.
+/// The one-line message of any exception, without LibTorch's backtrace (for
+/// an error raised by TorchScript code: its last line, the error itself).
 std::string error_message(const std::exception& e);
+
+/// True for an allocation failure: std::bad_alloc, or a LibTorch error from
+/// its CPU or CUDA allocator ("not enough memory", "out of memory", "can't
+/// allocate memory").
+bool is_out_of_memory(const std::exception& e);
 
 }  // namespace gradlens
 

@@ -655,6 +655,24 @@ ConvGeometry conv_geometry(const torch::jit::Module& conv, const std::string& pa
   return g;
 }
 
+/// fn() (a run of the model at `path` on x), with a LibTorch error raised
+/// inside the model rethrown as a gradlens::Error naming the file and the
+/// batch shape; allocation failures pass through unchanged.
+template <typename Fn>
+auto guarded(const std::string& path, const torch::Tensor& x, Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {  // c10::Error, or torch::jit::JITException from a `raise` in the model
+    if (is_out_of_memory(e)) throw;
+    GRADLENS_CHECK(false, path, ": the model's forward() failed on a batch of shape ", x.sizes(), ": ",
+                   error_message(e), " (raised inside the model; check that the images fit it: --image-size, "
+                   "--channels, --mean/--std, --batch-size)");
+    throw;
+  }
+}
+
 }  // namespace
 
 std::vector<std::string> TorchScriptClassifier::conv_layer_names() {
@@ -742,7 +760,7 @@ ConvCapture TorchScriptClassifier::capture_conv_impl(const torch::Tensor& x, con
   const auto& cc = capture_code(layer, conv);
   torch::Tensor xin = x;
   if (torch::GradMode::is_enabled() && !x.requires_grad()) xin = x.detach().requires_grad_(true);
-  const auto outs = run_code(*cc.code, *module_, xin);
+  const auto outs = guarded(path_, x, [&] { return run_code(*cc.code, *module_, xin); });
   ConvCapture c;
   c.logits = outs[0];
   c.maps = outs[1];
@@ -762,7 +780,10 @@ ConvCapture TorchScriptClassifier::capture_conv_impl(const torch::Tensor& x, con
   return c;
 }
 
-torch::Tensor TorchScriptClassifier::forward(const torch::Tensor& x) { return logits_of(module_->forward({x})); }
+torch::Tensor TorchScriptClassifier::forward(const torch::Tensor& x) {
+  return logits_of(guarded(path_, x, [&] { return module_->forward({x}); }));
+}
+
 
 namespace {
 
