@@ -40,7 +40,8 @@ void add_extract_command(CLI::App& app, Context& ctx) {
                   "Labels for input-grad/param-grad: pred (default, label-free) and/or true")
       ->delimiter(',');
   cmd->add_option("--param-layer", e.options.param_layer,
-                  "Layer for param-grad: fc (default) or a Conv2d of a native ResNet, e.g. layer4.1.conv2");
+                  "Layer for param-grad: fc (default) or a Conv2d (groups 1) as named_modules() names it, e.g. "
+                  "layer4.1.conv2 or features.17.conv.2");
   cmd->add_option("--pool", e.options.pool, "Activations: none | avg | max")->capture_default_str();
   cmd->add_option("--batch-size", e.batch_size, "Images per batch")->capture_default_str()
       ->check(whole(1, 1 << 20));
