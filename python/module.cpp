@@ -520,13 +520,14 @@ PYBIND11_MODULE(_gradlens, m) {
       [](models::Classifier& model, const torch::Tensor& images, const c10::optional<torch::Tensor>& labels,
          const std::vector<std::string>& representations, const std::string& layer,
          const std::vector<std::string>& gradcam_targets, const std::vector<std::string>& grad_labels,
-         const std::string& pool, int64_t batch_size) {
+         const std::string& pool, int64_t batch_size, const std::string& param_layer) {
         extract::ExtractOptions o;
         o.representations = representations;
         o.layer = layer;
         o.gradcam_targets = gradcam_targets;
         o.grad_labels = grad_labels;
         o.pool = pool;
+        o.param_layer = param_layer;
         const auto x = model_input(model, images);
         const auto y = label_input(labels, x.size(0));
         Parts parts;
@@ -541,7 +542,7 @@ PYBIND11_MODULE(_gradlens, m) {
       py::arg("representations") = extract::representation_names(), py::arg("layer") = "",
       py::arg("gradcam_targets") = std::vector<std::string>{"pred"},
       py::arg("grad_labels") = std::vector<std::string>{"pred"}, py::arg("pool") = "none",
-      py::arg("batch_size") = 100, nogil);
+      py::arg("batch_size") = 100, py::arg("param_layer") = "", nogil);
   m.def(
       "attribution",
       [](models::Classifier& model, const torch::Tensor& images, const c10::optional<torch::Tensor>& labels,

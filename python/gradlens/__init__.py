@@ -73,17 +73,19 @@ def representation_names():
 
 
 def extract(model, images, labels=None, representations=None, layer="", gradcam_targets=("pred",),
-            grad_labels=("pred",), pool="none", batch_size=100):
+            grad_labels=("pred",), pool="none", batch_size=100, param_layer=""):
     """Representations of `images` (float [N, C, H, W], normalised as the model
     expects): a dict from output name (as `gradlens extract` names its files:
     "gradcam-weights", "gradcam-weights.true", "input-grad", "param-grad",
     "features", "activations", "logits", "probs") to a float32 tensor
     [N, D], plus "preds". `labels` [N] is needed for the "true"/"loss"
-    targets and labels."""
+    targets and labels. `param_layer` (`--param-layer`): "" or "fc" for the
+    final linear layer's per-sample gradients, or a Conv2d's name for its
+    weight (and bias) gradients."""
     reps = representation_names() if representations is None else list(representations)
     y = None if labels is None else _tensor(labels, _torch.int64)
     return _gradlens.extract(model, _tensor(images, _torch.float32), y, reps, layer, list(gradcam_targets),
-                             list(grad_labels), pool, batch_size)
+                             list(grad_labels), pool, batch_size, param_layer)
 
 
 def attribution(model, images, labels=None, method="gradcam", layer="", target="pred", smoothgrad_samples=25,

@@ -157,6 +157,16 @@ def test_model_extract_and_attribution_match_forward_hooks():
     cam = torch.relu((weights[:, :, None, None] * kept["a"].detach()).sum(1))
     torch.testing.assert_close(a["raw"], cam, rtol=1e-4, atol=1e-6)
     assert a["maps"].shape == (6, 16, 16) and float(a["maps"].max()) <= 1.0
+    # Per-sample gradients of an inner convolution (--param-layer): one backward pass per image.
+    pg = gradlens.extract(model, x, y, representations=["param-grad"], param_layer="features.2")["param-grad"]
+    rows = []
+    for i in range(6):
+        net.zero_grad()
+        torch.nn.functional.cross_entropy(net(x[i:i + 1]), pred[i:i + 1]).backward()
+        rows.append(torch.cat([net.features[2].weight.grad.flatten(), net.features[2].bias.grad]))
+    torch.testing.assert_close(pg, torch.stack(rows), rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="--param-layer: unknown layer 'features.1'"):
+        gradlens.extract(model, x, representations=["param-grad"], param_layer="features.1")
     with pytest.raises(ValueError, match="--layer"):
         gradlens.extract(model, x, layer="featurs")
     with pytest.raises(ValueError, match="images"):
