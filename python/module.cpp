@@ -7,6 +7,7 @@
 #include <torch/extension.h>
 
 #include <algorithm>
+#include <tuple>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -924,5 +925,34 @@ PYBIND11_MODULE(_gradlens, m) {
                                                     {"ssim", r.ssim}};
       },
       py::arg("model"), py::arg("images"), py::arg("classes"), py::arg("method") = "gradcam", py::arg("layer") = "",
+      py::arg("seed") = 0, py::arg("batch_size") = 64, nogil);
+  m.def("saliency_spearman", &saliency::spearman_rank_correlation, py::arg("a"), py::arg("b"), nogil);
+  m.def("saliency_ssim", &saliency::ssim, py::arg("a"), py::arg("b"), py::arg("data_range") = 1.0, nogil);
+  m.def(
+      "saliency_model_randomisation",
+      [](models::Classifier& model, const torch::Tensor& images, const c10::optional<torch::Tensor>& labels,
+         const std::string& method, const std::string& layer, const std::string& target, bool cascading,
+         int64_t max_groups, uint64_t seed, int64_t batch_size) {
+        saliency::AttributionOptions a;
+        a.method = saliency::parse_attribution_method(method);
+        a.layer = layer;
+        a.target = target;
+        saliency::RandomisationOptions o;
+        o.cascading = cascading;
+        o.max_groups = max_groups;
+        o.seed = seed;
+        o.batch_size = batch_size;
+        const auto x = model_input(model, images);
+        auto y = label_input(labels, x.size(0));
+        GRADLENS_CHECK_OPTION(y.defined() || target == "pred", "target '", target, "' needs the labels");
+        // Target pred explains each prediction: the labels are not read.
+        if (!y.defined()) y = torch::zeros({x.size(0)}, torch::kLong);
+        std::vector<std::tuple<std::string, torch::Tensor, torch::Tensor>> out;
+        for (const auto& st : saliency::model_randomisation_test(model, x, y.to(x.device()), a, o))
+          out.emplace_back(st.group, st.spearman, st.ssim);
+        return out;
+      },
+      py::arg("model"), py::arg("images"), py::arg("labels") = py::none(), py::arg("method") = "gradcam",
+      py::arg("layer") = "", py::arg("target") = "pred", py::arg("cascading") = true, py::arg("max_groups") = 0,
       py::arg("seed") = 0, py::arg("batch_size") = 64, nogil);
 }

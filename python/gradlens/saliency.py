@@ -11,7 +11,9 @@ callable mapping images [N, C, H, W] to logits [N, K], e.g. a torch module in
 eval mode), images (model inputs), maps [N, H, W] (higher = more relevant)
 and targets [N] (the class whose softmax probability is watched);
 pointing_game, energy_pointing_game, relevance_rank_accuracy take maps and
-object masks; random_logit takes a gradlens.Model."""
+object masks; random_logit and model_randomisation take a gradlens.Model;
+spearman and ssim compare two sets of maps (the data-randomisation test
+compares a model's maps with those of a model trained on permuted labels)."""
 import torch as _torch
 
 from . import _gradlens
@@ -110,6 +112,34 @@ def energy_pointing_game(maps, masks):
 def relevance_rank_accuracy(maps, masks):
     """With K object pixels, the share of the map's K highest on the object."""
     return _gradlens.saliency_relevance_rank_accuracy(_maps(maps), _maps(masks))
+
+
+def spearman(a, b):
+    """Spearman rank correlation of each pair of maps a[i], b[i] [N, H, W]
+    (ties at their average rank, as scipy.stats.spearmanr); float64 [N],
+    NaN where a map is constant."""
+    return _gradlens.saliency_spearman(_maps(a), _maps(b))
+
+
+def ssim(a, b, data_range=1.0):
+    """Structural similarity of each pair of maps [N, H, W] (values in [0,
+    data_range]), as scikit-image's structural_similarity with its defaults;
+    float64 [N]."""
+    return _gradlens.saliency_ssim(_maps(a), _maps(b), data_range)
+
+
+def model_randomisation(model, images, labels=None, method="gradcam", layer="", target="pred", cascading=True,
+                        max_groups=0, seed=0, batch_size=64):
+    """The model-parameter randomisation test (Adebayo et al. 2018): the maps
+    of `images` on the trained model, then after randomising the parameter
+    groups from the head down (cascading, or one at a time), compared image
+    by image; a list of dicts {"group", "spearman" [N], "ssim" [N]}, one per
+    step. The weights are restored afterwards. For the data-randomisation
+    test, compare two models' maps with spearman() and ssim()."""
+    y = None if labels is None else _maps(labels, _torch.int64)
+    steps = _gradlens.saliency_model_randomisation(model, _maps(images, _torch.float32), y, method, layer, target,
+                                                   cascading, max_groups, seed, batch_size)
+    return [{"group": g, "spearman": s, "ssim": m} for g, s, m in steps]
 
 
 def random_logit(model, images, classes, method="gradcam", layer="", seed=0, batch_size=64):

@@ -482,6 +482,25 @@ def test_faithfulness_localisation_and_sanity_metrics_from_python():
     np.testing.assert_array_equal(gradlens.saliency.pointing_game(maps, masks, tolerance=0).numpy(), hit.numpy())
     rl = gradlens.saliency.random_logit(model, xs, ts)
     assert bool((rl["other_classes"] != ts).all()) and rl["ssim"].shape == (3,)
+    # Spearman and SSIM as scipy and scikit-image compute them.
+    import scipy.stats
+    import skimage.metrics
+    p, q = torch.rand(2, 12, 12, dtype=torch.float64), torch.rand(2, 12, 12, dtype=torch.float64)
+    p[1, :6] = 0.5  # ties
+    rho = gradlens.saliency.spearman(p, q)
+    want = [scipy.stats.spearmanr(p[i].flatten(), q[i].flatten())[0] for i in range(2)]
+    np.testing.assert_allclose(rho.numpy(), want, rtol=1e-9)
+    np.testing.assert_allclose(gradlens.saliency.ssim(p, q).numpy(),
+                               [skimage.metrics.structural_similarity(p[i].numpy(), q[i].numpy(), data_range=1.0)
+                                for i in range(2)], rtol=1e-6)
+    # The model-randomisation test: head first, and the weights come back.
+    before = model.forward(xs)
+    steps = gradlens.saliency.model_randomisation(model, xs, method="gradient", max_groups=2)
+    assert [st["group"] for st in steps] == ["fc", "features.2"]
+    ref = gradlens.attribution(model, xs, method="gradient")["maps"]
+    assert bool((steps[0]["spearman"].abs() <= 1).all()) and steps[0]["ssim"].shape == (3,)
+    torch.testing.assert_close(model.forward(xs), before)
+    torch.testing.assert_close(gradlens.attribution(model, xs, method="gradient")["maps"], ref)
     with pytest.raises(ValueError, match="model"):
         gradlens.saliency.deletion(42, x, maps, targets)
     with pytest.raises(ValueError, match="fractions"):
