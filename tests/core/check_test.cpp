@@ -39,11 +39,20 @@ TEST(ErrorMessage, DropsTheRaisedFromTrailer) {
 }
 
 TEST(ErrorMessage, KeepsTheLastLineOfATorchScriptTraceback) {
+  // As LibTorch 1.13 words it: the serialized code, then the original code.
   const std::runtime_error e(
       "The following operation failed in the TorchScript interpreter.\nTraceback of TorchScript, serialized code "
-      "(most recent call last):\n  File \"code/__torch__.py\", line 12, in forward\n    _0 = uninitialized(Tensor)"
-      "\n    ops.prim.RaiseException(\"builtins.RuntimeError\")\nbuiltins.RuntimeError: batches of at most 2\n");
+      "(most recent call last):\n  File \"code/__torch__.py\", line 10, in forward\n    if torch.gt(x, 2):\n"
+      "      ops.prim.RaiseException(_0, \"builtins.RuntimeError\")\n    else:\n      pass\n\nTraceback of "
+      "TorchScript, original code (most recent call last):\n  File \"/tmp/p.py\", line 5, in forward\n"
+      "        raise RuntimeError('batches of at most 2')\nbuiltins.RuntimeError: batches of at most 2\n");
   EXPECT_EQ(error_message(e), "builtins.RuntimeError: batches of at most 2");
+  // The same quoted as a c10::Error (how the interpreter rethrows LibTorch's errors).
+  const c10::Error ce = compat::make_error(
+      "The following operation failed in the TorchScript interpreter.\nTraceback of TorchScript (most recent call "
+      "last):\n  File \"code/__torch__.py\", line 9, in forward\n    return torch.mm(x, w)\n"
+      "RuntimeError: mat1 and mat2 shapes cannot be multiplied (2x3 and 4x5)\n");
+  EXPECT_EQ(error_message(ce), "RuntimeError: mat1 and mat2 shapes cannot be multiplied (2x3 and 4x5)");
 }
 
 // A real failure of LibTorch's CPU allocator (an impossible tensor) is
@@ -59,7 +68,12 @@ TEST(OutOfMemory, RecognisesAllocatorFailuresOnly) {
   EXPECT_TRUE(is_out_of_memory(std::bad_alloc()));
   EXPECT_FALSE(is_out_of_memory(compat::make_error("shape '[2, 3]' is invalid for input of size 5")));
   EXPECT_FALSE(is_out_of_memory(Error(ErrorKind::kData, "--out: not enough memory in this directory")));
-  EXPECT_FALSE(is_out_of_memory(std::runtime_error("out of memory")));
+  EXPECT_FALSE(is_out_of_memory(std::runtime_error("shape '[2, 3]' is invalid for input of size 5")));
+  // The interpreter's rethrow of an allocation failure inside a model.
+  EXPECT_TRUE(is_out_of_memory(std::runtime_error(
+      "The following operation failed in the TorchScript interpreter.\nTraceback of TorchScript (most recent "
+      "call last):\n  File \"code/__torch__.py\", line 9\nRuntimeError: DefaultCPUAllocator: not enough memory: "
+      "you tried to allocate 4611686018427387904 bytes.\n")));
 }
 
 }  // namespace

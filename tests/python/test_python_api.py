@@ -165,6 +165,19 @@ def test_model_extract_and_attribution_match_forward_hooks():
         torch.nn.functional.cross_entropy(net(x[i:i + 1]), pred[i:i + 1]).backward()
         rows.append(torch.cat([net.features[2].weight.grad.flatten(), net.features[2].bias.grad]))
     torch.testing.assert_close(pg, torch.stack(rows), rtol=1e-4, atol=1e-6)
+    # A convolution followed by an in-place ReLU: its gradient is taken before the ReLU.
+    torch.manual_seed(2)
+    seq = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(inplace=True),
+                              torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 5)).eval()
+    seq_model = gradlens.load_model(torch.jit.script(seq), image_size=16)
+    sz = seq(x).argmax(1)
+    pg = gradlens.extract(seq_model, x, representations=["param-grad"], param_layer="0")["param-grad"]
+    rows = []
+    for i in range(6):
+        seq.zero_grad()
+        torch.nn.functional.cross_entropy(seq(x[i:i + 1]), sz[i:i + 1]).backward()
+        rows.append(torch.cat([seq[0].weight.grad.flatten(), seq[0].bias.grad]))
+    torch.testing.assert_close(pg, torch.stack(rows), rtol=1e-4, atol=1e-6)
     with pytest.raises(ValueError, match="--param-layer: unknown layer 'features.1'"):
         gradlens.extract(model, x, representations=["param-grad"], param_layer="features.1")
     with pytest.raises(ValueError, match="--layer"):

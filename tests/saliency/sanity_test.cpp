@@ -131,7 +131,8 @@ TEST(ModelRandomisation, KeptMapsAreThoseTheSimilaritiesComeFrom) {
   net.train(false);
   const auto x = torch::randn({5, 1, 16, 16});
   const auto y = torch::tensor({0, 1, 2, 0, 1}, torch::kLong);
-  const auto before = net.named_parameters().front().second.clone();
+  std::vector<torch::Tensor> before;
+  for (const auto& [name, p] : net.named_parameters()) before.push_back(p.clone());
   RandomisationOptions ro;
   ro.max_groups = 3;
   ro.keep_rows = {3, 1};
@@ -144,7 +145,8 @@ TEST(ModelRandomisation, KeptMapsAreThoseTheSimilaritiesComeFrom) {
     EXPECT_NEAR(rho[0].item<double>(), st.spearman[3].item<double>(), 1e-9) << st.group;
     EXPECT_NEAR(rho[1].item<double>(), st.spearman[1].item<double>(), 1e-9) << st.group;
   }
-  EXPECT_TRUE(torch::equal(net.named_parameters().front().second, before));
+  const auto after = net.named_parameters();
+  for (size_t i = 0; i < after.size(); ++i) EXPECT_TRUE(torch::equal(after[i].second, before[i])) << after[i].first;
   ro.keep_rows = {5};
   EXPECT_THROW(model_randomisation_test(net, x, y, method(AttributionMethod::kGradient), ro), c10::Error);
 }

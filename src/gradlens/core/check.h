@@ -38,12 +38,13 @@ class UsageError : public Error {
 };
 
 /// The one-line message of any exception, without LibTorch's backtrace (for
-/// an error raised by TorchScript code: its last line, the error itself).
+/// an error raised in TorchScript code: the error's line after the quoted
+/// traceback).
 std::string error_message(const std::exception& e);
 
-/// True for an allocation failure: std::bad_alloc, or a LibTorch error from
-/// its CPU or CUDA allocator ("not enough memory", "out of memory", "can't
-/// allocate memory").
+/// True for an allocation failure: std::bad_alloc, or a LibTorch error (or
+/// the TorchScript interpreter's rethrow of one) from its CPU or CUDA
+/// allocator ("not enough memory", "out of memory", "can't allocate memory").
 bool is_out_of_memory(const std::exception& e);
 
 }  // namespace gradlens

@@ -633,8 +633,13 @@ ConvGeometry conv_geometry(const torch::jit::Module& conv, const std::string& pa
       g.padding = pair_of(pad);
     }
   } else {
-    for (Node* n : conv.get_method("forward").graph()->nodes())
-      if (n->kind() == c10::aten::_convolution || n->kind() == c10::aten::conv2d) {
+    for (Node* n : conv.get_method("forward").graph()->nodes()) {
+      const auto k = n->kind();
+      GRADLENS_CHECK_OPTION(k == c10::aten::_convolution || k == c10::aten::conv2d || k == c10::prim::Constant ||
+                                k == c10::prim::ListConstruct || k == c10::prim::GetAttr,
+                            flag, " ", path, ": its traced forward() does more than one convolution (",
+                            k.toQualString(), ", e.g. a padding mode other than zeros); choose another convolution");
+      if (k == c10::aten::_convolution || k == c10::aten::conv2d) {
         g.stride = constant_ints(n->input(3));
         g.padding = constant_ints(n->input(4));
         g.dilation = constant_ints(n->input(5));
@@ -646,6 +651,7 @@ ConvGeometry conv_geometry(const torch::jit::Module& conv, const std::string& pa
                                 ": a transposed convolution is not supported");
         }
       }
+    }
   }
   GRADLENS_CHECK_OPTION(g.stride.size() == 2 && g.padding.size() == 2 && g.dilation.size() == 2, flag, " ", path,
                         ": cannot read its stride, padding and dilation (a Conv2d whose forward() computes them); "
@@ -710,6 +716,19 @@ const TorchScriptClassifier::CaptureCode& TorchScriptClassifier::capture_code(co
                           "choose a convolution called once");
     conv_site = it->second;
     cc.geometry = conv_geometry(submodule_at(*module_, conv), conv, "--param-layer");
+    // Keep the values the convolution saw: its input copied at the call, and
+    // its output out of the model's reach (later uses read a copy), so that
+    // an in-place op after it (nn.ReLU(inplace=True)) neither changes the
+    // kept input nor moves the output's gradient past that op.
+    Graph& g = *inst.graph;
+    Node* call = conv_site.out->node();
+    {
+      torch::jit::WithInsertPoint at(call);
+      conv_site.in = g.insert(c10::aten::clone, {conv_site.in});
+    }
+    torch::jit::WithInsertPoint after(call->next());
+    Value* copy = g.insert(c10::aten::clone, {conv_site.out});
+    conv_site.out->replaceAllUsesAfterNodeWith(copy->node(), copy);
   }
   Value* maps = site->second.out;
   std::vector<int64_t> shape;

@@ -142,7 +142,7 @@ struct MethodFaithfulness {
   /// The maps of one image (MethodFaithfulness::figure_row) on the trained
   /// model, then after each cascading randomisation step: float32 [1 + steps, H, W].
   torch::Tensor randomisation_maps;
-  int64_t figure_row = 0;  ///< the image of randomisation_maps: the first one the model classifies correctly
+  int64_t figure_row = 0;  ///< the image of randomisation_maps: the first one classified correctly, else 0
   double seconds = 0.0;
 };
 
