@@ -205,13 +205,9 @@ std::vector<MethodFaithfulness> eval_compare_methods(models::Classifier& model, 
     const auto ins = saliency::insertion_curve(logits, x, mx, targets, po);
     f.deletion_auc = eval_finite_mean(del.auc);
     f.insertion_auc = eval_finite_mean(ins.auc);
-    const auto as_vector = [](const torch::Tensor& t) {
-      const auto c = t.to(torch::kCPU, torch::kDouble).contiguous();
-      return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
-    };
-    f.deletion_curve = as_vector(del.probs.mean(0));
-    f.insertion_curve = as_vector(ins.probs.mean(0));
-    f.curve_fractions = as_vector(del.fractions);
+    f.deletion_curve = del.probs.mean(0);
+    f.insertion_curve = ins.probs.mean(0);
+    f.curve_fractions = del.fractions;
     f.average_drop = eval_finite_mean(saliency::confidence_change(logits, x, mx, targets, cfg.batch_size).drop);
     saliency::RoadOptions ro;
     ro.seed = cfg.seed;

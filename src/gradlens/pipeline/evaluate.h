@@ -138,7 +138,7 @@ struct MethodFaithfulness {
   std::string randomised;  ///< the groups randomised, comma-separated
   /// Mean deletion / insertion curves over the images and their x values
   /// (the share of pixels perturbed), [steps + 1] each.
-  std::vector<double> deletion_curve, insertion_curve, curve_fractions;
+  torch::Tensor deletion_curve, insertion_curve, curve_fractions;  ///< float64 [steps + 1]
   /// The maps of one image (MethodFaithfulness::figure_row) on the trained
   /// model, then after each cascading randomisation step: float32 [1 + steps, H, W].
   torch::Tensor randomisation_maps;

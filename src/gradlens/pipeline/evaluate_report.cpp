@@ -199,11 +199,10 @@ std::vector<fs::path> evrep_curve_figures(const ModelEvaluation& m, const fs::pa
     std::vector<torch::Tensor> ys;
     for (const auto& f : m.methods) {
       o.series_names.push_back(f.method);
-      ys.push_back(torch::tensor(insertion ? f.insertion_curve : f.deletion_curve, torch::kDouble));
+      ys.push_back(insertion ? f.insertion_curve : f.deletion_curve);
     }
     const fs::path png = dir / (m.slug + (insertion ? "-insertion-curves.png" : "-deletion-curves.png"));
-    report::write_line_plot(png, torch::tensor(m.methods.front().curve_fractions, torch::kDouble), torch::stack(ys),
-                            o);
+    report::write_line_plot(png, m.methods.front().curve_fractions, torch::stack(ys), o);
     out.push_back(png);
   }
   return out;
@@ -463,9 +462,9 @@ nlohmann::json evrep_json(const EvaluateConfig& cfg, const EvaluateResult& res) 
                         {"pointing_game", num(f.pointing_game)},
                         {"randomisation_spearman", num(f.randomisation_spearman)},
                         {"randomised_groups", f.randomised},
-                        {"deletion_curve", f.deletion_curve},
-                        {"insertion_curve", f.insertion_curve},
-                        {"curve_fractions", f.curve_fractions},
+                        {"deletion_curve", evrep_vec(f.deletion_curve)},
+                        {"insertion_curve", evrep_vec(f.insertion_curve)},
+                        {"curve_fractions", evrep_vec(f.curve_fractions)},
                         {"randomisation_figure_index", res.indices.defined()
                                                            ? res.indices[f.figure_row].item<int64_t>()
                                                            : f.figure_row},

@@ -186,8 +186,6 @@ std::pair<double, int64_t> finite_mean(const torch::Tensor& v) {
   return {n == 0 ? std::nan("") : v.masked_select(ok).mean().item<double>(), n};
 }
 
-bool run_size_ok_for_ssim(const data::Dataset& ds) { return ds.images.size(2) >= 7 && ds.images.size(3) >= 7; }
-
 /// The maps of every image of `ds` by one model, batch by batch in dataset order.
 SaliencyModelMaps model_maps(const NamedClassifier& nm, const data::Dataset& ds, const saliency::AttributionOptions& mo,
                              int64_t batch_size, const core::ProgressFn& progress) {
@@ -271,7 +269,7 @@ SaliencyRun run_saliency(const std::vector<NamedClassifier>& models, const data:
   std::vector<NamedClassifier> checked = models;
   if (data_randomised != nullptr) {
     GRADLENS_CHECK(data_randomised->model != nullptr, "run_saliency: the data-randomised model is null");
-    GRADLENS_CHECK(run_size_ok_for_ssim(ds), "--data-randomisation: SSIM needs images of at least 7 x 7 "
+    GRADLENS_CHECK(ds.images.size(2) >= 7 && ds.images.size(3) >= 7, "--data-randomisation: SSIM needs images of at least 7 x 7 "
                    "pixels, got ", ds.images.size(2), " x ", ds.images.size(3));
     checked.push_back(*data_randomised);
   }
