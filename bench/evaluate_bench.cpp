@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
 
   pipeline::EvaluateConfig cfg;
   cfg.per_class = per_class;
-  cfg.winograd = argc > 3 && std::string(argv[3]) == "winograd";
+  if (argc > 3 && std::string(argv[3]) == "winograd") cfg.model_options.conv = gradlens::models::ConvAlgorithm::kWinograd;
   cfg.cache = false;
   cfg.threads = rt.threads;
   const fs::path dir = fs::temp_directory_path() / ("gradlens-evaluate-bench-" + std::to_string(::getpid()));
@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
   std::printf("evaluate: %lld Fashion-MNIST test images (first %lld per class), default model, %d threads, "
               "%s convolutions\n",
               static_cast<long long>(res.n), static_cast<long long>(per_class), rt.threads,
-              cfg.winograd ? "Winograd" : "LibTorch's");
+              cfg.model_options.conv == gradlens::models::ConvAlgorithm::kWinograd ? "Winograd" : "LibTorch's");
   std::printf("  %-10s %10s %10s %8s\n", "stage", "gradlens", "python", "ratio");
   double ours_common = 0.0;
   for (const std::string stage : {"extract", "analyze", "saliency", "errors"}) {

@@ -107,6 +107,66 @@ TEST(ZipPeer, AFlippedByteInADeflatedEntryIsNamed) {
   EXPECT_NE(msg.find("'a/deflated'"), std::string::npos) << msg;
 }
 
+TEST(ZipPeer, TensorStoragesAreNumberedFilesInDataOrConstants) {
+  const auto storage = [](const std::string& name) { return is_tensor_storage(ZipEntry{name}); };
+  EXPECT_TRUE(storage("archive/data/0"));
+  EXPECT_TRUE(storage("resnet50/constants/12"));
+  EXPECT_TRUE(storage("data/3"));
+  EXPECT_FALSE(storage("archive/data.pkl"));
+  EXPECT_FALSE(storage("archive/code/__torch__.py"));
+  EXPECT_FALSE(storage("archive/data/0a"));
+  EXPECT_FALSE(storage("archive/data/"));
+  EXPECT_FALSE(storage("archive/other/7"));
+  EXPECT_FALSE(storage("archive/.data/version"));
+}
+
+TEST(ZipPeer, PartsSplitTheEntriesBetweenStructureAndStorage) {
+  TempDir dir;
+  python_listing(dir);
+  const auto path = dir / "plain.zip";
+  const auto entries = zip_entries(path);
+  const auto structure = verify_zip(path, entries, ZipPart::kStructure);
+  const auto storage = verify_zip(path, entries, ZipPart::kStorage, 1);
+  EXPECT_EQ(structure.verified, 2);  // data.pkl and the empty entry
+  EXPECT_EQ(structure.bytes_verified, 1000u);
+  EXPECT_EQ(storage.verified, 1);  // data/0
+  EXPECT_EQ(storage.bytes_verified, (3u << 20) + 12345u);
+  // Damage in the storage is seen by kStorage alone.
+  flip_byte(path, entries[2].header_offset + 30 + entries[2].name.size() + 5);
+  EXPECT_NO_THROW(verify_zip(path, entries, ZipPart::kStructure));
+  EXPECT_NE(message_of([&] { verify_zip(path, entries, ZipPart::kStorage); }).find("'archive/data/0'"),
+            std::string::npos);
+}
+
+TEST(ZipPeer, LoadVerifiedChecksBeforeAndBesideTheLoad) {
+  TempDir dir;
+  python_listing(dir);
+  const auto path = dir / "plain.zip";
+  const auto entries = zip_entries(path);
+  int loads = 0;
+  const auto check = load_verified(path, entries, [&] { ++loads; });
+  EXPECT_EQ(loads, 1);
+  EXPECT_EQ(check.entries, 3);
+  EXPECT_EQ(check.verified, 3);
+  EXPECT_EQ(check.bytes_verified, 1000u + (3u << 20) + 12345u);
+  // An intact archive: the load's own error comes through.
+  EXPECT_EQ(message_of([&] { load_verified(path, entries, [] { GRADLENS_CHECK(false, "the load failed"); }); }),
+            "the load failed");
+  // Damaged storage: the corruption is reported, also over the load's error.
+  flip_byte(path, entries[2].header_offset + 30 + entries[2].name.size() + (2u << 20));
+  auto msg = message_of([&] { load_verified(path, entries, [&] { ++loads; }); });
+  EXPECT_NE(msg.find("plain.zip is corrupt"), std::string::npos) << msg;
+  msg = message_of([&] { load_verified(path, entries, [] { GRADLENS_CHECK(false, "the load failed"); }); });
+  EXPECT_NE(msg.find("'archive/data/0'"), std::string::npos) << msg;
+  // Damaged structure: reported before the load starts.
+  flip_byte(path, entries[2].header_offset + 30 + entries[2].name.size() + (2u << 20));
+  flip_byte(path, entries[0].header_offset + 30 + entries[0].name.size() + 10);
+  loads = 0;
+  msg = message_of([&] { load_verified(path, entries, [&] { ++loads; }); });
+  EXPECT_NE(msg.find("'archive/data.pkl'"), std::string::npos) << msg;
+  EXPECT_EQ(loads, 0);
+}
+
 // Found by model_file_fuzz: a directory claiming a huge uncompressed size
 // made the check allocate it.
 TEST(ZipPeer, AnImpossibleUncompressedSizeIsDamageNotAnAllocation) {

@@ -4,11 +4,15 @@
 #include <libdeflate.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <omp.h>
 #include <zlib.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
+#include <exception>
 #include <fstream>
+#include <thread>
 
 #include "gradlens/core/check.h"
 
@@ -45,16 +49,47 @@ std::ifstream open(const std::filesystem::path& path) {
 }
 
 /// Offset of the entry's data: past its local header, name and extra field.
-uint64_t data_offset(std::ifstream& in, const std::filesystem::path& path, const ZipEntry& e,
-                     uint64_t file_size) {
-  char h[30];
-  GRADLENS_CHECK(read_at(in, e.header_offset, h, 30) && le(h, 4) == kLocalSig,
-                 damaged(path, "entry '" + e.name + "' has no local header"));
+/// The offset of e's data, given the 30 bytes at e.header_offset (null when
+/// the file ends before them).
+uint64_t data_offset(const char* h, const std::filesystem::path& path, const ZipEntry& e, uint64_t file_size) {
+  GRADLENS_CHECK(h != nullptr && le(h, 4) == kLocalSig, damaged(path, "entry '" + e.name + "' has no local header"));
   const uint64_t off = e.header_offset + 30 + le(h + 26, 2) + le(h + 28, 2);
   GRADLENS_CHECK(off <= file_size && e.size <= file_size - off,
                  damaged(path, "entry '" + e.name + "' runs past the end of the file"));
   return off;
 }
+
+uint64_t data_offset(std::ifstream& in, const std::filesystem::path& path, const ZipEntry& e,
+                     uint64_t file_size) {
+  char h[30];
+  return data_offset(read_at(in, e.header_offset, h, 30) ? h : nullptr, path, e, file_size);
+}
+
+/// A read-only mapping of a whole file, unmapped when it goes.
+class Mapping {
+ public:
+  explicit Mapping(const std::filesystem::path& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY);
+    GRADLENS_CHECK(fd >= 0, path.string(), ": cannot open the file; check that it exists and is readable");
+    const off_t end = ::lseek(fd, 0, SEEK_END);
+    size_ = end > 0 ? static_cast<uint64_t>(end) : 0;
+    void* map = size_ > 0 ? ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0) : nullptr;
+    ::close(fd);
+    GRADLENS_CHECK(map != MAP_FAILED, path.string(), ": cannot map the file to verify it");
+    base_ = static_cast<const unsigned char*>(map);
+  }
+  ~Mapping() {
+    if (base_ != nullptr) ::munmap(const_cast<unsigned char*>(base_), size_);
+  }
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+  const unsigned char* data() const { return base_; }
+  uint64_t size() const { return size_; }
+
+ private:
+  const unsigned char* base_ = nullptr;
+  uint64_t size_ = 0;
+};
 
 }  // namespace
 
@@ -142,10 +177,22 @@ std::vector<ZipEntry> zip_entries(const std::filesystem::path& path) {
   return out;
 }
 
-ZipCheck verify_zip(const std::filesystem::path& path, const std::vector<ZipEntry>& entries) {
-  auto in = open(path);
-  in.seekg(0, std::ios::end);
-  const uint64_t file_size = static_cast<uint64_t>(in.tellg());
+bool is_tensor_storage(const ZipEntry& entry) {
+  const auto slash = entry.name.rfind('/');
+  if (slash == std::string::npos || slash + 1 == entry.name.size()) return false;
+  for (size_t i = slash + 1; i < entry.name.size(); ++i)
+    if (!std::isdigit(static_cast<unsigned char>(entry.name[i]))) return false;
+  const auto dir_begin = entry.name.rfind('/', slash - 1);
+  const std::string dir = entry.name.substr(dir_begin == std::string::npos ? 0 : dir_begin + 1,
+                                            slash - (dir_begin == std::string::npos ? 0 : dir_begin + 1));
+  return dir == "data" || dir == "constants";
+}
+
+ZipCheck verify_zip(const std::filesystem::path& path, const std::vector<ZipEntry>& entries, ZipPart part,
+                    int threads) {
+  const Mapping file(path);
+  const uint64_t file_size = file.size();
+  const auto* base = file.data();
   ZipCheck check;
   check.entries = static_cast<int64_t>(entries.size());
   // Every stored entry with a CRC, cut into chunks hashed in parallel from a
@@ -161,7 +208,10 @@ ZipCheck verify_zip(const std::filesystem::path& path, const std::vector<ZipEntr
   for (size_t i = 0; i < entries.size(); ++i) {
     const auto& e = entries[i];
     if ((e.method != 0 && e.method != 8) || (e.crc32 == 0 && e.uncompressed_size > 0)) continue;
-    const uint64_t off = data_offset(in, path, e, file_size);
+    if (part != ZipPart::kAll && is_tensor_storage(e) != (part == ZipPart::kStorage)) continue;
+    const bool header_in_file = file_size >= 30 && e.header_offset <= file_size - 30;
+    const uint64_t off = data_offset(header_in_file ? reinterpret_cast<const char*>(base + e.header_offset) : nullptr,
+                                     path, e, file_size);
     checked.push_back(i);
     // DEFLATE expands at most ~1032:1; a directory that claims more is
     // damaged (and would make the check allocate without bound).
@@ -174,15 +224,8 @@ ZipCheck verify_zip(const std::filesystem::path& path, const std::vector<ZipEntr
     for (uint64_t d = 0; d < e.size; d += kChunk) chunks.push_back({i, off + d, std::min(kChunk, e.size - d), 0});
   }
   if (!chunks.empty()) {
-    const int fd = ::open(path.c_str(), O_RDONLY);
-    GRADLENS_CHECK(fd >= 0, path.string(), ": cannot open the file; check that it exists and is readable");
-    void* map = ::mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    ::close(fd);
-    GRADLENS_CHECK(map != MAP_FAILED, path.string(), ": cannot map the file to verify it");
-    ::madvise(map, file_size, MADV_WILLNEED);
-    const auto* base = static_cast<const unsigned char*>(map);
     const int64_t n = static_cast<int64_t>(chunks.size());
-#pragma omp parallel
+#pragma omp parallel num_threads(threads > 0 ? threads : omp_get_max_threads())
     {
       libdeflate_decompressor* d = libdeflate_alloc_decompressor();
       std::vector<unsigned char> out;
@@ -207,7 +250,6 @@ ZipCheck verify_zip(const std::filesystem::path& path, const std::vector<ZipEntr
       }
       if (d != nullptr) libdeflate_free_decompressor(d);
     }
-    ::munmap(map, file_size);
   }
   std::vector<uint32_t> crc(entries.size(), 0);
   std::vector<char> started(entries.size(), 0);
@@ -225,6 +267,37 @@ ZipCheck verify_zip(const std::filesystem::path& path, const std::vector<ZipEntr
     ++check.verified;
     check.bytes_verified += e.uncompressed_size;
   }
+  return check;
+}
+
+ZipCheck load_verified(const std::filesystem::path& path, const std::vector<ZipEntry>& entries,
+                       const std::function<void()>& load) {
+  const unsigned cores = std::thread::hardware_concurrency();
+  if (cores < 2) {
+    const ZipCheck check = verify_zip(path, entries);
+    load();
+    return check;
+  }
+  ZipCheck check = verify_zip(path, entries, ZipPart::kStructure);
+  ZipCheck storage;
+  std::exception_ptr verify_error, load_error;
+  std::thread verifier([&] {
+    try {
+      storage = verify_zip(path, entries, ZipPart::kStorage, static_cast<int>(cores) - 1);
+    } catch (...) {
+      verify_error = std::current_exception();
+    }
+  });
+  try {
+    load();
+  } catch (...) {
+    load_error = std::current_exception();
+  }
+  verifier.join();
+  if (verify_error) std::rethrow_exception(verify_error);
+  if (load_error) std::rethrow_exception(load_error);
+  check.verified += storage.verified;
+  check.bytes_verified += storage.bytes_verified;
   return check;
 }
 

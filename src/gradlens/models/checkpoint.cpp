@@ -68,16 +68,22 @@ Checkpoint load_checkpoint(const std::filesystem::path& path, torch::Device devi
                            const ArchiveReader& extra, bool verify) {
   GRADLENS_CHECK(std::filesystem::exists(path), "checkpoint ", path.string(),
                  " does not exist; train one with 'gradlens train' or pass another --model");
-  const auto info = inspect_model_file(path, verify);
+  const auto info = inspect_model_file(path, /*verify=*/false);
   GRADLENS_CHECK(info.kind == ModelFileKind::kCheckpoint,
                  wrong_model_file_message(path, info.kind, "checkpoint"));
   torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(path.string(), device);
-  } catch (const std::exception& e) {
-    GRADLENS_CHECK(false, "checkpoint ", path.string(), " is corrupt (", error_message(e),
-                   "); retrain it with 'gradlens train' or restore it from a backup");
-  }
+  const auto read = [&] {
+    try {
+      archive.load_from(path.string(), device);
+    } catch (const std::exception& e) {
+      GRADLENS_CHECK(false, "checkpoint ", path.string(), " is corrupt (", error_message(e),
+                     "); retrain it with 'gradlens train' or restore it from a backup");
+    }
+  };
+  if (verify)
+    core::load_verified(path, info.entries, read);
+  else
+    read();
   c10::IValue fmt, cfg, meta;
   GRADLENS_CHECK(archive.try_read(kFormatKey, fmt) && fmt.isString() && fmt.toStringRef() == kFormat,
                  path.string(), " is not a gradlens checkpoint (a TorchScript model? pass it as --model)");
@@ -113,14 +119,14 @@ std::unique_ptr<Classifier> open_classifier(const std::string& spec, torch::Devi
     m->to(device);
     return m;
   }
-  const auto info = inspect_model_file(spec, options.verify_files);
+  const auto info = inspect_model_file(spec, /*verify=*/false);
   if (info.kind == ModelFileKind::kCheckpoint)
-    return std::move(load_checkpoint(spec, device, {}, /*verify=*/false).model);
+    return std::move(load_checkpoint(spec, device, {}, options.verify_files).model);
   GRADLENS_CHECK(info.kind == ModelFileKind::kTorchScript, wrong_model_file_message(spec, info.kind, "--model"));
   ProbeShape probe;
   probe.size = probe_size;
   probe.in_channels = fresh.in_channels;
-  return std::make_unique<TorchScriptClassifier>(spec, device, probe, options.torchscript);
+  return std::make_unique<TorchScriptClassifier>(spec, device, probe, options.torchscript, options.verify_files);
 }
 
 }  // namespace gradlens::models

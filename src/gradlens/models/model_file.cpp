@@ -33,7 +33,8 @@ ModelFileInfo inspect_model_file(const std::filesystem::path& path, bool verify)
                  ": no such file; give a TorchScript file or a gradlens checkpoint");
   ModelFileInfo info;
   if (!core::is_zip_file(path)) return info;
-  const auto entries = core::zip_entries(path);
+  info.entries = core::zip_entries(path);
+  const auto& entries = info.entries;
   const core::ZipEntry* data_pkl = nullptr;
   bool has_code = false;
   for (const auto& e : entries) {

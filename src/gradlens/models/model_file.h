@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "gradlens/core/zip.h"
 
@@ -21,6 +22,7 @@ std::string model_file_kind_name(ModelFileKind kind);
 struct ModelFileInfo {
   ModelFileKind kind = ModelFileKind::kOther;
   core::ZipCheck check;  ///< what was verified (empty when verify was false)
+  std::vector<core::ZipEntry> entries;  ///< the archive's directory (empty for kOther)
 };
 
 /// Tells the kind of the file at `path` from its content (its zip directory

@@ -20,6 +20,7 @@
 
 #include "gradlens/core/check.h"
 #include "gradlens/core/strings.h"
+#include "gradlens/core/zip.h"
 #include "gradlens/models/metadata.h"
 
 namespace gradlens::models {
@@ -362,13 +363,19 @@ struct TorchScriptClassifier::Graphs {
 };
 
 TorchScriptClassifier::TorchScriptClassifier(const std::string& path, torch::Device device,
-                                             ProbeShape probe, TorchScriptOptions options)
+                                             ProbeShape probe, TorchScriptOptions options, bool verify_file)
     : path_(path), graphs_(std::make_unique<Graphs>()), device_(device), options_(std::move(options)),
       probe_size_(probe.size) {
   GRADLENS_CHECK(options_.output_index < 0 || options_.output_key.empty(),
                  "--output-index and --output-key: give one (a tuple output takes an index, a dict a key)");
   try {
-    module_ = std::make_unique<torch::jit::Module>(torch::jit::load(path, device));
+    const auto load = [&] { module_ = std::make_unique<torch::jit::Module>(torch::jit::load(path, device)); };
+    if (verify_file)
+      core::load_verified(path, core::zip_entries(path), load);
+    else
+      load();
+  } catch (const Error&) {
+    throw;
   } catch (const std::exception& e) {
     const std::string msg = error_message(e);
     const std::string unknown = "Unknown builtin op: ";

@@ -53,8 +53,10 @@ class TorchScriptClassifier final : public Classifier {
   /// cannot be read as TorchScript or its forward() does not return logits
   /// [N, classes] for the probe batch (naming --output-index / --output-key
   /// when it returns a tuple or a dict and `options` does not choose).
+  /// `verify_file`: compares every entry's CRC-32 while loading
+  /// (core::load_verified) and throws "... is corrupt ..." on a mismatch.
   TorchScriptClassifier(const std::string& path, torch::Device device, ProbeShape probe = {},
-                        TorchScriptOptions options = {});
+                        TorchScriptOptions options = {}, bool verify_file = false);
   ~TorchScriptClassifier() override;
 
   torch::Tensor forward(const torch::Tensor& x) override;
