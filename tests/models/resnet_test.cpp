@@ -194,7 +194,7 @@ TEST_F(ResNetTest, CaptureConvKeepsTheNamedConvolutionsInputAndOutputInTheModels
       // ... and in the graph of the logits.
       EXPECT_TRUE(torch::autograd::grad({c.logits.sum()}, {c.conv_output})[0].abs().sum().item<double>() > 0);
     }
-    GRADLENS_EXPECT_THROWS_WITH(m.capture_conv(x, "layer4", "layer1.0.bn1"), "unknown layer 'layer1.0.bn1'");
+    GRADLENS_EXPECT_THROWS_WITH(m.capture_conv(x, "layer4", "layer1.0.bn1"), "unknown convolution 'layer1.0.bn1'");
   }
 }
 

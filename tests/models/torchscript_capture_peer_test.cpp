@@ -188,7 +188,7 @@ TEST_F(CaptureMobileNetV2Peer, ConvCaptureRefusesGroupedAndUnknownConvolutions) 
   EXPECT_EQ(names.front(), "features.0.0");
   EXPECT_NE(std::find(names.begin(), names.end(), "features.1.conv.0.0"), names.end());
   GRADLENS_EXPECT_THROWS_WITH(ts.capture_conv(x, "features", "features.1.conv.0.0"),
-                              "--param-layer features.1.conv.0.0: a grouped convolution (groups 32)");
+                              "convolution features.1.conv.0.0: a grouped convolution (groups 32)");
   GRADLENS_EXPECT_THROWS_WITH(ts.capture_conv(x, "features", "features.1.conv"),
                               "unknown convolution 'features.1.conv'");
   // A served one: its output is the convolution of its kept input, in the logits' graph.
@@ -208,7 +208,7 @@ TEST_F(CaptureMobileNetV2Peer, ConvCaptureRefusesGroupedAndUnknownConvolutions) 
 TEST_F(CaptureOutputsPeer, ConvCaptureRefusesAConvolutionCalledTwice) {
   TorchScriptClassifier ts((dir() / "twice_net.pt").string(), torch::kCPU, {3, 32});
   GRADLENS_EXPECT_THROWS_WITH(ts.capture_conv(torch::randn({2, 3, 32, 32}), "conv", "conv"),
-                              "--param-layer conv: " + (dir() / "twice_net.pt").string() +
+                              "convolution conv: " + (dir() / "twice_net.pt").string() +
                                   "'s forward() calls it 2 times");
 }
 

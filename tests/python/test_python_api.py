@@ -268,6 +268,20 @@ def test_tracin_equals_a_hand_written_sum_over_checkpoints():
     models = [gradlens.load_model(c, image_size=10) for c in checkpoints]
     self_inf = gradlens.influence.self_influence(models, x, y, eta)
     assert self_inf.shape == (20,) and bool((self_inf > 0).all())
+    # A convolution the model calls twice is refused, naming the flag given.
+    with pytest.raises(ValueError, match="--param-layers convolution conv: .* calls it 2 times"):
+        gradlens.influence.tracin([torch.jit.script(_TwiceConv().eval())], x, y, xq, yq, [0.1],
+                                  param_layers=["conv"], proj_dim=8)
+
+
+class _TwiceConv(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 1, 3, padding=1)
+        self.fc = torch.nn.Linear(1, 4)
+
+    def forward(self, x):
+        return self.fc(self.conv(torch.relu(self.conv(x))).mean((2, 3)))
 
 
 def test_label_noise_scores_follow_their_definitions():

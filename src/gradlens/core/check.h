@@ -42,6 +42,20 @@ class UsageError : public Error {
 /// traceback).
 std::string error_message(const std::exception& e);
 
+/// Calls `f` and returns what it returns; a usage Error it throws comes out
+/// as a UsageError with "`flag` " before its message: for library calls that
+/// do not know which flag named their argument (--param-layer or
+/// --param-layers). Other errors pass unchanged.
+template <class F>
+decltype(auto) naming_flag(const std::string& flag, F&& f) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::kUsage) throw;
+    throw UsageError(flag + " " + error_message(e));
+  }
+}
+
 /// True for an allocation failure: std::bad_alloc, or a LibTorch error (or
 /// the TorchScript interpreter's rethrow of one) from its CPU or CUDA
 /// allocator ("not enough memory", "out of memory", "can't allocate memory").

@@ -229,7 +229,7 @@ ExtractOutputs extract_batch(models::Classifier& model, const torch::Tensor& x_i
   torch::Tensor maps, feats, logits;
   models::ConvCapture cap;
   if (conv_param) {
-    cap = model.capture_conv(x, res.layer, opts.param_layer);
+    cap = naming_flag("--param-layer", [&] { return model.capture_conv(x, res.layer, opts.param_layer); });
     maps = cap.maps;
     feats = cap.features;
     logits = cap.logits;

@@ -64,7 +64,9 @@ std::vector<LayerProjection> make_projections(models::Classifier& model, const t
     models::ConvCapture cap;
     {
       torch::NoGradGuard no_grad;
-      cap = model.capture_conv(probe.to(model.device()), model.default_layer(), name);
+      cap = naming_flag("--param-layers", [&] {
+        return model.capture_conv(probe.to(model.device()), model.default_layer(), name);
+      });
     }
     LayerProjection p;
     p.layer = name;

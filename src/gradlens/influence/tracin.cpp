@@ -97,7 +97,7 @@ GradientFactors factors_of(models::Classifier& model, int64_t n,
       const auto& p = projections[l];
       // In eval mode sample i's loss depends on sample i alone, so the
       // gradient of the summed loss at the layer's output is per sample.
-      auto cap = model.capture_conv(x, layer, p.layer);
+      auto cap = naming_flag("--param-layers", [&] { return model.capture_conv(x, layer, p.layer); });
       if (l == 0) keep_head(cap);
       const auto loss = torch::nll_loss(torch::log_softmax(cap.logits, 1), y, {}, at::Reduction::Sum);
       const auto g = torch::autograd::grad({loss}, {cap.conv_output})[0];

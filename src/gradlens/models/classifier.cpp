@@ -33,8 +33,8 @@ Capture Classifier::capture(const torch::Tensor& x, const std::string& layer, bo
 ConvCapture Classifier::capture_conv(const torch::Tensor& x, const std::string& layer, const std::string& conv) {
   (void)x;
   (void)layer;
-  GRADLENS_CHECK(false, "--param-layer '", conv, "': ", describe(),
-                 " offers no convolution whose per-sample gradients gradlens can capture; use --param-layer fc");
+  GRADLENS_CHECK_OPTION(false, "convolution '", conv, "': ", describe(),
+                 " offers no convolution whose per-sample gradients gradlens can capture");
   return {};
 }
 

@@ -354,12 +354,12 @@ ConvCapture ResNet::capture_conv(const torch::Tensor& x, const std::string& laye
     if (item.key() == conv) target = item.value()->as<nn::Conv2dImpl>();
   if (target == nullptr) {
     const auto names = conv_layer_names();
-    GRADLENS_CHECK_OPTION(false, "--param-layer: unknown layer '", conv, "'; use fc or a Conv2d: ", core::join(names, ", "));
+    GRADLENS_CHECK_OPTION(false, "unknown convolution '", conv, "'; use any of ", core::join(names, ", "));
   }
   const auto& o = target->options;
-  GRADLENS_CHECK(o.groups() == 1, "--param-layer ", conv, ": grouped convolutions are not supported");
+  GRADLENS_CHECK_OPTION(o.groups() == 1, "convolution ", conv, ": grouped convolutions are not supported");
   const auto* pad = compat::get_if<torch::ExpandingArray<2>>(&o.padding());
-  GRADLENS_CHECK(pad != nullptr, "--param-layer ", conv, ": 'same'/'valid' padding modes are not supported");
+  GRADLENS_CHECK_OPTION(pad != nullptr, "convolution ", conv, ": 'same'/'valid' padding modes are not supported");
   struct Reset {
     ResNetEval& e;
     ~Reset() {

@@ -716,13 +716,13 @@ const TorchScriptClassifier::CaptureCode& TorchScriptClassifier::capture_code(co
     const auto it = inst.calls.find(conv);
     GRADLENS_CHECK_OPTION(it != inst.calls.end() && in_top_block(*inst.graph, it->second.out) &&
                               in_top_block(*inst.graph, it->second.in),
-                          "--param-layer ", conv, ": ", path_, "'s forward() does not call it, or calls it "
+                          "convolution ", conv, ": ", path_, "'s forward() does not call it, or calls it "
                           "only inside an if or a loop; choose another convolution");
-    GRADLENS_CHECK_OPTION(it->second.calls == 1, "--param-layer ", conv, ": ", path_, "'s forward() calls it ",
+    GRADLENS_CHECK_OPTION(it->second.calls == 1, "convolution ", conv, ": ", path_, "'s forward() calls it ",
                           it->second.calls, " times, and a per-sample weight gradient is kept for one call; "
                           "choose a convolution called once");
     conv_site = it->second;
-    cc.geometry = conv_geometry(submodule_at(*module_, conv), conv, "--param-layer");
+    cc.geometry = conv_geometry(submodule_at(*module_, conv), conv, "convolution");
     // Keep the values the convolution saw: its input copied at the call, and
     // its output out of the model's reach (later uses read a copy), so that
     // an in-place op after it (nn.ReLU(inplace=True)) neither changes the
@@ -771,7 +771,7 @@ Capture TorchScriptClassifier::capture(const torch::Tensor& x, const std::string
 ConvCapture TorchScriptClassifier::capture_conv(const torch::Tensor& x, const std::string& layer,
                                                 const std::string& conv) {
   const auto names = conv_layer_names();
-  GRADLENS_CHECK_OPTION(std::find(names.begin(), names.end(), conv) != names.end(), "--param-layer: unknown "
+  GRADLENS_CHECK_OPTION(std::find(names.begin(), names.end(), conv) != names.end(), "unknown "
                         "convolution '", conv, "' for ", describe(),
                         names.empty() ? "; it has no nn.Conv2d" : "; nearest: ",
                         core::join(core::nearest(names, conv, 5), ", "));
@@ -796,7 +796,7 @@ ConvCapture TorchScriptClassifier::capture_conv_impl(const torch::Tensor& x, con
     c.conv_input = outs[i++].detach();
     c.conv_output = outs[i++];
     c.geometry = cc.geometry;
-    GRADLENS_CHECK_OPTION(c.conv_input.dim() == 4 && c.conv_output.dim() == 4, "--param-layer ", conv,
+    GRADLENS_CHECK_OPTION(c.conv_input.dim() == 4 && c.conv_output.dim() == 4, "convolution ", conv,
                           ": its input and output have shapes ", c.conv_input.sizes(), " and ",
                           c.conv_output.sizes(), ", not [N, C, H, W]; choose another convolution");
   }
