@@ -736,9 +736,11 @@ PYBIND11_MODULE(_gradlens, m) {
          int64_t k, int64_t kmeans_n_init, const std::string& gmm_covariance, double flip_fraction,
          int64_t neighbors, const std::string& label_error_embedding, int64_t arch_epochs,
          int64_t arch_train_per_class, int64_t batch_size, bool cache, const std::string& device, uint64_t seed,
-         const std::string& conv_algorithm, bool verify, const std::vector<std::string>& compare_methods) {
+         const std::string& conv_algorithm, bool verify, const std::vector<std::string>& compare_methods,
+         bool quick) {
         pipeline::EvaluateConfig c;
         c.compare_methods = compare_methods;
+        c.quick = quick;
         c.models = model_specs;
         c.data.data = data;
         c.data.idx_dir = data_dir;
@@ -804,7 +806,7 @@ PYBIND11_MODULE(_gradlens, m) {
       py::arg("kmeans_n_init"), py::arg("gmm_covariance"), py::arg("flip_fraction"), py::arg("neighbors"),
       py::arg("label_error_embedding"), py::arg("arch_epochs"), py::arg("arch_train_per_class"),
       py::arg("batch_size"), py::arg("cache"), py::arg("device"), py::arg("seed"), py::arg("conv_algorithm"),
-      py::arg("verify"), py::arg("compare_methods"), nogil);
+      py::arg("verify"), py::arg("compare_methods"), py::arg("quick"), nogil);
   // `gradlens train`: options by the command's flag names (dashes as
   // underscores), starting from the command's defaults.
   m.def("train_options", [] { return train_options_dict(pipeline::default_train_config()); });

@@ -152,7 +152,7 @@ def evaluate(models=("default",), data="fashion-mnist", per_class=100, out="grad
              neighbors=10, label_error_embedding="param-grad", arch_epochs=2, arch_train_per_class=0, batch_size=100,
              cache=True, data_dir="", image_size=0, resize=0, mean=(), std=(), input_range="", channels=0,
              skip_bad_images=False, test_fraction=0.2, train_per_class=0, subset="first", device="cpu", seed=0,
-             conv_algorithm="auto", verify=True, compare_methods=()):
+             conv_algorithm="auto", verify=True, compare_methods=(), quick=False):
     """`gradlens evaluate`: the seed's protocol for each model spec ("default",
     resnet18 ... resnet152, or a checkpoint / TorchScript file) on `per_class`
     test images per class, writing the report directory `out` (report.html,
@@ -161,14 +161,19 @@ def evaluate(models=("default",), data="fashion-mnist", per_class=100, out="grad
     representations with cos_sim and KMeans/GMM scores, grad_cam metrics,
     misclassification), plus "out", "report_html", "indices" (positions in
     the test split) and, per model, the tensors "labels", "preds",
-    "confidence", "gradcam_maps" [N, H, W] and "label_error_scores"."""
+    "confidence", "gradcam_maps" [N, H, W] and "label_error_scores".
+    `compare_methods`: names or "a,b"; empty: all five on data with object
+    masks, none otherwise; "none": off. `quick`: skip the method comparison
+    and the scoring against masks."""
     specs = [models] if isinstance(models, str) else list(models)
+    if isinstance(compare_methods, str):
+        compare_methods = [m for m in compare_methods.split(",") if m]
     r = _gradlens.evaluate(specs, str(data), str(data_dir), image_size, resize, [float(v) for v in mean],
                            [float(v) for v in std], input_range, channels, skip_bad_images, test_fraction,
                            train_per_class, subset, per_class, str(out), layer, target, pca_dims, normalize, k,
                            kmeans_n_init, gmm_covariance, flip_fraction, neighbors, label_error_embedding,
                            arch_epochs, arch_train_per_class, batch_size, cache, device, seed, conv_algorithm, verify,
-                           list(compare_methods))
+                           list(compare_methods), quick)
     with open(_os.path.join(r["out"], "report.json")) as f:
         report = _json.load(f)
     for m, t in zip(report["models"], r["models"]):

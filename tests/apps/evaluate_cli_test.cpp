@@ -140,6 +140,32 @@ TEST(EvaluateCli, AVisionTransformerEndToEndMatchesPyTorch) {
   const auto check = test::run_command(ref + "check " + dir.path().string() + " " + (dir / "report").string());
   EXPECT_EQ(check.exit_code, 0) << check.output;
   EXPECT_NE(check.output.find("ok 16"), std::string::npos) << check.output;
+  // By default, on data with masks, all five methods are compared; --quick
+  // skips the comparison and the scoring against the masks.
+  setenv("GRADLENS_CACHE", (dir / "cache").c_str(), 1);
+  const std::vector<std::string> base = {"--quiet", "evaluate", "--models", (dir / "vit.pt").string(), "--data",
+                                         (dir / "shapes").string(), "--channels", "3", "--per-class", "4",
+                                         "--pca-dims", "8", "--out"};
+  auto args = base;
+  args.push_back((dir / "default").string());
+  const auto d = cli_run(args);
+  args = base;
+  args.insert(args.end(), {(dir / "quick").string(), "--quick"});
+  const auto q = cli_run(args);
+  unsetenv("GRADLENS_CACHE");
+  ASSERT_EQ(d.code, 0) << d.err;
+  ASSERT_EQ(q.code, 0) << q.err;
+  std::ifstream df(dir / "default" / "report.json"), qf(dir / "quick" / "report.json");
+  const auto dm = nlohmann::json::parse(df).at("models").at(0);
+  const auto qm = nlohmann::json::parse(qf).at("models").at(0);
+  std::vector<std::string> names;
+  for (const auto& f : dm.at("attribution_methods")) names.push_back(f.at("method"));
+  EXPECT_EQ(names, (std::vector<std::string>{"gradcam", "gradcam++", "gradient", "smoothgrad", "ig"}));
+  EXPECT_NEAR(dm.at("attribution_methods")[0].at("deletion_auc").get<double>(),
+              methods[0].at("deletion_auc").get<double>(), 1e-12);
+  EXPECT_FALSE(qm.contains("attribution_methods"));
+  EXPECT_FALSE(qm.at("grad_cam").contains("localisation"));
+  EXPECT_EQ(qm.at("grad_cam").at("metrics"), m.at("grad_cam").at("metrics"));
 }
 
 }  // namespace

@@ -226,5 +226,26 @@ TEST_F(EvaluateTest, BadInputFailsCleanlyWithoutAReport) {
   EXPECT_FALSE(fs::exists(cfg.out));
 }
 
+TEST(EvaluateMethods, AllFiveOnDataWithMasksNoneOtherwiseAndNoneWhenQuick) {
+  EvaluateConfig cfg;
+  const std::vector<std::string> all = {"gradcam", "gradcam++", "gradient", "smoothgrad", "ig"};
+  EXPECT_EQ(evaluate_compare_methods(cfg, /*has_masks=*/true), all);
+  EXPECT_TRUE(evaluate_compare_methods(cfg, false).empty());
+  cfg.quick = true;
+  EXPECT_TRUE(evaluate_compare_methods(cfg, true).empty());
+  cfg.compare_methods = {"ig", "gradcam"};
+  EXPECT_TRUE(evaluate_compare_methods(cfg, true).empty());
+  cfg.quick = false;
+  EXPECT_EQ(evaluate_compare_methods(cfg, false), (std::vector<std::string>{"ig", "gradcam"}));
+  cfg.compare_methods = {"none"};
+  EXPECT_TRUE(evaluate_compare_methods(cfg, true).empty());
+  cfg.compare_methods = {"none", "ig"};
+  GRADLENS_EXPECT_THROWS_WITH(evaluate_compare_methods(cfg, true), "--compare-methods: 'none' turns the comparison "
+                              "off; give it alone");
+  cfg.compare_methods = {"lime"};
+  GRADLENS_EXPECT_THROWS_WITH(evaluate_compare_methods(cfg, false), "unknown attribution method 'lime'; use any of "
+                              "gradcam, gradcam++, gradient, smoothgrad, ig, or none");
+}
+
 }  // namespace
 }  // namespace gradlens::pipeline

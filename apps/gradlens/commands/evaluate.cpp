@@ -69,9 +69,13 @@ void add_evaluate_command(CLI::App& app, Context& ctx) {
       ->check(whole(1, 1 << 20));
   cmd->add_option("--compare-methods", cfg->compare_methods,
                   "Compare attribution methods for faithfulness (comma list of gradcam, gradcam++, gradient, "
-                  "smoothgrad, ig; default none): deletion/insertion AUC, average drop, ROAD, pointing game, "
-                  "randomisation")
+                  "smoothgrad, ig, or none): deletion/insertion AUC, average drop, ROAD, pointing game, "
+                  "randomisation; default: all five on data with object masks (make-shapes, ImageFolder "
+                  "masks), none otherwise")
       ->delimiter(',');
+  cmd->add_flag("--quick", cfg->quick,
+                "Skip the attribution-quality stages (the method comparison and the scoring against object "
+                "masks) whatever the data");
   auto* no_cache = cmd->add_flag("--no-cache", "Recompute extractions even when cached");
   cmd->callback([&ctx, cfg, normalize, covariance, no_cache] {
     ctx.action = [&ctx, cfg, normalize, covariance, no_cache] {

@@ -176,6 +176,7 @@ void eval_localisation(SaliencyScores& s, const data::Dataset& ds) {
 // randomisation.
 std::vector<MethodFaithfulness> eval_compare_methods(models::Classifier& model, const data::Dataset& ds,
                                                      const torch::Tensor& x, const torch::Tensor& preds,
+                                                     const std::vector<std::string>& methods,
                                                      const EvaluateConfig& cfg, const core::ProgressFn& progress,
                                                      const std::string& name) {
   std::vector<MethodFaithfulness> out;
@@ -188,7 +189,7 @@ std::vector<MethodFaithfulness> eval_compare_methods(models::Classifier& model, 
   const auto correct = preds.to(torch::kCPU).eq(ds.labels.to(torch::kCPU)).nonzero();
   const int64_t figure_row = correct.numel() > 0 ? correct[0][0].item<int64_t>() : 0;
   int64_t done = 0;
-  for (const auto& method : cfg.compare_methods) {
+  for (const auto& method : methods) {
     const core::Stopwatch t;
     saliency::AttributionOptions ao;
     ao.method = saliency::parse_attribution_method(method);
@@ -236,8 +237,8 @@ std::vector<MethodFaithfulness> eval_compare_methods(models::Classifier& model, 
     f.randomisation_maps = torch::cat(shown);
     f.seconds = t.seconds();
     out.push_back(f);
-    core::report(progress, {"methods " + name, ++done, static_cast<int64_t>(cfg.compare_methods.size()),
-                            f.seconds, {}, done == static_cast<int64_t>(cfg.compare_methods.size()), method});
+    core::report(progress, {"methods " + name, ++done, static_cast<int64_t>(methods.size()), f.seconds, {},
+                            done == static_cast<int64_t>(methods.size()), method});
   }
   return out;
 }
@@ -314,6 +315,21 @@ double SaliencyScores::value(const std::string& metric) const {
   return std::numeric_limits<double>::quiet_NaN();
 }
 
+std::vector<std::string> evaluate_compare_methods(const EvaluateConfig& cfg, bool has_masks) {
+  const auto& names = saliency::attribution_method_names();
+  const bool none = std::find(cfg.compare_methods.begin(), cfg.compare_methods.end(), "none") !=
+                    cfg.compare_methods.end();
+  GRADLENS_CHECK_OPTION(!none || cfg.compare_methods.size() == 1,
+                        "--compare-methods: 'none' turns the comparison off; give it alone");
+  for (const auto& m : cfg.compare_methods)
+    GRADLENS_CHECK_OPTION(m == "none" || std::find(names.begin(), names.end(), m) != names.end(),
+                          "--compare-methods: unknown attribution method '", m, "'; use any of ",
+                          core::join(names, ", "), ", or none");
+  if (cfg.quick || none) return {};
+  if (cfg.compare_methods.empty()) return has_masks ? names : std::vector<std::string>{};
+  return cfg.compare_methods;
+}
+
 EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& progress) {
   const core::Stopwatch t_all;
   GRADLENS_CHECK(!cfg.models.empty(), "--models: give at least one model");
@@ -321,12 +337,7 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
   GRADLENS_CHECK(cfg.batch_size >= 1, "--batch-size must be >= 1, got ", cfg.batch_size);
   GRADLENS_CHECK(cfg.flip_fraction > 0.0 && cfg.flip_fraction < 1.0, "--flip-fraction must be in (0, 1), got ",
                  cfg.flip_fraction);
-  for (const auto& m : cfg.compare_methods) {
-    const auto& names = saliency::attribution_method_names();
-    GRADLENS_CHECK_OPTION(std::find(names.begin(), names.end(), m) != names.end(),
-                          "--compare-methods: unknown attribution method '", m, "'; use any of ",
-                          core::join(names, ", "));
-  }
+  evaluate_compare_methods(cfg, false);  // the names, before any work
   GRADLENS_CHECK_OPTION(cfg.target == "pred" || cfg.target == "true" || cfg.target == "loss", "--target: unknown '",
                  cfg.target, "'; use pred, true or loss");
   GRADLENS_CHECK_OPTION(cfg.label_error_embedding == "param-grad" || cfg.label_error_embedding == "input-grad" ||
@@ -358,6 +369,7 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
   GRADLENS_CHECK(ds.size() >= 2, "--data ", cfg.data.data, ": only ", ds.size(),
                  " evaluation image(s); need at least 2");
   const int64_t k = ds.num_classes();
+  const auto methods = evaluate_compare_methods(cfg, ds.has_masks());
 
   core::StagedDirectory partial(out, "--out");
 
@@ -455,7 +467,7 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
     const auto cam = eval_gradcam_maps(run, cfg.target, ds.images.size(2), ds.images.size(3), cfg.batch_size);
     const int64_t constant = cam.num_constant;
     me.saliency = eval_saliency_scores(cam.maps, ds.labels, k, constant, cfg.seed);
-    if (ds.has_masks()) eval_localisation(me.saliency, ds);
+    if (ds.has_masks() && !cfg.quick) eval_localisation(me.saliency, ds);
     core::report(progress, {"grad-cam " + me.name, ds.size(), ds.size(), t0.seconds(), {}, true, ""});
     me.seconds.emplace_back("saliency", t0.restart());
     if (constant > 0)
@@ -464,9 +476,9 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
                                          me.name, constant, ds.size()));
 
     // 4. Which attribution method is faithful (when asked).
-    if (!cfg.compare_methods.empty()) {
+    if (!methods.empty()) {
       const auto x = data::to_float(ds, ds.images).to(device);
-      me.methods = eval_compare_methods(*model, ds, x, me.preds, cfg, progress, me.name);
+      me.methods = eval_compare_methods(*model, ds, x, me.preds, methods, cfg, progress, me.name);
       me.seconds.emplace_back("methods", t0.restart());
     }
 

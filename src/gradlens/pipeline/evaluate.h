@@ -65,12 +65,17 @@ struct EvaluateConfig {
   uint64_t seed = 0;
   int threads = 1;  ///< recorded only
   /// Attribution methods compared for faithfulness (saliency/cam.h names:
-  /// gradcam, gradcam++, gradient, smoothgrad, ig); empty: no comparison.
-  /// Each method's maps of the evaluated images (target: the prediction) are
-  /// scored by deletion and insertion AUC, average drop, ROAD, the pointing
-  /// game (with masks) and the cascading randomisation of the head's two
-  /// parameter groups.
+  /// gradcam, gradcam++, gradient, smoothgrad, ig; {"none"}: no comparison);
+  /// empty: all five on data with object masks, none otherwise
+  /// (evaluate_compare_methods()). Each method's maps of the evaluated
+  /// images (target: the prediction) are scored by deletion and insertion
+  /// AUC, average drop, ROAD, the pointing game (with masks) and the
+  /// cascading randomisation of the head's two parameter groups.
   std::vector<std::string> compare_methods;
+  /// Skip the attribution-quality stages whatever the data: the method
+  /// comparison and the scoring of Grad-CAM maps against object masks
+  /// (--quick). The tables of the seed and the label-error ranking are kept.
+  bool quick = false;
   /// How convolutions run. kAuto means kDirect here, unlike the other
   /// commands: KMeans and GMM scores can move in the third decimal under
   /// (model_options.conv) float rounding (docs/evaluate.md), and these tables are meant to equal
@@ -191,6 +196,14 @@ const std::vector<std::pair<std::string, std::string>>& evaluate_representation_
 /// UsageError / c10::Error naming the flag or file on bad input (unknown
 /// model spec, missing checkpoint, a model whose input channels do not fit
 /// the data, an empty dataset, an existing --out that is not a previous report).
+/// The attribution methods run_evaluate() compares on data with or without
+/// object masks (`has_masks`): none with cfg.quick or {"none"}; all five
+/// (saliency::attribution_method_names()) when cfg.compare_methods is empty
+/// and the data has masks; cfg.compare_methods otherwise. Throws
+/// gradlens::Error (usage) naming --compare-methods for an unknown name, or
+/// "none" with other names.
+std::vector<std::string> evaluate_compare_methods(const EvaluateConfig& cfg, bool has_masks);
+
 EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& progress = {});
 
 /// Writes the report files for `result` into `dir` (report.md, report.json,
