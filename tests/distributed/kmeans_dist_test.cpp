@@ -25,7 +25,8 @@ torch::Tensor dkm_test_data() {
 }
 
 // Initial centres per case: 0 = four data rows, 1 = one far-away centre that
-// gets no point (empty-cluster relocation), 2 = k-means++ (seed 7).
+// gets no point (empty-cluster relocation), 2 = k-means++ (seed 7), 3 =
+// k-means++ with 5 runs (seed 3, k 6: the runs end in different clusterings).
 cluster::KMeansOptions dkm_test_options(int which, const torch::Tensor& x) {
   cluster::KMeansOptions o;
   o.k = 4;
@@ -39,6 +40,12 @@ cluster::KMeansOptions dkm_test_options(int which, const torch::Tensor& x) {
     o.init = cluster::KMeansInit::kKMeansPlusPlus;
     o.seed = 7;
   }
+  if (which == 3) {
+    o.init = cluster::KMeansInit::kKMeansPlusPlus;
+    o.k = 6;
+    o.n_init = 5;
+    o.seed = 3;
+  }
   return o;
 }
 
@@ -47,7 +54,7 @@ TEST(DistWorker, KMeans) {
   Communicator comm{DistOptions{}};
   const auto x = dkm_test_data();
   const auto [b, e] = shard_range(x.size(0), comm.rank(), comm.world_size());
-  for (int which = 0; which < 3; ++which) {
+  for (int which = 0; which < 4; ++which) {
     const auto r = cluster::kmeans_fit(x.slice(0, b, e), dkm_test_options(which, x), comm);
     const auto labels = comm.gather_rows(r.labels);
     if (comm.is_root()) {
@@ -55,7 +62,8 @@ TEST(DistWorker, KMeans) {
       core::write_npy(dist_dir() / ("labels" + s + ".npy"), labels);
       core::write_npy(dist_dir() / ("centroids" + s + ".npy"), r.centroids);
       core::write_npy(dist_dir() / ("stats" + s + ".npy"),
-                      torch::tensor({r.inertia, double(r.n_iter), double(r.converged)}, torch::kFloat64));
+                      torch::tensor({r.inertia, double(r.n_iter), double(r.converged), double(r.best_init)},
+                                    torch::kFloat64));
     }
   }
   // Column-major rows give the same clustering as row-major ones.
@@ -68,7 +76,7 @@ TEST(DistWorker, KMeans) {
     const bool same = torch::equal(a.labels, c.labels) && torch::equal(a.centroids, c.centroids);
     if (comm.is_root()) core::write_npy(dist_dir() / "layout.npy", torch::tensor({int64_t{same}}));
   }
-  // Random seeding, or several k-means++ runs, need every row in one place.
+  // Random seeding needs every row in one place.
   auto o = dkm_test_options(0, x);
   o.init = cluster::KMeansInit::kRandom;
   bool refused = false;
@@ -85,7 +93,7 @@ TEST(DistKMeansTest, TwoRanksEqualOneProcess) {
   const auto ranks = dist_spawn("DistWorker.KMeans", 2, dir.path());
   for (size_t r = 0; r < ranks.size(); ++r) ASSERT_EQ(ranks[r].exit_code, 0) << "rank " << r << ":\n" << ranks[r].output;
   const auto x = dkm_test_data();
-  for (int which = 0; which < 3; ++which) {
+  for (int which = 0; which < 4; ++which) {
     SCOPED_TRACE("case " + std::to_string(which));
     const auto want = cluster::kmeans_fit(x, dkm_test_options(which, x));
     const std::string s = std::to_string(which);
@@ -97,6 +105,7 @@ TEST(DistKMeansTest, TwoRanksEqualOneProcess) {
     EXPECT_NEAR(stats[0].item<double>(), want.inertia, 1e-10 * want.inertia);
     EXPECT_EQ(stats[1].item<double>(), want.n_iter);
     EXPECT_EQ(stats[2].item<double>(), want.converged ? 1.0 : 0.0);
+    EXPECT_EQ(stats[3].item<double>(), want.best_init);
     EXPECT_GT(want.n_iter, 1);
   }
   // Case 1 really relocated: the far centre ends inside the data.

@@ -518,9 +518,9 @@ KMeansResult detail::kmeans_fit_with_rng(const torch::Tensor& x, const KMeansOpt
   GRADLENS_CHECK(opts.tol >= 0 && std::isfinite(opts.tol), "kmeans_fit: tol must be finite and >= 0, got ", opts.tol);
   GRADLENS_CHECK(opts.chunk_rows >= 1, "kmeans_fit: chunk_rows must be >= 1, got ", opts.chunk_rows);
   if (multi)
-    GRADLENS_CHECK(opts.init == KMeansInit::kGiven || (opts.init == KMeansInit::kKMeansPlusPlus && opts.n_init == 1),
-                   "kmeans_fit: on ", comm.world_size(), " ranks only init = kGiven, or kKMeansPlusPlus with "
-                   "n_init = 1, are supported; seed the centres (e.g. on a sample) and pass them with kGiven");
+    GRADLENS_CHECK(opts.init == KMeansInit::kGiven || opts.init == KMeansInit::kKMeansPlusPlus,
+                   "kmeans_fit: on ", comm.world_size(), " ranks only init = kGiven or kKMeansPlusPlus are "
+                   "supported; seed the centres (e.g. on a sample) and pass them with kGiven");
   // kGiven: the centres in x's dtype (rank 0's, exactly, on every rank).
   torch::Tensor given;
   if (opts.init == KMeansInit::kGiven) {
@@ -577,8 +577,21 @@ KMeansResult detail::kmeans_fit_with_rng(const torch::Tensor& x, const KMeansOpt
       parts.push_back(rows.slice(0, s, std::min(rows.size(0), s + opts.chunk_rows)).to(torch::kFloat64).pow(2).sum(1));
     return torch::cat(parts);
   };
-  torch::Tensor x_sq64;
+  torch::Tensor x_sq64, all;
   if (opts.init == KMeansInit::kKMeansPlusPlus && !multi) x_sq64 = squared_norms(xc);
+  if (opts.init == KMeansInit::kKMeansPlusPlus && multi) {
+    // k-means++ over all ranks' centred rows, gathered once to rank 0 (the
+    // seeds of every run drawn there, from one stream, as in one process).
+    all = comm.gather_rows(xc.to(torch::kCPU));
+    if (comm.is_root()) x_sq64 = squared_norms(all);
+  }
+  // sklearn's _is_same_clustering over all rows (every rank has the same
+  // inertias, so all of them ask together).
+  auto same_as_best = [&](const Run& r, const Run& best) {
+    if (!multi) return same_clustering(r.labels, best.labels, opts.k);
+    return same_clustering(comm.all_gather_rows(r.labels.to(torch::kCPU)),
+                           comm.all_gather_rows(best.labels.to(torch::kCPU)), opts.k);
+  };
   Run best;
   int best_init = -1;
   for (int run = 0; run < n_init; ++run) {
@@ -593,18 +606,16 @@ KMeansResult detail::kmeans_fit_with_rng(const torch::Tensor& x, const KMeansOpt
       const auto idx = plusplus(xc, x_sq64, opts.k, rng, opts.chunk_rows);
       init = xc.index_select(0, torch::tensor(idx, torch::kInt64).to(x.device()));
     } else {
-      // k-means++ over all ranks' centred rows, gathered once to rank 0.
-      const torch::Tensor all = comm.gather_rows(xc.to(torch::kCPU));
       torch::Tensor init64 = torch::empty({opts.k, d}, torch::kFloat64);
       if (comm.is_root()) {
-        const auto idx = plusplus(all, squared_norms(all), opts.k, rng, opts.chunk_rows);
+        const auto idx = plusplus(all, x_sq64, opts.k, rng, opts.chunk_rows);
         init64.copy_(all.index_select(0, torch::tensor(idx, torch::kInt64)).to(torch::kFloat64));
       }
       comm.broadcast(init64, 0);
       init = init64.to(x.device(), x.scalar_type());
     }
     Run r = lloyd(xc, init, opts, tol, run, comm, offset);
-    if (best_init < 0 || (r.inertia < best.inertia && !same_clustering(r.labels, best.labels, opts.k))) {
+    if (best_init < 0 || (r.inertia < best.inertia && !same_as_best(r, best))) {
       best = std::move(r);
       best_init = run;
     }

@@ -81,8 +81,9 @@ struct KMeansResult {
 /// from all-reduced float64 sums, the per-cluster sums, counts and changed
 /// labels all-reduced in one collective per iteration, empty clusters
 /// relocated to the globally farthest rows (ties to the lower global row).
-/// Only init kGiven (rank 0's centres) or kKMeansPlusPlus with n_init = 1
-/// (the centred rows gathered once to rank 0) are supported there. The
+/// Only init kGiven (rank 0's centres) or kKMeansPlusPlus (the centred rows
+/// gathered once to rank 0, which draws every run's seeds from one stream;
+/// any n_init, the best run chosen as in one process) are supported there. The
 /// results equal one process's on the concatenated rows up to float64
 /// summation order (in practice the same labels, n_iter and float32
 /// centroids, and the inertia to ~1e-12 relative; tested).
