@@ -76,6 +76,11 @@ void add_analyze_command(CLI::App& app, Context& ctx) {
       if (!ctx.global.quiet) fn = printer.fn();
       const auto r = pipeline::run_analyze(c, fn);
       auto& out = *ctx.out;
+      if (r.json_path.empty()) {  // a rank other than 0 of a multi-process run
+        out << fmt::format("analysed {} representation(s) of {} samples; rank 0 writes the analysis\n",
+                           r.representations.size(), r.n);
+        return 0;
+      }
       out << fmt::format("{} samples, {} classes, k = {}\n", r.n, r.num_classes, r.k);
       out << fmt::format("{:<26} {:<7} {:<9} {:>7} {:>7} {:>7} {:>10} {:>8} {:>8} {}\n", "representation",
                          "method", "input", "ARI", "NMI", "AMI", "silhouette", "accuracy", "Cos_Sim", "flags");

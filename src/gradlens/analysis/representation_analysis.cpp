@@ -5,9 +5,13 @@
 #include <chrono>
 #include <cmath>
 #include <exception>
+#include <tuple>
 #include <utility>
 
+#include "gradlens/cluster/gmm.h"
 #include "gradlens/cluster/kmeans.h"
+#include "gradlens/core/collectives.h"
+#include "gradlens/core/numpy_random.h"
 #include "gradlens/core/check.h"
 #include "gradlens/core/timer.h"
 #include "gradlens/metrics/contingency.h"
@@ -26,9 +30,22 @@ int64_t ra_distinct(const torch::Tensor& labels) {
   return std::get<0>(at::_unique2(labels, /*sorted=*/false)).numel();
 }
 
+/// How the stages split the rows over ranks: every rank holds all rows, and
+/// the sharded stages run on rows [begin, end) of them.
+struct RaShards {
+  core::Collectives& comm;  ///< single_process() when nothing is sharded
+  int64_t begin = 0, end = 0;
+  bool multi() const { return comm.world_size() > 1; }
+  torch::Tensor mine(const torch::Tensor& t) const { return multi() ? t.slice(0, begin, end).contiguous() : t; }
+  /// Every rank's block of `t` (rows [begin, end) of the whole), concatenated.
+  torch::Tensor everyone(const torch::Tensor& t) const {
+    return multi() ? comm.all_gather_rows(t.to(torch::kCPU)).to(t.device()) : t;
+  }
+};
+
 // Scores a clustering of `z` against the true labels.
 void ra_score(ClusteringResult& r, const torch::Tensor& z, const torch::Tensor& truth,
-              const AnalyzeOptions& opts) {
+              const AnalyzeOptions& opts, const RaShards& shards) {
   const int64_t n = z.size(0);
   r.clusters_found = ra_distinct(r.labels);
   r.ari = metrics::adjusted_rand_score(truth, r.labels);
@@ -41,8 +58,11 @@ void ra_score(ClusteringResult& r, const torch::Tensor& z, const torch::Tensor& 
     so.sample_size = opts.silhouette_sample_size;
     so.seed = static_cast<uint32_t>(opts.seed);
     // A subsample may hold a single cluster: then the silhouette is undefined.
+    // The exact score runs on the ranks' blocks; a subsample on every rank.
+    const bool sharded = shards.multi() && (so.sample_size == 0 || so.sample_size >= n);
     try {
-      r.silhouette = metrics::silhouette_score(z, r.labels, so);
+      r.silhouette = sharded ? metrics::silhouette_score(shards.mine(z), shards.mine(r.labels), so, shards.comm)
+                             : metrics::silhouette_score(z, r.labels, so);
     } catch (const c10::Error&) {
       if (opts.silhouette_sample_size == 0 || opts.silhouette_sample_size >= n) throw;
     }
@@ -100,7 +120,7 @@ reduce::PcaSolver parse_pca_solver(const std::string& s, const std::string& flag
 
 RepresentationAnalysis analyze_representation(const torch::Tensor& x, const torch::Tensor& labels,
                                               int64_t num_classes, const AnalyzeOptions& opts,
-                                              const core::ProgressFn& progress) {
+                                              const core::ProgressFn& progress, core::Collectives& comm) {
   const core::Stopwatch t_total;
   core::check_matrix(x, "analyze_representation: x");
   const int64_t n = x.size(0);
@@ -132,6 +152,12 @@ RepresentationAnalysis analyze_representation(const torch::Tensor& x, const torc
                  opts.silhouette_sample_size);
   GRADLENS_CHECK(opts.seed <= 0xFFFFFFFFull, "--seed must be in [0, 2^32 - 1] (a numpy RandomState seed), got ",
                  opts.seed);
+
+  // Over several ranks (with at least 2 rows each), PCA's covariance route,
+  // KMeans, GMM and the exact silhouette run on each rank's block of rows.
+  const bool multi = comm.world_size() > 1 && n >= 2 * static_cast<int64_t>(comm.world_size());
+  RaShards shards{multi ? comm : core::single_process(), 0, n};
+  if (multi) std::tie(shards.begin, shards.end) = core::shard_range(n, comm.rank(), comm.world_size());
 
   RepresentationAnalysis r;
   r.n = n;
@@ -169,7 +195,10 @@ RepresentationAnalysis analyze_representation(const torch::Tensor& x, const torc
   po.n_components = std::max({n_ratio, dims, std::min<int64_t>(2, rank_bound)});
   po.solver = opts.pca_solver;
   po.seed = opts.seed;
-  const reduce::Pca pca = reduce::pca_fit(xn, po);
+  // The covariance route (what kExact takes for n >= 2d) sums over the
+  // ranks' blocks; the other solvers see all rows on every rank.
+  const bool shard_pca = multi && opts.pca_solver == reduce::PcaSolver::kExact && n >= 2 * d;
+  const reduce::Pca pca = shard_pca ? reduce::pca_fit(shards.mine(xn), po, comm) : reduce::pca_fit(xn, po);
   const torch::Tensor scores = reduce::pca_transform(pca, xn);
   r.pca.solver = pca.solver;
   r.pca.dims = dims;
@@ -201,13 +230,13 @@ RepresentationAnalysis analyze_representation(const torch::Tensor& x, const torc
     ko.max_iter = opts.kmeans_max_iter;
     ko.tol = opts.kmeans_tol;
     ko.seed = opts.seed;
-    const auto km = cluster::kmeans_fit(z, ko);
+    const auto km = cluster::kmeans_fit(shards.mine(z), ko, shards.comm);
     ClusteringResult c;
-    c.labels = km.labels;
+    c.labels = shards.everyone(km.labels);
     c.inertia = km.inertia;
     c.converged = km.converged;
     c.n_iter = km.n_iter;
-    ra_score(c, z, truth, opts);
+    ra_score(c, z, truth, opts, shards);
     r.kmeans = std::move(c);
   } catch (const std::exception& e) {
     r.kmeans = ClusteringResult{};
@@ -230,13 +259,29 @@ RepresentationAnalysis analyze_representation(const torch::Tensor& x, const torc
     go.max_iter = opts.gmm_max_iter;
     go.n_init = opts.gmm_n_init;
     go.seed = opts.seed;
-    const auto gm = cluster::gmm_fit(z, go);
+    cluster::GaussianMixture gm;
     ClusteringResult c;
-    c.labels = cluster::gmm_predict(gm, z);
+    if (multi && go.n_init == 1) {
+      // One process's initialisation (KMeans, one run, seeds from the GMM's
+      // RandomState), run over the ranks, handed to EM as responsibilities.
+      const torch::Tensor zm = shards.mine(z);
+      core::NumpyRandomState rng(go.seed);
+      cluster::KMeansOptions ko;
+      ko.k = k;
+      ko.n_init = 1;
+      const auto km = cluster::detail::kmeans_fit_with_rng(zm, ko, rng, comm);
+      go.init = cluster::GmmInit::kGiven;
+      go.init_resp = torch::one_hot(km.labels, k).to(torch::kFloat64);
+      gm = cluster::gmm_fit(zm, go, comm);
+      c.labels = shards.everyone(cluster::gmm_predict(gm, zm));
+    } else {
+      gm = cluster::gmm_fit(z, go);
+      c.labels = cluster::gmm_predict(gm, z);
+    }
     c.lower_bound = gm.lower_bound;
     c.converged = gm.converged;
     c.n_iter = gm.n_iter;
-    ra_score(c, z, truth, opts);
+    ra_score(c, z, truth, opts, shards);
     r.gmm = std::move(c);
   } catch (const std::exception& e) {
     r.gmm = ClusteringResult{};

@@ -15,6 +15,7 @@
 
 #include "gradlens/analysis/cosine.h"
 #include "gradlens/cluster/gmm.h"
+#include "gradlens/core/collectives.h"
 #include "gradlens/core/progress.h"
 #include "gradlens/reduce/pca.h"
 
@@ -163,8 +164,17 @@ struct RepresentationAnalysis {
 /// 0; kmeans_n_init, gmm_n_init, max_iter < 1; tol, reg_covar < 0;
 /// silhouette_sample_size < 0; seed > 2^32-1; no class with 2 samples (the
 /// cosine statistic is undefined).
+///
+/// Over several processes (`comm` a distributed::Communicator), every rank
+/// passes all rows and the same options and gets the same result: with at
+/// least 2 rows per rank, PCA (kExact with n >= 2d: the covariance route),
+/// KMeans (k-means++ seeds drawn on rank 0), GMM (gmm_n_init 1: its KMeans
+/// initialisation likewise) and the exact silhouette run on rank r's
+/// contiguous block of rows (core::shard_range); the rest runs on every
+/// rank. Equals one process up to float64 summation order.
 RepresentationAnalysis analyze_representation(const torch::Tensor& x, const torch::Tensor& labels,
                                               int64_t num_classes, const AnalyzeOptions& opts,
-                                              const core::ProgressFn& progress = {});
+                                              const core::ProgressFn& progress = {},
+                                              core::Collectives& comm = core::single_process());
 
 }  // namespace gradlens::analysis

@@ -86,7 +86,7 @@ torch::Tensor run_head_identity(const extract::ExtractRun& run, const extract::R
 }  // namespace
 
 RunAnalysis analyze_run(const extract::ExtractRun& run, const RunAnalysisOptions& opts,
-                        const core::ProgressFn& progress) {
+                        const core::ProgressFn& progress, core::Collectives& comm) {
   const core::Stopwatch t_total;
   const auto& m = run.manifest;
   const std::string where = run.dir.empty() ? std::string("the run") : run.dir.string();
@@ -169,7 +169,8 @@ RunAnalysis analyze_run(const extract::ExtractRun& run, const RunAnalysisOptions
     try {
       AnalyzeOptions o = opts.options;
       o.k = k;
-      a.analysis = analyze_representation(x, labels, num_classes, o, progress ? core::ProgressFn(inner) : core::ProgressFn());
+      a.analysis =
+          analyze_representation(x, labels, num_classes, o, progress ? core::ProgressFn(inner) : core::ProgressFn(), comm);
     } catch (const std::exception& ex) {
       run_rethrow_named(a.name, ex);
     }

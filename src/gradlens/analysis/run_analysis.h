@@ -67,7 +67,12 @@ struct RunAnalysis {
 /// stored outputs; NaN/Inf (naming the representation and the first bad
 /// row); and what analyze_representation() throws (prefixed with the
 /// representation's name).
+///
+/// Over several processes (`comm`), every rank passes the same run and gets
+/// the same result; each representation's clustering runs sharded
+/// (analyze_representation()).
 RunAnalysis analyze_run(const extract::ExtractRun& run, const RunAnalysisOptions& opts,
-                        const core::ProgressFn& progress = {});
+                        const core::ProgressFn& progress = {},
+                        core::Collectives& comm = core::single_process());
 
 }  // namespace gradlens::analysis

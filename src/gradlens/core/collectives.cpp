@@ -30,6 +30,17 @@ Collectives& single_process() {
   return instance;
 }
 
+std::pair<int64_t, int64_t> shard_range(int64_t n, int rank, int world_size, int64_t align) {
+  GRADLENS_CHECK(n >= 0 && world_size >= 1 && rank >= 0 && rank < world_size && align >= 1,
+                 "shard_range: bad arguments n=", n, " rank=", rank, " world_size=", world_size,
+                 " align=", align);
+  const int64_t groups = (n + align - 1) / align;
+  const int64_t base = groups / world_size, extra = groups % world_size;
+  const int64_t g0 = rank * base + std::min<int64_t>(rank, extra);
+  const int64_t g1 = g0 + base + (rank < extra ? 1 : 0);
+  return {std::min(n, g0 * align), std::min(n, g1 * align)};
+}
+
 ShardLayout shard_layout(Collectives& comm, const torch::Tensor& x_local, const std::string& fn) {
   check_matrix(x_local, fn + ": x_local (rank " + std::to_string(comm.rank()) + ")");
   const int64_t d = x_local.size(1);

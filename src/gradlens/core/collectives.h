@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace gradlens::core {
@@ -34,6 +35,11 @@ class Collectives {
 /// The single-process instance: rank 0 of 1, every collective the identity
 /// (gather_rows and all_gather_rows return `local`). Stateless.
 Collectives& single_process();
+
+/// Rows [begin, end) of rank `rank` when `n` rows are split into contiguous
+/// blocks of whole `align`-row groups (the last group may be short), as
+/// evenly as possible: the first (groups % world) ranks get one group more.
+std::pair<int64_t, int64_t> shard_range(int64_t n, int rank, int world_size, int64_t align = 1);
 
 /// Where this rank's rows sit among all ranks' rows (rank order = row order).
 struct ShardLayout {

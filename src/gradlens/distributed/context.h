@@ -127,9 +127,6 @@ struct RankSetup {
 /// CPU, unless GRADLENS_DIST_BACKEND says otherwise).
 RankSetup join_ranks(const std::string& device_spec);
 
-/// Rows [begin, end) of rank `rank` when `n` rows are split into contiguous
-/// blocks of whole `align`-row groups (the last group may be short), as
-/// evenly as possible: the first (groups % world) ranks get one group more.
-std::pair<int64_t, int64_t> shard_range(int64_t n, int rank, int world_size, int64_t align = 1);
+using core::shard_range;
 
 }  // namespace gradlens::distributed

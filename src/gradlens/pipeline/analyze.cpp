@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "gradlens/core/check.h"
+#include "gradlens/distributed/context.h"
 #include "gradlens/io/analysis_files.h"
 #include "gradlens/io/run_dir.h"
 
@@ -24,8 +25,12 @@ AnalyzeResult run_analyze(const AnalyzeConfig& cfg, const core::ProgressFn& prog
   opts.options = cfg.options;
   opts.audit = cfg.audit;
   opts.audit_options = cfg.audit_options;
+  // Under `gradlens launch` or torchrun: every rank reads the run, the
+  // clustering runs on each rank's rows, rank 0 writes (docs/scaling.md).
+  distributed::RankSetup ranks = distributed::join_ranks("cpu");
   AnalyzeResult res;
-  static_cast<analysis::RunAnalysis&>(res) = analysis::analyze_run(run, opts, progress);
+  static_cast<analysis::RunAnalysis&>(res) = analysis::analyze_run(run, opts, progress, ranks.comm);
+  if (!ranks.comm.is_root()) return res;
   const auto paths = io::write_analysis(dir, res, opts, run.manifest);
   res.json_path = paths.json;
   res.csv_path = paths.csv;

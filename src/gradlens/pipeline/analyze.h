@@ -48,7 +48,10 @@ std::vector<std::string> list_representations(const std::filesystem::path& run_d
 /// is left as it was) until every representation has been analysed, and the
 /// previous analysis.json is removed before the new files replace the old.
 /// Progress: stage "analyze" (4 steps per representation, note = name and
-/// step).
+/// step). Under `gradlens launch` or torchrun (RANK, WORLD_SIZE, ...) every
+/// rank analyses the run with its clustering sharded over the ranks
+/// (analysis::analyze_run) and only rank 0 writes; the others return the
+/// result with empty paths.
 ///
 /// Throws UsageError: a --representations name that is not in the manifest
 /// (the message lists the available ones); --k larger than the number of

@@ -1,0 +1,119 @@
+// `gradlens launch -n 2 -- analyze RUN` equals `gradlens analyze RUN`: the
+// same cluster labels and the same analysis.json up to float64 summation
+// order, with KMeans (10 k-means++ runs), GMM, PCA and the silhouette run on
+// each rank's rows. Runs the built gradlens binary on a synthetic run
+// directory.
+#include <torch/types.h>
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "distributed/dist_test_util.h"
+#include "gradlens/core/fs.h"
+#include "gradlens/core/npy.h"
+
+namespace gradlens::distributed {
+namespace {
+
+// Four overlapping classes in 8-D (401 rows: the ranks' shares differ), and
+// a wide representation (300 columns: PCA's exact solver there needs every
+// row, so it runs on each rank).
+void dan_write_run(const test::fs::path& dir) {
+  test::fs::create_directories(dir);
+  auto gen = at::detail::createCPUGenerator(5);
+  const int64_t n = 401;
+  const auto y = torch::arange(n, torch::kInt64).remainder(4);
+  const auto centres = torch::randn({4, 8}, gen, torch::kFloat64) * 1.5;
+  const auto narrow = (centres.index_select(0, y) + torch::randn({n, 8}, gen, torch::kFloat64)).to(torch::kFloat32);
+  const auto lift = torch::randn({8, 300}, gen, torch::kFloat64);
+  const auto wide = (narrow.to(torch::kFloat64).mm(lift) + torch::randn({n, 300}, gen, torch::kFloat64) * 3)
+                        .to(torch::kFloat32);
+  core::write_npy(dir / "narrow.npy", narrow);
+  core::write_npy(dir / "wide.npy", wide);
+  core::write_npy(dir / "labels.npy", y);
+  core::write_npy(dir / "preds.npy", y);
+  auto entry = [&](const std::string& name, int64_t cols) {
+    return nlohmann::json{{"name", name},           {"file", name + ".npy"}, {"representation", name},
+                          {"variant", "pred"},      {"uses_true_labels", false}, {"gradient_seed", ""},
+                          {"shape", {n, cols}},     {"dtype", "float32"}};
+  };
+  nlohmann::json m;
+  m["format"] = "gradlens-extract";
+  m["format_version"] = 1;
+  m["model"] = "synthetic";
+  m["model_spec"] = "";
+  m["checkpoint_crc32"] = nullptr;
+  m["dataset"] = "synthetic-overlap";
+  m["n"] = n;
+  m["num_classes"] = 4;
+  m["class_names"] = {"a", "b", "c", "d"};
+  m["labels"] = "labels.npy";
+  m["preds"] = "preds.npy";
+  m["representations"] = {entry("narrow", 8), entry("wide", 300)};
+  m["audit"] = nlohmann::json::object();
+  core::write_text_atomically(dir / "manifest.json", m.dump(2));
+}
+
+nlohmann::json dan_read(const test::fs::path& p) {
+  std::ifstream f(p);
+  return nlohmann::json::parse(f);
+}
+
+// Every number equal to 1e-6 relative, every other value equal; timings skipped.
+void dan_expect_close(const nlohmann::json& a, const nlohmann::json& b, const std::string& at) {
+  if (a.is_number() && b.is_number()) {
+    const double x = a.get<double>(), y = b.get<double>();
+    EXPECT_LE(std::abs(x - y), 1e-6 * std::max(1.0, std::abs(x))) << at << ": " << x << " vs " << y;
+    return;
+  }
+  ASSERT_EQ(a.type(), b.type()) << at;
+  if (a.is_object()) {
+    for (auto it = a.begin(); it != a.end(); ++it) {
+      if (it.key().find("seconds") != std::string::npos || it.key() == "run_dir") continue;
+      ASSERT_TRUE(b.contains(it.key())) << at << "/" << it.key();
+      dan_expect_close(it.value(), b.at(it.key()), at + "/" + it.key());
+    }
+    EXPECT_EQ(a.size(), b.size()) << at;
+  } else if (a.is_array()) {
+    ASSERT_EQ(a.size(), b.size()) << at;
+    for (size_t i = 0; i < a.size(); ++i) dan_expect_close(a[i], b[i], at + "/" + std::to_string(i));
+  } else {
+    EXPECT_EQ(a, b) << at;
+  }
+}
+
+TEST(DistAnalyze, LaunchTwoRanksEqualsOneProcess) {
+  if (!test::fs::exists(test::binary_path("gradlens"))) GTEST_SKIP() << "build the gradlens target first";
+  test::TempDir dir;
+  dan_write_run(dir / "one");
+  dan_write_run(dir / "two");
+  const std::string g = test::binary_path("gradlens").string();
+  const auto one = test::run_command(g + " --threads 1 --quiet analyze " + (dir / "one").string());
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  const auto two = test::run_command(g + " launch -n 2 --timeout 60 -- --threads 1 --quiet analyze " +
+                                     (dir / "two").string());
+  ASSERT_EQ(two.exit_code, 0) << two.output;
+  EXPECT_NE(two.output.find("[rank 1] analysed 2 representation(s) of 401 samples"), std::string::npos)
+      << two.output;
+  const auto a = dan_read(dir / "one" / "analysis.json"), b = dan_read(dir / "two" / "analysis.json");
+  dan_expect_close(a, b, "analysis.json");
+  // The scores are not trivial: the classes overlap.
+  const double ari = a.at("narrow").at("kmeans").at("ari").get<double>();
+  EXPECT_GT(ari, 0.2);
+  EXPECT_LT(ari, 0.95);
+  for (const char* name : {"narrow", "wide"})
+    for (const char* method : {"kmeans", "gmm"}) {
+      const std::string file = std::string("clusters/") + name + "." + method + ".npy";
+      EXPECT_TRUE(torch::equal(core::read_npy(dir / "one" / file), core::read_npy(dir / "two" / file))) << file;
+    }
+  EXPECT_LE((core::read_npy(dir / "one" / "pca2" / "narrow.npy") - core::read_npy(dir / "two" / "pca2" / "narrow.npy"))
+                .abs()
+                .max()
+                .item<float>(),
+            1e-4f);
+}
+
+}  // namespace
+}  // namespace gradlens::distributed
