@@ -92,6 +92,10 @@ void add_evaluate_command(CLI::App& app, Context& ctx) {
       if (!ctx.global.quiet) fn = printer.fn();
       const auto r = pipeline::run_evaluate(c, fn);
       auto& out = *ctx.out;
+      if (r.report_html.empty()) {  // a rank other than 0 of a multi-process run
+        out << fmt::format("analysed {} model(s) on {} images; rank 0 writes the report\n", r.models.size(), r.n);
+        return 0;
+      }
       for (const auto& m : r.models) {
         out << fmt::format("{}: accuracy {:.2f}% on {} images", m.name, 100.0 * m.errors.accuracy, r.n);
         if (!m.errors.best_score.empty())

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <memory>
 
 #include "gradlens/analysis/misclassification.h"
 #include "gradlens/core/check.h"
@@ -20,6 +21,7 @@
 #include "gradlens/io/run_dir.h"
 #include "gradlens/data/dataset.h"
 #include "gradlens/data/subset.h"
+#include "gradlens/distributed/context.h"
 #include "gradlens/extract/run.h"
 #include "gradlens/models/classifier.h"
 #include "gradlens/models/model_spec.h"
@@ -61,13 +63,20 @@ struct EvalModelRef {
 };
 
 EvalModelRef eval_resolve_model(const std::string& spec, const EvaluateConfig& cfg,
-                                const core::ProgressFn& progress, double& train_seconds) {
+                                const core::ProgressFn& progress, double& train_seconds, bool multi) {
   const core::Stopwatch t0;
   EvalModelRef m;
   const auto ms = models::resolve_model_spec(spec, "--models", /*architectures=*/true);
+  // Training would join the ranks a second time: it is done once, before.
+  const auto trained_before = [&](const std::string& path) {
+    GRADLENS_CHECK(!multi, "--models ", spec, ": ", path, " is not trained yet, and a multi-process evaluate "
+                   "does not train; run 'gradlens evaluate --models ", spec, "' once without launch (it trains "
+                   "and caches the model), then launch again");
+  };
   if (ms.kind == models::ModelSpec::Kind::kDefault) {
     m = {"ResNet18 (default)", "resnet18-default", ms.path};
     if (!fs::exists(m.path)) {
+      trained_before(m.path);
       auto tc = default_train_config();
       tc.device = cfg.device;
       tc.seed = cfg.seed;
@@ -83,6 +92,7 @@ EvalModelRef eval_resolve_model(const std::string& spec, const EvaluateConfig& c
     const fs::path dir = core::cache_dir() / "models" / key;
     m = {eval_arch_title(spec), spec, (dir / "model.ckpt").string()};
     if (!fs::exists(m.path)) {
+      trained_before(m.path);
       auto tc = default_train_config();
       tc.data = cfg.data;
       tc.data.train_per_class = cfg.arch_train_per_class;
@@ -352,7 +362,13 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
     GRADLENS_CHECK(fs::exists(out / "report.json"), "--out ", out.string(),
                    " exists but is not a gradlens report (no report.json); refusing to replace it; choose "
                    "another directory");
-  const auto device = core::parse_device(cfg.device);
+  // Under `gradlens launch` or torchrun (RANK, WORLD_SIZE, ...): the
+  // extraction and the clustering run over the ranks; rank 0 writes the
+  // extraction cache and the report (docs/scaling.md).
+  distributed::RankSetup ranks = distributed::join_ranks(cfg.device);
+  distributed::Communicator& comm = ranks.comm;
+  const bool multi = comm.world_size() > 1;
+  const auto device = ranks.device;
   // kAuto is kDirect here (see EvaluateConfig::model_options).
   models::ModelOptions model_options = cfg.model_options;
   if (model_options.conv == models::ConvAlgorithm::kAuto) model_options.conv = models::ConvAlgorithm::kDirect;
@@ -371,7 +387,8 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
   const int64_t k = ds.num_classes();
   const auto methods = evaluate_compare_methods(cfg, ds.has_masks());
 
-  core::StagedDirectory partial(out, "--out");
+  std::unique_ptr<core::StagedDirectory> partial;
+  if (comm.is_root()) partial = std::make_unique<core::StagedDirectory>(out, "--out");
 
   EvaluateResult res;
   res.class_names = ds.class_names;
@@ -388,7 +405,7 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
     ModelEvaluation me;
     me.spec = spec;
     double train_s = 0.0;
-    const auto ref = eval_resolve_model(spec, cfg, progress, train_s);
+    const auto ref = eval_resolve_model(spec, cfg, progress, train_s, multi);
     me.name = ref.name;
     me.slug = ref.slug;
     me.checkpoint = ref.path;
@@ -429,8 +446,30 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
     me.run_dir = core::cache_dir() / "runs" / (me.slug + "-" + eval_crc_hex(key));
     ec.out = me.run_dir;
     me.extraction_cached = cfg.cache && fs::exists(me.run_dir / "manifest.json");
+    if (multi) {  // rank 0's view, so that every rank takes the same path
+      auto cached = torch::tensor({me.extraction_cached ? 1.0 : 0.0}, torch::kFloat64);
+      comm.broadcast(cached, 0);
+      me.extraction_cached = cached.item<double>() > 0.5;
+    }
     extract::ExtractRun run;
     if (me.extraction_cached) {
+      run = io::read_run(me.run_dir);
+    } else if (multi) {
+      // Whole batches per rank, gathered into the cache by rank 0, read back
+      // by every rank.
+      const auto [b, e] = distributed::shard_range(ds.size(), comm.rank(), comm.world_size(), ec.batch_size);
+      ec.ranks.rank = comm.rank();
+      ec.ranks.world_size = comm.world_size();
+      ec.ranks.row_begin = b;
+      ec.ranks.row_end = e;
+      ec.ranks.gather_rows = [&comm](const torch::Tensor& t) { return comm.gather_rows(t); };
+      if (comm.is_root()) fs::create_directories(me.run_dir.parent_path());
+      extract::run_extract(*model, ds, ec, [&](const core::ProgressEvent& ev) {
+        auto e2 = ev;
+        e2.stage = "extract " + me.name;
+        core::report(progress, e2);
+      });
+      comm.barrier();
       run = io::read_run(me.run_dir);
     } else {
       fs::create_directories(me.run_dir.parent_path());
@@ -449,12 +488,19 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
     analysis::RunAnalysisOptions ao;
     ao.options = cfg.analyze;
     ao.options.seed = cfg.seed;
-    me.analysis = analysis::analyze_run(run, ao, [&](const core::ProgressEvent& ev) {
-      auto e = ev;
-      e.stage = "analyze " + me.name;
-      core::report(progress, e);
-    });
+    me.analysis = analysis::analyze_run(
+        run, ao,
+        [&](const core::ProgressEvent& ev) {
+          auto e = ev;
+          e.stage = "analyze " + me.name;
+          core::report(progress, e);
+        },
+        comm);
     me.seconds.emplace_back("analyze", t0.restart());
+    if (!comm.is_root()) {  // the rest runs on rank 0 alone
+      res.models.push_back(std::move(me));
+      continue;
+    }
     for (const auto& w : me.analysis.warnings) res.warnings.push_back(me.name + ": " + w);
 
     me.labels = run.labels;
@@ -489,10 +535,14 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
   }
 
   // 5. Tables, figures and the report, then the atomic rename.
+  if (!comm.is_root()) {
+    res.seconds = t_all.seconds();
+    return res;
+  }
   const core::Stopwatch t0;
   core::report(progress, {"report", 0, 1, 0.0, {}, false, ""});
-  write_evaluate_report(cfg, res, partial.path());
-  partial.commit();
+  write_evaluate_report(cfg, res, partial->path());
+  partial->commit();
   res.out = out;
   res.report_html = out / "report.html";
   res.report_md = out / "report.md";

@@ -192,10 +192,6 @@ struct EvaluateResult {
 /// activations "Feature Maps", then our extra representations.
 const std::vector<std::pair<std::string, std::string>>& evaluate_representation_rows();
 
-/// Runs the protocol for every model and writes the report. Throws
-/// UsageError / c10::Error naming the flag or file on bad input (unknown
-/// model spec, missing checkpoint, a model whose input channels do not fit
-/// the data, an empty dataset, an existing --out that is not a previous report).
 /// The attribution methods run_evaluate() compares on data with or without
 /// object masks (`has_masks`): none with cfg.quick or {"none"}; all five
 /// (saliency::attribution_method_names()) when cfg.compare_methods is empty
@@ -203,6 +199,17 @@ const std::vector<std::pair<std::string, std::string>>& evaluate_representation_
 /// gradlens::Error (usage) naming --compare-methods for an unknown name, or
 /// "none" with other names.
 std::vector<std::string> evaluate_compare_methods(const EvaluateConfig& cfg, bool has_masks);
+
+/// Runs the protocol for every model and writes the report. Throws
+/// UsageError / c10::Error naming the flag or file on bad input (unknown
+/// model spec, missing checkpoint, a model whose input channels do not fit
+/// the data, an empty dataset, an existing --out that is not a previous report).
+/// Under `gradlens launch` or torchrun (RANK, WORLD_SIZE, ...), every rank
+/// runs the extraction on its whole batches (rank 0 gathers them into the
+/// extraction cache, which every rank then reads) and the clustering on its
+/// rows (analysis::analyze_run); rank 0 alone computes the rest and writes the
+/// report, the others return the models' analyses with empty paths. Models
+/// that would have to be trained first are refused there.
 
 EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& progress = {});
 
