@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "gradlens/core/fs.h"
 #include "gradlens/core/npy.h"
@@ -101,6 +102,37 @@ TEST(InfluenceStore, RoundTripsAndRefusesAnotherKey) {
   other = key;
   other.labels_crc32 = tensor_crc32(torch::tensor({1, 1, 0, 1}, torch::kInt64));
   GRADLENS_EXPECT_THROWS_WITH(read_influence_store(store, other, "--store"), "--store");
+}
+
+TEST(InfluenceStore, AChangedFileIsCorruptAndAStoreWithoutChecksumsWarns) {
+  test::TempDir dir;
+  const auto store = dir.path() / "store";
+  StoreKey key;
+  key.images = 3;
+  key.labels_crc32 = tensor_crc32(torch::tensor({0, 1, 0}, torch::kInt64));
+  key.checkpoint_crc32 = {"0000abcd"};
+  std::vector<influence::GradientFactors> f(1);
+  f[0].delta = torch::randn({3, 2});
+  f[0].features = torch::randn({3, 4});
+  write_influence_store(store, key, f);
+  std::string warning;
+  ASSERT_TRUE(read_influence_store(store, key, "--store", &warning).has_value());
+  EXPECT_TRUE(warning.empty()) << warning;
+  // Another array of the same shape in place of the written one.
+  core::write_npy(store / "checkpoint-001.features.npy", torch::randn({3, 4}));
+  GRADLENS_EXPECT_THROWS_WITH(read_influence_store(store, key), "checkpoint-001.features.npy is corrupt");
+  // A store from before checksums: read, with a warning naming it.
+  core::write_npy(store / "checkpoint-001.features.npy", f[0].features);
+  auto m = nlohmann::json::parse(core::read_file(store / "manifest.json"));
+  ASSERT_EQ(m.at("crc32").size(), 2u);
+  m.erase("crc32");
+  core::write_text_atomically(store / "manifest.json", m.dump());
+  const auto back = read_influence_store(store, key, "--store", &warning);
+  ASSERT_TRUE(back.has_value());
+  EXPECT_TRUE(torch::equal((*back)[0].features, f[0].features));
+  EXPECT_NE(warning.find("--store: the store " + store.string() + " was written before gradlens recorded checksums"),
+            std::string::npos)
+      << warning;
 }
 
 }  // namespace

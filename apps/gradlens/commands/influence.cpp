@@ -121,6 +121,7 @@ void set_influence_action(CLI::App* cmd, Context& ctx, std::shared_ptr<Config> c
       if (note_other_rank(out, r.rank, r.world_size, c.out)) return 0;
       write(r, c, c.out);
       print(out, r);
+      for (const auto& w : r.warnings) *ctx.err << "warning: " << w << "\n";
       out << fmt::format("written: {}\n", c.out);
       return 0;
     };

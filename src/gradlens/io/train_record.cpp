@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
+#include <map>
+#include <string>
 
 #include "gradlens/core/check.h"
 #include "gradlens/core/fs.h"
@@ -149,7 +151,8 @@ TrainRecord read_train_record(const fs::path& dir, const std::string& flag) {
 }
 
 std::optional<std::vector<influence::GradientFactors>> read_influence_store(const fs::path& dir, const StoreKey& key,
-                                                                          const std::string& flag) {
+                                                                          const std::string& flag,
+                                                                          std::string* warning) {
   if (!fs::exists(dir)) return std::nullopt;
   const std::string fix = "delete it to recompute it, or give another " + flag;
   const auto j = parse_manifest(dir / "manifest.json", kStoreFormat, flag, fix);
@@ -161,15 +164,29 @@ std::optional<std::vector<influence::GradientFactors>> read_influence_store(cons
   GRADLENS_CHECK(j.value("projection", "") == key.projection, flag, ": the store ", dir.string(),
                  " holds gradients projected as '", j.value("projection", ""), "', not as asked ('", key.projection,
                  "': --param-layers, --proj-dim, --proj-seed, --projection); ", fix);
+  // The files' checksums (absent from stores written before they were recorded).
+  const auto sums = j.value("crc32", std::map<std::string, std::string>{});
+  if (sums.empty() && warning != nullptr)
+    *warning = flag + ": the store " + dir.string() + " was written before gradlens recorded checksums, so its "
+               "files are read unverified; delete it to recompute it with them";
+  const auto read = [&](const std::string& file) {
+    if (!sums.empty()) {
+      const auto it = sums.find(file);
+      GRADLENS_CHECK(it != sums.end(), flag, ": the store ", dir.string(), " has no checksum for ", file,
+                     "; it is damaged: ", fix);
+      core::verify_file_crc32(dir / file, it->second, "the store's manifest", fix);
+    }
+    return core::read_npy(dir / file);
+  };
   std::vector<influence::GradientFactors> out;
   for (size_t t = 0; t < crcs.size(); ++t) {
     char stem[32];
     std::snprintf(stem, sizeof stem, "checkpoint-%03zu", t + 1);
     influence::GradientFactors g;
-    g.delta = core::read_npy(dir / (std::string(stem) + ".delta.npy"));
-    g.features = core::read_npy(dir / (std::string(stem) + ".features.npy"));
+    g.delta = read(std::string(stem) + ".delta.npy");
+    g.features = read(std::string(stem) + ".features.npy");
     if (!key.projection.empty()) {
-      g.projected = core::read_npy(dir / (std::string(stem) + ".projected.npy"));
+      g.projected = read(std::string(stem) + ".projected.npy");
       GRADLENS_CHECK(g.projected.dim() == 2 && g.projected.size(0) == key.images &&
                          g.projected.scalar_type() == torch::kFloat32,
                      flag, ": the store ", dir.string(), " holds projected gradients of the wrong shape for "
@@ -190,13 +207,17 @@ void write_influence_store(const fs::path& dir, const StoreKey& key,
   GRADLENS_CHECK(factors.size() == key.checkpoint_crc32.size(), "an influence store needs one set of factors per "
                  "checkpoint");
   core::StagedDirectory staged(dir, flag);
+  std::map<std::string, std::string> sums;
+  const auto write = [&](const std::string& file, const torch::Tensor& t) {
+    core::write_npy(staged.path() / file, t);
+    sums[file] = core::file_crc32(staged.path() / file);
+  };
   for (size_t t = 0; t < factors.size(); ++t) {
     char stem[32];
     std::snprintf(stem, sizeof stem, "checkpoint-%03zu", t + 1);
-    core::write_npy(staged.path() / (std::string(stem) + ".delta.npy"), factors[t].delta);
-    core::write_npy(staged.path() / (std::string(stem) + ".features.npy"), factors[t].features);
-    if (factors[t].projected.defined())
-      core::write_npy(staged.path() / (std::string(stem) + ".projected.npy"), factors[t].projected);
+    write(std::string(stem) + ".delta.npy", factors[t].delta);
+    write(std::string(stem) + ".features.npy", factors[t].features);
+    if (factors[t].projected.defined()) write(std::string(stem) + ".projected.npy", factors[t].projected);
   }
   const nlohmann::json j = {{"format", kStoreFormat},
                             {"version", kVersion},
@@ -205,7 +226,8 @@ void write_influence_store(const fs::path& dir, const StoreKey& key,
                             {"checkpoint_crc32", key.checkpoint_crc32},
                             {"projection", key.projection},
                             {"classes", factors.empty() ? 0 : factors[0].delta.size(1)},
-                            {"features", factors.empty() ? 0 : factors[0].features.size(1)}};
+                            {"features", factors.empty() ? 0 : factors[0].features.size(1)},
+                            {"crc32", sums}};
   core::write_text_atomically(staged.path() / "manifest.json", j.dump(2) + "\n");
   staged.commit();
 }

@@ -78,14 +78,19 @@ struct StoreKey {
 std::string tensor_crc32(const torch::Tensor& t);
 
 /// Reads the store at `dir` when it exists and holds `key`'s factors;
-/// nullopt when `dir` does not exist. Throws gradlens::Error naming `flag`
+/// nullopt when `dir` does not exist. Every file's CRC-32 is compared with
+/// the one its manifest recorded. Throws gradlens::Error naming `flag`
 /// and the store when it exists but was made from other checkpoints, images
-/// or labels (saying to delete it or choose another), or is damaged.
+/// or labels (saying to delete it or choose another), or is damaged or
+/// corrupt. A store written before checksums were recorded is read
+/// unverified, with a line for `warning` (when given).
 std::optional<std::vector<influence::GradientFactors>> read_influence_store(const std::filesystem::path& dir,
                                                                           const StoreKey& key,
-                                                                          const std::string& flag = "--store");
+                                                                          const std::string& flag = "--store",
+                                                                          std::string* warning = nullptr);
 
-/// Writes the store atomically (a staged directory published whole).
+/// Writes the store atomically (a staged directory published whole), with
+/// the CRC-32 of each file in its manifest.
 void write_influence_store(const std::filesystem::path& dir, const StoreKey& key,
                            const std::vector<influence::GradientFactors>& factors,
                            const std::string& flag = "--store");

@@ -76,6 +76,7 @@ AttributeResult run_attribute(const AttributeConfig& cfg, const core::ProgressFn
   r.original_labels = in.original_labels;
   r.train_images = in.splits.train.images;
   r.store_reused = in.store_reused;
+  r.warnings = in.warnings;
   r.seconds.emplace_back("training gradients", t_all.seconds());
 
   const core::Stopwatch t_q;
@@ -264,6 +265,7 @@ void write_attribute(const AttributeResult& r, const AttributeConfig& cfg, const
       {"mean_proponents_flipped", flips ? nlohmann::json(r.proponents_flipped.mean().item<double>()) : nlohmann::json()},
       {"mean_opponents_flipped", flips ? nlohmann::json(r.opponents_flipped.mean().item<double>()) : nlohmann::json()},
       {"store_reused", r.store_reused},
+      {"warnings", r.warnings},
       {"seconds", seconds}};
   publish_outputs(*staged, summary.dump(2) + "\n", doc);
 }

@@ -58,6 +58,7 @@ struct AttributeResult {
   torch::Tensor proponents_of_predicted_class, opponents_of_predicted_class;
   torch::Tensor proponents_flipped, opponents_flipped;
   bool store_reused = false;
+  std::vector<std::string> warnings;
   /// Under `gradlens launch`: this process's rank and the number of ranks
   /// (every rank computes a block of the training factors; rank 0 writes).
   int rank = 0, world_size = 1;

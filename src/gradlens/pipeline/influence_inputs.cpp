@@ -121,7 +121,9 @@ InfluenceInputs load_influence_inputs(const InfluenceConfig& cfg, io::TrainRecor
   auto exists = torch::tensor({std::filesystem::exists(in.store) ? 1.0 : 0.0}, torch::kFloat64);
   comm.broadcast(exists, 0);
   if (exists.item<double>() > 0.5) {
-    auto stored = io::read_influence_store(in.store, key, "--store");
+    std::string warning;
+    auto stored = io::read_influence_store(in.store, key, "--store", &warning);
+    if (!warning.empty()) in.warnings.push_back(warning);
     GRADLENS_CHECK(stored.has_value(), "--store: ", in.store, " disappeared while it was being read");
     in.train = std::move(*stored);
     in.store_reused = true;

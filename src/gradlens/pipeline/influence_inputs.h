@@ -55,6 +55,7 @@ struct InfluenceInputs {
   std::vector<double> step_sizes;  ///< the checkpoints' mean learning rates
   std::string store;               ///< the store's directory
   bool store_reused = false;
+  std::vector<std::string> warnings;  ///< e.g. a store read unverified
 };
 
 /// Reads the record and the data and checks that they belong together (the

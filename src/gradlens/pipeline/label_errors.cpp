@@ -96,6 +96,7 @@ LabelErrorsResult run_label_errors(const LabelErrorsConfig& cfg, const core::Pro
   r.images = in.splits.train.images;
   r.original = in.original_labels;
   r.store_reused = in.store_reused;
+  r.warnings = in.warnings;
   r.seconds.emplace_back("load", t_all.seconds());
   const auto& labels = r.record.labels;
   const int64_t k = r.record.classes;
@@ -339,6 +340,7 @@ void write_label_errors(const LabelErrorsResult& r, const LabelErrorsConfig& cfg
                                   {"aum_flag_recall",
                                    std::isnan(r.aum_flag_recall) ? nlohmann::json() : nlohmann::json(r.aum_flag_recall)},
                                   {"store_reused", r.store_reused},
+                                  {"warnings", r.warnings},
                                   {"seconds", seconds}};
   publish_outputs(*staged, summary.dump(2) + "\n", doc);
 }

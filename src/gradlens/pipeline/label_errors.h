@@ -78,6 +78,7 @@ struct LabelErrorsResult {
   std::vector<NoiseRankingQuality> quality;
   torch::Tensor curves;
   bool store_reused = false;
+  std::vector<std::string> warnings;
   /// Under `gradlens launch`: this process's rank and the number of ranks
   /// (every rank computes a block of the training factors; rank 0 writes).
   int rank = 0, world_size = 1;
