@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "distributed/dist_test_util.h"
+#include "pipeline/analyze_test_util.h"
 #include "gradlens/core/fs.h"
 #include "gradlens/core/npy.h"
 
@@ -34,26 +35,10 @@ void dan_write_run(const test::fs::path& dir) {
   core::write_npy(dir / "wide.npy", wide);
   core::write_npy(dir / "labels.npy", y);
   core::write_npy(dir / "preds.npy", y);
-  auto entry = [&](const std::string& name, int64_t cols) {
-    return nlohmann::json{{"name", name},           {"file", name + ".npy"}, {"representation", name},
-                          {"variant", "pred"},      {"uses_true_labels", false}, {"gradient_seed", ""},
-                          {"shape", {n, cols}},     {"dtype", "float32"}};
-  };
-  nlohmann::json m;
-  m["format"] = "gradlens-extract";
-  m["format_version"] = 1;
-  m["model"] = "synthetic";
-  m["model_spec"] = "";
-  m["checkpoint_crc32"] = nullptr;
-  m["dataset"] = "synthetic-overlap";
-  m["n"] = n;
-  m["num_classes"] = 4;
-  m["class_names"] = {"a", "b", "c", "d"};
-  m["labels"] = "labels.npy";
-  m["preds"] = "preds.npy";
-  m["representations"] = {entry("narrow", 8), entry("wide", 300)};
-  m["audit"] = nlohmann::json::object();
-  core::write_text_atomically(dir / "manifest.json", m.dump(2));
+  namespace an = test::analyze;
+  an::write_manifest(dir, an::manifest("synthetic-overlap", n, {"a", "b", "c", "d"},
+                                       {an::entry("narrow", 8, false, "float32", n),
+                                        an::entry("wide", 300, false, "float32", n)}));
 }
 
 nlohmann::json dan_read(const test::fs::path& p) {
@@ -114,6 +99,14 @@ TEST(DistAnalyze, LaunchTwoRanksEqualsOneProcess) {
                 .max()
                 .item<float>(),
             1e-4f);
+  // A silhouette sample of at least N rows is every row: the exact score, sharded.
+  const std::string sample = " --threads 1 --quiet analyze --silhouette-sample 1000 ";
+  ASSERT_EQ(test::run_command(g + sample + (dir / "one").string()).exit_code, 0);
+  const auto launched = test::run_command(g + " launch -n 2 --timeout 60 --" + sample + (dir / "two").string());
+  ASSERT_EQ(launched.exit_code, 0) << launched.output;
+  const auto sa = dan_read(dir / "one" / "analysis.json"), sb = dan_read(dir / "two" / "analysis.json");
+  EXPECT_TRUE(sb.at("narrow").at("kmeans").at("error").is_null()) << sb.at("narrow").at("kmeans").dump();
+  dan_expect_close(sa, sb, "analysis.json (--silhouette-sample 1000)");
 }
 
 TEST(DistAnalyze, LaunchedEvaluateEqualsOneProcess) {
@@ -124,16 +117,18 @@ TEST(DistAnalyze, LaunchedEvaluateEqualsOneProcess) {
   const auto t = test::run_command(g + " --threads 1 --quiet train --width 4 --epochs 1 --train-per-class 10 "
                                        "--test-per-class 5 --batch-size 50 --out " + (dir / "m").string());
   ASSERT_EQ(t.exit_code, 0) << t.output;
-  // Separate caches: the launched run extracts (sharded) instead of reading the first's.
-  const std::string args = " --threads 1 --quiet evaluate --models " + (dir / "m" / "model.ckpt").string() +
-                           " --per-class 12 --batch-size 16 --out ";
+  // Two models (the same weights under two names), and separate caches: the
+  // launched run extracts (sharded) instead of reading the first's.
+  test::fs::copy_file(dir / "m" / "model.ckpt", dir / "m" / "again.ckpt");
+  const std::string args = " --threads 1 --quiet evaluate --models " + (dir / "m" / "model.ckpt").string() + "," +
+                           (dir / "m" / "again.ckpt").string() + " --per-class 12 --batch-size 16 --out ";
   const auto one = test::run_command("GRADLENS_CACHE=" + (dir / "c1").string() + " " + g + args +
                                      (dir / "one").string());
   ASSERT_EQ(one.exit_code, 0) << one.output;
   const auto two = test::run_command("GRADLENS_CACHE=" + (dir / "c2").string() + " " + g +
                                      " launch -n 2 --timeout 120 --" + args + (dir / "two").string());
   ASSERT_EQ(two.exit_code, 0) << two.output;
-  EXPECT_NE(two.output.find("[rank 1] analysed 1 model(s) on 120 images; rank 0 writes the report"),
+  EXPECT_NE(two.output.find("[rank 1] analysed 2 model(s) on 120 images; rank 0 writes the report"),
             std::string::npos)
       << two.output;
   auto a = dan_read(dir / "one" / "report.json"), b = dan_read(dir / "two" / "report.json");
@@ -142,12 +137,14 @@ TEST(DistAnalyze, LaunchedEvaluateEqualsOneProcess) {
   // silhouette of rounding noise over rounding noise; it is not compared.
   int degenerate = 0;
   for (auto* j : {&a, &b})
-    for (auto& [name, rep] : j->at("models").at(0).at("representations").items())
-      if (rep.at("degenerate").get<bool>()) {
-        for (const char* m : {"kmeans", "gmm"}) rep.at(m).erase("silhouette");
-        degenerate += j == &a ? 1 : 0;
-      }
-  EXPECT_LE(degenerate, 2);
+    for (auto& model : j->at("models"))
+      for (auto& [name, rep] : model.at("representations").items())
+        if (rep.at("degenerate").get<bool>()) {
+          for (const char* m : {"kmeans", "gmm"}) rep.at(m).erase("silhouette");
+          degenerate += j == &a ? 1 : 0;
+        }
+  EXPECT_LE(degenerate, 4);
+  ASSERT_EQ(b.at("models").size(), 2u);
   dan_expect_close(a.at("models"), b.at("models"), "report.json/models");
 }
 

@@ -381,6 +381,13 @@ TEST_F(ResNetTest, CorruptOrMissingCheckpointIsAClearError) {
   const auto full = core::read_file(dir / "t.ckpt");
   core::write_text_atomically(dir / "t.ckpt", full.substr(0, full.size() / 2));
   GRADLENS_EXPECT_THROWS_WITH(load_checkpoint(dir / "t.ckpt", torch::kCPU), "is truncated, damaged");
+  // Damage that hides the checkpoint's marker is corruption, not another kind of file.
+  std::string marked = full;
+  const auto at = marked.find("gradlens-checkpoint-v");
+  ASSERT_NE(at, std::string::npos);
+  marked[at] = 'G';
+  core::write_text_atomically(dir / "m.ckpt", marked);
+  GRADLENS_EXPECT_THROWS_WITH(load_checkpoint(dir / "m.ckpt", torch::kCPU), "m.ckpt is corrupt");
 }
 
 }  // namespace

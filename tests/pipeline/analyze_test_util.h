@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "gradlens/core/fs.h"
 #include "gradlens/core/npy.h"
@@ -40,17 +41,38 @@ inline torch::Tensor informed() {
   return x.to(torch::kFloat32);
 }
 
-/// The manifest entry of one representation.
+/// The manifest entry of one representation of `rows` rows.
 inline nlohmann::json entry(const std::string& name, int64_t cols, bool uses_true_labels = false,
-                            const std::string& dtype = "float32") {
+                            const std::string& dtype = "float32", int64_t rows = kRows) {
   return {{"name", name},
           {"file", name + ".npy"},
           {"representation", name.substr(0, name.find('.'))},
           {"variant", uses_true_labels ? "true" : "pred"},
           {"uses_true_labels", uses_true_labels},
           {"gradient_seed", ""},
-          {"shape", {kRows, cols}},
+          {"shape", {rows, cols}},
           {"dtype", dtype}};
+}
+
+/// A synthetic run's manifest (no model, no audit) over labels.npy and
+/// preds.npy and the `representations` (entry()).
+inline nlohmann::json manifest(const std::string& dataset, int64_t rows, const std::vector<std::string>& class_names,
+                               const nlohmann::json& representations) {
+  nlohmann::json m;
+  m["format"] = "gradlens-extract";
+  m["format_version"] = 1;
+  m["model"] = "synthetic";
+  m["model_spec"] = "";
+  m["checkpoint_crc32"] = nullptr;
+  m["dataset"] = dataset;
+  m["n"] = rows;
+  m["num_classes"] = static_cast<int64_t>(class_names.size());
+  m["class_names"] = class_names;
+  m["labels"] = "labels.npy";
+  m["preds"] = "preds.npy";
+  m["representations"] = representations;
+  m["audit"] = nlohmann::json::object();
+  return m;
 }
 
 /// Writes `dir` with blobs.npy ("features" named "blobs") and
@@ -62,20 +84,8 @@ inline nlohmann::json write_run(const std::filesystem::path& dir) {
   core::write_npy(dir / "informed.true.npy", informed());
   core::write_npy(dir / "labels.npy", labels());
   core::write_npy(dir / "preds.npy", labels());
-  nlohmann::json m;
-  m["format"] = "gradlens-extract";
-  m["format_version"] = 1;
-  m["model"] = "synthetic";
-  m["model_spec"] = "";
-  m["checkpoint_crc32"] = nullptr;
-  m["dataset"] = "synthetic-blobs";
-  m["n"] = kRows;
-  m["num_classes"] = kClasses;
-  m["class_names"] = {"alpha", "beta", "gamma"};
-  m["labels"] = "labels.npy";
-  m["preds"] = "preds.npy";
-  m["representations"] = {entry("blobs", 6), entry("informed.true", 4, true)};
-  m["audit"] = nlohmann::json::object();
+  const auto m = manifest("synthetic-blobs", kRows, {"alpha", "beta", "gamma"},
+                          {entry("blobs", 6), entry("informed.true", 4, true)});
   core::write_text_atomically(dir / "manifest.json", m.dump(2));
   return m;
 }

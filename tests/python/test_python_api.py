@@ -269,7 +269,7 @@ def test_tracin_equals_a_hand_written_sum_over_checkpoints():
     self_inf = gradlens.influence.self_influence(models, x, y, eta)
     assert self_inf.shape == (20,) and bool((self_inf > 0).all())
     # A convolution the model calls twice is refused, naming the flag given.
-    with pytest.raises(ValueError, match="--param-layers convolution conv: .* calls it 2 times"):
+    with pytest.raises(ValueError, match="--param-layers: convolution conv: .* calls it 2 times"):
         gradlens.influence.tracin([torch.jit.script(_TwiceConv().eval())], x, y, xq, yq, [0.1],
                                   param_layers=["conv"], proj_dim=8)
 

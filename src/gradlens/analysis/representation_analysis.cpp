@@ -60,6 +60,7 @@ void ra_score(ClusteringResult& r, const torch::Tensor& z, const torch::Tensor& 
     // A subsample may hold a single cluster: then the silhouette is undefined.
     // The exact score runs on the ranks' blocks; a subsample on every rank.
     const bool sharded = shards.multi() && (so.sample_size == 0 || so.sample_size >= n);
+    if (sharded) so.sample_size = 0;  // every row, as a sample of >= n rows is
     try {
       r.silhouette = sharded ? metrics::silhouette_score(shards.mine(z), shards.mine(r.labels), so, shards.comm)
                              : metrics::silhouette_score(z, r.labels, so);

@@ -43,7 +43,7 @@ class UsageError : public Error {
 std::string error_message(const std::exception& e);
 
 /// Calls `f` and returns what it returns; a usage Error it throws comes out
-/// as a UsageError with "`flag` " before its message: for library calls that
+/// as a UsageError with "`flag`: " before its message: for library calls that
 /// do not know which flag named their argument (--param-layer or
 /// --param-layers). Other errors pass unchanged.
 template <class F>
@@ -52,7 +52,7 @@ decltype(auto) naming_flag(const std::string& flag, F&& f) {
     return f();
   } catch (const Error& e) {
     if (e.kind() != ErrorKind::kUsage) throw;
-    throw UsageError(flag + " " + error_message(e));
+    throw UsageError(flag + ": " + error_message(e));
   }
 }
 

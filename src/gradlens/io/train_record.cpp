@@ -165,7 +165,13 @@ std::optional<std::vector<influence::GradientFactors>> read_influence_store(cons
                  " holds gradients projected as '", j.value("projection", ""), "', not as asked ('", key.projection,
                  "': --param-layers, --proj-dim, --proj-seed, --projection); ", fix);
   // The files' checksums (absent from stores written before they were recorded).
-  const auto sums = j.value("crc32", std::map<std::string, std::string>{});
+  std::map<std::string, std::string> sums;
+  try {
+    sums = j.value("crc32", std::map<std::string, std::string>{});
+  } catch (const nlohmann::json::exception&) {
+    GRADLENS_CHECK(false, flag, ": the store ", dir.string(), "'s manifest.json has a malformed crc32 field; ", fix);
+  }
+  const std::string refresh = "delete the store " + dir.string() + " to recompute it, or give another " + flag;
   if (sums.empty() && warning != nullptr)
     *warning = flag + ": the store " + dir.string() + " was written before gradlens recorded checksums, so its "
                "files are read unverified; delete it to recompute it with them";
@@ -173,8 +179,8 @@ std::optional<std::vector<influence::GradientFactors>> read_influence_store(cons
     if (!sums.empty()) {
       const auto it = sums.find(file);
       GRADLENS_CHECK(it != sums.end(), flag, ": the store ", dir.string(), " has no checksum for ", file,
-                     "; it is damaged: ", fix);
-      core::verify_file_crc32(dir / file, it->second, "the store's manifest", fix);
+                     "; it is damaged: ", refresh);
+      core::verify_file_crc32(dir / file, it->second, "the store's manifest", refresh);
     }
     return core::read_npy(dir / file);
   };

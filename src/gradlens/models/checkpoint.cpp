@@ -69,6 +69,9 @@ Checkpoint load_checkpoint(const std::filesystem::path& path, torch::Device devi
   GRADLENS_CHECK(std::filesystem::exists(path), "checkpoint ", path.string(),
                  " does not exist; train one with 'gradlens train' or pass another --model");
   const auto info = inspect_model_file(path, /*verify=*/false);
+  // Damage to the structure can hide the checkpoint's marker: corrupt, then.
+  if (verify && info.kind != ModelFileKind::kCheckpoint && !info.entries.empty())
+    core::verify_zip(path, info.entries, core::ZipPart::kStructure);
   GRADLENS_CHECK(info.kind == ModelFileKind::kCheckpoint,
                  wrong_model_file_message(path, info.kind, "checkpoint"));
   torch::serialize::InputArchive archive;

@@ -401,6 +401,46 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
   res.indices = indices;
   res.paths = ds.paths;
   res.images = ds.images;
+  // Steps 3 to 5 of one model: what only rank 0 runs under launch.
+  const auto finish = [&](ModelEvaluation& me, const extract::ExtractRun& run, models::Classifier& model,
+                          core::Stopwatch& t0) {
+    for (const auto& w : me.analysis.warnings) res.warnings.push_back(me.name + ": " + w);
+
+    me.labels = run.labels;
+    me.preds = run.preds;
+    const auto probs = run.load("probs");
+    me.confidence = std::get<0>(probs.max(1));
+
+    // 3. Grad-CAM maps from the extracted weights and activations, against
+    // each image's class-mean map.
+    const auto cam = eval_gradcam_maps(run, cfg.target, ds.images.size(2), ds.images.size(3), cfg.batch_size);
+    const int64_t constant = cam.num_constant;
+    me.saliency = eval_saliency_scores(cam.maps, ds.labels, k, constant, cfg.seed);
+    if (ds.has_masks() && !cfg.quick) eval_localisation(me.saliency, ds);
+    core::report(progress, {"grad-cam " + me.name, ds.size(), ds.size(), t0.seconds(), {}, true, ""});
+    me.seconds.emplace_back("saliency", t0.restart());
+    if (constant > 0)
+      res.warnings.push_back(fmt::format("{}: {} of {} Grad-CAM maps are constant (no positive evidence at the "
+                                         "layer); they are scored at the metrics' chance values",
+                                         me.name, constant, ds.size()));
+
+    // 4. Which attribution method is faithful (when asked).
+    if (!methods.empty()) {
+      const auto x = data::to_float(ds, ds.images).to(device);
+      me.methods = eval_compare_methods(model, ds, x, me.preds, methods, cfg, progress, me.name);
+      me.seconds.emplace_back("methods", t0.restart());
+    }
+
+    // 5. Misclassifications and label errors.
+    me.errors = eval_errors(run, probs, k, cfg, me.analysis);
+    me.seconds.emplace_back("errors", t0.restart());
+  };
+  struct Pending {
+    ModelEvaluation me;
+    extract::ExtractRun run;
+    std::unique_ptr<models::Classifier> model;
+  };
+  std::vector<Pending> pending;
   for (const auto& spec : cfg.models) {
     ModelEvaluation me;
     me.spec = spec;
@@ -412,6 +452,8 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
     me.seconds.emplace_back("train", train_s);
     for (const auto& other : res.models)
       GRADLENS_CHECK(other.slug != me.slug, "--models: '", spec, "' is given twice");
+    for (const auto& other : pending)
+      GRADLENS_CHECK(other.me.slug != me.slug, "--models: '", spec, "' is given twice");
 
     auto model =
         open_model_for(ref.path, device, ds.channels(), ds.images.size(3), /*channels_last=*/true, model_options);
@@ -497,41 +539,21 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
         },
         comm);
     me.seconds.emplace_back("analyze", t0.restart());
-    if (!comm.is_root()) {  // the rest runs on rank 0 alone
+    if (!multi) {
+      finish(me, run, *model, t0);
       res.models.push_back(std::move(me));
-      continue;
+    } else {
+      pending.push_back({std::move(me), std::move(run), std::move(model)});
     }
-    for (const auto& w : me.analysis.warnings) res.warnings.push_back(me.name + ": " + w);
-
-    me.labels = run.labels;
-    me.preds = run.preds;
-    const auto probs = run.load("probs");
-    me.confidence = std::get<0>(probs.max(1));
-
-    // 3. Grad-CAM maps from the extracted weights and activations, against
-    // each image's class-mean map.
-    const auto cam = eval_gradcam_maps(run, cfg.target, ds.images.size(2), ds.images.size(3), cfg.batch_size);
-    const int64_t constant = cam.num_constant;
-    me.saliency = eval_saliency_scores(cam.maps, ds.labels, k, constant, cfg.seed);
-    if (ds.has_masks() && !cfg.quick) eval_localisation(me.saliency, ds);
-    core::report(progress, {"grad-cam " + me.name, ds.size(), ds.size(), t0.seconds(), {}, true, ""});
-    me.seconds.emplace_back("saliency", t0.restart());
-    if (constant > 0)
-      res.warnings.push_back(fmt::format("{}: {} of {} Grad-CAM maps are constant (no positive evidence at the "
-                                         "layer); they are scored at the metrics' chance values",
-                                         me.name, constant, ds.size()));
-
-    // 4. Which attribution method is faithful (when asked).
-    if (!methods.empty()) {
-      const auto x = data::to_float(ds, ds.images).to(device);
-      me.methods = eval_compare_methods(*model, ds, x, me.preds, methods, cfg, progress, me.name);
-      me.seconds.emplace_back("methods", t0.restart());
+  }
+  // Under launch, rank 0 finishes the models once every collective is done,
+  // so that no rank waits in one while rank 0 works alone.
+  for (auto& p : pending) {
+    if (comm.is_root()) {
+      core::Stopwatch t0;
+      finish(p.me, p.run, *p.model, t0);
     }
-
-    // 5. Misclassifications and label errors.
-    me.errors = eval_errors(run, probs, k, cfg, me.analysis);
-    me.seconds.emplace_back("errors", t0.restart());
-    res.models.push_back(std::move(me));
+    res.models.push_back(std::move(p.me));
   }
 
   // 5. Tables, figures and the report, then the atomic rename.
