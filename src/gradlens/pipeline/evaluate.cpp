@@ -452,7 +452,7 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
     me.seconds.emplace_back("train", train_s);
     for (const auto& other : res.models)
       GRADLENS_CHECK(other.slug != me.slug, "--models: '", spec, "' is given twice");
-    for (const auto& other : pending)
+    for (const auto& other : pending)  // rank 0 under launch keeps its models there until the end
       GRADLENS_CHECK(other.me.slug != me.slug, "--models: '", spec, "' is given twice");
 
     auto model =
@@ -499,12 +499,7 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
     } else if (multi) {
       // Whole batches per rank, gathered into the cache by rank 0, read back
       // by every rank.
-      const auto [b, e] = distributed::shard_range(ds.size(), comm.rank(), comm.world_size(), ec.batch_size);
-      ec.ranks.rank = comm.rank();
-      ec.ranks.world_size = comm.world_size();
-      ec.ranks.row_begin = b;
-      ec.ranks.row_end = e;
-      ec.ranks.gather_rows = [&comm](const torch::Tensor& t) { return comm.gather_rows(t); };
+      ec.ranks = extract_ranks(comm, ds.size(), ec.batch_size);
       if (comm.is_root()) fs::create_directories(me.run_dir.parent_path());
       extract::run_extract(*model, ds, ec, [&](const core::ProgressEvent& ev) {
         auto e2 = ev;
@@ -542,17 +537,17 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
     if (!multi) {
       finish(me, run, *model, t0);
       res.models.push_back(std::move(me));
-    } else {
+    } else if (comm.is_root()) {
       pending.push_back({std::move(me), std::move(run), std::move(model)});
+    } else {
+      res.models.push_back(std::move(me));
     }
   }
   // Under launch, rank 0 finishes the models once every collective is done,
   // so that no rank waits in one while rank 0 works alone.
   for (auto& p : pending) {
-    if (comm.is_root()) {
-      core::Stopwatch t0;
-      finish(p.me, p.run, *p.model, t0);
-    }
+    core::Stopwatch t0;
+    finish(p.me, p.run, *p.model, t0);
     res.models.push_back(std::move(p.me));
   }
 

@@ -1,4 +1,6 @@
 #include "gradlens/pipeline/extract.h"
+
+#include <tuple>
 #include <torch/types.h>
 
 #include <filesystem>
@@ -32,6 +34,15 @@ std::unique_ptr<models::Classifier> open_model_for(const std::string& spec, torc
   return m;
 }
 
+extract::ExtractRanks extract_ranks(core::Collectives& comm, int64_t rows, int64_t batch_size) {
+  extract::ExtractRanks r;
+  std::tie(r.row_begin, r.row_end) = core::shard_range(rows, comm.rank(), comm.world_size(), batch_size);
+  r.rank = comm.rank();
+  r.world_size = comm.world_size();
+  r.gather_rows = [&comm](const torch::Tensor& t) { return comm.gather_rows(t); };
+  return r;
+}
+
 extract::ExtractRunResult run_extract_command(const ExtractCommandConfig& cfg,
                                               const core::ProgressFn& progress) {
   GRADLENS_CHECK_OPTION(cfg.split == "train" || cfg.split == "test", "--split: unknown split '", cfg.split,
@@ -60,12 +71,7 @@ extract::ExtractRunResult run_extract_command(const ExtractCommandConfig& cfg,
   if (ec.dataset_name.empty()) ec.dataset_name = cfg.data.data + ":" + cfg.split;
   if (comm.world_size() > 1) {
     GRADLENS_CHECK(ec.batch_size >= 1, "--batch-size must be >= 1, got ", ec.batch_size);
-    const auto [b, e] = distributed::shard_range(ds.images.size(0), comm.rank(), comm.world_size(), ec.batch_size);
-    ec.ranks.rank = comm.rank();
-    ec.ranks.world_size = comm.world_size();
-    ec.ranks.row_begin = b;
-    ec.ranks.row_end = e;
-    ec.ranks.gather_rows = [&comm](const torch::Tensor& t) { return comm.gather_rows(t); };
+    ec.ranks = extract_ranks(comm, ds.images.size(0), ec.batch_size);
   }
   auto r = extract::run_extract(*model, ds, ec, progress);
   if (!md.assumed.empty()) r.warnings.push_back(md.assumed);

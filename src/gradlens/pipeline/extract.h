@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "gradlens/core/collectives.h"
 #include "gradlens/core/progress.h"
 #include "gradlens/extract/run.h"
 #include "gradlens/models/classifier.h"
@@ -45,6 +46,11 @@ struct ExtractCommandConfig {
 std::unique_ptr<models::Classifier> open_model_for(const std::string& spec, torch::Device device,
                                                    int64_t channels, int64_t size, bool channels_last = false,
                                                    const models::ModelOptions& options = {});
+
+/// This rank's share of a multi-process extraction of `rows` images: a
+/// contiguous block of whole `batch_size` batches (core::shard_range), the
+/// rows gathered to rank 0 through `comm`.
+extract::ExtractRanks extract_ranks(core::Collectives& comm, int64_t rows, int64_t batch_size);
 
 extract::ExtractRunResult run_extract_command(const ExtractCommandConfig& cfg,
                                               const core::ProgressFn& progress = {});
