@@ -138,15 +138,25 @@ StagedDirectory::~StagedDirectory() {
 }
 
 void StagedDirectory::commit() {
+  // The previous output leaves the name whole (one rename, to a temporary
+  // that a later run removes if this process dies), then the new one takes
+  // it: a kill at any moment leaves the old output, the new one, or nothing.
   std::error_code ec;
+  fs::path old;
   if (fs::exists(target_)) {
-    fs::remove_all(target_, ec);
+    old = temporary_sibling(target_, "partial");
+    fs::rename(target_, old, ec);
     GRADLENS_CHECK(!ec, flag_, ": cannot replace ", target_.string(), ": ", ec.message());
   }
   fs::rename(staging_, target_, ec);
+  if (ec && !old.empty()) {
+    std::error_code back;
+    fs::rename(old, target_, back);
+  }
   GRADLENS_CHECK(!ec, flag_, ": cannot move ", staging_.string(), " to ", target_.string(), ": ",
                  ec.message());
   committed_ = true;
+  if (!old.empty()) fs::remove_all(old, ec);
 }
 
 std::string read_file(const fs::path& path) {

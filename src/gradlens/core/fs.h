@@ -41,8 +41,9 @@ void write_text_atomically(const fs::path& path, const std::string& text);
 /// that an interrupted run never leaves anything that looks like a finished
 /// output), after checking that the parent is writable (errors name `flag`). Write
 /// into path(); commit() replaces `target` (whatever it was: the caller
-/// decides beforehand whether it may be replaced) and renames the staging
-/// directory to it. Without commit() the destructor removes the staging
+/// decides beforehand whether it may be replaced) by renaming it to a
+/// temporary sibling, renaming the staging directory to it and removing the
+/// old one, so that `target` never holds a partly removed output. Without commit() the destructor removes the staging
 /// directory, so an exception leaves `target` as it was.
 class StagedDirectory {
  public:
