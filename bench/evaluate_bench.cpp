@@ -48,16 +48,17 @@ int main(int argc, char** argv) {
 
   pipeline::EvaluateConfig cfg;
   cfg.per_class = per_class;
-  if (argc > 3 && std::string(argv[3]) == "winograd") cfg.model_options.conv = gradlens::models::ConvAlgorithm::kWinograd;
+  pipeline::RunContext ctx;
+  if (argc > 3 && std::string(argv[3]) == "winograd") ctx.model.conv = gradlens::models::ConvAlgorithm::kWinograd;
+  ctx.threads = rt.threads;
   cfg.cache = false;
-  cfg.threads = rt.threads;
   const fs::path dir = fs::temp_directory_path() / ("gradlens-evaluate-bench-" + std::to_string(::getpid()));
   fs::create_directories(dir / "params");
   cfg.out = dir / "report";
 
   // The images and the weights for the Python side: the same selection as run_evaluate.
   {
-    auto splits = pipeline::load_splits(cfg.data, cfg.seed);
+    auto splits = pipeline::load_splits(cfg.data, ctx.seed);
     const auto idx = data::per_class_indices(splits.test.labels, per_class, data::SubsetMode::kFirst, 0,
                                              splits.test.num_classes(), splits.test.class_names);
     const auto ds = data::select(splits.test, idx);
@@ -73,7 +74,7 @@ int main(int argc, char** argv) {
   }
 
   // Ours, in process (the CLI adds only argument parsing and progress lines).
-  const auto res = pipeline::run_evaluate(cfg, {});
+  const auto res = pipeline::run_evaluate(cfg, ctx);
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
   const double our_rss_mb = static_cast<double>(ru.ru_maxrss) / 1024.0;
@@ -90,7 +91,7 @@ int main(int argc, char** argv) {
   // Python, on the same inputs.
   const std::string cmd = std::string("/usr/bin/python3 ") + GRADLENS_SOURCE_DIR + "/bench/evaluate_bench.py " +
                           dir.string() + " " + std::to_string(rt.threads) + " " + std::to_string(cfg.batch_size) +
-                          " " + std::to_string(cfg.seed) + " 2>&1";
+                          " " + std::to_string(ctx.seed) + " 2>&1";
   const std::string peer_out = bench::run_peer(cmd);
   const bench::PeerValues value(peer_out);
   if (std::isnan(value("stage_total"))) {
@@ -101,7 +102,7 @@ int main(int argc, char** argv) {
   std::printf("evaluate: %lld Fashion-MNIST test images (first %lld per class), default model, %d threads, "
               "%s convolutions\n",
               static_cast<long long>(res.n), static_cast<long long>(per_class), rt.threads,
-              cfg.model_options.conv == gradlens::models::ConvAlgorithm::kWinograd ? "Winograd" : "LibTorch's");
+              ctx.model.conv == gradlens::models::ConvAlgorithm::kWinograd ? "Winograd" : "LibTorch's");
   std::printf("  %-10s %10s %10s %8s\n", "stage", "gradlens", "python", "ratio");
   double ours_common = 0.0;
   for (const std::string stage : {"extract", "analyze", "saliency", "errors"}) {

@@ -137,9 +137,10 @@ struct TrainOptionReader {
   }
 };
 
-/// The one list of train options: flag name -> field of TrainConfig.
+/// The one list of train options: flag name -> field of TrainConfig or of
+/// the run's context (device, seed).
 template <class Reader>
-void read_train_options(Reader& r, pipeline::TrainConfig& c) {
+void read_train_options(Reader& r, pipeline::TrainConfig& c, pipeline::RunContext& rc) {
   auto& d = c.data;
   r("data", d.data);
   r("data_dir", d.idx_dir);
@@ -153,7 +154,7 @@ void read_train_options(Reader& r, pipeline::TrainConfig& c) {
   r("test_fraction", d.test_fraction);
   r("train_per_class", d.train_per_class);
   r("test_per_class", d.test_per_class);
-  r("subset", d.subset);
+  r.named("subset", d.subset, [](const std::string& s) { return data::parse_subset_mode(s, "--subset"); });
   r("model", c.model);
   r("stem", c.stem);
   r("width", c.width);
@@ -191,8 +192,8 @@ void read_train_options(Reader& r, pipeline::TrainConfig& c) {
   r("mi_dims", l.mi_dims);
   r("mi_shrinkage", l.mi_shrinkage);
   r("lambda_curv", l.lambda_curv);
-  r("device", c.device);
-  r("seed", c.seed);
+  r.named("device", rc.device, core::parse_device);
+  r("seed", rc.seed);
   c.train.optimizer.lr = c.train.schedule.lr;  // as the command: one learning rate
 }
 
@@ -206,11 +207,14 @@ struct TrainOptionWriter {
   static std::string enum_name(train::ScheduleKind k) { return train::schedule_name(k); }
   static std::string enum_name(train::GradForm f) { return train::grad_form_name(f); }
   static std::string enum_name(train::GradReduction r) { return train::grad_reduction_name(r); }
+  static std::string enum_name(c10::Device d) { return d.str(); }
+  static std::string enum_name(data::SubsetMode m) { return data::subset_mode_name(m); }
 };
 
 py::dict train_options_dict(pipeline::TrainConfig c) {
   TrainOptionWriter w;
-  read_train_options(w, c);
+  pipeline::RunContext rc;
+  read_train_options(w, c, rc);
   return w.out;
 }
 
@@ -527,7 +531,7 @@ PYBIND11_MODULE(_gradlens, m) {
         o.layer = layer;
         o.gradcam_targets = gradcam_targets;
         o.grad_labels = grad_labels;
-        o.pool = pool;
+        o.pool = extract::parse_activation_pool(pool, "--pool");
         o.param_layer = param_layer;
         const auto x = model_input(model, images);
         const auto y = label_input(labels, x.size(0));
@@ -552,11 +556,11 @@ PYBIND11_MODULE(_gradlens, m) {
         saliency::AttributionOptions o;
         o.method = saliency::parse_attribution_method(method);
         o.layer = layer;
-        o.target = target;
+        o.target = extract::parse_gradient_target(target, "--target");
         o.smoothgrad_samples = smoothgrad_samples;
         o.smoothgrad_sigma = smoothgrad_sigma;
         o.ig_steps = ig_steps;
-        o.ig_rule = ig_rule;
+        o.ig_rule = saliency::parse_ig_rule(ig_rule, "--ig-rule");
         o.seed = seed;
         const auto x = model_input(model, images);
         const auto y = label_input(labels, x.size(0));
@@ -641,7 +645,7 @@ PYBIND11_MODULE(_gradlens, m) {
         const auto x = model_input(model, images);
         const auto y = label_input(labels, x.size(0)).to(x.device());
         hessian::LossSpectrumOptions o;
-        o.wrt = wrt;
+        o.wrt = hessian::parse_hessian_wrt(wrt, "--wrt");
         o.param_prefixes = params;
         o.batch_size = batch_size;
         o.one_batch = one_batch;
@@ -753,11 +757,11 @@ PYBIND11_MODULE(_gradlens, m) {
         c.data.skip_bad_images = skip_bad_images;
         c.data.test_fraction = test_fraction;
         c.data.train_per_class = train_per_class;
-        c.data.subset = subset;
+        c.data.subset = data::parse_subset_mode(subset, "--subset");
         c.per_class = per_class;
         c.out = out;
         c.layer = layer;
-        c.target = target;
+        c.target = extract::parse_gradient_target(target, "--target");
         GRADLENS_CHECK_OPTION(pca_dims >= 0 && k >= 0 && kmeans_n_init >= 1 && neighbors >= 1 && arch_epochs >= 1 &&
                                   arch_train_per_class >= 0,
                               "pca_dims, k and arch_train_per_class must be >= 0; kmeans_n_init, neighbors and "
@@ -774,12 +778,14 @@ PYBIND11_MODULE(_gradlens, m) {
         c.arch_train_per_class = arch_train_per_class;
         c.batch_size = batch_size;
         c.cache = cache;
-        c.device = device;
-        c.seed = seed;
-        c.threads = at::get_num_threads();
-        c.model_options.conv = models::parse_conv_algorithm(conv_algorithm);
-        c.model_options.verify_files = verify;
-        const auto r = pipeline::run_evaluate(c, interrupt_progress());
+        pipeline::RunContext rc;
+        rc.device = core::parse_device(device);
+        rc.seed = seed;
+        rc.threads = at::get_num_threads();
+        rc.model.conv = models::parse_conv_algorithm(conv_algorithm);
+        rc.model.verify_files = verify;
+        rc.progress = interrupt_progress();
+        const auto r = pipeline::run_evaluate(c, rc);
         py::gil_scoped_acquire gil;
         py::dict res;
         res["out"] = r.out.string();
@@ -813,14 +819,16 @@ PYBIND11_MODULE(_gradlens, m) {
   m.def("train", [](const py::dict& options) {
     pipeline::TrainConfig c = pipeline::default_train_config();
     TrainOptionReader read{options, {}};
-    read_train_options(read, c);
+    pipeline::RunContext rc;
+    read_train_options(read, c, rc);
     read.reject_unknown();
     pipeline::TrainSummary s;
     {
       py::gil_scoped_release nogil;
       BlasOneThread blas;
-      c.threads = at::get_num_threads();
-      s = pipeline::run_train(c, interrupt_progress());
+      rc.threads = at::get_num_threads();
+      rc.progress = interrupt_progress();
+      s = pipeline::run_train(c, rc);
     }
     py::dict out;
     out["checkpoint"] = s.checkpoint;
@@ -938,7 +946,7 @@ PYBIND11_MODULE(_gradlens, m) {
         saliency::AttributionOptions a;
         a.method = saliency::parse_attribution_method(method);
         a.layer = layer;
-        a.target = target;
+        a.target = extract::parse_gradient_target(target, "--target");
         saliency::RandomisationOptions o;
         o.cascading = cascading;
         o.max_groups = max_groups;

@@ -166,4 +166,14 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   }
 }
 
+pipeline::RunContext run_context(const Context& ctx, ProgressPrinter& printer) {
+  pipeline::RunContext rc;
+  rc.device = ctx.runtime.device;
+  rc.seed = ctx.runtime.seed;
+  rc.threads = ctx.runtime.threads;
+  rc.model = ctx.global.model;
+  if (!ctx.global.quiet) rc.progress = printer.fn();
+  return rc;
+}
+
 }  // namespace gradlens::cli

@@ -31,7 +31,7 @@ TEST(EvaluateCli, BadInputExitsWithOneLineNamingTheFlag) {
 
   auto bad_target = cli_run({"--quiet", "evaluate", "--target", "max", "--out", (dir / "r").string()});
   EXPECT_EQ(bad_target.code, 2);
-  EXPECT_NE(bad_target.err.find("--target: unknown 'max'"), std::string::npos) << bad_target.err;
+  EXPECT_NE(bad_target.err.find("--target: unknown target 'max'"), std::string::npos) << bad_target.err;
 
   auto zero = cli_run({"--quiet", "evaluate", "--per-class", "0"});
   EXPECT_EQ(zero.code, 2);

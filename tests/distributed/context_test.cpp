@@ -170,7 +170,7 @@ TEST(DistContext, BackendFollowsTheDeviceUnlessNamed) {
     // One process talks to no one: NCCL is not checked there.
     ScopedEnv env(std::map<std::string, std::string>{{"GRADLENS_DIST_BACKEND", "nccl"}});
     EXPECT_EQ(resolve_options().backend, Backend::kNccl);
-    const auto ranks = join_ranks("cpu");
+    const auto ranks = join_ranks(c10::kCPU);
     EXPECT_EQ(ranks.comm.world_size(), 1);
     EXPECT_TRUE(ranks.device.is_cpu());
   }

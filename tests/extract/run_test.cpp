@@ -226,7 +226,7 @@ TEST_F(RunExtractTest, BadInputErrors) {
   cfg.overwrite = false;
   run_extract(*model, ds, cfg);
   cfg.overwrite = true;
-  cfg.options.pool = "avg";
+  cfg.options.pool = extract::ActivationPool::kAvg;
   auto res = run_extract(*model, ds, cfg);
   EXPECT_EQ(res.shapes[0][1], 32);
   EXPECT_EQ(core::read_npy(cfg.out / "activations.npy").size(1), 32);

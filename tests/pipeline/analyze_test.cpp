@@ -52,13 +52,15 @@ TEST(Analyze, WritesEveryFileAndTheJsonHoldsTheValues) {
   an::write_run(dir.path());
   AnalyzeConfig cfg;
   cfg.run_dir = dir.path();
-  cfg.options.seed = 5;
+  RunContext ctx;
+  ctx.seed = 5;
   int64_t events = 0;
-  const auto r = run_analyze(cfg, [&](const core::ProgressEvent& ev) {
+  ctx.progress = [&](const core::ProgressEvent& ev) {
     EXPECT_EQ(ev.stage, "analyze");
     EXPECT_EQ(ev.total, 8);
     ++events;
-  });
+  };
+  const auto r = run_analyze(cfg, ctx);
   EXPECT_EQ(events, 8);
   EXPECT_EQ(r.n, 30);
   EXPECT_EQ(r.num_classes, 3);

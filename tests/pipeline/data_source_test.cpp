@@ -3,6 +3,7 @@
 #include <torch/types.h>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <functional>
 
@@ -46,7 +47,7 @@ TEST(LoadSplit, IdxSplitsEqualThoseOfLoadSplitsWithTheirPerClassLimits) {
   cfg.train_per_class = 2;
   cfg.test_per_class = 1;
   for (const std::string subset : {"first", "random"}) {
-    cfg.subset = subset;
+    cfg.subset = data::parse_subset_mode(subset);
     const Splits both = load_splits(cfg, 7);
     ASSERT_EQ(both.train.size(), 20);
     ASSERT_EQ(both.test.size(), 10);
@@ -92,18 +93,18 @@ TEST(LoadSplit, ImageFolderSplitsAreThoseOfLoadSplitsWithTrainingStatistics) {
   EXPECT_NEAR(test.mean[0], x.select(1, 0).mean().item<double>(), 1e-12);
 }
 
+// The mode is typed: a bad name is refused where it is parsed, from the
+// command line or from a training record's data flags.
 TEST(LoadSplit, BadSubsetModeIsNamed) {
-  test::TempDir tmp;
-  write_idx_split(tmp.path(), "t10k", 3, 0);
-  DataConfig cfg;
-  cfg.idx_dir = tmp.path().string();
-  cfg.subset = "sorted";
   try {
-    load_split(cfg, 0, false);
+    data::parse_subset_mode("sorted");
     FAIL() << "expected an error";
   } catch (const c10::Error& e) {
     EXPECT_NE(std::string(e.what_without_backtrace()).find("--subset"), std::string::npos);
   }
+  auto j = nlohmann::json::parse(data_flags_json(DataConfig{}));
+  j["subset"] = "sorted";
+  GRADLENS_EXPECT_THROWS_WITH(data_flags_from_json(j.dump(), "record.json"), "record.json 'sorted' is not a subset mode");
 }
 
 // The ranges of the CLI's data flags hold for callers that fill DataConfig

@@ -109,7 +109,7 @@ TEST_F(EvaluateTest, ReportHoldsTheSeedTablesAndTheirNumbersAreReproducible) {
   // They come from the extracted Grad-CAM weights and activations, without a
   // second network pass, and equal what a Grad-CAM pass computes.
   {
-    const data::Dataset full = load_split(data_for_models(cfg.data, cfg.models).data, cfg.seed, false);
+    const data::Dataset full = load_split(data_for_models(cfg.data, cfg.models).data, RunContext{}.seed, false);
     const data::Dataset ds = data::select(full, res.indices);
     auto model = open_model_for(ckpt_, torch::Device(torch::kCPU), ds.channels(), ds.images.size(3),
                                 /*channels_last=*/true, models::ModelOptions{models::ConvAlgorithm::kDirect, {}});
@@ -132,7 +132,7 @@ TEST_F(EvaluateTest, ReportHoldsTheSeedTablesAndTheirNumbersAreReproducible) {
   EXPECT_EQ(jm["misclassification"]["confusion"][3][3].get<int64_t>(), conf[3][3].item<int64_t>());
   EXPECT_NEAR(jm["accuracy"].get<double>(), preds.eq(labels).to(torch::kFloat64).mean().item<double>(), 1e-12);
   // The label-error ranking: the same seeded flips reproduce its AUROC.
-  const auto flip = analysis::flip_labels(labels, 10, cfg.flip_fraction, cfg.seed);
+  const auto flip = analysis::flip_labels(labels, 10, cfg.flip_fraction, RunContext{}.seed);
   const auto scores = analysis::label_error_scores(probs, flip.labels);
   for (const auto& q : jm["misclassification"]["label_error_ranking"]) {
     if (q["score"] != "self_confidence") continue;
@@ -215,9 +215,8 @@ TEST_F(EvaluateTest, BadInputFailsCleanlyWithoutAReport) {
   for (const auto& e : fs::directory_iterator(dir_->path()))
     EXPECT_EQ(e.path().filename().string().find("bad.partial-"), std::string::npos) << e.path();
   cfg.models = {ckpt_};
-  cfg.target = "biggest";
-  GRADLENS_EXPECT_THROWS_WITH(run_evaluate(cfg), "--target: unknown 'biggest'");
-  cfg.target = "pred";
+  // The target is typed; its name is checked where it is parsed.
+  GRADLENS_EXPECT_THROWS_WITH(extract::parse_gradient_target("biggest", "--target"), "--target: unknown target 'biggest'");
   cfg.flip_fraction = 0.0;
   GRADLENS_EXPECT_THROWS_WITH(run_evaluate(cfg), "--flip-fraction must be in (0, 1)");
   cfg.flip_fraction = 0.1;

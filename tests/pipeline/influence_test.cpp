@@ -43,18 +43,23 @@ class InfluenceTest : public ::testing::Test {
     tc.train.epochs = epochs;
     tc.train.batch_size = 20;
     tc.train.time_budget_s = 0.0;
-    tc.seed = 5;
     tc.noisy_labels = 0.25;
     tc.record_dynamics = true;
     tc.out = (dir_->path() / out).string();
     return tc;
+  }
+  // The context of every training run here.
+  static RunContext record_context() {
+    RunContext c;
+    c.seed = 5;
+    return c;
   }
   static void SetUpTestSuite() {
     if (test::fashion_mnist_dir().empty()) return;
     dir_ = new TempDir();
     TrainConfig tc = record_config("run", 3);
     tc.save_every_epoch = true;
-    summary_ = new TrainSummary(run_train(tc));
+    summary_ = new TrainSummary(run_train(tc, record_context()));
   }
   static void TearDownTestSuite() {
     delete summary_;
@@ -257,7 +262,7 @@ TEST_F(InfluenceTest, ProjectedLayersAddTheirGradientsAndKeyTheStore) {
 TEST_F(InfluenceTest, AumThresholdSamplesGetAnExtraClassAndSetTheFlag) {
   TrainConfig tc = record_config("run-aum", 2);
   tc.aum_threshold_samples = true;
-  run_train(tc);
+  run_train(tc, record_context());
   const auto rec = io::read_train_record(tc.out);
   ASSERT_TRUE(rec.threshold.defined());
   EXPECT_EQ(rec.threshold.sum().item<int64_t>(), 10);  // floor(120 / 11)
@@ -287,7 +292,7 @@ TEST_F(InfluenceTest, AumThresholdSamplesGetAnExtraClassAndSetTheFlag) {
   for (std::string line; std::getline(in, line);) ++rows;
   EXPECT_EQ(rows, 110);
   tc.record_dynamics = false;
-  GRADLENS_EXPECT_THROWS_WITH(run_train(tc), "--aum-threshold-samples needs --record-dynamics");
+  GRADLENS_EXPECT_THROWS_WITH(run_train(tc, record_context()), "--aum-threshold-samples needs --record-dynamics");
 }
 
 // The data-randomisation test's model: the training labels permuted by
@@ -296,30 +301,30 @@ TEST_F(InfluenceTest, PermuteLabelsTrainsOnTheLabelsPermutedBySeed) {
   TrainConfig tc = record_config("run-permuted", 1);
   tc.noisy_labels = 0;
   tc.permute_labels = true;
-  const auto s = run_train(tc);
+  const auto s = run_train(tc, record_context());
   const auto rec = io::read_train_record(tc.out);
-  const auto original = load_splits(tc.data, tc.seed).train.labels;
+  const auto original = load_splits(tc.data, record_context().seed).train.labels;
   const auto perm = core::NumpyRandomState(5).permutation(original.size(0));
   EXPECT_TRUE(torch::equal(rec.labels, original.index_select(0, torch::tensor(perm, torch::kLong))));
   EXPECT_TRUE(torch::equal(torch::bincount(rec.labels), torch::bincount(original)));
   EXPECT_GT(rec.labels.ne(original).sum().item<int64_t>(), 60);  // of 120 in 10 classes
   EXPECT_TRUE(nlohmann::json::parse(core::read_file(s.summary_json_path))["config"]["permute_labels"].get<bool>());
   tc.noisy_labels = 0.1;
-  GRADLENS_EXPECT_THROWS_WITH(run_train(tc), "--permute-labels and --noisy-labels: give one");
+  GRADLENS_EXPECT_THROWS_WITH(run_train(tc, record_context()), "--permute-labels and --noisy-labels: give one");
   tc.noisy_labels = 0;
   tc.record_dynamics = false;
   tc.out.clear();
-  GRADLENS_EXPECT_THROWS_WITH(run_train(tc), "--permute-labels trains a model on random labels: give --out DIR");
+  GRADLENS_EXPECT_THROWS_WITH(run_train(tc, record_context()), "--permute-labels trains a model on random labels: give --out DIR");
 }
 
 TEST_F(InfluenceTest, TrainRefusesRecordingWithoutOutOrWithResume) {
   TrainConfig tc = default_train_config();
   tc.data = data();
   tc.record_dynamics = true;
-  GRADLENS_EXPECT_THROWS_WITH(run_train(tc), "give --out DIR");
+  GRADLENS_EXPECT_THROWS_WITH(run_train(tc, record_context()), "give --out DIR");
   tc.out = (dir_->path() / "other").string();
   tc.train.resume = true;
-  GRADLENS_EXPECT_THROWS_WITH(run_train(tc), "--resume cannot continue a training record");
+  GRADLENS_EXPECT_THROWS_WITH(run_train(tc, record_context()), "--resume cannot continue a training record");
 }
 
 }  // namespace

@@ -35,7 +35,7 @@ TEST(SaliencyPipeline, MapsEqualTheBatchedAttributionAndComparisonsFollowTheConf
   const auto ds = tiny_dataset(12, 4);
   SaliencyConfig cfg;
   cfg.batch_size = 5;  // batches of 5, 5, 2
-  cfg.compare = "models";
+  cfg.compare = saliency::ComparisonKind::kModels;
   const auto run = run_saliency({{"a", a.get(), "a.ckpt"}, {"b", b.get(), "b.ckpt"}}, ds, cfg);
   ASSERT_EQ(run.models.size(), 2u);
   EXPECT_EQ(run.method, "gradcam");
@@ -58,7 +58,7 @@ TEST(SaliencyPipeline, MapsEqualTheBatchedAttributionAndComparisonsFollowTheConf
   EXPECT_TRUE(torch::equal(run.comparisons[0].result.get("CC").result.values, direct.get("CC").result.values));
 
   // class-mean: one comparison per model.
-  cfg.compare = "class-mean";
+  cfg.compare = saliency::ComparisonKind::kClassMean;
   const auto cm = run_saliency({{"a", a.get(), ""}, {"b", b.get(), ""}}, ds, cfg);
   ASSERT_EQ(cm.comparisons.size(), 2u);
   EXPECT_EQ(cm.comparisons[1].reference, "class-mean");
@@ -105,13 +105,13 @@ TEST(SaliencyPipeline, BadConfigurationsNameTheFlag) {
   auto a = tiny_resnet(4);
   const auto ds = tiny_dataset(8, 4);
   SaliencyConfig cfg;
-  cfg.compare = "models";
+  cfg.compare = saliency::ComparisonKind::kModels;
   GRADLENS_EXPECT_THROWS_WITH(run_saliency({{"a", a.get(), ""}}, ds, cfg), "--compare models needs at least two");
-  cfg.compare = "mask";
+  cfg.compare = saliency::ComparisonKind::kMask;
   GRADLENS_EXPECT_THROWS_WITH(run_saliency({{"a", a.get(), ""}}, ds, cfg), "has no object masks");
-  cfg.compare = "pixels";
-  GRADLENS_EXPECT_THROWS_WITH(run_saliency({{"a", a.get(), ""}}, ds, cfg), "--compare: unknown");
-  cfg.compare = "class-mean";
+  // The comparison is typed; its name is checked where it is parsed.
+  GRADLENS_EXPECT_THROWS_WITH(saliency::parse_comparison_kind("pixels"), "--compare: unknown");
+  cfg.compare = saliency::ComparisonKind::kClassMean;
   GRADLENS_EXPECT_THROWS_WITH(run_saliency({{"a", a.get(), ""}, {"a", a.get(), ""}}, ds, cfg), "used twice");
   GRADLENS_EXPECT_THROWS_WITH(run_saliency({{"a/b", a.get(), ""}}, ds, cfg), "cannot be a file name");
   auto small = tiny_resnet(3);
@@ -128,7 +128,7 @@ TEST(SaliencyPipeline, MasksOverlaySampleAndModelNames) {
   ds.masks = torch::zeros({8, 1, 12, 12}, torch::kByte);
   ds.masks.slice(2, 3, 9).slice(3, 3, 9).fill_(255);
   SaliencyConfig cfg;
-  cfg.compare = "mask";
+  cfg.compare = saliency::ComparisonKind::kMask;
   cfg.attribution.method = saliency::AttributionMethod::kGradient;
   const auto run = run_saliency({{"a", a.get(), ""}}, ds, cfg);
   ASSERT_EQ(run.comparisons.size(), 1u);
@@ -159,7 +159,7 @@ TEST(SaliencyPipeline, WritesACompleteOutputDirectory) {
   auto b = tiny_resnet(4);
   const auto ds = tiny_dataset(12, 4);
   SaliencyConfig cfg;
-  cfg.compare = "class-mean";
+  cfg.compare = saliency::ComparisonKind::kClassMean;
   cfg.overlay_per_class = 1;
   const auto run = run_saliency({{"a", a.get(), "a.ckpt"}, {"b", b.get(), "b.ckpt"}}, ds, cfg);
   test::TempDir dir;

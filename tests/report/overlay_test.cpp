@@ -127,7 +127,7 @@ TEST(Overlay, RgbImagesTurboAndAlpha) {
   g.columns.push_back({"gradcam", torch::ones({1, 64, 64}), {}, {}});
   g.columns.push_back({"ig", torch::zeros({1, 64, 64}), {}, {}});
   OverlayOptions o;
-  o.colormap = "turbo";
+  o.colormap = Colormap::kTurbo;
   o.alpha = 0.25;
   o.legend = false;
   OverlayLayout layout;

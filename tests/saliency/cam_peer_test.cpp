@@ -57,7 +57,7 @@ TEST(CamPeer, GradCamAndGradCamPlusPlusMatchPytorchGradCamOnTorchvisionResNet18)
         AttributionOptions o;
         o.method = method == "gradcam" ? AttributionMethod::kGradCam : AttributionMethod::kGradCamPlusPlus;
         o.layer = layer;
-        o.target = target;
+        o.target = extract::parse_gradient_target(target, "--target");
         const auto a = compute_attribution(model, x, y, o);
         const std::string key = method + "_" + layer + "_" + target;
         const auto ref = core::read_npy(dir / ("ref_" + key + ".npy"));

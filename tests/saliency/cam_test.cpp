@@ -66,7 +66,7 @@ TEST_F(CamTest, GradCamEqualsPerSampleAutogradAndAHandWeightedSum) {
     for (const std::string target : {"pred", "true", "loss"}) {
       AttributionOptions o;
       o.layer = layer;
-      o.target = target;
+      o.target = extract::parse_gradient_target(target, "--target");
       const auto r = compute_attribution(*model, x, y, o);
       EXPECT_EQ(r.layer, layer);
       EXPECT_EQ(r.forward_passes, 1);
@@ -125,7 +125,7 @@ TEST_F(CamTest, MapsFromExtractedWeightsAndActivationsEqualAGradCamPass) {
     const auto got = cam_maps_from(w, a, 12, 12);
     AttributionOptions o;
     o.layer = "layer3";
-    o.target = target;
+    o.target = extract::parse_gradient_target(target, "--target");
     const auto ref = compute_attribution(*model, x, y, o);
     EXPECT_LT(test::max_abs_diff(got.maps, ref.maps), 1e-6) << target;
     EXPECT_TRUE(torch::equal(got.constant, ref.constant)) << target;
@@ -148,7 +148,7 @@ TEST_F(CamTest, ResNetLayer4GradCamWeightsAreTheHeadRowOverTheMapArea) {
   const auto w = model.fc_weight().detach();
   for (int64_t c = 0; c < 6; ++c) {
     AttributionOptions o;
-    o.target = "true";
+    o.target = extract::GradientTarget::kTrue;
     const auto r = compute_attribution(model, x, torch::full({4}, c, torch::kLong), o);
     EXPECT_EQ(r.layer, "layer4");
     ASSERT_EQ(r.weights.sizes(), (std::vector<int64_t>{4, 64}));
@@ -219,7 +219,7 @@ TEST_F(CamTest, GradientSaliencyIsTheMaxOverChannelsOfTheAbsoluteInputGradient) 
   const auto x = torch::randn({2, 3, 10, 10});
   AttributionOptions o;
   o.method = AttributionMethod::kGradient;
-  o.target = "loss";
+  o.target = extract::GradientTarget::kLoss;
   const auto y = torch::tensor({2, 1}, torch::kLong);
   const auto r = compute_attribution(model, x, y, o);
   EXPECT_FALSE(r.weights.defined());
@@ -282,8 +282,8 @@ TEST_F(CamTest, IntegratedGradientsAreCompleteOnASmoothNetwork) {
     for (const std::string rule : {"trapezoid", "riemann"}) {
       AttributionOptions o;
       o.method = AttributionMethod::kIntegratedGradients;
-      o.target = target;
-      o.ig_rule = rule;
+      o.target = extract::parse_gradient_target(target, "--target");
+      o.ig_rule = parse_ig_rule(rule);
       o.ig_steps = rule == "trapezoid" ? 256 : 4096;
       const auto r = compute_attribution(model, x, y, o);
       EXPECT_EQ(r.backward_passes, rule == "trapezoid" ? 257 : 4096);
@@ -330,7 +330,7 @@ TEST_F(CamTest, GradCamOfTheSmoothNetInClosedForm) {
   const auto x = torch::randn({2, 1, 7, 7});
   const auto y = torch::tensor({2, 0}, torch::kLong);
   AttributionOptions o;
-  o.target = "true";
+  o.target = extract::GradientTarget::kTrue;
   const auto r = compute_attribution(model, x, y, o);
   EXPECT_EQ(r.layer, "conv");
   const auto a = torch::tanh(torch::conv2d(x, model.conv_weight(), model.conv_bias(), 1, 1));
@@ -350,7 +350,7 @@ TEST_F(CamTest, OneRiemannStepFromTheDefaultZeroBaselineIsInputTimesGradient) {
   const auto x = torch::randn({2, 1, 12, 12});
   AttributionOptions o;
   o.method = AttributionMethod::kIntegratedGradients;
-  o.ig_rule = "riemann";
+  o.ig_rule = IgRule::kRiemann;
   o.ig_steps = 1;
   const auto r = compute_attribution(*model, x, {}, o);
   const auto xg = x.clone().requires_grad_(true);
@@ -392,7 +392,7 @@ TEST_F(CamTest, AnAllNegativeCamIsCountedAsConstant) {
     model->fc_weight()[1].copy_(-model->fc_weight()[1].abs() - 0.1);
   }
   AttributionOptions o;
-  o.target = "true";
+  o.target = extract::GradientTarget::kTrue;
   const auto r = compute_attribution(*model, torch::randn({2, 1, 12, 12}), torch::tensor({1, 1}), o);
   EXPECT_EQ(r.num_constant, 2);
   EXPECT_EQ(r.maps.abs().sum().item<double>(), 0.0);
@@ -408,15 +408,15 @@ TEST_F(CamTest, BadInputIsRejectedWithAClearMessage) {
                               "--layer: unknown layer 'layer9'");
   GRADLENS_EXPECT_THROWS_WITH(compute_attribution(*model, x, {}, o), "layer1, layer2, layer3, layer4");
   o.layer = "";
-  o.target = "true";
+  o.target = extract::GradientTarget::kTrue;
   GRADLENS_EXPECT_THROWS_WITH(compute_attribution(*model, x, torch::tensor({1, 5}), o),
                               "the label of image 1 is 5, outside [0, 5)");
   GRADLENS_EXPECT_THROWS_WITH(compute_attribution(*model, x, {}, o), "needs the true labels");
   GRADLENS_EXPECT_THROWS_WITH(compute_attribution(*model, x, torch::tensor({1, 2, 3}), o),
                               "3 labels");
-  o.target = "logit";
-  GRADLENS_EXPECT_THROWS_WITH(compute_attribution(*model, x, {}, o), "--target: unknown target 'logit'");
-  o.target = "pred";
+  // The target and the IG rule are typed; their names are checked where they are parsed.
+  GRADLENS_EXPECT_THROWS_WITH(extract::parse_gradient_target("logit", "--target"), "--target: unknown target 'logit'");
+  o.target = extract::GradientTarget::kPred;
   GRADLENS_EXPECT_THROWS_WITH(parse_attribution_method("cam"), "gradcam, gradcam++, gradient, smoothgrad, ig");
   auto bad = x.clone();
   bad[1][0][3][3] = NAN;
@@ -427,8 +427,7 @@ TEST_F(CamTest, BadInputIsRejectedWithAClearMessage) {
   o.ig_baseline = torch::zeros({1, 10, 10});
   GRADLENS_EXPECT_THROWS_WITH(compute_attribution(*model, x, {}, o), "IG baseline must be");
   o.ig_baseline = torch::Tensor();
-  o.ig_rule = "simpson";
-  GRADLENS_EXPECT_THROWS_WITH(compute_attribution(*model, x, {}, o), "--ig-rule");
+  GRADLENS_EXPECT_THROWS_WITH(parse_ig_rule("simpson"), "--ig-rule");
   o.method = AttributionMethod::kSmoothGrad;
   o.smoothgrad_samples = 0;
   GRADLENS_EXPECT_THROWS_WITH(compute_attribution(*model, x, {}, o), "--smoothgrad-samples");

@@ -70,11 +70,8 @@ void add_analyze_command(CLI::App& app, Context& ctx) {
       c.options.normalize = analysis::parse_row_normalization(f->normalize);
       c.options.gmm_covariance = analysis::parse_covariance_type(f->covariance);
       c.options.pca_solver = analysis::parse_pca_solver(f->pca_solver);
-      c.options.seed = ctx.global.runtime.seed;
       ProgressPrinter printer(*ctx.err, ProgressPrinter::stderr_is_tty());
-      core::ProgressFn fn;
-      if (!ctx.global.quiet) fn = printer.fn();
-      const auto r = pipeline::run_analyze(c, fn);
+      const auto r = pipeline::run_analyze(c, run_context(ctx, printer));
       auto& out = *ctx.out;
       if (r.json_path.empty()) {  // a rank other than 0 of a multi-process run
         out << fmt::format("analysed {} representation(s) of {} samples; rank 0 writes the analysis\n",

@@ -9,6 +9,8 @@
 
 #include "gradlens/core/runtime.h"
 #include "gradlens/models/model_options.h"
+#include "gradlens/pipeline/run_context.h"
+#include "gradlens/progress_printer.h"
 
 namespace gradlens::cli {
 
@@ -32,6 +34,10 @@ struct Context {
   /// parsing succeeded and the runtime was initialised.
   std::function<int()> action;
 };
+
+/// The run context of a command: the device, seed and threads init_runtime()
+/// settled on, the model flags, and `printer`'s progress unless --quiet.
+pipeline::RunContext run_context(const Context& ctx, ProgressPrinter& printer);
 
 void add_models_command(CLI::App& app, Context& ctx);
 void add_evaluate_command(CLI::App& app, Context& ctx);

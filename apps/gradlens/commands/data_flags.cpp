@@ -1,6 +1,7 @@
 #include "gradlens/commands/data_flags.h"
 
 #include "gradlens/commands/value_checks.h"
+#include "gradlens/data/subset.h"
 
 namespace gradlens::cli {
 
@@ -42,9 +43,8 @@ void add_data_flags(CLI::App* cmd, pipeline::DataConfig& d) {
   cmd->add_option("--test-per-class", d.test_per_class,
                   "Use only the first N test images of each class (0 = all)")
       ->check(whole(0));
-  cmd->add_option("--subset", d.subset,
-                  "How per-class subsets are chosen: first (file order) | random (seeded)")
-      ->capture_default_str();
+  add_choice(cmd, "--subset", d.subset, data::parse_subset_mode, data::subset_mode_name,
+             "How per-class subsets are chosen: first (file order) | random (seeded)");
 }
 
 bool data_flags_given(const CLI::App* cmd) {

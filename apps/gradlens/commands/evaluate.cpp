@@ -32,8 +32,8 @@ void add_evaluate_command(CLI::App& app, Context& ctx) {
   cmd->add_option("--out", cfg->out, "Report directory (a previous report there is replaced)")
       ->capture_default_str();
   cmd->add_option("--layer", cfg->layer, "Layer for Grad-CAM and feature maps (default: last)");
-  cmd->add_option("--target", cfg->target, "Grad-CAM target: pred (default, label-free), true, loss")
-      ->capture_default_str();
+  add_choice(cmd, "--target", cfg->target, extract::parse_gradient_target, extract::gradient_target_name,
+             "Grad-CAM target: pred (default, label-free), true, loss");
   cmd->add_option("--pca-dims", cfg->analyze.pca_dims, "PCA dimensions before clustering (0 = raw rows)")
       ->capture_default_str()
       ->check(whole(0, 1000000, "0 = no PCA"));
@@ -80,17 +80,11 @@ void add_evaluate_command(CLI::App& app, Context& ctx) {
   cmd->callback([&ctx, cfg, normalize, covariance, no_cache] {
     ctx.action = [&ctx, cfg, normalize, covariance, no_cache] {
       auto c = *cfg;
-      c.device = ctx.global.runtime.device;
-      c.model_options = ctx.global.model;
-      c.seed = ctx.global.runtime.seed;
-      c.threads = ctx.runtime.threads;
       c.cache = no_cache->count() == 0;
       c.analyze.normalize = analysis::parse_row_normalization(*normalize);
       c.analyze.gmm_covariance = analysis::parse_covariance_type(*covariance);
       ProgressPrinter printer(*ctx.err, ProgressPrinter::stderr_is_tty());
-      core::ProgressFn fn;
-      if (!ctx.global.quiet) fn = printer.fn();
-      const auto r = pipeline::run_evaluate(c, fn);
+      const auto r = pipeline::run_evaluate(c, run_context(ctx, printer));
       auto& out = *ctx.out;
       if (r.report_html.empty()) {  // a rank other than 0 of a multi-process run
         out << fmt::format("analysed {} model(s) on {} images; rank 0 writes the report\n", r.models.size(), r.n);

@@ -19,7 +19,7 @@ void add_extract_command(CLI::App& app, Context& ctx) {
       "Extract gradient representations (Grad-CAM weights, input gradients, per-sample parameter "
       "gradients), features, activations, logits and probabilities into a run directory");
   add_data_flags(cmd, cfg->data);
-  cmd->add_option("--split", cfg->split, "train | test")->capture_default_str();
+  add_choice(cmd, "--split", cfg->split, data::parse_split, data::split_name, "train | test");
   cmd->add_option("--per-class", cfg->per_class, "Images per class (first N; 0 = all)")
       ->capture_default_str()->check(whole(0));
   cmd->add_option("--model", cfg->model,
@@ -42,20 +42,16 @@ void add_extract_command(CLI::App& app, Context& ctx) {
   cmd->add_option("--param-layer", e.options.param_layer,
                   "Layer for param-grad: fc (default) or a Conv2d (groups 1) as named_modules() names it, e.g. "
                   "layer4.1.conv2 or features.17.conv.2");
-  cmd->add_option("--pool", e.options.pool, "Activations: none | avg | max")->capture_default_str();
+  add_choice(cmd, "--pool", e.options.pool, extract::parse_activation_pool, extract::activation_pool_name,
+             "Activations: none | avg | max");
   cmd->add_option("--batch-size", e.batch_size, "Images per batch")->capture_default_str()
       ->check(whole(1, 1 << 20));
   cmd->add_option("--audit", e.audit, "Run the validity audit (true/false)")->capture_default_str();
   cmd->callback([&ctx, cfg] {
     ctx.action = [&ctx, cfg] {
       auto c = *cfg;
-      c.device = ctx.global.runtime.device;
-      c.model_options = ctx.global.model;
-      c.seed = ctx.global.runtime.seed;
       ProgressPrinter printer(*ctx.err, ProgressPrinter::stderr_is_tty());
-      core::ProgressFn fn;
-      if (!ctx.global.quiet) fn = printer.fn();
-      const auto r = pipeline::run_extract_command(c, fn);
+      const auto r = pipeline::run_extract_command(c, run_context(ctx, printer));
       auto& out = *ctx.out;
       if (r.out.empty()) {  // a rank other than 0 of a multi-process run
         out << fmt::format("extracted {} image(s); rank 0 writes the run directory\n", r.n);

@@ -21,7 +21,8 @@ void add_hessian_command(CLI::App& app, Context& ctx) {
   cmd->add_option("--model", cfg->model,
                   "gradlens checkpoint, TorchScript file, or 'default' (the cached default model)")
       ->capture_default_str();
-  cmd->add_option("--wrt", cfg->wrt, "params | input (one batch's inputs)")->capture_default_str();
+  add_choice(cmd, "--wrt", cfg->wrt, hessian::parse_hessian_wrt, hessian::hessian_wrt_name,
+             "params | input (one batch's inputs)");
   cmd->add_option("--params", cfg->param_prefixes,
                   "Only parameters whose names start with these prefixes (e.g. fc layer4)")
       ->delimiter(',');
@@ -47,18 +48,11 @@ void add_hessian_command(CLI::App& app, Context& ctx) {
   cmd->callback([&ctx, cfg] {
     ctx.action = [&ctx, cfg] {
       auto c = *cfg;
-      c.device = ctx.global.runtime.device;
-      c.seed = ctx.global.runtime.seed;
-      c.model_options = ctx.global.model;
-      c.eigen.seed = c.seed;
-      c.trace.seed = c.seed + 1;
       ProgressPrinter printer(*ctx.err, ProgressPrinter::stderr_is_tty());
-      core::ProgressFn fn;
-      if (!ctx.global.quiet) fn = printer.fn();
-      const auto rep = pipeline::run_hessian(c, fn);
+      const auto rep = pipeline::run_hessian(c, run_context(ctx, printer));
       auto& out = *ctx.out;
       out << fmt::format("{}; {} variables (w.r.t. {})\n", rep.model_description, rep.dimension,
-                         c.wrt);
+                         hessian::hessian_wrt_name(c.wrt));
       for (const auto& g : rep.groups)
         out << fmt::format("{:<12} n={:<5} top eigenvalues [{:.5g}]  trace {:.5g} (s.e. {:.2g}, {} probes)\n",
                            g.name, g.samples, fmt::join(g.eigen.eigenvalues, ", "), g.trace.trace,

@@ -41,14 +41,8 @@ void add_influence_input_flags(CLI::App* cmd, pipeline::InfluenceConfig& in, std
       ->check(CLI::IsMember({"gaussian", "rademacher"}));
 }
 
-void finish_influence_input(pipeline::InfluenceConfig& in, const std::string& projection, const Context& ctx) {
-  in.device = ctx.global.runtime.device;
-  in.model = ctx.global.model;
+void finish_influence_input(pipeline::InfluenceConfig& in, const std::string& projection) {
   in.projection.kind = influence::parse_projection_kind(projection);
-}
-
-core::ProgressFn progress_fn(const Context& ctx, ProgressPrinter& printer) {
-  return ctx.global.quiet ? core::ProgressFn{} : printer.fn();
 }
 
 void add_output_flags(CLI::App* cmd, std::string& out, bool& overwrite) {
@@ -106,7 +100,7 @@ void print_label_errors(std::ostream& out, const pipeline::LabelErrorsResult& r)
 template <class Config, class Result>
 void set_influence_action(CLI::App* cmd, Context& ctx, std::shared_ptr<Config> cfg,
                           std::shared_ptr<std::string> projection,
-                          Result (*run)(const Config&, const core::ProgressFn&),
+                          Result (*run)(const Config&, const pipeline::RunContext&),
                           void (*write)(const Result&, const Config&, const std::filesystem::path&),
                           void (*print)(std::ostream&, const Result&)) {
   cmd->callback([cmd, &ctx, cfg, projection, run, write, print] {
@@ -114,9 +108,9 @@ void set_influence_action(CLI::App* cmd, Context& ctx, std::shared_ptr<Config> c
     ctx.action = [&ctx, cfg, projection, run, write, print, from_record] {
       auto c = *cfg;
       c.input.data_from_record = from_record;
-      finish_influence_input(c.input, *projection, ctx);
+      finish_influence_input(c.input, *projection);
       ProgressPrinter printer(*ctx.err, ProgressPrinter::stderr_is_tty());
-      const auto r = run(c, progress_fn(ctx, printer));
+      const auto r = run(c, run_context(ctx, printer));
       auto& out = *ctx.out;
       if (note_other_rank(out, r.rank, r.world_size, c.out)) return 0;
       write(r, c, c.out);
@@ -141,11 +135,9 @@ void add_attribute_command(CLI::App& app, Context& ctx) {
   cmd->add_option("--queries", cfg->queries,
                   "misclassified | all | comma-separated positions in the test split")
       ->capture_default_str();
-  cmd->add_option("--query-label", cfg->query_label,
-                  "The label of each query's loss: true (its given label; opponents explain an error) | pred (the "
-                  "model's prediction; proponents support it)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"true", "pred"}));
+  add_choice(cmd, "--query-label", cfg->query_label, pipeline::parse_query_label, pipeline::query_label_name,
+             "The label of each query's loss: true (its given label; opponents explain an error) | pred (the "
+             "model's prediction; proponents support it)");
   cmd->add_option("--max-queries", cfg->max_queries, "At most this many queries (0 = all)")->capture_default_str()
       ->check(whole(0));
   cmd->add_option("--top-k", cfg->tracin.top_k, "Proponents and opponents kept per query")->capture_default_str()

@@ -23,7 +23,7 @@ void add_saliency_command(CLI::App& app, Context& ctx) {
       "map, another model's map or an object mask; writes per_image.csv, summary.md/json, maps/*.npy and "
       "overlay.png");
   add_data_flags(cmd, cfg->data);
-  cmd->add_option("--split", cfg->split, "train | test")->capture_default_str();
+  add_choice(cmd, "--split", cfg->split, data::parse_split, data::split_name, "train | test");
   cmd->add_option("--per-class", cfg->per_class, "Images per class (first N; 0 = all)")
       ->capture_default_str()->check(whole(0));
   cmd->add_option("--models,--model", cfg->models,
@@ -36,14 +36,12 @@ void add_saliency_command(CLI::App& app, Context& ctx) {
   cmd->add_option("--method", *method, "gradcam | gradcam++ | gradient | smoothgrad | ig")
       ->capture_default_str()->check(CLI::IsMember(saliency::attribution_method_names()));
   cmd->add_option("--layer", a.layer, "Layer of Grad-CAM / Grad-CAM++ (default: last, layer4)");
-  cmd->add_option("--target", a.target,
-                  "pred (logit of the predicted class, as pytorch-grad-cam) | true (logit of the true class) | "
-                  "loss (cross-entropy with the true label)")
-      ->capture_default_str()->check(CLI::IsMember(saliency::attribution_target_names()));
-  cmd->add_option("--compare", s.compare,
-                  "class-mean (each map vs its true class's mean map) | models (first model vs each other) | "
-                  "mask (map vs the object mask)")
-      ->capture_default_str()->check(CLI::IsMember(saliency::comparison_kind_names()));
+  add_choice(cmd, "--target", a.target, extract::parse_gradient_target, extract::gradient_target_name,
+             "pred (logit of the predicted class, as pytorch-grad-cam) | true (logit of the true class) | "
+             "loss (cross-entropy with the true label)");
+  add_choice(cmd, "--compare", s.compare, saliency::parse_comparison_kind, saliency::comparison_kind_name,
+             "class-mean (each map vs its true class's mean map) | models (first model vs each other) | "
+             "mask (map vs the object mask)");
   cmd->add_option("--smoothgrad-samples", a.smoothgrad_samples, "SmoothGrad: noisy copies per image")
       ->capture_default_str()->check(whole(1, 100000));
   cmd->add_option("--smoothgrad-sigma", a.smoothgrad_sigma,
@@ -51,11 +49,10 @@ void add_saliency_command(CLI::App& app, Context& ctx) {
       ->capture_default_str()->check(real(0.0));
   cmd->add_option("--ig-steps", a.ig_steps, "Integrated Gradients: steps along the path")
       ->capture_default_str()->check(whole(1, 100000));
-  cmd->add_option("--ig-rule", a.ig_rule, "Integrated Gradients: trapezoid | riemann")
-      ->capture_default_str()->check(CLI::IsMember({"trapezoid", "riemann"}));
-  cmd->add_option("--ig-baseline", s.ig_baseline,
-                  "Integrated Gradients baseline: zero (model-input zeros = the mean colour) | black")
-      ->capture_default_str()->check(CLI::IsMember({"zero", "black"}));
+  add_choice(cmd, "--ig-rule", a.ig_rule, saliency::parse_ig_rule, saliency::ig_rule_name,
+             "Integrated Gradients: trapezoid | riemann");
+  add_choice(cmd, "--ig-baseline", s.ig_baseline, pipeline::parse_ig_baseline, pipeline::ig_baseline_name,
+             "Integrated Gradients baseline: zero (model-input zeros = the mean colour) | black");
   cmd->add_option("--fixation-threshold", s.compare_options.fixation_threshold,
                   "NSS/AUC vs a continuous reference: fixated = reference >= this fraction of its range")
       ->capture_default_str()->check(real(0.0, 1.0));
@@ -68,8 +65,8 @@ void add_saliency_command(CLI::App& app, Context& ctx) {
   cmd->add_option("--overlay-per-class", s.overlay_per_class,
                   "Overlay: correct and misclassified images per class (0 = no overlay)")
       ->capture_default_str()->check(whole(0, 10000));
-  cmd->add_option("--colormap", s.overlay.colormap, "Overlay colour map: jet | turbo")
-      ->capture_default_str()->check(CLI::IsMember(report::colormap_names()));
+  add_choice(cmd, "--colormap", s.overlay.colormap, report::parse_colormap, report::colormap_name,
+             "Overlay colour map: jet | turbo");
   cmd->add_option("--alpha", s.overlay.alpha, "Overlay: weight of the coloured map over the image")
       ->capture_default_str()->check(real(0.0, 1.0));
   cmd->add_option("--cell-size", s.overlay.cell_size, "Overlay: minimum cell side in pixels (nearest-neighbour)")
@@ -107,11 +104,11 @@ void add_saliency_command(CLI::App& app, Context& ctx) {
   cmd->add_option("--pointing-tolerance", s.pointing_tolerance,
                   "Pointing game: pixels between the map's maximum and the object (TorchRay: 15 at 224 px)")
       ->capture_default_str()->check(real(0.0, 10000.0));
-  cmd->add_option("--randomisation", s.randomisation,
-                  "Sanity check (randomisation.csv): recompute the maps after randomising the model's parameter "
-                  "groups from the head down, cascading | independent, and compare them with the trained model's "
-                  "(Spearman, SSIM)")
-      ->check(CLI::IsMember({"cascading", "independent"}));
+  add_choice(cmd, "--randomisation", s.randomisation, pipeline::parse_randomisation_test,
+             pipeline::randomisation_test_name,
+             "Sanity check (randomisation.csv): recompute the maps after randomising the model's parameter "
+             "groups from the head down, cascading | independent, and compare them with the trained model's "
+             "(Spearman, SSIM); none: off");
   cmd->add_option("--data-randomisation", cfg->data_randomisation,
                   "Sanity check: compare the first model's maps with those of this model, trained on permuted "
                   "labels (train --permute-labels) (Spearman, SSIM; summary.json)");
@@ -123,13 +120,8 @@ void add_saliency_command(CLI::App& app, Context& ctx) {
       auto c = *cfg;
       c.saliency.attribution.method = saliency::parse_attribution_method(*method);
       c.saliency.perturbation.baseline = saliency::parse_baseline(*perturb, "--perturbation-baseline");
-      c.device = ctx.global.runtime.device;
-      c.model_options = ctx.global.model;
-      c.seed = ctx.global.runtime.seed;
       ProgressPrinter printer(*ctx.err, ProgressPrinter::stderr_is_tty());
-      core::ProgressFn fn;
-      if (!ctx.global.quiet) fn = printer.fn();
-      const auto r = pipeline::run_saliency_command(c, fn);
+      const auto r = pipeline::run_saliency_command(c, run_context(ctx, printer));
       auto& out = *ctx.out;
       const auto& run = r.run;
       out << fmt::format("{} on {} images ({} target, compare {})\n", run.method, run.n, run.target, run.compare);

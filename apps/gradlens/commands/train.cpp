@@ -115,13 +115,8 @@ void add_train_command(CLI::App& app, Context& ctx) {
       c.losses.reduction = train::parse_grad_reduction(*reduction);
       c.train.schedule.kind = train::parse_schedule(*schedule);
       c.train.optimizer.lr = c.train.schedule.lr;
-      c.device = ctx.global.runtime.device;
-      c.seed = ctx.global.runtime.seed;
-      c.threads = ctx.runtime.threads;
       ProgressPrinter printer(*ctx.err, ProgressPrinter::stderr_is_tty());
-      core::ProgressFn fn;
-      if (!ctx.global.quiet) fn = printer.fn();
-      const auto s = pipeline::run_train(c, fn);
+      const auto s = pipeline::run_train(c, run_context(ctx, printer));
       auto& out = *ctx.out;
       out << fmt::format("model: {} ({} parameters)\n", s.model_description, s.parameters);
       out << fmt::format("trained {} epoch(s){} in {}\n", s.result.epochs.size(),

@@ -6,8 +6,11 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdint>
+#include <exception>
 #include <limits>
 #include <string>
+
+#include "gradlens/core/check.h"
 
 namespace gradlens::cli {
 
@@ -29,6 +32,28 @@ CLI::Validator real(double lo, double hi = kInf, Bound lo_bound = Bound::kClosed
 /// A finite real > 0.
 inline CLI::Validator positive_real(const std::string& why = "") {
   return real(0.0, kInf, Bound::kOpen, Bound::kClosed, why);
+}
+
+/// A flag whose value names one of an enum's values: `parse` (the library's
+/// parse function, which throws naming the flag) reads it into `field` while
+/// CLI11 parses, so a bad value exits 2 with the library's message before
+/// any work; --help shows name(field) as the default.
+template <class E>
+CLI::Option* add_choice(CLI::App* cmd, const std::string& flag, E& field,
+                        E (*parse)(const std::string&, const std::string&), std::string (*name)(E),
+                        const std::string& help) {
+  auto* opt = cmd->add_option_function<std::string>(
+      flag,
+      [&field, parse, flag](const std::string& v) {
+        try {
+          field = parse(v, flag);
+        } catch (const std::exception& e) {
+          throw CLI::ValidationError(error_message(e));
+        }
+      },
+      help);
+  opt->default_str(name(field));
+  return opt;
 }
 
 /// At most this many threads or ranks: 4 x the machine's hardware threads

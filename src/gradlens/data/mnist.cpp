@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "gradlens/core/check.h"
+#include "gradlens/core/choice.h"
 #include "gradlens/data/idx.h"
 
 namespace gradlens::data {
@@ -51,7 +52,13 @@ Dataset load_idx_dataset(const std::string& dir, Split split, const std::string&
 
 }  // namespace
 
-std::string split_name(Split split) { return split == Split::kTrain ? "train" : "test"; }
+constexpr core::Choice<Split> kSplits[] = {{"train", Split::kTrain}, {"test", Split::kTest}};
+
+std::string split_name(Split split) { return core::choice_name(kSplits, split); }
+
+Split parse_split(const std::string& name, const std::string& flag) {
+  return core::parse_choice(kSplits, name, flag, "split");
+}
 
 const std::vector<std::string>& fashion_mnist_classes() {
   static const std::vector<std::string> kNames = {"T-shirt/top", "Trouser", "Pullover", "Dress",

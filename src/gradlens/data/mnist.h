@@ -12,6 +12,8 @@ enum class Split { kTrain, kTest };
 
 /// "train" or "test".
 std::string split_name(Split split);
+/// split_name()'s inverse. Throws gradlens::Error (usage) naming `flag`.
+Split parse_split(const std::string& name, const std::string& flag = "--split");
 
 /// Where Debian's dataset-fashion-mnist package installs the data.
 inline constexpr const char* kDefaultFashionMnistDir = "/usr/share/datasets/fashion-mnist";

@@ -49,6 +49,8 @@ torch::Tensor sorted_tensor(std::vector<int64_t> v) {
 
 }  // namespace
 
+std::string subset_mode_name(SubsetMode mode) { return mode == SubsetMode::kRandom ? "random" : "first"; }
+
 SubsetMode parse_subset_mode(const std::string& text, const std::string& flag) {
   if (text == "first") return SubsetMode::kFirst;
   if (text == "random") return SubsetMode::kRandom;

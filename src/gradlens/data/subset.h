@@ -19,6 +19,8 @@ enum class SubsetMode {
 
 /// Parses "first" or "random"; throws c10::Error naming `flag` otherwise.
 SubsetMode parse_subset_mode(const std::string& text, const std::string& flag = "--subset");
+/// "first" or "random".
+std::string subset_mode_name(SubsetMode mode);
 
 /// Indices of `n_per_class` samples of every class 0..num_classes-1.
 ///

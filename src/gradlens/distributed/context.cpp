@@ -140,10 +140,12 @@ DistOptions resolve_options(const DistOptions& in) {
   return o;
 }
 
-RankSetup join_ranks(const std::string& device_spec) {
+RankSetup join_ranks(c10::Device device) {
   DistOptions o;
-  o.device = core::parse_device(device_spec);
+  o.device = device;
   o = resolve_options(o);
+  // cuda:LOCAL_RANK must be a GPU this process sees.
+  if (o.device.is_cuda()) o.device = core::parse_device(o.device.str());
   return RankSetup{Communicator(o), o.device};
 }
 

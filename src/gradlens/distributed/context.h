@@ -121,11 +121,12 @@ struct RankSetup {
 };
 
 /// Joins the ranks described by the environment (as Communicator(DistOptions{}))
-/// for a command's `--device` spec: the spec parsed by core::parse_device, a
-/// bare "cuda" in a multi-rank run made cuda:LOCAL_RANK (one GPU per rank on a
-/// host), and the backend chosen for that device (NCCL on CUDA, Gloo on the
-/// CPU, unless GRADLENS_DIST_BACKEND says otherwise).
-RankSetup join_ranks(const std::string& device_spec);
+/// for a command's device (core::parse_device of --device): a CUDA device
+/// without an index in a multi-rank run made cuda:LOCAL_RANK (one GPU per
+/// rank on a host; checked against the GPUs visible), and
+/// the backend chosen for that device (NCCL on CUDA, Gloo on the CPU, unless
+/// GRADLENS_DIST_BACKEND says otherwise).
+RankSetup join_ranks(c10::Device device);
 
 using core::shard_range;
 

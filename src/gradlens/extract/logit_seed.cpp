@@ -1,16 +1,31 @@
 #include "gradlens/extract/logit_seed.h"
 
 #include "gradlens/core/check.h"
+#include "gradlens/core/choice.h"
 
 namespace gradlens::extract {
 
+namespace {
+
+constexpr core::Choice<GradientTarget> kGradientTargets[] = {
+    {"pred", GradientTarget::kPred}, {"true", GradientTarget::kTrue}, {"loss", GradientTarget::kLoss}};
+
+}  // namespace
+
 bool parse_gradient_target(const std::string& name, GradientTarget& out) {
-  if (name == "pred") out = GradientTarget::kPred;
-  else if (name == "true") out = GradientTarget::kTrue;
-  else if (name == "loss") out = GradientTarget::kLoss;
-  else return false;
-  return true;
+  for (const auto& c : kGradientTargets)
+    if (name == c.name) {
+      out = c.value;
+      return true;
+    }
+  return false;
 }
+
+GradientTarget parse_gradient_target(const std::string& name, const std::string& flag) {
+  return core::parse_choice(kGradientTargets, name, flag, "target");
+}
+
+std::string gradient_target_name(GradientTarget target) { return core::choice_name(kGradientTargets, target); }
 
 SeedKind seed_kind(GradientTarget target) {
   return target == GradientTarget::kLoss ? SeedKind::kCrossEntropy : SeedKind::kLogit;

@@ -22,6 +22,10 @@ enum class GradientTarget { kPred, kTrue, kLoss };
 
 /// Parses "pred", "true" or "loss"; false for anything else.
 bool parse_gradient_target(const std::string& name, GradientTarget& out);
+/// The same, throwing gradlens::Error (usage) naming `flag` for anything else.
+GradientTarget parse_gradient_target(const std::string& name, const std::string& flag);
+/// "pred", "true" or "loss".
+std::string gradient_target_name(GradientTarget target);
 /// kLogit for pred and true, kCrossEntropy for loss.
 SeedKind seed_kind(GradientTarget target);
 

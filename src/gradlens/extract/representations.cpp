@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "gradlens/core/check.h"
+#include "gradlens/core/choice.h"
 #include "gradlens/core/timer.h"
 #include "gradlens/extract/logit_seed.h"
 #include "gradlens/models/classifier.h"
@@ -63,6 +64,15 @@ const std::vector<std::string>& representation_names() {
   return names;
 }
 
+constexpr core::Choice<ActivationPool> kActivationPools[] = {
+    {"none", ActivationPool::kNone}, {"avg", ActivationPool::kAvg}, {"max", ActivationPool::kMax}};
+
+std::string activation_pool_name(ActivationPool pool) { return core::choice_name(kActivationPools, pool); }
+
+ActivationPool parse_activation_pool(const std::string& name, const std::string& flag) {
+  return core::parse_choice(kActivationPools, name, flag, "pooling");
+}
+
 std::vector<OutputSpec> plan_outputs(const ExtractOptions& opts) {
   check_choices(opts.representations, representation_names(), "--representations");
   const bool gradcam = contains(opts.representations, kGradcam);
@@ -70,8 +80,6 @@ std::vector<OutputSpec> plan_outputs(const ExtractOptions& opts) {
   const bool param_grad = contains(opts.representations, kParamGrad);
   if (gradcam) check_choices(opts.gradcam_targets, {"pred", "true", "loss"}, "--targets");
   if (input_grad || param_grad) check_choices(opts.grad_labels, {"pred", "true"}, "--grad-labels");
-  GRADLENS_CHECK_OPTION(opts.pool == "none" || opts.pool == "avg" || opts.pool == "max",
-                 "--pool: unknown pooling '", opts.pool, "'; use none, avg or max");
 
   std::vector<OutputSpec> out;
   for (const auto& rep : representation_names()) {
@@ -306,7 +314,9 @@ ExtractOutputs extract_batch(models::Classifier& model, const torch::Tensor& x_i
     if (s.representation == kFeatures) v = feats.detach();
     if (s.representation == kActivations) {
       const auto a = maps.detach();
-      v = opts.pool == "avg" ? a.mean({2, 3}) : opts.pool == "max" ? a.amax({2, 3}) : a.flatten(1);
+      v = opts.pool == ActivationPool::kAvg   ? a.mean({2, 3})
+          : opts.pool == ActivationPool::kMax ? a.amax({2, 3})
+                                              : a.flatten(1);
     }
     if (s.representation == kLogits) v = zd;
     if (s.representation == kProbs) v = probs;

@@ -47,6 +47,13 @@ namespace gradlens::extract {
 /// param-grad, features, activations, logits, probs.
 const std::vector<std::string>& representation_names();
 
+/// How activation maps [N, C, H, W] become rows.
+enum class ActivationPool { kNone, kAvg, kMax };
+/// "none", "avg" or "max".
+std::string activation_pool_name(ActivationPool pool);
+/// activation_pool_name()'s inverse. Throws gradlens::Error (usage) naming `flag`.
+ActivationPool parse_activation_pool(const std::string& name, const std::string& flag = "--pool");
+
 struct ExtractOptions {
   /// Representations to compute (names from representation_names()).
   std::vector<std::string> representations = representation_names();
@@ -66,9 +73,9 @@ struct ExtractOptions {
   /// ([N, Cout*Cin*kh*kw (+ Cout if it has a bias)], per-sample by the unfold
   /// trick). Conv layers of TorchScript models are not supported.
   std::string param_layer;
-  /// Pooling of activations: "none" ([N, C*H*W], C-order flattening of the
-  /// maps), "avg" or "max" ([N, C]).
-  std::string pool = "none";
+  /// Pooling of activations: none ([N, C*H*W], C-order flattening of the
+  /// maps), avg or max ([N, C]).
+  ActivationPool pool = ActivationPool::kNone;
 };
 
 /// One output of an extraction.
@@ -82,7 +89,7 @@ struct OutputSpec {
 
 /// Validates `opts` and lists the outputs it asks for, in output order.
 /// Throws c10::Error naming the flag and the valid values for an unknown
-/// representation, target, label or pool, an empty list, or a duplicate.
+/// representation, target or label, an empty list, or a duplicate.
 std::vector<OutputSpec> plan_outputs(const ExtractOptions& opts);
 
 /// The gradient seeds whose backward pass `opts` needs per batch (a subset

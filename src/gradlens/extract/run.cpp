@@ -313,7 +313,7 @@ ExtractRunResult run_extract(models::Classifier& model, const data::Dataset& ds,
   m.gradcam_targets = cfg.options.gradcam_targets;
   m.grad_labels = cfg.options.grad_labels;
   m.param_layer = cfg.options.param_layer.empty() ? "fc" : cfg.options.param_layer;
-  m.pool = cfg.options.pool;
+  m.pool = activation_pool_name(cfg.options.pool);
   m.batch_size = cfg.batch_size;
   m.backward_passes_per_batch = res.backward_passes_per_batch;
   m.seed = cfg.seed;

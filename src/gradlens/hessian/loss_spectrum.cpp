@@ -3,6 +3,7 @@
 #include <torch/nn/functional/loss.h>
 
 #include "gradlens/core/check.h"
+#include "gradlens/core/choice.h"
 
 namespace gradlens::hessian {
 
@@ -30,13 +31,19 @@ class RequiresGradGuard {
 
 }  // namespace
 
+constexpr core::Choice<HessianWrt> kHessianWrt[] = {{"params", HessianWrt::kParams}, {"input", HessianWrt::kInput}};
+
+std::string hessian_wrt_name(HessianWrt wrt) { return core::choice_name(kHessianWrt, wrt); }
+
+HessianWrt parse_hessian_wrt(const std::string& name, const std::string& flag) {
+  return core::parse_choice(kHessianWrt, name, flag, "");
+}
+
 LossSpectrum loss_spectrum(models::Classifier& model, int64_t n, const BatchFn& batch,
                            const LossSpectrumOptions& opts) {
-  GRADLENS_CHECK_OPTION(opts.wrt == "params" || opts.wrt == "input", "--wrt: unknown '", opts.wrt,
-                        "'; use params or input");
   GRADLENS_CHECK(opts.batch_size >= 1, "--batch-size must be >= 1, got ", opts.batch_size);
   GRADLENS_CHECK(n >= 1, "the Hessian needs at least one image, got ", n);
-  const bool input = opts.wrt == "input";
+  const bool input = opts.wrt == HessianWrt::kInput;
   TensorList vars;
   for (auto& [name, p] : model.named_parameters()) {
     bool keep = opts.param_prefixes.empty();

@@ -16,10 +16,17 @@
 
 namespace gradlens::hessian {
 
+/// The variables of the Hessian: the parameters (all, or those named by
+/// param_prefixes) or the input (the first batch's images).
+enum class HessianWrt { kParams, kInput };
+
+/// "params" or "input".
+std::string hessian_wrt_name(HessianWrt wrt);
+/// hessian_wrt_name()'s inverse. Throws gradlens::Error (usage) naming `flag`.
+HessianWrt parse_hessian_wrt(const std::string& name, const std::string& flag = "--wrt");
+
 struct LossSpectrumOptions {
-  /// "params" (all parameters, or those named by param_prefixes) or "input"
-  /// (the first batch's images).
-  std::string wrt = "params";
+  HessianWrt wrt = HessianWrt::kParams;
   /// Parameter names starting with one of these (empty: all parameters).
   std::vector<std::string> param_prefixes;
   /// Images per forward pass; the loss is the mean over all images (each
@@ -51,7 +58,7 @@ struct LossSpectrum {
 /// (from `batch`) with respect to opts.wrt, in eval mode (BatchNorm uses its
 /// running statistics, as PyHessian). Parameters keep their requires_grad
 /// flags and the model its mode on return (also after an exception).
-/// Throws c10::Error: wrt neither "params" nor "input"; batch_size < 1;
+/// Throws c10::Error: batch_size < 1;
 /// n < 1; no parameter matching param_prefixes (names the prefixes).
 LossSpectrum loss_spectrum(models::Classifier& model, int64_t n, const BatchFn& batch,
                            const LossSpectrumOptions& opts);

@@ -16,20 +16,21 @@ std::vector<std::string> list_representations(const std::filesystem::path& run_d
   return names;
 }
 
-AnalyzeResult run_analyze(const AnalyzeConfig& cfg, const core::ProgressFn& progress) {
+AnalyzeResult run_analyze(const AnalyzeConfig& cfg, const RunContext& ctx) {
   GRADLENS_CHECK(!cfg.run_dir.empty(), "RUN_DIR: no run directory given");
   const auto dir = std::filesystem::absolute(cfg.run_dir).lexically_normal();
   const auto run = io::read_run(dir);
   analysis::RunAnalysisOptions opts;
   opts.representations = cfg.representations;
   opts.options = cfg.options;
+  opts.options.seed = ctx.seed;
   opts.audit = cfg.audit;
   opts.audit_options = cfg.audit_options;
   // Under `gradlens launch` or torchrun: every rank reads the run, the
   // clustering runs on each rank's rows, rank 0 writes (docs/scaling.md).
-  distributed::RankSetup ranks = distributed::join_ranks("cpu");
+  distributed::RankSetup ranks = distributed::join_ranks(c10::kCPU);
   AnalyzeResult res;
-  static_cast<analysis::RunAnalysis&>(res) = analysis::analyze_run(run, opts, progress, ranks.comm);
+  static_cast<analysis::RunAnalysis&>(res) = analysis::analyze_run(run, opts, ctx.progress, ranks.comm);
   if (!ranks.comm.is_root()) return res;
   const auto paths = io::write_analysis(dir, res, opts, run.manifest);
   res.json_path = paths.json;

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "gradlens/analysis/run_analysis.h"
-#include "gradlens/core/progress.h"
 #include "gradlens/extract/audit.h"
+#include "gradlens/pipeline/run_context.h"
 
 namespace gradlens::pipeline {
 
@@ -22,6 +22,7 @@ struct AnalyzeConfig {
   /// = every float output listed in the manifest (labels and preds are not
   /// representations).
   std::vector<std::string> representations;
+  /// options.seed is set from RunContext::seed by run_analyze().
   analysis::AnalyzeOptions options;
   /// Report the validity audit (see analysis::RunAnalysisOptions::audit).
   bool audit = true;
@@ -61,6 +62,8 @@ std::vector<std::string> list_representations(const std::filesystem::path& run_d
 /// than 2 samples; NaN/Inf (names the representation and the first bad
 /// row); an unwritable run directory; and what analyze_representation()
 /// throws (prefixed with the representation's name).
-AnalyzeResult run_analyze(const AnalyzeConfig& cfg, const core::ProgressFn& progress = {});
+/// ctx.seed is the clustering's random_state (it replaces cfg.options.seed);
+/// the analysis runs on the CPU whatever ctx.device.
+AnalyzeResult run_analyze(const AnalyzeConfig& cfg, const RunContext& ctx = {});
 
 }  // namespace gradlens::pipeline

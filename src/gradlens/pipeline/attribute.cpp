@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "gradlens/core/check.h"
+#include "gradlens/core/choice.h"
 #include "gradlens/core/fs.h"
 #include "gradlens/core/npy.h"
 #include "gradlens/core/runtime.h"
@@ -23,6 +24,14 @@
 namespace gradlens::pipeline {
 
 namespace fs = std::filesystem;
+
+constexpr core::Choice<QueryLabel> kQueryLabels[] = {{"true", QueryLabel::kTrue}, {"pred", QueryLabel::kPred}};
+
+std::string query_label_name(QueryLabel label) { return core::choice_name(kQueryLabels, label); }
+
+QueryLabel parse_query_label(const std::string& name, const std::string& flag) {
+  return core::parse_choice(kQueryLabels, name, flag, "label");
+}
 
 torch::Tensor parse_queries(const std::string& spec, int64_t test_size, const torch::Tensor& correct) {
   std::vector<int64_t> q;
@@ -57,17 +66,16 @@ torch::Tensor parse_queries(const std::string& spec, int64_t test_size, const to
   return torch::tensor(q, torch::kInt64);
 }
 
-AttributeResult run_attribute(const AttributeConfig& cfg, const core::ProgressFn& progress) {
+AttributeResult run_attribute(const AttributeConfig& cfg, const RunContext& ctx) {
   GRADLENS_CHECK_OPTION(cfg.max_queries >= 0, "--max-queries must be >= 0, got ", cfg.max_queries);
   GRADLENS_CHECK_OPTION(cfg.show >= 0 && cfg.show_k >= 0, "--show and --show-k must be >= 0");
-  GRADLENS_CHECK_OPTION(cfg.query_label == "true" || cfg.query_label == "pred", "--query-label: unknown label '",
-                        cfg.query_label, "'; use true or pred");
   const core::Stopwatch t_all;
-  distributed::RankSetup ranks = distributed::join_ranks(cfg.input.device);
+  distributed::RankSetup ranks = distributed::join_ranks(ctx.device);
   distributed::Communicator& comm = ranks.comm;
-  InfluenceConfig input = cfg.input;
-  input.device = ranks.device.str();
-  auto in = load_influence_inputs(input, true, progress, comm);
+  const InfluenceConfig& input = cfg.input;
+  RunContext rank_ctx = ctx;
+  rank_ctx.device = ranks.device;
+  auto in = load_influence_inputs(input, rank_ctx, true, comm);
   AttributeResult r;
   r.rank = comm.rank();
   r.world_size = comm.world_size();
@@ -86,7 +94,7 @@ AttributeResult run_attribute(const AttributeConfig& cfg, const core::ProgressFn
   const auto& ckpts = r.record.checkpoints;
   // The final checkpoint's predictions on the whole test split choose the
   // queries (the head alone: no backward pass).
-  auto final_model = open_epoch_checkpoint(ckpts.back(), device, cfg.input.model);
+  auto final_model = open_epoch_checkpoint(ckpts.back(), device, ctx.model);
   {
     InfluenceConfig head_only = input;
     head_only.projection.layers.clear();
@@ -100,10 +108,10 @@ AttributeResult run_attribute(const AttributeConfig& cfg, const core::ProgressFn
   qset.labels = test.labels.index_select(0, r.queries);
   r.query_images = qset.images;
   r.query_labels = qset.labels;
-  const auto loss_labels = cfg.query_label == "true" ? qset.labels : r.query_predictions;
+  const auto loss_labels = cfg.query_label == QueryLabel::kTrue ? qset.labels : r.query_predictions;
   std::vector<influence::GradientFactors> query_factors;
   for (size_t t = 0; t < ckpts.size(); ++t) {
-    auto model = t + 1 < ckpts.size() ? open_epoch_checkpoint(ckpts[t], device, cfg.input.model) : std::move(final_model);
+    auto model = t + 1 < ckpts.size() ? open_epoch_checkpoint(ckpts[t], device, ctx.model) : std::move(final_model);
     query_factors.push_back(checkpoint_factors(*model, qset, loss_labels, cfg.input, comm));
   }
   r.seconds.emplace_back("query gradients", t_q.seconds());
@@ -182,7 +190,7 @@ void write_attribute(const AttributeResult& r, const AttributeConfig& cfg, const
 
   const int64_t misclassified = r.query_predictions.ne(r.query_labels).sum().item<int64_t>();
   report::Document doc("Which training images made these predictions");
-  const bool by_true = cfg.query_label == "true";
+  const bool by_true = cfg.query_label == QueryLabel::kTrue;
   doc.paragraph(fmt::format(
       "TracIn-CP over {} epoch checkpoints of {} ({} training images), on the final linear layer{}: {} test "
       "images ({} misclassified by the final checkpoint), each scored by its loss with its {}. A proponent's "
@@ -259,7 +267,7 @@ void write_attribute(const AttributeResult& r, const AttributeConfig& cfg, const
                           ? std::string()
                           : " + " + core::join(cfg.input.projection.layers, ", ") + " (projected)")},
       {"projection", cfg.input.projection.layers.empty() ? nlohmann::json() : nlohmann::json(cfg.input.projection.describe())},
-      {"query_label", cfg.query_label},
+      {"query_label", query_label_name(cfg.query_label)},
       {"mean_proponents_of_predicted_class", prop_pred},
       {"mean_opponents_of_predicted_class", opp_pred},
       {"mean_proponents_flipped", flips ? nlohmann::json(r.proponents_flipped.mean().item<double>()) : nlohmann::json()},

@@ -14,23 +14,29 @@
 #include <utility>
 #include <vector>
 
-#include "gradlens/core/progress.h"
 #include "gradlens/influence/tracin.h"
 #include "gradlens/pipeline/influence_inputs.h"
 
 namespace gradlens::pipeline {
+
+/// The label of a query's loss: its given label (as Pruthi et al.: for a
+/// misclassified query the opponents are the training images that pushed
+/// the model away from the right answer) or the final checkpoint's
+/// prediction (the proponents are what supports the prediction, right or
+/// wrong).
+enum class QueryLabel { kTrue, kPred };
+
+/// "true" or "pred".
+std::string query_label_name(QueryLabel label);
+/// query_label_name()'s inverse. Throws gradlens::Error (usage) naming `flag`.
+QueryLabel parse_query_label(const std::string& name, const std::string& flag = "--query-label");
 
 struct AttributeConfig {
   InfluenceConfig input;
   /// "misclassified" (the test images the final checkpoint gets wrong),
   /// "all", or comma-separated positions in the test split ("3,17,42").
   std::string queries = "misclassified";
-  /// The label of a query's loss: "true" (its given label, as Pruthi et al.:
-  /// for a misclassified query the opponents are the training images that
-  /// pushed the model away from the right answer) or "pred" (the final
-  /// checkpoint's prediction: the proponents are what supports the
-  /// prediction, right or wrong).
-  std::string query_label = "true";
+  QueryLabel query_label = QueryLabel::kTrue;
   /// At most this many queries (the first ones in test-split order; 0 = all).
   int64_t max_queries = 0;
   influence::TracInOptions tracin;
@@ -71,7 +77,7 @@ struct AttributeResult {
 /// duplicate, or no query at all (e.g. no misclassified image).
 torch::Tensor parse_queries(const std::string& spec, int64_t test_size, const torch::Tensor& correct);
 
-AttributeResult run_attribute(const AttributeConfig& cfg, const core::ProgressFn& progress = {});
+AttributeResult run_attribute(const AttributeConfig& cfg, const RunContext& ctx = {});
 
 /// Writes proponents.csv, opponents.csv, queries.csv, summary.json,
 /// summary.md, report.html (with attribution.png) and, with write_scores,

@@ -152,7 +152,7 @@ std::string data_flags_json(const DataConfig& cfg) {
                             {"test_fraction", cfg.test_fraction},
                             {"train_per_class", cfg.train_per_class},
                             {"test_per_class", cfg.test_per_class},
-                            {"subset", cfg.subset}};
+                            {"subset", data::subset_mode_name(cfg.subset)}};
   return j.dump();
 }
 
@@ -172,7 +172,7 @@ DataConfig data_flags_from_json(const std::string& json, const std::string& what
     d.test_fraction = j.at("test_fraction").get<double>();
     d.train_per_class = j.at("train_per_class").get<int64_t>();
     d.test_per_class = j.at("test_per_class").get<int64_t>();
-    d.subset = j.at("subset").get<std::string>();
+    d.subset = data::parse_subset_mode(j.at("subset").get<std::string>(), what);
   } catch (const nlohmann::json::exception& e) {
     GRADLENS_CHECK(false, what, ": the recorded data flags are not readable (", e.what(), ")");
   }
@@ -216,7 +216,7 @@ Splits load_splits(const DataConfig& cfg, uint64_t seed) {
     ds_preprocess(cfg, s.train, false);
     ds_preprocess(cfg, s.test, false);
   }
-  const auto mode = data::parse_subset_mode(cfg.subset, "--subset");  // checked even without a limit
+  const auto mode = cfg.subset;
   s.train = ds_limit(std::move(s.train), cfg.train_per_class, mode, seed);
   s.test = ds_limit(std::move(s.test), cfg.test_per_class, mode, seed + 1);
   return s;
@@ -227,7 +227,7 @@ data::Dataset load_split(const DataConfig& cfg, uint64_t seed, bool train) {
   if (ds_is_idx(cfg)) {
     // Each IDX split is its own pair of files with fixed normalisation
     // constants, so only the split asked for is read.
-    const auto mode = data::parse_subset_mode(cfg.subset, "--subset");
+    const auto mode = cfg.subset;
     auto ds = ds_load_idx(cfg, train ? data::Split::kTrain : data::Split::kTest);
     ds_preprocess(cfg, ds, true);
     return train ? ds_limit(std::move(ds), cfg.train_per_class, mode, seed)

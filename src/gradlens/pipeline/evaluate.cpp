@@ -62,8 +62,8 @@ struct EvalModelRef {
   std::string name, slug, path;
 };
 
-EvalModelRef eval_resolve_model(const std::string& spec, const EvaluateConfig& cfg,
-                                const core::ProgressFn& progress, double& train_seconds, bool multi) {
+EvalModelRef eval_resolve_model(const std::string& spec, const EvaluateConfig& cfg, const RunContext& ctx,
+                                double& train_seconds, bool multi) {
   const core::Stopwatch t0;
   EvalModelRef m;
   const auto ms = models::resolve_model_spec(spec, "--models", /*architectures=*/true);
@@ -78,10 +78,7 @@ EvalModelRef eval_resolve_model(const std::string& spec, const EvaluateConfig& c
     if (!fs::exists(m.path)) {
       trained_before(m.path);
       auto tc = default_train_config();
-      tc.device = cfg.device;
-      tc.seed = cfg.seed;
-      tc.threads = cfg.threads;
-      run_train(tc, progress);
+      run_train(tc, ctx);
     }
   } else if (ms.kind == models::ModelSpec::Kind::kArchitecture) {
     std::string data_name = cfg.data.data;
@@ -101,10 +98,7 @@ EvalModelRef eval_resolve_model(const std::string& spec, const EvaluateConfig& c
       tc.train.epochs = cfg.arch_epochs;
       tc.train.time_budget_s = 0.0;
       tc.out = dir.string();
-      tc.device = cfg.device;
-      tc.seed = cfg.seed;
-      tc.threads = cfg.threads;
-      run_train(tc, progress);
+      run_train(tc, ctx);
     }
   } else {
     const fs::path p(spec);
@@ -187,7 +181,7 @@ void eval_localisation(SaliencyScores& s, const data::Dataset& ds) {
 std::vector<MethodFaithfulness> eval_compare_methods(models::Classifier& model, const data::Dataset& ds,
                                                      const torch::Tensor& x, const torch::Tensor& preds,
                                                      const std::vector<std::string>& methods,
-                                                     const EvaluateConfig& cfg, const core::ProgressFn& progress,
+                                                     const EvaluateConfig& cfg, const RunContext& ctx,
                                                      const std::string& name) {
   std::vector<MethodFaithfulness> out;
   models::ModeGuard eval(model, false);
@@ -204,8 +198,8 @@ std::vector<MethodFaithfulness> eval_compare_methods(models::Classifier& model, 
     saliency::AttributionOptions ao;
     ao.method = saliency::parse_attribution_method(method);
     ao.layer = cfg.layer;
-    ao.target = "true";  // the class given: each image's prediction
-    ao.seed = cfg.seed;
+    ao.target = extract::GradientTarget::kTrue;  // the class given: each image's prediction
+    ao.seed = ctx.seed;
     const auto maps = saliency::attribution_maps(model, x, targets, ao, cfg.batch_size);
     MethodFaithfulness f;
     f.method = method;
@@ -221,7 +215,7 @@ std::vector<MethodFaithfulness> eval_compare_methods(models::Classifier& model, 
     f.curve_fractions = del.fractions;
     f.average_drop = eval_finite_mean(saliency::confidence_change(logits, x, mx, targets, cfg.batch_size).drop);
     saliency::RoadOptions ro;
-    ro.seed = cfg.seed;
+    ro.seed = ctx.seed;
     ro.batch_size = cfg.batch_size;
     f.road_combined = eval_finite_mean(saliency::road(logits, x, mx, targets, ro).combined);
     f.pointing_game = masks.defined()
@@ -231,7 +225,7 @@ std::vector<MethodFaithfulness> eval_compare_methods(models::Classifier& model, 
     saliency::RandomisationOptions rd;
     rd.cascading = true;
     rd.max_groups = 2;
-    rd.seed = cfg.seed;
+    rd.seed = ctx.seed;
     rd.batch_size = cfg.batch_size;
     f.figure_row = figure_row;
     rd.keep_rows = {figure_row};
@@ -247,14 +241,14 @@ std::vector<MethodFaithfulness> eval_compare_methods(models::Classifier& model, 
     f.randomisation_maps = torch::cat(shown);
     f.seconds = t.seconds();
     out.push_back(f);
-    core::report(progress, {"methods " + name, ++done, static_cast<int64_t>(methods.size()), f.seconds, {},
+    core::report(ctx.progress, {"methods " + name, ++done, static_cast<int64_t>(methods.size()), f.seconds, {},
                             done == static_cast<int64_t>(methods.size()), method});
   }
   return out;
 }
 
 MisclassificationSummary eval_errors(const extract::ExtractRun& run, const torch::Tensor& probs, int64_t k,
-                                     const EvaluateConfig& cfg, const analysis::RunAnalysis& ar) {
+                                     const EvaluateConfig& cfg, uint64_t seed, const analysis::RunAnalysis& ar) {
   const auto& labels = run.labels;
   const auto& preds = run.preds;
   MisclassificationSummary m;
@@ -272,7 +266,7 @@ MisclassificationSummary eval_errors(const extract::ExtractRun& run, const torch
 
   // Validation on seeded flips of the given labels: the model's probabilities
   // and the label-free embedding do not depend on the labels, only the scores do.
-  const auto flip = analysis::flip_labels(labels, k, cfg.flip_fraction, cfg.seed);
+  const auto flip = analysis::flip_labels(labels, k, cfg.flip_fraction, seed);
   m.flipped = flip.flipped.sum().item<int64_t>();
   if (m.flipped > 0 && m.flipped < labels.size(0)) {
     const auto noisy = analysis::label_error_scores(probs, flip.labels, embedding, kn);
@@ -340,7 +334,7 @@ std::vector<std::string> evaluate_compare_methods(const EvaluateConfig& cfg, boo
   return cfg.compare_methods;
 }
 
-EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& progress) {
+EvaluateResult run_evaluate(const EvaluateConfig& cfg, const RunContext& ctx) {
   const core::Stopwatch t_all;
   GRADLENS_CHECK(!cfg.models.empty(), "--models: give at least one model");
   GRADLENS_CHECK(cfg.per_class >= 1, "--per-class must be >= 1, got ", cfg.per_class);
@@ -348,8 +342,6 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
   GRADLENS_CHECK(cfg.flip_fraction > 0.0 && cfg.flip_fraction < 1.0, "--flip-fraction must be in (0, 1), got ",
                  cfg.flip_fraction);
   evaluate_compare_methods(cfg, false);  // the names, before any work
-  GRADLENS_CHECK_OPTION(cfg.target == "pred" || cfg.target == "true" || cfg.target == "loss", "--target: unknown '",
-                 cfg.target, "'; use pred, true or loss");
   GRADLENS_CHECK_OPTION(cfg.label_error_embedding == "param-grad" || cfg.label_error_embedding == "input-grad" ||
                      cfg.label_error_embedding == "gradcam-weights" || cfg.label_error_embedding == "features",
                  "--label-error-embedding: unknown '", cfg.label_error_embedding,
@@ -365,18 +357,18 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
   // Under `gradlens launch` or torchrun (RANK, WORLD_SIZE, ...): the
   // extraction and the clustering run over the ranks; rank 0 writes the
   // extraction cache and the report (docs/scaling.md).
-  distributed::RankSetup ranks = distributed::join_ranks(cfg.device);
+  distributed::RankSetup ranks = distributed::join_ranks(ctx.device);
   distributed::Communicator& comm = ranks.comm;
   const bool multi = comm.world_size() > 1;
   const auto device = ranks.device;
-  // kAuto is kDirect here (see EvaluateConfig::model_options).
-  models::ModelOptions model_options = cfg.model_options;
+  // kAuto is kDirect here (see run_evaluate()).
+  models::ModelOptions model_options = ctx.model;
   if (model_options.conv == models::ConvAlgorithm::kAuto) model_options.conv = models::ConvAlgorithm::kDirect;
   const auto conv = model_options.conv;
 
   // The evaluation set: the first per_class test images of each class.
   const ModelData md = data_for_models(cfg.data, cfg.models);
-  const data::Dataset full = load_split(md.data, cfg.seed, /*train=*/false);
+  const data::Dataset full = load_split(md.data, ctx.seed, /*train=*/false);
   check_model_classes(md, full);
   GRADLENS_CHECK(full.size() > 0, "--data ", cfg.data.data, ": the test split is empty");
   const auto indices = data::per_class_indices(full.labels, cfg.per_class, data::SubsetMode::kFirst, 0,
@@ -413,11 +405,11 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
 
     // 3. Grad-CAM maps from the extracted weights and activations, against
     // each image's class-mean map.
-    const auto cam = eval_gradcam_maps(run, cfg.target, ds.images.size(2), ds.images.size(3), cfg.batch_size);
+    const auto cam = eval_gradcam_maps(run, extract::gradient_target_name(cfg.target), ds.images.size(2), ds.images.size(3), cfg.batch_size);
     const int64_t constant = cam.num_constant;
-    me.saliency = eval_saliency_scores(cam.maps, ds.labels, k, constant, cfg.seed);
+    me.saliency = eval_saliency_scores(cam.maps, ds.labels, k, constant, ctx.seed);
     if (ds.has_masks() && !cfg.quick) eval_localisation(me.saliency, ds);
-    core::report(progress, {"grad-cam " + me.name, ds.size(), ds.size(), t0.seconds(), {}, true, ""});
+    core::report(ctx.progress, {"grad-cam " + me.name, ds.size(), ds.size(), t0.seconds(), {}, true, ""});
     me.seconds.emplace_back("saliency", t0.restart());
     if (constant > 0)
       res.warnings.push_back(fmt::format("{}: {} of {} Grad-CAM maps are constant (no positive evidence at the "
@@ -427,12 +419,12 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
     // 4. Which attribution method is faithful (when asked).
     if (!methods.empty()) {
       const auto x = data::to_float(ds, ds.images).to(device);
-      me.methods = eval_compare_methods(model, ds, x, me.preds, methods, cfg, progress, me.name);
+      me.methods = eval_compare_methods(model, ds, x, me.preds, methods, cfg, ctx, me.name);
       me.seconds.emplace_back("methods", t0.restart());
     }
 
     // 5. Misclassifications and label errors.
-    me.errors = eval_errors(run, probs, k, cfg, me.analysis);
+    me.errors = eval_errors(run, probs, k, cfg, ctx.seed, me.analysis);
     me.seconds.emplace_back("errors", t0.restart());
   };
   struct Pending {
@@ -445,7 +437,7 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
     ModelEvaluation me;
     me.spec = spec;
     double train_s = 0.0;
-    const auto ref = eval_resolve_model(spec, cfg, progress, train_s, multi);
+    const auto ref = eval_resolve_model(spec, cfg, ctx, train_s, multi);
     me.name = ref.name;
     me.slug = ref.slug;
     me.checkpoint = ref.path;
@@ -465,12 +457,12 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
     core::Stopwatch t0;
     extract::ExtractConfig ec;
     ec.options.layer = cfg.layer;
-    ec.options.gradcam_targets = {cfg.target};
+    ec.options.gradcam_targets = {extract::gradient_target_name(cfg.target)};
     ec.options.grad_labels = {"pred"};
     ec.batch_size = cfg.batch_size;
     ec.overwrite = true;
     ec.model_spec = ref.path;
-    ec.seed = cfg.seed;
+    ec.seed = ctx.seed;
     ec.indices = indices;
     ec.dataset_name = cfg.data.data + ":test";
     ec.keep_in_memory = true;
@@ -481,10 +473,10 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
     const auto& ts = model_options.torchscript;
     const std::string key = fmt::format(
         "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|v5", core::file_crc32(ref.path), d.data,
-        d.idx_dir, d.image_size, d.channels, cfg.per_class, cfg.layer, cfg.target, cfg.device,
+        d.idx_dir, d.image_size, d.channels, cfg.per_class, cfg.layer, extract::gradient_target_name(cfg.target), device_name(ctx),
         conv == models::ConvAlgorithm::kWinograd ? "winograd" : "direct", d.resize, fmt::join(d.mean, ","),
-        fmt::join(d.std, ","), d.input_range, d.test_fraction, d.test_per_class, d.subset, d.skip_bad_images,
-        ts.output_index, ts.output_key, ts.class_tokens, cfg.seed);
+        fmt::join(d.std, ","), d.input_range, d.test_fraction, d.test_per_class, data::subset_mode_name(d.subset), d.skip_bad_images,
+        ts.output_index, ts.output_key, ts.class_tokens, ctx.seed);
     me.run_dir = core::cache_dir() / "runs" / (me.slug + "-" + eval_crc_hex(key));
     ec.out = me.run_dir;
     me.extraction_cached = cfg.cache && fs::exists(me.run_dir / "manifest.json");
@@ -504,7 +496,7 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
       extract::run_extract(*model, ds, ec, [&](const core::ProgressEvent& ev) {
         auto e2 = ev;
         e2.stage = "extract " + me.name;
-        core::report(progress, e2);
+        core::report(ctx.progress, e2);
       });
       comm.barrier();
       run = io::read_run(me.run_dir);
@@ -513,7 +505,7 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
       run = extract::run_extract(*model, ds, ec, [&](const core::ProgressEvent& ev) {
               auto e = ev;
               e.stage = "extract " + me.name;
-              core::report(progress, e);
+              core::report(ctx.progress, e);
             }).run;
     }
     GRADLENS_CHECK(run.size() == ds.size() && run.preds.defined(), "the cached extraction ", me.run_dir.string(),
@@ -524,13 +516,13 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
     // 2. Analysis of every representation (+ the audit), in memory.
     analysis::RunAnalysisOptions ao;
     ao.options = cfg.analyze;
-    ao.options.seed = cfg.seed;
+    ao.options.seed = ctx.seed;
     me.analysis = analysis::analyze_run(
         run, ao,
         [&](const core::ProgressEvent& ev) {
           auto e = ev;
           e.stage = "analyze " + me.name;
-          core::report(progress, e);
+          core::report(ctx.progress, e);
         },
         comm);
     me.seconds.emplace_back("analyze", t0.restart());
@@ -557,14 +549,14 @@ EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& p
     return res;
   }
   const core::Stopwatch t0;
-  core::report(progress, {"report", 0, 1, 0.0, {}, false, ""});
-  write_evaluate_report(cfg, res, partial->path());
+  core::report(ctx.progress, {"report", 0, 1, 0.0, {}, false, ""});
+  write_evaluate_report(cfg, ctx, res, partial->path());
   partial->commit();
   res.out = out;
   res.report_html = out / "report.html";
   res.report_md = out / "report.md";
   res.report_seconds = t0.seconds();
-  core::report(progress, {"report", 1, 1, res.report_seconds, {}, true, "wrote " + out.string()});
+  core::report(ctx.progress, {"report", 1, 1, res.report_seconds, {}, true, "wrote " + out.string()});
   res.seconds = t_all.seconds();
   return res;
 }

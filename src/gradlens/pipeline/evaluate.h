@@ -15,10 +15,10 @@
 #include <vector>
 
 #include "gradlens/analysis/representation_analysis.h"
-#include "gradlens/core/progress.h"
+#include "gradlens/extract/logit_seed.h"
 #include "gradlens/models/classifier.h"
-#include "gradlens/models/model_options.h"
 #include "gradlens/pipeline/analyze.h"
+#include "gradlens/pipeline/run_context.h"
 #include "gradlens/pipeline/train.h"
 
 namespace gradlens::pipeline {
@@ -42,7 +42,7 @@ struct EvaluateConfig {
   std::string layer;
   /// Grad-CAM target: pred (default, label-free, as pytorch-grad-cam), true
   /// or loss.
-  std::string target = "pred";
+  extract::GradientTarget target = extract::GradientTarget::kPred;
   analysis::AnalyzeOptions analyze;
   /// Label-error validation: this share of the evaluation labels is flipped
   /// (seeded) and each score is measured at finding them.
@@ -61,9 +61,6 @@ struct EvaluateConfig {
   int64_t batch_size = 100;
   /// Reuse cached extractions (keyed by model file, data and options).
   bool cache = true;
-  std::string device = "cpu";
-  uint64_t seed = 0;
-  int threads = 1;  ///< recorded only
   /// Attribution methods compared for faithfulness (saliency/cam.h names:
   /// gradcam, gradcam++, gradient, smoothgrad, ig; {"none"}: no comparison);
   /// empty: all five on data with object masks, none otherwise
@@ -76,12 +73,6 @@ struct EvaluateConfig {
   /// comparison and the scoring of Grad-CAM maps against object masks
   /// (--quick). The tables of the seed and the label-error ranking are kept.
   bool quick = false;
-  /// How convolutions run. kAuto means kDirect here, unlike the other
-  /// commands: KMeans and GMM scores can move in the third decimal under
-  /// (model_options.conv) float rounding (docs/evaluate.md), and these tables are meant to equal
-  /// what Python torch and scikit-learn give on the same model
-  /// (bench/evaluate_bench.cpp).
-  models::ModelOptions model_options;
 };
 
 /// Grad-CAM maps of one model scored against each image's class-mean map.
@@ -210,13 +201,16 @@ std::vector<std::string> evaluate_compare_methods(const EvaluateConfig& cfg, boo
 /// rows (analysis::analyze_run); rank 0 alone computes the rest and writes the
 /// report, the others return the models' analyses with empty paths. Models
 /// that would have to be trained first are refused there.
-
-EvaluateResult run_evaluate(const EvaluateConfig& cfg, const core::ProgressFn& progress = {});
+/// ctx.model.conv kAuto means kDirect here, unlike the other commands: KMeans
+/// and GMM scores can move in the third decimal under float rounding
+/// (docs/evaluate.md), and these tables are meant to equal what Python torch
+/// and scikit-learn give on the same model (bench/evaluate_bench.cpp).
+EvaluateResult run_evaluate(const EvaluateConfig& cfg, const RunContext& ctx = {});
 
 /// Writes the report files for `result` into `dir` (report.md, report.json,
 /// report.html, table*.{md,csv}, samples.csv). Used by run_evaluate() on its
 /// temporary directory; exposed for tests.
-void write_evaluate_report(const EvaluateConfig& cfg, EvaluateResult& result,
+void write_evaluate_report(const EvaluateConfig& cfg, const RunContext& ctx, EvaluateResult& result,
                            const std::filesystem::path& dir);
 
 }  // namespace gradlens::pipeline

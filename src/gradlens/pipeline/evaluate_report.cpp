@@ -31,7 +31,9 @@ using report::Table;
 namespace {
 
 std::string evrep_gradcam_name(const EvaluateConfig& cfg) {
-  return cfg.target == "pred" ? "gradcam-weights" : "gradcam-weights." + cfg.target;
+  return cfg.target == extract::GradientTarget::kPred
+             ? "gradcam-weights"
+             : "gradcam-weights." + extract::gradient_target_name(cfg.target);
 }
 
 // The analysed representation named `name` of a model (nullptr if absent).
@@ -52,7 +54,7 @@ std::string evrep_flags(const AnalyzedRepresentation& r) {
   return f;
 }
 
-std::string evrep_protocol(const EvaluateConfig& cfg, const EvaluateResult& res) {
+std::string evrep_protocol(const EvaluateConfig& cfg, const RunContext& ctx, const EvaluateResult& res) {
   const auto& o = cfg.analyze;
   const std::string input =
       o.pca_dims > 0 ? fmt::format("PCA to min({}, D, N-1) dimensions", o.pca_dims) : std::string("raw rows");
@@ -60,11 +62,12 @@ std::string evrep_protocol(const EvaluateConfig& cfg, const EvaluateResult& res)
       "{} test images ({} per class of {}); layer {}; Grad-CAM target '{}' ({}); input-grad and param-grad "
       "with the predicted label (label-free); clustering input: {}{}; k = {}; KMeans k-means++ n_init {}; "
       "GMM {} covariance, reg_covar {}; silhouette: Euclidean on the clustering input; seed {}; input {}.",
-      res.n, cfg.per_class, cfg.data.data, cfg.layer.empty() ? "each model's default" : cfg.layer, cfg.target,
-      cfg.target == "pred" ? "label-free" : "label-informed", input,
+      res.n, cfg.per_class, cfg.data.data, cfg.layer.empty() ? "each model's default" : cfg.layer,
+      extract::gradient_target_name(cfg.target),
+      cfg.target == extract::GradientTarget::kPred ? "label-free" : "label-informed", input,
       o.normalize == analysis::RowNormalization::kL2 ? " of l2-normalised rows" : "",
       o.k > 0 ? std::to_string(o.k) : std::string("number of classes"), o.kmeans_n_init,
-      analysis::covariance_type_name(o.gmm_covariance), o.reg_covar, cfg.seed, res.input);
+      analysis::covariance_type_name(o.gmm_covariance), o.reg_covar, ctx.seed, res.input);
 }
 
 Table evrep_table1(const EvaluateConfig& cfg, const EvaluateResult& res) {
@@ -364,7 +367,8 @@ fs::path evrep_overlay_figure(const EvaluateConfig& cfg, const EvaluateResult& r
   report::OverlayGrid grid;
   const auto idx = torch::tensor(rows, torch::kLong);
   grid.images = res.images.index_select(0, idx);
-  grid.title = fmt::format("Grad-CAM {}, target {}", cfg.layer.empty() ? "at each model's default layer" : cfg.layer, cfg.target);
+  grid.title = fmt::format("Grad-CAM {}, target {}", cfg.layer.empty() ? "at each model's default layer" : cfg.layer,
+                           extract::gradient_target_name(cfg.target));
   for (const int64_t i : rows) grid.image_captions.push_back(res.class_names[first.labels[i].item<int64_t>()]);
   for (const auto& m : res.models) {
     report::OverlayColumn col;
@@ -390,10 +394,10 @@ std::vector<double> evrep_vec(const torch::Tensor& t) {
   return {c.data_ptr<double>(), c.data_ptr<double>() + c.numel()};
 }
 
-nlohmann::json evrep_json(const EvaluateConfig& cfg, const EvaluateResult& res) {
+nlohmann::json evrep_json(const EvaluateConfig& cfg, const RunContext& ctx, const EvaluateResult& res) {
   nlohmann::json j;
   j["format"] = "gradlens-evaluate/1";
-  j["protocol"] = {{"text", evrep_protocol(cfg, res)},
+  j["protocol"] = {{"text", evrep_protocol(cfg, ctx, res)},
                    {"data", cfg.data.data},
                    {"per_class", cfg.per_class},
                    {"input", {{"mean", res.input_mean},
@@ -403,7 +407,7 @@ nlohmann::json evrep_json(const EvaluateConfig& cfg, const EvaluateResult& res) 
                               {"text", res.input}}},
                    {"images", res.n},
                    {"layer", cfg.layer.empty() ? "last" : cfg.layer},
-                   {"target", cfg.target},
+                   {"target", extract::gradient_target_name(cfg.target)},
                    {"pca_dims", cfg.analyze.pca_dims},
                    {"normalize", analysis::row_normalization_name(cfg.analyze.normalize)},
                    {"k", cfg.analyze.k},
@@ -412,9 +416,9 @@ nlohmann::json evrep_json(const EvaluateConfig& cfg, const EvaluateResult& res) 
                    {"flip_fraction", cfg.flip_fraction},
                    {"neighbors", cfg.neighbors},
                    {"label_error_embedding", cfg.label_error_embedding},
-                   {"seed", cfg.seed},
-                   {"device", cfg.device},
-                   {"threads", cfg.threads},
+                   {"seed", ctx.seed},
+                   {"device", device_name(ctx)},
+                   {"threads", ctx.threads},
                    {"libtorch", core::torch_version()}};
   j["class_names"] = res.class_names;
   j["warnings"] = res.warnings;
@@ -515,7 +519,7 @@ std::string evrep_now() {
 
 }  // namespace
 
-void write_evaluate_report(const EvaluateConfig& cfg, EvaluateResult& res, const fs::path& dir) {
+void write_evaluate_report(const EvaluateConfig& cfg, const RunContext& ctx, EvaluateResult& res, const fs::path& dir) {
   fs::create_directories(dir / "figures");
   const auto t1 = evrep_table1(cfg, res);
   const auto t2 = evrep_cluster_table(cfg, res, false);
@@ -546,10 +550,10 @@ void write_evaluate_report(const EvaluateConfig& cfg, EvaluateResult& res, const
   const fs::path overlay = evrep_overlay_figure(cfg, res, dir / "figures");
   std::vector<std::pair<fs::path, fs::path>> figures;  // (pca, confusion) per model
   for (size_t i = 0; i < pca_jobs.size(); ++i) figures.emplace_back(pca_jobs[i].get(), confusion_jobs[i].get());
-  const std::string protocol = evrep_protocol(cfg, res);
+  const std::string protocol = evrep_protocol(cfg, ctx, res);
   const std::string when = evrep_now();
   const std::string machine =
-      fmt::format("{} hardware threads, device {}, LibTorch {}", std::thread::hardware_concurrency(), cfg.device,
+      fmt::format("{} hardware threads, device {}, LibTorch {}", std::thread::hardware_concurrency(), device_name(ctx),
                   core::torch_version());
   const std::string flags_note =
       "Flags: 'degenerate' = the audit found the representation degenerate (e.g. Grad-CAM weights at the last "
@@ -637,7 +641,7 @@ void write_evaluate_report(const EvaluateConfig& cfg, EvaluateResult& res, const
   doc.heading("Label-error ranking", 3);
   doc.paragraph(fmt::format("{:.0f}% of the evaluation labels were flipped at random (seed {}); each score ranks "
                             "all images, and AUROC / precision measure how well it finds the flipped ones.",
-                            100.0 * cfg.flip_fraction, cfg.seed));
+                            100.0 * cfg.flip_fraction, ctx.seed));
   doc.table(trank);
   for (size_t i = 0; i < res.models.size(); ++i) {
     const auto& m = res.models[i];
@@ -652,7 +656,7 @@ void write_evaluate_report(const EvaluateConfig& cfg, EvaluateResult& res, const
   core::write_text_atomically(dir / "report.md", doc.to_markdown());
   core::write_text_atomically(dir / "report.html", doc.to_html(dir));
   // Last: report.json marks a complete report.
-  core::write_text_atomically(dir / "report.json", evrep_json(cfg, res).dump(2) + "\n");
+  core::write_text_atomically(dir / "report.json", evrep_json(cfg, ctx, res).dump(2) + "\n");
 }
 
 }  // namespace gradlens::pipeline

@@ -43,17 +43,14 @@ extract::ExtractRanks extract_ranks(core::Collectives& comm, int64_t rows, int64
   return r;
 }
 
-extract::ExtractRunResult run_extract_command(const ExtractCommandConfig& cfg,
-                                              const core::ProgressFn& progress) {
-  GRADLENS_CHECK_OPTION(cfg.split == "train" || cfg.split == "test", "--split: unknown split '", cfg.split,
-                 "'; use train or test");
+extract::ExtractRunResult run_extract_command(const ExtractCommandConfig& cfg, const RunContext& ctx) {
   // Under `gradlens launch` or torchrun (RANK, WORLD_SIZE, ...): one block of
   // whole batches per rank, gathered by rank 0 (see docs/scaling.md).
-  distributed::RankSetup ranks = distributed::join_ranks(cfg.device);
+  distributed::RankSetup ranks = distributed::join_ranks(ctx.device);
   distributed::Communicator& comm = ranks.comm;
   const torch::Device device = ranks.device;
   const ModelData md = data_for_models(cfg.data, {cfg.model});
-  const data::Dataset full = load_split(md.data, cfg.seed, cfg.split == "train");
+  const data::Dataset full = load_split(md.data, ctx.seed, cfg.split == data::Split::kTrain);
   check_model_classes(md, full);
   extract::ExtractConfig ec = cfg.extract;
   data::Dataset ds = full;
@@ -63,17 +60,17 @@ extract::ExtractRunResult run_extract_command(const ExtractCommandConfig& cfg,
     ds = data::select(full, ec.indices);
   }
   auto model = open_model_for(cfg.model, device, ds.channels(), ds.images.size(3), /*channels_last=*/true,
-                              cfg.model_options);
+                              ctx.model);
   GRADLENS_CHECK(model->num_classes() >= ds.num_classes(), "--model ", cfg.model, " has ",
                  model->num_classes(), " classes but the data has ", ds.num_classes());
   ec.model_spec = models::resolve_model_spec(cfg.model, "--model", /*architectures=*/false).path;
-  ec.seed = cfg.seed;
-  if (ec.dataset_name.empty()) ec.dataset_name = cfg.data.data + ":" + cfg.split;
+  ec.seed = ctx.seed;
+  if (ec.dataset_name.empty()) ec.dataset_name = cfg.data.data + ":" + data::split_name(cfg.split);
   if (comm.world_size() > 1) {
     GRADLENS_CHECK(ec.batch_size >= 1, "--batch-size must be >= 1, got ", ec.batch_size);
     ec.ranks = extract_ranks(comm, ds.images.size(0), ec.batch_size);
   }
-  auto r = extract::run_extract(*model, ds, ec, progress);
+  auto r = extract::run_extract(*model, ds, ec, ctx.progress);
   if (!md.assumed.empty()) r.warnings.push_back(md.assumed);
   return r;
 }

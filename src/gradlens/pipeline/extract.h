@@ -6,27 +6,23 @@
 #include <string>
 
 #include "gradlens/core/collectives.h"
-#include "gradlens/core/progress.h"
+#include "gradlens/data/mnist.h"
 #include "gradlens/extract/run.h"
 #include "gradlens/models/classifier.h"
 #include "gradlens/models/model_options.h"
+#include "gradlens/pipeline/run_context.h"
 #include "gradlens/pipeline/train.h"
 
 namespace gradlens::pipeline {
 
 struct ExtractCommandConfig {
   DataConfig data;
-  /// "train" or "test" split.
-  std::string split = "test";
+  data::Split split = data::Split::kTest;
   /// Images per class of the split (0 = all).
   int64_t per_class = 100;
   /// A gradlens checkpoint, a TorchScript file, or "default".
   std::string model = "default";
   extract::ExtractConfig extract;
-  std::string device = "cpu";
-  uint64_t seed = 0;
-  /// kAuto: Winograd where it applies (open_model_for).
-  models::ModelOptions model_options;
 };
 
 /// Opens `spec` ("default" = the cached default model) for data with
@@ -52,7 +48,9 @@ std::unique_ptr<models::Classifier> open_model_for(const std::string& spec, torc
 /// rows gathered to rank 0 through `comm`.
 extract::ExtractRanks extract_ranks(core::Collectives& comm, int64_t rows, int64_t batch_size);
 
-extract::ExtractRunResult run_extract_command(const ExtractCommandConfig& cfg,
-                                              const core::ProgressFn& progress = {});
+/// ctx.model.conv kAuto: Winograd where it applies (open_model_for); ctx.seed
+/// draws the random per-class subsets (--subset random) and is recorded in
+/// the manifest.
+extract::ExtractRunResult run_extract_command(const ExtractCommandConfig& cfg, const RunContext& ctx = {});
 
 }  // namespace gradlens::pipeline

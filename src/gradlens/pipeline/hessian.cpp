@@ -21,6 +21,7 @@ namespace gradlens::pipeline {
 namespace {
 
 HessianGroupResult analyse(models::Classifier& model, const data::Dataset& ds, const HessianConfig& cfg,
+                           uint64_t seed,
                            const std::string& name) {
   hessian::LossSpectrumOptions o;
   o.wrt = cfg.wrt;
@@ -29,6 +30,8 @@ HessianGroupResult analyse(models::Classifier& model, const data::Dataset& ds, c
   o.one_batch = cfg.one_batch;
   o.eigen = cfg.eigen;
   o.trace = cfg.trace;
+  o.eigen.seed = seed;
+  o.trace.seed = seed + 1;
   o.compute_trace = cfg.compute_trace;
   const auto dev = model.device();
   GRADLENS_CHECK(ds.size() > 0, "no samples to analyse for ", name);
@@ -45,17 +48,15 @@ HessianGroupResult analyse(models::Classifier& model, const data::Dataset& ds, c
 
 }  // namespace
 
-HessianReport run_hessian(const HessianConfig& cfg, const core::ProgressFn& progress) {
-  GRADLENS_CHECK_OPTION(cfg.wrt == "params" || cfg.wrt == "input", "--wrt: unknown '", cfg.wrt,
-                 "'; use params or input");
+HessianReport run_hessian(const HessianConfig& cfg, const RunContext& ctx) {
   GRADLENS_CHECK(cfg.batch_size >= 1, "--batch-size must be >= 1, got ", cfg.batch_size);
   if (!cfg.out.empty()) core::ensure_writable_dir(cfg.out, "--out");
-  const auto dev = core::parse_device(cfg.device);
+  const auto dev = ctx.device;
   const ModelData md = data_for_models(cfg.data, {cfg.model});
-  const data::Dataset test = load_split(md.data, cfg.seed, /*train=*/false);
+  const data::Dataset test = load_split(md.data, ctx.seed, /*train=*/false);
   check_model_classes(md, test);
   auto ds = cfg.per_class > 0 ? data::balanced_subset(test, cfg.per_class) : test;
-  auto model = open_model_for(cfg.model, dev, ds.channels(), ds.images.size(3), /*channels_last=*/false, cfg.model_options);
+  auto model = open_model_for(cfg.model, dev, ds.channels(), ds.images.size(3), /*channels_last=*/false, ctx.model);
   HessianReport rep;
   rep.model_description = model->describe();
   std::vector<std::pair<std::string, data::Dataset>> groups = {{"all", ds}};
@@ -67,24 +68,24 @@ HessianReport run_hessian(const HessianConfig& cfg, const core::ProgressFn& prog
   }
   int64_t done = 0;
   for (auto& [name, g] : groups) {
-    rep.groups.push_back(analyse(*model, g, cfg, name));
-    core::report(progress, {"hessian", ++done, static_cast<int64_t>(groups.size()), 0.0, {}, false, name});
+    rep.groups.push_back(analyse(*model, g, cfg, ctx.seed, name));
+    core::report(ctx.progress, {"hessian", ++done, static_cast<int64_t>(groups.size()), 0.0, {}, false, name});
   }
   for (const auto& t : rep.groups.front().eigen.eigenvectors.front()) rep.dimension += t.numel();
 
   if (!cfg.out.empty()) {
     nlohmann::json j;
     j["model"] = rep.model_description;
-    j["wrt"] = cfg.wrt;
+    j["wrt"] = hessian::hessian_wrt_name(cfg.wrt);
     j["params"] = cfg.param_prefixes;
     j["dimension"] = rep.dimension;
     j["method"] = {{"eigenvalues", "power iteration with deflation (PyHessian)"},
                    {"trace", "Hutchinson, Rademacher probes, stop on relative change"},
                    {"max_iter", cfg.eigen.max_iter},
                    {"tol", cfg.eigen.tol},
-                   {"batches", cfg.one_batch || cfg.wrt == "input" ? "one" : "all, size-weighted"},
+                   {"batches", cfg.one_batch || cfg.wrt == hessian::HessianWrt::kInput ? "one" : "all, size-weighted"},
                    {"mode", "eval"}};
-    std::string md = fmt::format("# Hessian of the loss ({} w.r.t. {})\n\n{}\n\n", cfg.wrt,
+    std::string md = fmt::format("# Hessian of the loss ({} w.r.t. {})\n\n{}\n\n", hessian::hessian_wrt_name(cfg.wrt),
                                  cfg.param_prefixes.empty() ? std::string("all")
                                                             : fmt::format("{}", fmt::join(cfg.param_prefixes, ", ")),
                                  rep.model_description);

@@ -5,10 +5,10 @@
 #include <string>
 #include <vector>
 
-#include "gradlens/core/progress.h"
-#include "gradlens/models/classifier.h"
-#include "gradlens/models/model_options.h"
+#include "gradlens/hessian/loss_spectrum.h"
 #include "gradlens/hessian/spectrum.h"
+#include "gradlens/models/classifier.h"
+#include "gradlens/pipeline/run_context.h"
 #include "gradlens/pipeline/train.h"
 
 namespace gradlens::pipeline {
@@ -18,8 +18,8 @@ struct HessianConfig {
   /// A gradlens checkpoint, a TorchScript file, or "default" (the cached
   /// default model, trained first if absent).
   std::string model = "default";
-  /// "params" (all or `param_prefixes`) or "input" (one batch's inputs).
-  std::string wrt = "params";
+  /// The parameters (all or `param_prefixes`) or the input (one batch's).
+  hessian::HessianWrt wrt = hessian::HessianWrt::kParams;
   /// Parameter names starting with one of these (empty: all parameters).
   std::vector<std::string> param_prefixes;
   /// Samples per class of the test split used (0: the whole split).
@@ -28,16 +28,14 @@ struct HessianConfig {
   /// Use only the first batch (PyHessian's common "one batch" mode); else the
   /// whole selection, each batch weighted by its size.
   bool one_batch = false;
+  /// Their `seed` fields are set from RunContext::seed (eigen) and
+  /// RunContext::seed + 1 (trace) by run_hessian().
   hessian::EigenOptions eigen;
   hessian::TraceOptions trace;
   bool compute_trace = true;
   /// Also report the spectrum for each class's samples alone.
   bool per_class_analysis = false;
   std::string out;  ///< directory for hessian.json and hessian.md (empty: none)
-  std::string device = "cpu";
-  uint64_t seed = 0;
-  /// How convolutions run (open_model_for; kAuto: Winograd where it applies).
-  models::ModelOptions model_options;
 };
 
 struct HessianGroupResult {
@@ -55,7 +53,10 @@ struct HessianReport {
 };
 
 /// Runs the analysis. The model is in eval mode (BatchNorm uses running
-/// statistics), as PyHessian does. Throws c10::Error on bad options.
-HessianReport run_hessian(const HessianConfig& cfg, const core::ProgressFn& progress = {});
+/// statistics), as PyHessian does; ctx.model.conv as open_model_for (kAuto:
+/// Winograd where it applies); ctx.seed seeds the power iteration (eigen.seed
+/// is replaced by it) and ctx.seed + 1 Hutchinson's probes (trace.seed).
+/// Throws c10::Error on bad options.
+HessianReport run_hessian(const HessianConfig& cfg, const RunContext& ctx = {});
 
 }  // namespace gradlens::pipeline

@@ -73,13 +73,13 @@ io::TrainRecord read_record(const InfluenceConfig& cfg) {
   return io::read_train_record(cfg.run, "--run");
 }
 
-InfluenceInputs load_influence_inputs(const InfluenceConfig& cfg, bool need_checkpoints,
-                                      const core::ProgressFn& progress, core::Collectives& comm) {
-  return load_influence_inputs(cfg, read_record(cfg), need_checkpoints, progress, comm);
+InfluenceInputs load_influence_inputs(const InfluenceConfig& cfg, const RunContext& ctx, bool need_checkpoints,
+                                      core::Collectives& comm) {
+  return load_influence_inputs(cfg, ctx, read_record(cfg), need_checkpoints, comm);
 }
 
-InfluenceInputs load_influence_inputs(const InfluenceConfig& cfg, io::TrainRecord record, bool need_checkpoints,
-                                      const core::ProgressFn& progress, core::Collectives& comm) {
+InfluenceInputs load_influence_inputs(const InfluenceConfig& cfg, const RunContext& ctx, io::TrainRecord record,
+                                      bool need_checkpoints, core::Collectives& comm) {
   InfluenceInputs in;
   in.record = std::move(record);
   const auto& r = in.record;
@@ -129,16 +129,15 @@ InfluenceInputs load_influence_inputs(const InfluenceConfig& cfg, io::TrainRecor
     in.store_reused = true;
     return in;
   }
-  const auto device = core::parse_device(cfg.device);
   for (size_t t = 0; t < r.checkpoints.size(); ++t) {
-    if (progress) {
+    if (ctx.progress) {
       core::ProgressEvent ev;
       ev.stage = "training gradients";
       ev.done = static_cast<int64_t>(t);
       ev.total = static_cast<int64_t>(r.checkpoints.size());
-      progress(ev);
+      ctx.progress(ev);
     }
-    auto model = open_epoch_checkpoint(r.checkpoints[t], device, cfg.model);
+    auto model = open_epoch_checkpoint(r.checkpoints[t], ctx.device, ctx.model);
     in.train.push_back(checkpoint_factors(*model, ds, r.labels, cfg, comm));
   }
   if (comm.is_root()) io::write_influence_store(in.store, key, in.train, "--store");

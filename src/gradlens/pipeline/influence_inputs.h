@@ -10,11 +10,11 @@
 
 #include "gradlens/core/collectives.h"
 #include "gradlens/core/fs.h"
-#include "gradlens/core/progress.h"
 #include "gradlens/influence/tracin.h"
 #include "gradlens/io/train_record.h"
 #include "gradlens/models/model_options.h"
 #include "gradlens/pipeline/data_source.h"
+#include "gradlens/pipeline/run_context.h"
 
 namespace gradlens::models {
 class Classifier;
@@ -35,9 +35,7 @@ struct InfluenceConfig {
   std::string run;
   /// The influence store; "" = <run>/influence-store.
   std::string store;
-  std::string device = "cpu";
   int64_t batch_size = 500;
-  models::ModelOptions model;
   /// Inner layers whose projected gradients join the head's (none by default).
   influence::ProjectionOptions projection;
 };
@@ -65,14 +63,14 @@ struct InfluenceInputs {
 /// computed and stored by rank 0; every rank of `comm` computes a block of
 /// the rows). Throws gradlens::Error naming the flag (--run, --data,
 /// --store) and what to do.
-InfluenceInputs load_influence_inputs(const InfluenceConfig& cfg, bool need_checkpoints,
-                                      const core::ProgressFn& progress = {},
+/// The checkpoints open on ctx.device with ctx.model; ctx.progress hears of
+/// each checkpoint.
+InfluenceInputs load_influence_inputs(const InfluenceConfig& cfg, const RunContext& ctx, bool need_checkpoints,
                                       core::Collectives& comm = core::single_process());
 
 /// load_influence_inputs() of a record already read (read_record(cfg)).
-InfluenceInputs load_influence_inputs(const InfluenceConfig& cfg, io::TrainRecord record, bool need_checkpoints,
-                                      const core::ProgressFn& progress = {},
-                                      core::Collectives& comm = core::single_process());
+InfluenceInputs load_influence_inputs(const InfluenceConfig& cfg, const RunContext& ctx, io::TrainRecord record,
+                                      bool need_checkpoints, core::Collectives& comm = core::single_process());
 
 /// The training record of cfg.run (errors name --run).
 io::TrainRecord read_record(const InfluenceConfig& cfg);

@@ -56,7 +56,7 @@ const torch::Tensor& LabelErrorsResult::score(const std::string& name) const {
   return scores.front().second;
 }
 
-LabelErrorsResult run_label_errors(const LabelErrorsConfig& cfg, const core::ProgressFn& progress) {
+LabelErrorsResult run_label_errors(const LabelErrorsConfig& cfg, const RunContext& ctx) {
   for (const auto& s : cfg.scores)
     GRADLENS_CHECK_OPTION(contains(label_error_score_names(), s), "--scores: unknown score '", s, "'; use any of ",
                           core::join(label_error_score_names(), ", "));
@@ -83,11 +83,12 @@ LabelErrorsResult run_label_errors(const LabelErrorsConfig& cfg, const core::Pro
   }
   const bool need_ckpt = std::any_of(wanted.begin(), wanted.end(),
                                      [](const std::string& s) { return contains(checkpoint_score_names(), s); });
-  distributed::RankSetup ranks = distributed::join_ranks(cfg.input.device);
+  distributed::RankSetup ranks = distributed::join_ranks(ctx.device);
   distributed::Communicator& comm = ranks.comm;
-  InfluenceConfig input = cfg.input;
-  input.device = ranks.device.str();
-  auto in = load_influence_inputs(input, std::move(record), need_ckpt, progress, comm);
+  const InfluenceConfig& input = cfg.input;
+  RunContext rank_ctx = ctx;
+  rank_ctx.device = ranks.device;
+  auto in = load_influence_inputs(input, rank_ctx, std::move(record), need_ckpt, comm);
   LabelErrorsResult r;
   r.rank = comm.rank();
   r.world_size = comm.world_size();

@@ -16,7 +16,6 @@
 #include <utility>
 #include <vector>
 
-#include "gradlens/core/progress.h"
 #include "gradlens/pipeline/influence_inputs.h"
 
 namespace gradlens::pipeline {
@@ -86,7 +85,7 @@ struct LabelErrorsResult {
   const torch::Tensor& score(const std::string& name) const;
 };
 
-LabelErrorsResult run_label_errors(const LabelErrorsConfig& cfg, const core::ProgressFn& progress = {});
+LabelErrorsResult run_label_errors(const LabelErrorsConfig& cfg, const RunContext& ctx = {});
 
 /// Writes scores.csv, quality.csv (with flips), found.csv + found.png (with
 /// flips), suspicious.png, summary.json, summary.md and report.html into

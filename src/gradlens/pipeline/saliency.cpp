@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "gradlens/core/check.h"
+#include "gradlens/core/choice.h"
 #include "gradlens/core/fs.h"
 #include "gradlens/core/npy.h"
 #include "gradlens/core/runtime.h"
@@ -29,12 +30,35 @@
 #include "gradlens/saliency/localisation.h"
 
 namespace gradlens::pipeline {
+
+constexpr core::Choice<IgBaseline> kIgBaselines[] = {{"zero", IgBaseline::kZero}, {"black", IgBaseline::kBlack}};
+constexpr core::Choice<RandomisationTest> kRandomisationTests[] = {{"cascading", RandomisationTest::kCascading},
+                                                                   {"independent", RandomisationTest::kIndependent},
+                                                                   {"none", RandomisationTest::kNone}};
+
+std::string ig_baseline_name(IgBaseline baseline) { return core::choice_name(kIgBaselines, baseline); }
+
+IgBaseline parse_ig_baseline(const std::string& name, const std::string& flag) {
+  return core::parse_choice(kIgBaselines, name, flag, "baseline");
+}
+
+std::string randomisation_test_name(RandomisationTest test) { return core::choice_name(kRandomisationTests, test); }
+
+RandomisationTest parse_randomisation_test(const std::string& name, const std::string& flag) {
+  return core::parse_choice(kRandomisationTests, name, flag, "test");
+}
+
 namespace {
 
 // Helper names carry a sal_ prefix (the pipeline area is compiled as unity
 // translation units, which merge the anonymous namespaces of its files).
 
 namespace fs = std::filesystem;
+
+// summary.json's options.randomisation: "" when the test is off.
+std::string sal_randomisation_json(RandomisationTest test) {
+  return test == RandomisationTest::kNone ? "" : randomisation_test_name(test);
+}
 
 std::string sal_class(const data::Dataset& ds, int64_t k) {
   if (k >= 0 && k < ds.num_classes()) return ds.class_names[static_cast<size_t>(k)];
@@ -239,11 +263,6 @@ SaliencyRun run_saliency(const std::vector<NamedClassifier>& models, const data:
                    "' cannot be a file name; use letters, digits, '.', '_' and '-'");
     GRADLENS_CHECK(names.insert(m.name).second, "model name '", m.name, "' is used twice");
   }
-  const auto& kinds = saliency::comparison_kind_names();
-  GRADLENS_CHECK_OPTION(std::find(kinds.begin(), kinds.end(), cfg.compare) != kinds.end(), "--compare: unknown comparison '",
-                 cfg.compare, "'; use class-mean, models or mask");
-  GRADLENS_CHECK_OPTION(cfg.ig_baseline == "zero" || cfg.ig_baseline == "black", "--ig-baseline: unknown baseline '",
-                 cfg.ig_baseline, "'; use zero or black");
   GRADLENS_CHECK(cfg.batch_size >= 1, "--batch-size must be >= 1, got ", cfg.batch_size);
   for (const auto& m : cfg.metrics) {
     const auto& known = faithfulness_metric_names();
@@ -253,16 +272,13 @@ SaliencyRun run_saliency(const std::vector<NamedClassifier>& models, const data:
                    ": the data set '", ds.name, "' has no object masks; use an ImageFolder with <image>.mask.png "
                    "files (gradlens make-shapes writes them), or drop ", m);
   }
-  GRADLENS_CHECK_OPTION(cfg.randomisation.empty() || cfg.randomisation == "cascading" ||
-                            cfg.randomisation == "independent",
-                        "--randomisation: unknown test '", cfg.randomisation, "'; use cascading or independent");
   data::validate(ds);
   const int64_t n = ds.size();
   GRADLENS_CHECK(n > 0, "dataset '", ds.name, "' is empty; no image to compute maps for");
-  GRADLENS_CHECK(cfg.compare != "models" || models.size() >= 2,
+  GRADLENS_CHECK(cfg.compare != saliency::ComparisonKind::kModels || models.size() >= 2,
                  "--compare models needs at least two --models (got ", models.size(),
                  "); give e.g. --models a.ckpt,b.ckpt or use --compare class-mean");
-  GRADLENS_CHECK(cfg.compare != "mask" || ds.has_masks(), "--compare mask: the data set '", ds.name,
+  GRADLENS_CHECK(cfg.compare != saliency::ComparisonKind::kMask || ds.has_masks(), "--compare mask: the data set '", ds.name,
                  "' has no object masks; use an ImageFolder with <image>.mask.png files (gradlens "
                  "make-shapes writes them) or --compare class-mean");
   const int64_t k = ds.num_classes();
@@ -285,14 +301,14 @@ SaliencyRun run_saliency(const std::vector<NamedClassifier>& models, const data:
 
   SaliencyRun run;
   run.method = saliency::attribution_method_name(cfg.attribution.method);
-  run.target = cfg.attribution.target;
-  run.compare = cfg.compare;
+  run.target = extract::gradient_target_name(cfg.attribution.target);
+  run.compare = saliency::comparison_kind_name(cfg.compare);
   run.n = n;
   run.height = ds.images.size(2);
   run.width = ds.images.size(3);
 
   saliency::AttributionOptions ao = cfg.attribution;
-  if (cfg.ig_baseline == "black") {
+  if (cfg.ig_baseline == IgBaseline::kBlack) {
     const auto black = torch::zeros({1, ds.channels(), run.height, run.width}, torch::kByte);
     ao.ig_baseline = data::to_float(ds, black)[0];
   } else {
@@ -306,18 +322,18 @@ SaliencyRun run_saliency(const std::vector<NamedClassifier>& models, const data:
     if (mo.ig_baseline.defined()) mo.ig_baseline = mo.ig_baseline.to(device);
     SaliencyModelMaps mm = model_maps(nm, ds, mo, cfg.batch_size, progress);
     const core::Stopwatch t_scores;
-    if (!cfg.metrics.empty() || !cfg.randomisation.empty()) {
+    if (!cfg.metrics.empty() || cfg.randomisation != RandomisationTest::kNone) {
       // The whole set as model inputs, once per model, for both checks.
       const auto images = data::to_float(ds, ds.images).to(device);
       score_maps(model, ds, images, cfg, mo, mm);
-      if (!cfg.randomisation.empty()) {
+      if (cfg.randomisation != RandomisationTest::kNone) {
         saliency::RandomisationOptions ro = cfg.randomisation_options;
-        ro.cascading = cfg.randomisation == "cascading";
+        ro.cascading = cfg.randomisation == RandomisationTest::kCascading;
         ro.batch_size = cfg.batch_size;
         mm.randomisation = saliency::model_randomisation_test(model, images, ds.labels.to(device), mo, ro);
       }
     }
-    if (!cfg.metrics.empty() || !cfg.randomisation.empty()) {
+    if (!cfg.metrics.empty() || cfg.randomisation != RandomisationTest::kNone) {
       run.seconds.emplace_back("metrics." + nm.name, t_scores.seconds());
       core::report(progress, {"metrics " + nm.name, n, n, t_scores.seconds(), {}, true, ""});
     }
@@ -351,11 +367,11 @@ SaliencyRun run_saliency(const std::vector<NamedClassifier>& models, const data:
 
   const core::Stopwatch t_cmp;
   const auto labels = ds.labels.to(torch::kCPU);
-  if (cfg.compare == "class-mean") {
+  if (cfg.compare == saliency::ComparisonKind::kClassMean) {
     for (const auto& mm : run.models)
       run.comparisons.push_back({mm.name, mm.name, "class-mean",
                                  saliency::compare_to_class_mean(mm.maps, labels, k, cfg.compare_options)});
-  } else if (cfg.compare == "mask") {
+  } else if (cfg.compare == saliency::ComparisonKind::kMask) {
     for (const auto& mm : run.models)
       run.comparisons.push_back(
           {mm.name, mm.name, "mask", saliency::compare_to_masks(mm.maps, ds.masks.to(torch::kCPU), cfg.compare_options)});
@@ -423,7 +439,7 @@ report::OverlayGrid saliency_overlay_grid(const SaliencyRun& run, const data::Da
     }
     g.columns.push_back(std::move(col));
   }
-  if (cfg.compare == "mask" && ds.has_masks()) {
+  if (cfg.compare == saliency::ComparisonKind::kMask && ds.has_masks()) {
     report::OverlayColumn col;
     col.title = "object mask";
     col.maps = ds.masks.to(torch::kCPU).index_select(0, idx).squeeze(1).to(torch::kFloat) / 255.0;
@@ -513,7 +529,7 @@ void write_saliency_outputs(const SaliencyRun& run, const data::Dataset& ds, con
                     {"rows", rows_v},
                     {"dataset_indices", rows_ds},
                     {"per_class", cfg.overlay_per_class},
-                    {"colormap", cfg.overlay.colormap},
+                    {"colormap", report::colormap_name(cfg.overlay.colormap)},
                     {"alpha", cfg.overlay.alpha},
                     {"scale", layout.scale},
                     {"size", {layout.width, layout.height}}};
@@ -544,7 +560,7 @@ void write_saliency_outputs(const SaliencyRun& run, const data::Dataset& ds, con
     for (const auto& mm : run.models)
       for (size_t st = 0; st < mm.randomisation.size(); ++st) {
         const auto& r = mm.randomisation[st];
-        rc.rows.push_back({mm.name, std::to_string(st + 1), r.group, cfg.randomisation,
+        rc.rows.push_back({mm.name, std::to_string(st + 1), r.group, randomisation_test_name(cfg.randomisation),
                            fmt::format("{:.6g}", finite_mean(r.spearman).first),
                            fmt::format("{:.6g}", finite_mean(r.ssim).first), std::to_string(r.ssim.size(0))});
       }
@@ -572,7 +588,7 @@ void write_saliency_outputs(const SaliencyRun& run, const data::Dataset& ds, con
   }
   j["image_size"] = {run.height, run.width};
   j["options"] = {{"metrics", cfg.metrics},
-                  {"randomisation", cfg.randomisation},
+                  {"randomisation", sal_randomisation_json(cfg.randomisation)},
                   {"randomisation_groups", cfg.randomisation_options.max_groups},
                   {"steps", cfg.perturbation.steps},
                   {"patch_size", cfg.perturbation.patch_size},
@@ -582,8 +598,8 @@ void write_saliency_outputs(const SaliencyRun& run, const data::Dataset& ds, con
                   {"smoothgrad_samples", a.smoothgrad_samples},
                   {"smoothgrad_sigma", a.smoothgrad_sigma},
                   {"ig_steps", a.ig_steps},
-                  {"ig_rule", a.ig_rule},
-                  {"ig_baseline", cfg.ig_baseline},
+                  {"ig_rule", saliency::ig_rule_name(a.ig_rule)},
+                  {"ig_baseline", ig_baseline_name(cfg.ig_baseline)},
                   {"seed", a.seed},
                   {"fixation_threshold", cfg.compare_options.fixation_threshold},
                   {"auc_borji_splits", cfg.compare_options.auc_borji.n_splits},
@@ -632,7 +648,7 @@ void write_saliency_outputs(const SaliencyRun& run, const data::Dataset& ds, con
         steps.push_back({{"group", r.group},
                          {"spearman", finite_mean(r.spearman).first},
                          {"ssim", finite_mean(r.ssim).first}});
-      models_j[m]["randomisation"] = {{"test", cfg.randomisation}, {"steps", steps}};
+      models_j[m]["randomisation"] = {{"test", randomisation_test_name(cfg.randomisation)}, {"steps", steps}};
     }
   j["models"] = models_j;
   const auto& dr = run.data_randomisation;
@@ -738,7 +754,7 @@ void write_saliency_outputs(const SaliencyRun& run, const data::Dataset& ds, con
     md << report::to_markdown(t) << "\n";
   }
   if (randomised) {
-    md << "## Sanity check: " << cfg.randomisation << " model-parameter randomisation\n\nMean similarity of each "
+    md << "## Sanity check: " << randomisation_test_name(cfg.randomisation) << " model-parameter randomisation\n\nMean similarity of each "
           "image's map to the trained model's after randomising the groups from the head down (Adebayo et al. "
           "2018); a faithful method's similarity falls (docs/saliency.md).\n\n";
     report::Table t;
@@ -765,9 +781,7 @@ void write_saliency_outputs(const SaliencyRun& run, const data::Dataset& ds, con
   tmp.commit();
 }
 
-SaliencyCommandResult run_saliency_command(const SaliencyCommandConfig& cfg, const core::ProgressFn& progress) {
-  GRADLENS_CHECK_OPTION(cfg.split == "train" || cfg.split == "test", "--split: unknown split '", cfg.split,
-                 "'; use train or test");
+SaliencyCommandResult run_saliency_command(const SaliencyCommandConfig& cfg, const RunContext& ctx) {
   GRADLENS_CHECK(!cfg.models.empty(), "--models: no model given");
   GRADLENS_CHECK(!cfg.out.empty(), "--out: no output directory given");
   GRADLENS_CHECK(cfg.per_class >= 0, "--per-class must be >= 0, got ", cfg.per_class);
@@ -778,11 +792,11 @@ SaliencyCommandResult run_saliency_command(const SaliencyCommandConfig& cfg, con
     GRADLENS_CHECK(fs::is_directory(out) && fs::exists(out / "summary.json"), "--out ", out.string(),
                    " exists and is not a gradlens saliency directory (no summary.json); refusing to replace it");
   }
-  const auto device = core::parse_device(cfg.device);
+  const auto device = ctx.device;
   std::vector<std::string> specs = cfg.models;
   if (!cfg.data_randomisation.empty()) specs.push_back(cfg.data_randomisation);
   const ModelData md = data_for_models(cfg.data, specs);
-  const data::Dataset full = load_split(md.data, cfg.seed, cfg.split == "train");
+  const data::Dataset full = load_split(md.data, ctx.seed, cfg.split == data::Split::kTrain);
   check_model_classes(md, full);
   data::Dataset ds = full;
   torch::Tensor indices;
@@ -797,7 +811,7 @@ SaliencyCommandResult run_saliency_command(const SaliencyCommandConfig& cfg, con
   for (size_t i = 0; i < cfg.models.size(); ++i) {
     owned.push_back(
         open_model_for(cfg.models[i], device, ds.channels(), ds.images.size(3), /*channels_last=*/true,
-                       cfg.model_options));
+                       ctx.model));
     const std::string spec = models::resolve_model_spec(cfg.models[i], "--models", /*architectures=*/false).path;
     named.push_back({names[i], owned.back().get(), spec});
   }
@@ -805,17 +819,17 @@ SaliencyCommandResult run_saliency_command(const SaliencyCommandConfig& cfg, con
   NamedClassifier randomised_named;
   if (!cfg.data_randomisation.empty()) {
     randomised = open_model_for(cfg.data_randomisation, device, ds.channels(), ds.images.size(3),
-                                /*channels_last=*/true, cfg.model_options);
+                                /*channels_last=*/true, ctx.model);
     const auto spec = models::resolve_model_spec(cfg.data_randomisation, "--data-randomisation", false).path;
     randomised_named = {saliency_model_names({cfg.data_randomisation})[0], randomised.get(), spec};
   }
   SaliencyConfig sc = cfg.saliency;
-  sc.attribution.seed = cfg.seed;
-  if (sc.compare_options.auc_borji.seed == 0) sc.compare_options.auc_borji.seed = cfg.seed;
+  sc.attribution.seed = ctx.seed;
+  if (sc.compare_options.auc_borji.seed == 0) sc.compare_options.auc_borji.seed = ctx.seed;
   SaliencyCommandResult res;
-  res.run = run_saliency(named, ds, sc, progress, randomised ? &randomised_named : nullptr);
+  res.run = run_saliency(named, ds, sc, ctx.progress, randomised ? &randomised_named : nullptr);
   if (!md.assumed.empty()) res.run.warnings.push_back(md.assumed);
-  write_saliency_outputs(res.run, ds, sc, out, cfg.overwrite, indices, cfg.data.data + ":" + cfg.split);
+  write_saliency_outputs(res.run, ds, sc, out, cfg.overwrite, indices, cfg.data.data + ":" + data::split_name(cfg.split));
   res.out = out;
   return res;
 }

@@ -18,8 +18,9 @@
 #include <vector>
 
 #include "gradlens/core/progress.h"
+#include "gradlens/data/mnist.h"
 #include "gradlens/models/classifier.h"
-#include "gradlens/models/model_options.h"
+#include "gradlens/pipeline/run_context.h"
 #include "gradlens/pipeline/train.h"
 #include "gradlens/report/overlay.h"
 #include "gradlens/saliency/cam.h"
@@ -47,18 +48,29 @@ struct NamedClassifier {
   std::string spec;
 };
 
+/// Integrated Gradients' baseline: zeros of the model input (the training
+/// mean colour after normalisation) or black (pixel value 0 in every channel).
+enum class IgBaseline { kZero, kBlack };
+/// "zero" or "black".
+std::string ig_baseline_name(IgBaseline baseline);
+/// ig_baseline_name()'s inverse. Throws gradlens::Error (usage) naming `flag`.
+IgBaseline parse_ig_baseline(const std::string& name, const std::string& flag = "--ig-baseline");
+
+/// The model-parameter randomisation test: off, cascading (groups randomised
+/// from the head down, cumulatively) or independent (one group at a time).
+enum class RandomisationTest { kNone, kCascading, kIndependent };
+/// "none", "cascading" or "independent".
+std::string randomisation_test_name(RandomisationTest test);
+/// randomisation_test_name()'s inverse. Throws gradlens::Error (usage) naming `flag`.
+RandomisationTest parse_randomisation_test(const std::string& name, const std::string& flag = "--randomisation");
+
 struct SaliencyConfig {
   /// Method, layer, target and the SmoothGrad / IG settings (saliency/cam.h);
   /// `attribution.ig_baseline` is set from `ig_baseline` below.
   saliency::AttributionOptions attribution;
-  /// IG baseline: "zero" (zeros of the model input, i.e. the training mean
-  /// colour after normalisation) or "black" (pixel value 0 in every channel).
-  std::string ig_baseline = "zero";
-  /// "class-mean" (each map vs the mean map of its true class), "models"
-  /// (the first model's map vs each other model's map of the same image;
-  /// needs >= 2 models), "mask" (each map vs the image's object mask; needs
-  /// a dataset with masks).
-  std::string compare = "class-mean";
+  IgBaseline ig_baseline = IgBaseline::kZero;
+  /// kModels needs >= 2 models, kMask a dataset with object masks.
+  saliency::ComparisonKind compare = saliency::ComparisonKind::kClassMean;
   saliency::CompareOptions compare_options;
   int64_t batch_size = 64;
   /// Faithfulness and localisation metrics per image (docs/saliency.md): any
@@ -73,9 +85,9 @@ struct SaliencyConfig {
   saliency::RoadOptions road;
   /// Pointing game tolerance in pixels (TorchRay: 15 at 224 px).
   double pointing_tolerance = 15.0;
-  /// Model-parameter randomisation test (saliency/sanity.h): "" (off),
-  /// "cascading" or "independent"; `randomisation.cascading` is set from it.
-  std::string randomisation;
+  /// Model-parameter randomisation test (saliency/sanity.h);
+  /// `randomisation_options.cascading` is set from it.
+  RandomisationTest randomisation = RandomisationTest::kNone;
   saliency::RandomisationOptions randomisation_options;
   /// Overlay sample: per class, up to this many images the first model
   /// classifies correctly and as many it misclassifies (dataset order).
@@ -155,8 +167,8 @@ struct SaliencyRun {
 ///
 /// Throws c10::Error: no model or a null one; duplicate or unsafe names; an
 /// empty dataset; batch_size < 1; a model with fewer classes than the data or
-/// other input channels; compare "models" with one model, "mask" without
-/// masks, or an unknown compare/ig_baseline (naming the flag); and
+/// other input channels; compare kModels with one model or kMask without
+/// masks (naming the flag); and
 /// everything compute_attribution() and the comparisons throw.
 SaliencyRun run_saliency(const std::vector<NamedClassifier>& models, const data::Dataset& ds,
                          const SaliencyConfig& cfg, const core::ProgressFn& progress = {},
@@ -192,8 +204,7 @@ void write_saliency_outputs(const SaliencyRun& run, const data::Dataset& ds,
 
 struct SaliencyCommandConfig {
   DataConfig data;
-  /// "train" or "test" split.
-  std::string split = "test";
+  data::Split split = data::Split::kTest;
   /// Images per class of the split (first N; 0 = all).
   int64_t per_class = 10;
   /// Model specs ("default", a gradlens checkpoint or a TorchScript file).
@@ -203,10 +214,6 @@ struct SaliencyCommandConfig {
   SaliencyConfig saliency;
   std::filesystem::path out;
   bool overwrite = false;
-  std::string device = "cpu";
-  uint64_t seed = 0;
-  /// kAuto: Winograd where it applies (open_model_for).
-  models::ModelOptions model_options;
 };
 
 struct SaliencyCommandResult {
@@ -217,8 +224,9 @@ struct SaliencyCommandResult {
 /// Loads the data and the models, runs run_saliency() and writes the
 /// directory. Model names: the file stem of each spec ("default" for the
 /// default model), made unique with the parent folder or a number.
-SaliencyCommandResult run_saliency_command(const SaliencyCommandConfig& cfg,
-                                           const core::ProgressFn& progress = {});
+/// ctx.model.conv kAuto: Winograd where it applies (open_model_for); ctx.seed
+/// draws SmoothGrad's noise, ROAD's imputation and AUC-Borji's samples.
+SaliencyCommandResult run_saliency_command(const SaliencyCommandConfig& cfg, const RunContext& ctx = {});
 
 /// File-name-safe, unique display names for model specs.
 std::vector<std::string> saliency_model_names(const std::vector<std::string>& specs);

@@ -41,12 +41,12 @@ TrainConfig default_train_config() {
   return c;
 }
 
-TrainSummary run_train(const TrainConfig& cfg, const core::ProgressFn& progress) {
+TrainSummary run_train(const TrainConfig& cfg, const RunContext& ctx) {
   // Under `gradlens launch` or torchrun (RANK, WORLD_SIZE, ...): data-parallel
   // training, each rank a block of every global batch, gradients averaged by
   // a bucketed all-reduce, rank 0 writing (see docs/training.md). A single
   // process otherwise (the collectives are identities).
-  distributed::RankSetup ranks = distributed::join_ranks(cfg.device);
+  distributed::RankSetup ranks = distributed::join_ranks(ctx.device);
   distributed::Communicator& comm = ranks.comm;
   const torch::Device device = ranks.device;
   const std::filesystem::path out_dir =
@@ -70,9 +70,9 @@ TrainSummary run_train(const TrainConfig& cfg, const core::ProgressFn& progress)
   GRADLENS_CHECK_OPTION(!(cfg.train.resume && recording), "--resume cannot continue a training record (",
                         "--noisy-labels, --record-dynamics, --save-every-epoch): train again without --resume");
 
-  auto splits = load_splits(cfg.data, cfg.seed);
+  auto splits = load_splits(cfg.data, ctx.seed);
   if (cfg.permute_labels) {
-    const auto order = core::NumpyRandomState(cfg.seed).permutation(splits.train.size());
+    const auto order = core::NumpyRandomState(ctx.seed).permutation(splits.train.size());
     splits.train.labels = splits.train.labels.index_select(0, torch::tensor(order, torch::kLong));
   }
   io::TrainRecord record;
@@ -83,16 +83,16 @@ TrainSummary run_train(const TrainConfig& cfg, const core::ProgressFn& progress)
     record.images = splits.train.size();
     record.classes = splits.train.num_classes();
     record.class_names = splits.train.class_names;
-    record.seed = cfg.seed;
+    record.seed = ctx.seed;
     record.noise_fraction = cfg.noisy_labels;
     if (cfg.noisy_labels > 0) {
       const auto flipped =
-          analysis::flip_labels(splits.train.labels, splits.train.num_classes(), cfg.noisy_labels, cfg.seed);
+          analysis::flip_labels(splits.train.labels, splits.train.num_classes(), cfg.noisy_labels, ctx.seed);
       splits.train.labels = flipped.labels;
       record.flipped = flipped.flipped.to(torch::kUInt8);
     }
     if (cfg.aum_threshold_samples) {
-      const auto t = analysis::threshold_samples(splits.train.size(), splits.train.num_classes(), cfg.seed);
+      const auto t = analysis::threshold_samples(splits.train.size(), splits.train.num_classes(), ctx.seed);
       splits.train.labels = splits.train.labels.masked_fill(t.to(torch::kBool), splits.train.num_classes());
       splits.train.class_names.push_back(analysis::kThresholdClassName);
       record.threshold = t;
@@ -113,7 +113,7 @@ TrainSummary run_train(const TrainConfig& cfg, const core::ProgressFn& progress)
   // MNIST digits are not mirror-symmetric: no flips there.
   train::TrainOptions topts = cfg.train;
   if (cfg.data.data == "mnist") topts.augment_opts.flip_prob = 0.0;
-  topts.seed = cfg.seed;
+  topts.seed = ctx.seed;
   topts.checkpoint_path = ckpt;
   topts.write_checkpoint = comm.is_root();
   topts.data_parallel.rank = comm.rank();
@@ -135,7 +135,7 @@ TrainSummary run_train(const TrainConfig& cfg, const core::ProgressFn& progress)
   const int64_t side = splits.train.images.size(3);
   mc.stem = cfg.stem == "auto" ? (side <= 64 ? models::Stem::kSmall : models::Stem::kImageNet)
                                : models::parse_stem(cfg.stem);
-  torch::manual_seed(cfg.seed);
+  torch::manual_seed(ctx.seed);
   models::ResNet model(mc);
   model.to(device);
 
@@ -144,7 +144,7 @@ TrainSummary run_train(const TrainConfig& cfg, const core::ProgressFn& progress)
                          {"mean", splits.train.mean},
                          {"std", splits.train.std},
                          {"image_size", side},
-                         {"seed", cfg.seed}};
+                         {"seed", ctx.seed}};
   topts.checkpoint_meta = meta.dump();
   if (cfg.save_every_epoch) topts.epoch_checkpoint_dir = (out_dir / "checkpoints").string();
   std::unique_ptr<train::DynamicsRecorder> recorder;
@@ -155,7 +155,7 @@ TrainSummary run_train(const TrainConfig& cfg, const core::ProgressFn& progress)
   }
 
   auto losses_opts = cfg.losses;
-  losses_opts.seed = cfg.seed;
+  losses_opts.seed = ctx.seed;
   auto losses = train::make_gradient_losses(losses_opts);
   topts.extra_loss = losses.fn;
   topts.extra_parameters = losses.parameters;
@@ -166,7 +166,7 @@ TrainSummary run_train(const TrainConfig& cfg, const core::ProgressFn& progress)
   s.world_size = comm.world_size();
   s.model_description = model.describe();
   s.parameters = models::count_parameters(model);
-  s.result = train::train_model(model, splits.train, &splits.test, topts, progress);
+  s.result = train::train_model(model, splits.train, &splits.test, topts, ctx.progress);
   if (recorder != nullptr && comm.world_size() > 1) {
     // Each rank recorded its rows of every batch; the sum is the whole.
     for (const auto& name : train::TrainingDynamics::names()) {
@@ -234,9 +234,9 @@ TrainSummary run_train(const TrainConfig& cfg, const core::ProgressFn& progress)
                   {"weight_decay", t.optimizer.weight_decay},
                   {"schedule", train::schedule_name(t.schedule.kind)},
                   {"augment", t.augment},
-                  {"seed", cfg.seed},
-                  {"threads", cfg.threads},
-                  {"device", cfg.device},
+                  {"seed", ctx.seed},
+                  {"threads", ctx.threads},
+                  {"device", device_name(ctx)},
                   {"libtorch", core::torch_version()},
                   {"lambda_grad", cfg.losses.lambda_grad},
                   {"grad_form", train::grad_form_name(cfg.losses.form)},

@@ -4,7 +4,8 @@
 
 #include <string>
 
-#include "gradlens/core/progress.h"
+#include "gradlens/data/subset.h"
+#include "gradlens/pipeline/run_context.h"
 #include "gradlens/train/gradient_losses.h"
 #include "gradlens/train/trainer.h"
 
@@ -38,9 +39,9 @@ struct DataConfig {
   /// Keep only N images per class of each split (0 = all).
   int64_t train_per_class = 0;
   int64_t test_per_class = 0;
-  /// How the per-class subsets are chosen: "first" (first N of each class in
-  /// file order) or "random" (seeded by --seed).
-  std::string subset = "first";
+  /// How the per-class subsets are chosen: the first N of each class in file
+  /// order, or N drawn at random (seeded by RunContext::seed).
+  data::SubsetMode subset = data::SubsetMode::kFirst;
 };
 
 struct TrainConfig {
@@ -55,7 +56,7 @@ struct TrainConfig {
   /// Training-data attribution and label-noise scoring (need `out`; see
   /// io/train_record.h for what is written):
   /// flip this share of the training labels, each to another class drawn
-  /// uniformly (seeded by `seed`), and record which (0: none; < 1).
+  /// uniformly (seeded by RunContext::seed), and record which (0: none; < 1).
   double noisy_labels = 0.0;
   /// The data-randomisation test's model (Adebayo et al. 2018): train on the
   /// training labels randomly permuted (numpy's RandomState(seed).permutation,
@@ -68,16 +69,13 @@ struct TrainConfig {
   /// Keep the weights after every epoch in out/checkpoints/ (TracIn's checkpoints).
   bool save_every_epoch = false;
   /// AUM's threshold samples (Pleiss et al. 2020): floor(N / (K + 1))
-  /// training images, drawn by `seed`, get the label of an extra class K
+  /// training images, drawn by RunContext::seed, get the label of an extra class K
   /// that no real image has; the model has K + 1 outputs. Their AUM sets the
   /// threshold below which label-errors flags an image. Needs record_dynamics.
   bool aum_threshold_samples = false;
   /// Output directory for the checkpoint (model.ckpt) and summary.json.
   /// Empty: the default-model cache (see models::default_model_path()).
   std::string out;
-  std::string device = "cpu";
-  uint64_t seed = 0;
-  int threads = 1;
 };
 
 struct TrainSummary {
@@ -101,6 +99,8 @@ TrainConfig default_train_config();
 /// Runs the whole command. Under `gradlens launch` / torchrun (RANK,
 /// WORLD_SIZE, ... set) the ranks train data-parallel (docs/training.md) and
 /// only rank 0 writes. Throws c10::Error / UsageError on bad input.
-TrainSummary run_train(const TrainConfig& cfg, const core::ProgressFn& progress = {});
+/// ctx.seed seeds the initial weights, the batch order, augmentation and
+/// every label draw; ctx.model is not used (the model is built here).
+TrainSummary run_train(const TrainConfig& cfg, const RunContext& ctx = {});
 
 }  // namespace gradlens::pipeline

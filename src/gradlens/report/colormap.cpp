@@ -67,12 +67,14 @@ const std::vector<std::string>& colormap_names() {
   return names;
 }
 
-Colormap parse_colormap(const std::string& name) {
+Colormap parse_colormap(const std::string& name, const std::string& flag) {
   if (name == "jet") return Colormap::kJet;
   if (name == "turbo") return Colormap::kTurbo;
-  GRADLENS_CHECK_OPTION(false, "--colormap: unknown colour map '", name, "'; use jet or turbo");
+  GRADLENS_CHECK_OPTION(false, flag, ": unknown colour map '", name, "'; use jet or turbo");
   return Colormap::kJet;
 }
+
+std::string colormap_name(Colormap map) { return map == Colormap::kTurbo ? "turbo" : "jet"; }
 
 Rgb colormap_rgb(Colormap map, double t) {
   if (std::isnan(t)) t = 0;

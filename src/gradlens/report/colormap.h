@@ -20,8 +20,10 @@ enum class Colormap {
 
 /// "jet", "turbo".
 const std::vector<std::string>& colormap_names();
-/// Parses a name; throws c10::Error naming --colormap and listing the names.
-Colormap parse_colormap(const std::string& name);
+/// Parses a name; throws c10::Error naming `flag` and listing the names.
+Colormap parse_colormap(const std::string& name, const std::string& flag = "--colormap");
+/// "jet" or "turbo".
+std::string colormap_name(Colormap map);
 
 /// The colour of value t (clamped to [0, 1]; NaN is treated as 0), each
 /// channel rounded to the nearest of 0..255.

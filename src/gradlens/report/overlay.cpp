@@ -90,7 +90,7 @@ Canvas render_overlay_grid(const OverlayGrid& grid, const OverlayOptions& opts,
   GRADLENS_CHECK(!grid.columns.empty(), "overlay grid: no map column to draw");
   GRADLENS_CHECK(grid.image_captions.empty() || static_cast<int64_t>(grid.image_captions.size()) == n,
                  "overlay grid: ", grid.image_captions.size(), " image captions for ", n, " images");
-  const auto cmap = parse_colormap(opts.colormap);
+  const auto cmap = opts.colormap;
   GRADLENS_CHECK(std::isfinite(opts.alpha) && opts.alpha >= 0 && opts.alpha <= 1,
                  "--alpha must lie in [0, 1], got ", opts.alpha);
   GRADLENS_CHECK(opts.cell_size >= 1, "overlay grid: cell size must be >= 1, got ", opts.cell_size);

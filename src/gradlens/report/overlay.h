@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "gradlens/report/canvas.h"
+#include "gradlens/report/colormap.h"
 
 namespace gradlens::report {
 
@@ -48,8 +49,7 @@ struct OverlayGrid {
 };
 
 struct OverlayOptions {
-  /// "jet" or "turbo".
-  std::string colormap = "jet";
+  Colormap colormap = Colormap::kJet;
   /// Weight of the coloured map over the image: pixel = (1 - alpha) * image +
   /// alpha * colormap(map) (pytorch-grad-cam's show_cam_on_image with
   /// image_weight = 1 - alpha). In [0, 1].
@@ -87,8 +87,8 @@ Rgb blend_pixel(Rgb image, Rgb colour, double alpha);
 /// Renders the grid. Throws c10::Error when the images are not uint8 [N, C,
 /// H, W] with C = 1 or 3, N = 0, there is no column, a column's maps are not
 /// [N, H, W] (naming the column and both shapes) or hold NaN/Inf, a caption
-/// or mark list is neither empty nor of length N, an option is out of range
-/// (naming --colormap, --alpha), or the font cannot be loaded (see Font).
+/// or mark list is neither empty nor of length N, --alpha is out of range,
+/// or the font cannot be loaded (see Font).
 Canvas render_overlay_grid(const OverlayGrid& grid, const OverlayOptions& options = {},
                            OverlayLayout* layout = nullptr);
 

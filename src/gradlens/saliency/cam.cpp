@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "gradlens/core/check.h"
+#include "gradlens/core/choice.h"
 #include "gradlens/extract/logit_seed.h"
 #include "gradlens/models/classifier.h"
 
@@ -22,10 +23,6 @@ std::string cam_join(const std::vector<std::string>& v) {
   std::string s;
   for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + v[i];
   return s;
-}
-
-bool cam_contains(const std::vector<std::string>& v, const std::string& s) {
-  return std::find(v.begin(), v.end(), s) != v.end();
 }
 
 uint64_t cam_splitmix(uint64_t z) {
@@ -47,26 +44,26 @@ void cam_check_finite(const torch::Tensor& t, int64_t first_index, const std::st
 }
 
 /// The per-sample seed dt_i/dz_i [B, K] for logits z (detached).
-torch::Tensor cam_seed(const torch::Tensor& z, const std::string& target, const torch::Tensor& classes) {
-  if (target == "loss") return extract::logit_seed(extract::SeedKind::kCrossEntropy, classes, z.size(1), torch::softmax(z, 1));
+torch::Tensor cam_seed(const torch::Tensor& z, extract::GradientTarget target, const torch::Tensor& classes) {
+  if (target == extract::GradientTarget::kLoss) return extract::logit_seed(extract::SeedKind::kCrossEntropy, classes, z.size(1), torch::softmax(z, 1));
   return extract::logit_seed(extract::SeedKind::kLogit, classes, z.size(1), z);
 }
 
 /// t_i as float64 [B].
-torch::Tensor cam_target_values(const torch::Tensor& z, const std::string& target,
+torch::Tensor cam_target_values(const torch::Tensor& z, extract::GradientTarget target,
                                 const torch::Tensor& classes) {
   const auto zd = z.detach().to(torch::kDouble);
   const auto picked = zd.gather(1, classes.unsqueeze(1)).squeeze(1);
-  if (target == "loss") return torch::logsumexp(zd, 1) - picked;
+  if (target == extract::GradientTarget::kLoss) return torch::logsumexp(zd, 1) - picked;
   return picked;
 }
 
 /// Validated labels (int64 [B] on `device`) or an undefined tensor.
 torch::Tensor cam_labels(const torch::Tensor& labels, int64_t batch, int64_t k,
-                         const std::string& target, int64_t first_index, torch::Device device) {
-  const bool needed = target != "pred";
+                         extract::GradientTarget target, int64_t first_index, torch::Device device) {
+  const bool needed = target != extract::GradientTarget::kPred;
   if (!labels.defined()) {
-    GRADLENS_CHECK(!needed, "--target ", target,
+    GRADLENS_CHECK(!needed, "--target ", extract::gradient_target_name(target),
                    " needs the true labels of the images, but none were given");
     return {};
   }
@@ -91,7 +88,7 @@ torch::Tensor cam_labels(const torch::Tensor& labels, int64_t batch, int64_t k,
 
 /// d(sum_i t_i)/dx at `x` for the fixed classes; one forward + one backward.
 torch::Tensor cam_input_grad(models::Classifier& model, const torch::Tensor& x,
-                             const std::string& target, const torch::Tensor& classes) {
+                             extract::GradientTarget target, const torch::Tensor& classes) {
   const auto xg = x.detach().requires_grad_(true);
   const auto z = model.forward(xg);
   const auto seed = cam_seed(z.detach(), target, classes);
@@ -128,9 +125,12 @@ bool is_cam_method(AttributionMethod m) {
   return m == AttributionMethod::kGradCam || m == AttributionMethod::kGradCamPlusPlus;
 }
 
-const std::vector<std::string>& attribution_target_names() {
-  static const std::vector<std::string> names = {"pred", "true", "loss"};
-  return names;
+constexpr core::Choice<IgRule> kIgRules[] = {{"trapezoid", IgRule::kTrapezoid}, {"riemann", IgRule::kRiemann}};
+
+std::string ig_rule_name(IgRule rule) { return core::choice_name(kIgRules, rule); }
+
+IgRule parse_ig_rule(const std::string& name, const std::string& flag) {
+  return core::parse_choice(kIgRules, name, flag, "rule");
 }
 
 torch::Tensor grad_cam_weights(const torch::Tensor& grads) {
@@ -212,9 +212,6 @@ NormalizedMaps cam_maps_from(const torch::Tensor& weights, const torch::Tensor& 
 Attribution compute_attribution(models::Classifier& model, const torch::Tensor& x_in,
                                 const torch::Tensor& labels, const AttributionOptions& opts,
                                 int64_t first_index) {
-  const auto& targets = attribution_target_names();
-  GRADLENS_CHECK_OPTION(cam_contains(targets, opts.target), "--target: unknown target '", opts.target,
-                 "'; use one of ", cam_join(targets));
   if (!opts.layer.empty()) model.check_layer(opts.layer, "--layer");
   GRADLENS_CHECK(x_in.defined() && x_in.dim() == 4 && x_in.is_floating_point(),
                  "input batch must be float [B, C, H, W], got ",
@@ -232,8 +229,6 @@ Attribution compute_attribution(models::Classifier& model, const torch::Tensor& 
   }
   if (method == AttributionMethod::kIntegratedGradients) {
     GRADLENS_CHECK_OPTION(opts.ig_steps >= 1, "--ig-steps must be >= 1, got ", opts.ig_steps);
-    GRADLENS_CHECK_OPTION(opts.ig_rule == "trapezoid" || opts.ig_rule == "riemann", "--ig-rule: unknown rule '",
-                   opts.ig_rule, "'; use trapezoid or riemann");
   }
   cam_check_finite(x_in, first_index, "input");
 
@@ -247,13 +242,13 @@ Attribution compute_attribution(models::Classifier& model, const torch::Tensor& 
 
   Attribution res;
   res.method = attribution_method_name(method);
-  res.target = opts.target;
+  res.target = extract::gradient_target_name(opts.target);
   torch::Tensor z;        // clean logits (detached)
   torch::Tensor classes;  // int64 [B]
   auto resolve_classes = [&](const torch::Tensor& logits) {
     z = logits.detach();
     res.preds = z.argmax(1);
-    classes = opts.target == "pred" ? res.preds : y;
+    classes = opts.target == extract::GradientTarget::kPred ? res.preds : y;
   };
 
   if (is_cam_method(method)) {
@@ -318,7 +313,7 @@ Attribution compute_attribution(models::Classifier& model, const torch::Tensor& 
     }
     const auto diff = x_in.detach() - base;
     const int64_t m = opts.ig_steps;
-    const bool trapezoid = opts.ig_rule == "trapezoid";
+    const bool trapezoid = opts.ig_rule == IgRule::kTrapezoid;
     auto grad_sum = torch::zeros_like(x_in);
     for (int64_t j = trapezoid ? 0 : 1; j <= m; ++j) {
       const double a = static_cast<double>(j) / static_cast<double>(m);

@@ -39,6 +39,8 @@
 #include <string>
 #include <vector>
 
+#include "gradlens/extract/logit_seed.h"
+
 namespace gradlens::models {
 class Classifier;
 }
@@ -62,8 +64,12 @@ std::string attribution_method_name(AttributionMethod m);
 /// True for Grad-CAM and Grad-CAM++ (the methods that use a layer).
 bool is_cam_method(AttributionMethod m);
 
-/// "pred", "true", "loss".
-const std::vector<std::string>& attribution_target_names();
+/// Integrated Gradients' quadrature (AttributionOptions::ig_steps).
+enum class IgRule { kTrapezoid, kRiemann };
+/// "trapezoid" or "riemann".
+std::string ig_rule_name(IgRule rule);
+/// ig_rule_name()'s inverse. Throws gradlens::Error (usage) naming `flag`.
+IgRule parse_ig_rule(const std::string& name, const std::string& flag = "--ig-rule");
 
 struct AttributionOptions {
   AttributionMethod method = AttributionMethod::kGradCam;
@@ -71,8 +77,9 @@ struct AttributionOptions {
   /// (layer4 for ResNets). Checked against model.layers() whenever it is
   /// non-empty (also for the input-space methods, which do not use it).
   std::string layer;
-  /// "pred" (default, as pytorch-grad-cam), "true" or "loss" (see above).
-  std::string target = "pred";
+  /// The logit of the prediction (default, as pytorch-grad-cam), of the true
+  /// class, or the cross-entropy with the true label.
+  extract::GradientTarget target = extract::GradientTarget::kPred;
 
   /// SmoothGrad (Smilkov et al. 2017): number of noisy copies n >= 1 and the
   /// noise level sigma >= 0 as a fraction of each image's input range
@@ -87,13 +94,13 @@ struct AttributionOptions {
 
   /// Integrated Gradients (Sundararajan et al. 2017): number of steps m >= 1
   /// along the straight path x' + a (x - x'), a in [0, 1], and the quadrature:
-  ///   "trapezoid" (default): a_k = k/m, k = 0..m (m + 1 gradient evaluations),
-  ///                          weights 1/(2m) at both ends and 1/m inside;
-  ///   "riemann":   right Riemann sum of the paper's eq. (3): a_k = k/m,
-  ///                          k = 1..m (m evaluations), weights 1/m.
+  ///   kTrapezoid (default): a_k = k/m, k = 0..m (m + 1 gradient evaluations),
+  ///                         weights 1/(2m) at both ends and 1/m inside;
+  ///   kRiemann:   right Riemann sum of the paper's eq. (3): a_k = k/m,
+  ///                         k = 1..m (m evaluations), weights 1/m.
   /// Attribution_i = (x - x') * sum_k w_k dt/dx(x' + a_k (x - x')).
   int64_t ig_steps = 64;
-  std::string ig_rule = "trapezoid";
+  IgRule ig_rule = IgRule::kTrapezoid;
   /// Baseline x': undefined = zeros of the model input (in normalised input
   /// space, i.e. the training mean colour); else float [C, H, W] (shared by
   /// every image) or [B, C, H, W].
@@ -154,8 +161,7 @@ struct Attribution {
 /// parameters' .grad are not touched. Outputs are on the model's device.
 ///
 /// Throws c10::Error: an unknown layer (naming --layer and listing
-/// model.layers()); an unknown target (--target) or IG rule (--ig-rule); x
-/// not 4-D float, with other channels than the model, or holding NaN/Inf
+/// model.layers()); x not 4-D float, with other channels than the model, or holding NaN/Inf
 /// (naming the image); labels missing for true/loss, of the wrong count or
 /// type, or a class outside [0, K) (naming the image and K); smoothgrad
 /// samples < 1 or sigma < 0 / not finite; ig steps < 1; a baseline that is

@@ -79,6 +79,18 @@ const std::vector<std::string>& comparison_kind_names() {
   return names;
 }
 
+std::string comparison_kind_name(ComparisonKind kind) {
+  return comparison_kind_names()[static_cast<size_t>(kind)];
+}
+
+ComparisonKind parse_comparison_kind(const std::string& name, const std::string& flag) {
+  const auto& names = comparison_kind_names();
+  for (size_t i = 0; i < names.size(); ++i)
+    if (names[i] == name) return static_cast<ComparisonKind>(i);
+  GRADLENS_CHECK_OPTION(false, flag, ": unknown comparison '", name, "'; use class-mean, models or mask");
+  return ComparisonKind::kClassMean;
+}
+
 const MetricColumn& MapComparison::get(const std::string& name) const {
   std::string known;
   for (const auto& m : metrics) {

@@ -34,8 +34,16 @@ namespace gradlens::saliency {
 /// "CC", "KLD", "SIM", "NSS", "AUC-Judd", "AUC-Borji": the output order.
 const std::vector<std::string>& comparison_metric_names();
 
+/// What each map is compared with: the mean map of its true class, the
+/// first model's map of the same image, or the image's object mask.
+enum class ComparisonKind { kClassMean, kModels, kMask };
+
 /// "class-mean", "models", "mask".
 const std::vector<std::string>& comparison_kind_names();
+/// comparison_kind_names()[kind].
+std::string comparison_kind_name(ComparisonKind kind);
+/// comparison_kind_name()'s inverse. Throws gradlens::Error (usage) naming `flag`.
+ComparisonKind parse_comparison_kind(const std::string& name, const std::string& flag = "--compare");
 
 struct CompareOptions {
   /// Fixations of a continuous reference: pixels whose min-max normalised

@@ -187,7 +187,7 @@ RandomLogitResult random_logit_test(models::Classifier& model, const torch::Tens
   r.classes = cpu;
   r.other_classes = (cpu + shift) % k;
   AttributionOptions given = attribution;
-  given.target = "true";
+  given.target = extract::GradientTarget::kTrue;
   const auto a = attribution_maps(model, images, classes, given, opts.batch_size);
   const auto b = attribution_maps(model, images, r.other_classes.to(classes.device()), given, opts.batch_size);
   r.spearman = spearman_rank_correlation(a, b);
