@@ -104,6 +104,51 @@ TEST(InfluenceStore, RoundTripsAndRefusesAnotherKey) {
   GRADLENS_EXPECT_THROWS_WITH(read_influence_store(store, other, "--store"), "--store");
 }
 
+// Checkpoint by checkpoint: each add() is on disk at once (in the hidden
+// staging directory, not under the store's name); the store appears whole at
+// commit(), and a writer dropped before it leaves nothing.
+TEST(InfluenceStore, TheWriterStreamsCheckpointsAndPublishesOnlyAWholeStore) {
+  test::TempDir dir;
+  const auto store = dir.path() / "store";
+  StoreKey key;
+  key.images = 3;
+  key.labels_crc32 = tensor_crc32(torch::tensor({0, 1, 2}, torch::kInt64));
+  key.checkpoint_crc32 = {"00000001", "00000002"};
+  key.projection = "layer4.1.conv2 dim 4";
+  std::vector<influence::GradientFactors> f(2);
+  for (auto& g : f) {
+    g.delta = torch::randn({3, 3});
+    g.features = torch::randn({3, 5});
+    g.projected = torch::randn({3, 4});
+  }
+  const auto entries = [&] {
+    size_t n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path())) n += e.path() != store;
+    return n;
+  };
+  {
+    InfluenceStoreWriter w(store, key);
+    w.add(f[0]);
+    EXPECT_FALSE(std::filesystem::exists(store));
+    EXPECT_EQ(entries(), 1u);  // the staging directory, holding checkpoint 1
+    GRADLENS_EXPECT_THROWS_WITH(w.commit(), "2 checkpoints, 1 given");
+  }
+  EXPECT_FALSE(std::filesystem::exists(store));
+  EXPECT_EQ(entries(), 0u);
+  InfluenceStoreWriter w(store, key);
+  for (const auto& g : f) w.add(g);
+  GRADLENS_EXPECT_THROWS_WITH(w.add(f[0]), "was given more");
+  w.commit();
+  const auto back = read_influence_store(store, key);
+  ASSERT_TRUE(back.has_value());
+  ASSERT_EQ(back->size(), 2u);
+  for (size_t t = 0; t < 2; ++t) {
+    EXPECT_TRUE(torch::equal((*back)[t].delta, f[t].delta));
+    EXPECT_TRUE(torch::equal((*back)[t].features, f[t].features));
+    EXPECT_TRUE(torch::equal((*back)[t].projected, f[t].projected));
+  }
+}
+
 TEST(InfluenceStore, AChangedFileIsCorruptAndAStoreWithoutChecksumsWarns) {
   test::TempDir dir;
   const auto store = dir.path() / "store";

@@ -208,34 +208,51 @@ std::optional<std::vector<influence::GradientFactors>> read_influence_store(cons
   return out;
 }
 
+InfluenceStoreWriter::InfluenceStoreWriter(const fs::path& dir, StoreKey key, std::string flag)
+    : staged_(dir, flag), key_(std::move(key)), flag_(std::move(flag)) {}
+
+void InfluenceStoreWriter::add(const influence::GradientFactors& factors) {
+  GRADLENS_CHECK(added_ < key_.checkpoint_crc32.size(), "an influence store of ", key_.checkpoint_crc32.size(),
+                 " checkpoints was given more");
+  const auto write = [&](const std::string& file, const torch::Tensor& t) {
+    core::write_npy(staged_.path() / file, t);
+    sums_[file] = core::file_crc32(staged_.path() / file);
+  };
+  char stem[32];
+  std::snprintf(stem, sizeof stem, "checkpoint-%03zu", added_ + 1);
+  write(std::string(stem) + ".delta.npy", factors.delta);
+  write(std::string(stem) + ".features.npy", factors.features);
+  if (factors.projected.defined()) write(std::string(stem) + ".projected.npy", factors.projected);
+  if (added_ == 0) {
+    classes_ = factors.delta.size(1);
+    features_ = factors.features.size(1);
+  }
+  ++added_;
+}
+
+void InfluenceStoreWriter::commit() {
+  GRADLENS_CHECK(added_ == key_.checkpoint_crc32.size(), "an influence store needs one set of factors per "
+                 "checkpoint: ", key_.checkpoint_crc32.size(), " checkpoints, ", added_, " given");
+  const nlohmann::json j = {{"format", kStoreFormat},
+                            {"version", kVersion},
+                            {"images", key_.images},
+                            {"labels_crc32", key_.labels_crc32},
+                            {"checkpoint_crc32", key_.checkpoint_crc32},
+                            {"projection", key_.projection},
+                            {"classes", classes_},
+                            {"features", features_},
+                            {"crc32", sums_}};
+  core::write_text_atomically(staged_.path() / "manifest.json", j.dump(2) + "\n");
+  staged_.commit();
+}
+
 void write_influence_store(const fs::path& dir, const StoreKey& key,
                            const std::vector<influence::GradientFactors>& factors, const std::string& flag) {
   GRADLENS_CHECK(factors.size() == key.checkpoint_crc32.size(), "an influence store needs one set of factors per "
                  "checkpoint");
-  core::StagedDirectory staged(dir, flag);
-  std::map<std::string, std::string> sums;
-  const auto write = [&](const std::string& file, const torch::Tensor& t) {
-    core::write_npy(staged.path() / file, t);
-    sums[file] = core::file_crc32(staged.path() / file);
-  };
-  for (size_t t = 0; t < factors.size(); ++t) {
-    char stem[32];
-    std::snprintf(stem, sizeof stem, "checkpoint-%03zu", t + 1);
-    write(std::string(stem) + ".delta.npy", factors[t].delta);
-    write(std::string(stem) + ".features.npy", factors[t].features);
-    if (factors[t].projected.defined()) write(std::string(stem) + ".projected.npy", factors[t].projected);
-  }
-  const nlohmann::json j = {{"format", kStoreFormat},
-                            {"version", kVersion},
-                            {"images", key.images},
-                            {"labels_crc32", key.labels_crc32},
-                            {"checkpoint_crc32", key.checkpoint_crc32},
-                            {"projection", key.projection},
-                            {"classes", factors.empty() ? 0 : factors[0].delta.size(1)},
-                            {"features", factors.empty() ? 0 : factors[0].features.size(1)},
-                            {"crc32", sums}};
-  core::write_text_atomically(staged.path() / "manifest.json", j.dump(2) + "\n");
-  staged.commit();
+  InfluenceStoreWriter writer(dir, key, flag);
+  for (const auto& f : factors) writer.add(f);
+  writer.commit();
 }
 
 }  // namespace gradlens::io

@@ -18,10 +18,12 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "gradlens/core/fs.h"
 #include "gradlens/influence/tracin.h"
 #include "gradlens/train/dynamics.h"
 
@@ -89,8 +91,29 @@ std::optional<std::vector<influence::GradientFactors>> read_influence_store(cons
                                                                           const std::string& flag = "--store",
                                                                           std::string* warning = nullptr);
 
-/// Writes the store atomically (a staged directory published whole), with
-/// the CRC-32 of each file in its manifest.
+/// Writes a store checkpoint by checkpoint: add() writes one checkpoint's
+/// factors at once (nothing of it stays with the writer) into a hidden
+/// sibling of `dir`; commit() writes the manifest, with the CRC-32 of each
+/// file, and publishes the store under `dir`. A store is complete or absent:
+/// a writer destroyed before commit() leaves nothing behind.
+class InfluenceStoreWriter {
+ public:
+  InfluenceStoreWriter(const std::filesystem::path& dir, StoreKey key, std::string flag = "--store");
+  /// The next checkpoint's factors (in key.checkpoint_crc32's order).
+  void add(const influence::GradientFactors& factors);
+  /// Throws gradlens::Error unless every checkpoint of the key was added.
+  void commit();
+
+ private:
+  core::StagedDirectory staged_;
+  StoreKey key_;
+  std::string flag_;
+  std::map<std::string, std::string> sums_;
+  size_t added_ = 0;
+  int64_t classes_ = 0, features_ = 0;
+};
+
+/// Writes the store atomically with an InfluenceStoreWriter.
 void write_influence_store(const std::filesystem::path& dir, const StoreKey& key,
                            const std::vector<influence::GradientFactors>& factors,
                            const std::string& flag = "--store");

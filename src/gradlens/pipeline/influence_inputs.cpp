@@ -1,6 +1,8 @@
 #include "gradlens/pipeline/influence_inputs.h"
 #include <torch/types.h>
 
+#include <optional>
+
 #include "gradlens/core/check.h"
 #include "gradlens/core/fs.h"
 #include "gradlens/core/runtime.h"
@@ -129,6 +131,9 @@ InfluenceInputs load_influence_inputs(const InfluenceConfig& cfg, const RunConte
     in.store_reused = true;
     return in;
   }
+  // Each checkpoint's factors go to the store as soon as they are computed.
+  std::optional<io::InfluenceStoreWriter> store;
+  if (comm.is_root()) store.emplace(in.store, key, "--store");
   for (size_t t = 0; t < r.checkpoints.size(); ++t) {
     if (ctx.progress) {
       core::ProgressEvent ev;
@@ -139,8 +144,9 @@ InfluenceInputs load_influence_inputs(const InfluenceConfig& cfg, const RunConte
     }
     auto model = open_epoch_checkpoint(r.checkpoints[t], ctx.device, ctx.model);
     in.train.push_back(checkpoint_factors(*model, ds, r.labels, cfg, comm));
+    if (store) store->add(in.train.back());
   }
-  if (comm.is_root()) io::write_influence_store(in.store, key, in.train, "--store");
+  if (store) store->commit();
   return in;
 }
 
