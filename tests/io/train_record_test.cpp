@@ -77,13 +77,19 @@ TEST(TrainRecord, MissingOrDamagedFilesAreNamed) {
   GRADLENS_EXPECT_THROWS_WITH(read_train_record(dir.path()), "not a gradlens-train-record");
 }
 
+// The key of a store of `labels.size(0)` images with these labels and checkpoints.
+StoreKey store_key(const torch::Tensor& labels, std::vector<std::string> checkpoint_crc32) {
+  StoreKey key;
+  key.images = labels.size(0);
+  key.labels_crc32 = tensor_crc32(labels);
+  key.checkpoint_crc32 = std::move(checkpoint_crc32);
+  return key;
+}
+
 TEST(InfluenceStore, RoundTripsAndRefusesAnotherKey) {
   test::TempDir dir;
   const auto store = dir.path() / "store";
-  StoreKey key;
-  key.images = 4;
-  key.labels_crc32 = tensor_crc32(torch::tensor({0, 1, 0, 1}, torch::kInt64));
-  key.checkpoint_crc32 = {"0000abcd", "1234ffff"};
+  const auto key = store_key(torch::tensor({0, 1, 0, 1}, torch::kInt64), {"0000abcd", "1234ffff"});
   EXPECT_FALSE(read_influence_store(store, key).has_value());
   std::vector<influence::GradientFactors> f(2);
   for (auto& g : f) {
@@ -110,10 +116,7 @@ TEST(InfluenceStore, RoundTripsAndRefusesAnotherKey) {
 TEST(InfluenceStore, TheWriterStreamsCheckpointsAndPublishesOnlyAWholeStore) {
   test::TempDir dir;
   const auto store = dir.path() / "store";
-  StoreKey key;
-  key.images = 3;
-  key.labels_crc32 = tensor_crc32(torch::tensor({0, 1, 2}, torch::kInt64));
-  key.checkpoint_crc32 = {"00000001", "00000002"};
+  auto key = store_key(torch::tensor({0, 1, 2}, torch::kInt64), {"00000001", "00000002"});
   key.projection = "layer4.1.conv2 dim 4";
   std::vector<influence::GradientFactors> f(2);
   for (auto& g : f) {
@@ -152,10 +155,7 @@ TEST(InfluenceStore, TheWriterStreamsCheckpointsAndPublishesOnlyAWholeStore) {
 TEST(InfluenceStore, AChangedFileIsCorruptAndAStoreWithoutChecksumsWarns) {
   test::TempDir dir;
   const auto store = dir.path() / "store";
-  StoreKey key;
-  key.images = 3;
-  key.labels_crc32 = tensor_crc32(torch::tensor({0, 1, 0}, torch::kInt64));
-  key.checkpoint_crc32 = {"0000abcd"};
+  const auto key = store_key(torch::tensor({0, 1, 0}, torch::kInt64), {"0000abcd"});
   std::vector<influence::GradientFactors> f(1);
   f[0].delta = torch::randn({3, 2});
   f[0].features = torch::randn({3, 4});

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "gradlens/core/check.h"
+#include "gradlens/core/choice.h"
 #include "gradlens/saliency/distribution_metrics.h"
 
 namespace gradlens::saliency {
@@ -74,21 +75,13 @@ const std::vector<std::string>& comparison_metric_names() {
   return names;
 }
 
-const std::vector<std::string>& comparison_kind_names() {
-  static const std::vector<std::string> names = {"class-mean", "models", "mask"};
-  return names;
-}
+constexpr core::Choice<ComparisonKind> kComparisonKinds[] = {
+    {"class-mean", ComparisonKind::kClassMean}, {"models", ComparisonKind::kModels}, {"mask", ComparisonKind::kMask}};
 
-std::string comparison_kind_name(ComparisonKind kind) {
-  return comparison_kind_names()[static_cast<size_t>(kind)];
-}
+std::string comparison_kind_name(ComparisonKind kind) { return core::choice_name(kComparisonKinds, kind); }
 
 ComparisonKind parse_comparison_kind(const std::string& name, const std::string& flag) {
-  const auto& names = comparison_kind_names();
-  for (size_t i = 0; i < names.size(); ++i)
-    if (names[i] == name) return static_cast<ComparisonKind>(i);
-  GRADLENS_CHECK_OPTION(false, flag, ": unknown comparison '", name, "'; use class-mean, models or mask");
-  return ComparisonKind::kClassMean;
+  return core::parse_choice(kComparisonKinds, name, flag, "comparison");
 }
 
 const MetricColumn& MapComparison::get(const std::string& name) const {

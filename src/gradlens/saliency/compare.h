@@ -38,9 +38,7 @@ const std::vector<std::string>& comparison_metric_names();
 /// first model's map of the same image, or the image's object mask.
 enum class ComparisonKind { kClassMean, kModels, kMask };
 
-/// "class-mean", "models", "mask".
-const std::vector<std::string>& comparison_kind_names();
-/// comparison_kind_names()[kind].
+/// "class-mean", "models" or "mask".
 std::string comparison_kind_name(ComparisonKind kind);
 /// comparison_kind_name()'s inverse. Throws gradlens::Error (usage) naming `flag`.
 ComparisonKind parse_comparison_kind(const std::string& name, const std::string& flag = "--compare");
